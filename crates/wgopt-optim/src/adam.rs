@@ -1,0 +1,97 @@
+//! Adam and AdamW on the GPU: `shaders/optim/adam.wgsl`, reference twin
+//! `wgopt_reference::optim::adam`. AdamW is `AdamConfig::adamw()` (decoupled decay).
+
+use crate::fused::{Fused, Rule};
+use bytemuck::{Pod, Zeroable};
+use wgopt_reference::optim::AdamConfig;
+use wgopt_scheduler::{Error, Result, ShaderId};
+
+/// Adam or AdamW over a parameter set.
+pub type Adam = Fused<AdamRule>;
+
+/// Per-segment scalars. WGSL twin: `AdamSegment` in shaders/optim/adam.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct AdamSegment {
+    pub start: u32,
+    pub end: u32,
+    pub step: u32,
+    pub _pad: u32,
+    pub lr: f32,
+    pub weight_decay: f32,
+    pub decay: f32,
+    pub beta1: f32,
+    pub one_minus_beta1: f32,
+    pub beta2: f32,
+    pub one_minus_beta2: f32,
+    pub eps: f32,
+    pub step_size: f32,
+    pub bias_correction2_sqrt: f32,
+    pub _pad1: f32,
+    pub _pad2: f32,
+}
+
+/// The Adam/AdamW rule.
+#[derive(Debug)]
+pub enum AdamRule {}
+
+impl Rule for AdamRule {
+    type Config = AdamConfig;
+    type Segment = AdamSegment;
+    const NAME: &'static str = "adam";
+    const SHADER: ShaderId = ShaderId::Adam;
+    const BOUND_FIELDS: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+
+    fn validate(cfg: &AdamConfig) -> Result<()> {
+        cfg.validate().map_err(|e| Error::InvalidHyperparameter(e.to_string()))
+    }
+
+    fn state_fields(cfgs: &[AdamConfig]) -> Vec<&'static str> {
+        if cfgs.iter().any(|c| c.amsgrad) {
+            Self::BOUND_FIELDS.to_vec()
+        } else {
+            Self::BOUND_FIELDS[..2].to_vec()
+        }
+    }
+
+    fn constants(cfg: &AdamConfig) -> Vec<(&'static str, f64)> {
+        vec![
+            ("AMSGRAD", cfg.amsgrad as u8 as f64),
+            ("MAXIMIZE", cfg.maximize as u8 as f64),
+            ("DECOUPLED_WEIGHT_DECAY", cfg.decoupled_weight_decay as u8 as f64),
+        ]
+    }
+
+    fn base_lr(cfg: &AdamConfig) -> f64 {
+        cfg.lr
+    }
+
+    fn segment(cfg: &AdamConfig, lr: f64, t: u64, start: u32, end: u32) -> AdamSegment {
+        let (beta1, beta2) = cfg.betas;
+        let bias_correction1 = 1.0 - beta1.powi(t as i32);
+        let bias_correction2 = 1.0 - beta2.powi(t as i32);
+        AdamSegment {
+            start,
+            end,
+            step: t as u32,
+            lr: lr as f32,
+            weight_decay: cfg.weight_decay as f32,
+            decay: (1.0 - lr * cfg.weight_decay) as f32,
+            beta1: beta1 as f32,
+            one_minus_beta1: (1.0 - beta1) as f32,
+            beta2: beta2 as f32,
+            one_minus_beta2: (1.0 - beta2) as f32,
+            eps: cfg.eps as f32,
+            step_size: (lr / bias_correction1) as f32,
+            bias_correction2_sqrt: bias_correction2.sqrt() as f32,
+            ..Default::default()
+        }
+    }
+}
+
+impl Adam {
+    /// `torch.optim.AdamW` defaults with learning rate `lr` for every group.
+    pub fn adamw(params: &wgopt_scheduler::ParamSet, lr: f64) -> Result<Self> {
+        Self::all(params, AdamConfig { lr, ..AdamConfig::adamw() })
+    }
+}

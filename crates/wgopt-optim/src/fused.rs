@@ -1,0 +1,324 @@
+//! `Fused<R>`: the machinery every fused elementwise optimizer shares. A [`Rule`] supplies what
+//! differs (kernel, state fields, override constants, per-step scalars); `Fused` owns the state
+//! arenas, the step guard, the launcher, the schedule and the step counters, and implements
+//! [`Optimizer`] once for all of them.
+//!
+//! Step counting: the host counts `iteration` (every `step` call; drives the schedule, as a
+//! PyTorch LR scheduler is stepped whether or not AMP skipped the update) and its expectation of
+//! the applied-step count `t`, from which it computes bias corrections in f64. The GPU counts
+//! applied and skipped steps itself; after a skip the host has not read yet, kernels fall back
+//! to recomputing the scalars from the GPU's count, so results stay right without a readback.
+
+use crate::checkpoint;
+use crate::optimizer::Optimizer;
+use bytemuck::Pod;
+use serde::{de::DeserializeOwned, Serialize};
+use std::fmt::Debug;
+use wgopt_reference::schedule::Schedule;
+use wgopt_scheduler::arena::Arena;
+use wgopt_scheduler::elementwise::ElementwiseKernel;
+use wgopt_scheduler::guard::Guard;
+use wgopt_scheduler::{
+    Engine, Error, GuardConfig, ParamSet, Result, ShaderId, StepRecorder, StepStats,
+};
+
+/// What distinguishes one fused elementwise optimizer from another.
+pub trait Rule: 'static {
+    /// Hyperparameters of one group (the reference crate's config struct).
+    type Config: Clone + Debug + PartialEq + Serialize + DeserializeOwned;
+    /// The kernel's per-segment struct (WGSL twin in the shader).
+    type Segment: Pod;
+    /// Registry name.
+    const NAME: &'static str;
+    /// The kernel.
+    const SHADER: ShaderId;
+    /// Every state binding of the kernel, in binding order after `grad`, by PyTorch name.
+    const BOUND_FIELDS: &'static [&'static str];
+
+    fn validate(cfg: &Self::Config) -> Result<()>;
+    /// State fields that exist for these groups (a subset of BOUND_FIELDS; others get a dummy).
+    fn state_fields(cfgs: &[Self::Config]) -> Vec<&'static str>;
+    /// Override constants; flags must agree across groups (checked by `Fused::new`).
+    fn constants(cfg: &Self::Config) -> Vec<(&'static str, f64)>;
+    fn base_lr(cfg: &Self::Config) -> f64;
+    /// The segment struct for `[start, end)` at applied step `t` with learning rate `lr`.
+    fn segment(cfg: &Self::Config, lr: f64, t: u64, start: u32, end: u32) -> Self::Segment;
+}
+
+/// A fused elementwise optimizer over some groups of a parameter set.
+pub struct Fused<R: Rule> {
+    engine: Engine,
+    param_set: u64,
+    /// (layout group index, group label, config)
+    groups: Vec<(usize, String, R::Config)>,
+    slots: Vec<usize>,
+    states: Vec<(&'static str, Arena)>,
+    kernel: ElementwiseKernel,
+    guard: Guard,
+    recorder: StepRecorder,
+    schedule: Schedule,
+    iteration: u64,
+    expected_applied: u64,
+    skipped: u64,
+    scratch: Vec<R::Segment>,
+}
+
+impl<R: Rule> Debug for Fused<R> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct(R::NAME)
+            .field("groups", &self.groups)
+            .field("iteration", &self.iteration)
+            .finish()
+    }
+}
+
+impl<R: Rule> Fused<R> {
+    /// One config for every group of `params`.
+    pub fn all(params: &ParamSet, cfg: R::Config) -> Result<Self> {
+        let groups: Vec<(String, R::Config)> = params
+            .layout()
+            .groups
+            .iter()
+            .map(|g| (g.clone(), cfg.clone()))
+            .collect();
+        Self::new(params, &groups, GuardConfig::default())
+    }
+
+    /// An optimizer over the named groups, each with its own hyperparameters.
+    pub fn new(params: &ParamSet, groups: &[(String, R::Config)], guard: GuardConfig) -> Result<Self> {
+        let engine = params.engine().clone();
+        let layout = params.layout();
+        if groups.is_empty() {
+            return Err(Error::InvalidHyperparameter(format!("{}: no parameter groups given", R::NAME)));
+        }
+        let mut resolved = Vec::with_capacity(groups.len());
+        for (label, cfg) in groups {
+            R::validate(cfg)?;
+            if R::constants(cfg) != R::constants(&groups[0].1) {
+                return Err(Error::InvalidHyperparameter(format!(
+                    "{}: group {label:?} differs from group {:?} in a flag that selects the kernel \
+                     variant ({:?} vs {:?}); flags must agree across groups",
+                    R::NAME,
+                    groups[0].0,
+                    R::constants(cfg),
+                    R::constants(&groups[0].1)
+                )));
+            }
+            let gi = layout.group_index(label)?;
+            if resolved.iter().any(|(g, _, _)| *g == gi) {
+                return Err(Error::InvalidHyperparameter(format!("group {label:?} given twice")));
+            }
+            resolved.push((gi, label.clone(), cfg.clone()));
+        }
+        resolved.sort_by_key(|g| g.0);
+        let group_ids: Vec<usize> = resolved.iter().map(|g| g.0).collect();
+        let slots: Vec<usize> = (0..layout.slots.len())
+            .filter(|&i| group_ids.contains(&layout.slots[i].group))
+            .collect();
+        let cfgs: Vec<R::Config> = resolved.iter().map(|g| g.2.clone()).collect();
+        let fields = R::state_fields(&cfgs);
+        let states: Vec<(&'static str, Arena)> = fields
+            .iter()
+            .map(|f| (*f, Arena::new(&engine, layout, f)))
+            .collect();
+        let dummy = engine.create_buffer("unused state", 16, wgpu::BufferUsages::STORAGE);
+        let guard = Guard::new(&engine, params, &slots, guard)?;
+        let stats = guard.stats_buffer().clone();
+        let kernel = ElementwiseKernel::new(
+            &engine,
+            R::SHADER,
+            &R::constants(&cfgs[0]),
+            layout,
+            &group_ids,
+            std::mem::size_of::<R::Segment>(),
+            |chunk| {
+                let mut b = vec![
+                    stats.clone(),
+                    params.param_arena().chunks[chunk].clone(),
+                    params.grad_arena().chunks[chunk].clone(),
+                ];
+                for f in R::BOUND_FIELDS {
+                    b.push(match states.iter().find(|(n, _)| n == f) {
+                        Some((_, a)) => a.chunks[chunk].clone(),
+                        None => dummy.clone(),
+                    });
+                }
+                b
+            },
+        );
+        Ok(Fused {
+            engine,
+            param_set: params.id(),
+            groups: resolved,
+            slots,
+            states,
+            kernel,
+            guard,
+            recorder: StepRecorder::new(),
+            schedule: Schedule::Constant,
+            iteration: 0,
+            expected_applied: 0,
+            skipped: 0,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Group labels and their hyperparameters.
+    pub fn groups(&self) -> impl Iterator<Item = (&str, &R::Config)> {
+        self.groups.iter().map(|(_, l, c)| (l.as_str(), c))
+    }
+
+    /// Changes one group's hyperparameters (flags that select the kernel must not change).
+    pub fn set_group_config(&mut self, label: &str, cfg: R::Config) -> Result<()> {
+        R::validate(&cfg)?;
+        let first = self.groups[0].2.clone();
+        let g = self
+            .groups
+            .iter_mut()
+            .find(|g| g.1 == label)
+            .ok_or_else(|| Error::UnknownName {
+                kind: "group",
+                name: label.into(),
+                known: String::new(),
+            })?;
+        if R::constants(&cfg) != R::constants(&first) {
+            return Err(Error::InvalidHyperparameter("kernel flags cannot change after construction".into()));
+        }
+        g.2 = cfg;
+        Ok(())
+    }
+
+    /// Layout indices of the parameters this optimizer updates.
+    pub fn slots(&self) -> &[usize] {
+        &self.slots
+    }
+
+    /// State arenas by field name.
+    pub fn state_arenas(&self) -> &[(&'static str, Arena)] {
+        &self.states
+    }
+
+    fn check_params(&self, params: &ParamSet) -> Result<()> {
+        if params.id() != self.param_set {
+            return Err(Error::InvalidHyperparameter(format!(
+                "{} was built for another ParamSet",
+                R::NAME
+            )));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn restore(
+        &mut self,
+        iteration: u64,
+        applied: u64,
+        skipped: u64,
+        configs: Vec<R::Config>,
+        schedule: Schedule,
+    ) {
+        self.iteration = iteration;
+        self.expected_applied = applied;
+        self.skipped = skipped;
+        for (g, c) in self.groups.iter_mut().zip(configs) {
+            g.2 = c;
+        }
+        self.schedule = schedule;
+        self.guard.set_counters(&self.engine, applied as u32, skipped as u32);
+    }
+
+    pub(crate) fn counters(&self) -> (u64, u64, u64) {
+        (self.iteration, self.expected_applied, self.skipped)
+    }
+
+    pub(crate) fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+impl<R: Rule> Optimizer for Fused<R> {
+    fn name(&self) -> &'static str {
+        R::NAME
+    }
+
+    fn step(&mut self, params: &mut ParamSet) -> Result<()> {
+        self.check_params(params)?;
+        let mult = self.schedule.multiplier(self.iteration);
+        let t = self.expected_applied + 1;
+        let groups = &self.groups;
+        self.kernel.write_segments(&self.engine, &mut self.scratch, |g, start, end| {
+            let cfg = &groups
+                .iter()
+                .find(|x| x.0 == g)
+                .expect("segments are planned from these groups")
+                .2;
+            R::segment(cfg, R::base_lr(cfg) * mult, t, start, end)
+        });
+        self.recorder.take_copies(params);
+        self.guard.record(&mut self.recorder);
+        self.kernel.record(&mut self.recorder);
+        self.recorder.submit(&self.engine)?;
+        self.iteration += 1;
+        self.expected_applied = t;
+        Ok(())
+    }
+
+    fn stats(&mut self) -> Result<StepStats> {
+        let s = self.guard.read_stats(&self.engine)?;
+        self.expected_applied = s.applied_steps as u64;
+        self.skipped = s.skipped_steps as u64;
+        Ok(s)
+    }
+
+    fn param_grad_norms(&mut self) -> Result<Vec<f32>> {
+        self.guard.read_param_norms(&self.engine)
+    }
+
+    fn set_schedule(&mut self, schedule: Schedule) {
+        self.schedule = schedule;
+    }
+
+    fn lr_multiplier(&self) -> f64 {
+        self.schedule.multiplier(self.iteration)
+    }
+
+    fn set_guard(&mut self, guard: GuardConfig) {
+        self.guard.reconfigure(&self.engine, guard);
+    }
+
+    fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    fn dispatches_per_step(&self) -> usize {
+        self.recorder.last_dispatch_count()
+    }
+
+    fn enable_timing(&mut self) -> Result<()> {
+        let n = self.kernel.plans().len() as u32 + params_chunks_upper_bound(&self.kernel) + 1;
+        self.recorder.enable_timing(&self.engine, n)
+    }
+
+    fn timings(&self) -> Result<Vec<(&'static str, f64)>> {
+        self.recorder.read_timings(&self.engine)
+    }
+
+    fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>> {
+        self.check_params(params)?;
+        self.stats()?;
+        checkpoint::save(self, params)
+    }
+
+    fn load(&mut self, params: &ParamSet, bytes: &[u8]) -> Result<()> {
+        self.check_params(params)?;
+        checkpoint::load(self, params, bytes)
+    }
+}
+
+/// Tile passes run one per chunk, at most as many as the chunks the kernel covers.
+fn params_chunks_upper_bound(k: &ElementwiseKernel) -> u32 {
+    k.plans().len() as u32
+}

@@ -1,0 +1,26 @@
+//! wgopt's optimizers on the GPU: the [`Optimizer`] trait, fused elementwise optimizers
+//! ([`sgd`], [`adam`] for Adam and AdamW, [`lion`]), parameter-group routing ([`routing`]),
+//! learning-rate schedules (re-exported from the reference crate, one implementation for both),
+//! checkpoints in safetensors ([`checkpoint`]) and creation by name ([`registry`]).
+//!
+//! Module names mirror the reference crate and the shaders: `wgopt_optim::adam` ↔
+//! `wgopt_reference::optim::adam` ↔ `shaders/optim/adam.wgsl`.
+
+pub mod adam;
+pub mod checkpoint;
+pub mod fused;
+pub mod lion;
+pub mod optimizer;
+pub mod registry;
+pub mod routing;
+pub mod sgd;
+
+pub use adam::{Adam, AdamRule};
+pub use fused::{Fused, Rule};
+pub use lion::{Lion, LionRule};
+pub use optimizer::Optimizer;
+pub use registry::{create, OPTIMIZER_NAMES};
+pub use routing::{Matcher, Router};
+pub use sgd::{Sgd, SgdRule};
+pub use wgopt_reference::optim::{AdamConfig, LionConfig, SgdConfig};
+pub use wgopt_reference::schedule::{DecayShape, Schedule};

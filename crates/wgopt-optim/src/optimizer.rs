@@ -1,0 +1,49 @@
+//! The interface every wgopt optimizer implements, elementwise or not (Muon, Sophia, … later).
+
+use wgopt_reference::schedule::Schedule;
+use wgopt_scheduler::{GuardConfig, ParamSet, Result, StepStats};
+
+/// A GPU optimizer over (some groups of) one [`ParamSet`].
+///
+/// `step` records every dispatch of the update into one command buffer and submits it once;
+/// it never waits for the GPU. Everything that reads back (`stats`, `save`, `timings`) says so.
+pub trait Optimizer {
+    /// Registry name ("adamw", "sgd", …).
+    fn name(&self) -> &'static str;
+
+    /// Applies one update from the gradients currently in `params`.
+    fn step(&mut self, params: &mut ParamSet) -> Result<()>;
+
+    /// Reads the last step's statistics back from the GPU (waits).
+    fn stats(&mut self) -> Result<StepStats>;
+
+    /// Gradient 2-norm per guarded parameter in the last step, in layout order (waits).
+    fn param_grad_norms(&mut self) -> Result<Vec<f32>>;
+
+    /// Replaces the learning-rate schedule (a multiplier on each group's base lr).
+    fn set_schedule(&mut self, schedule: Schedule);
+
+    /// The multiplier the next step will use.
+    fn lr_multiplier(&self) -> f64;
+
+    /// Changes clipping and the non-finite check.
+    fn set_guard(&mut self, guard: GuardConfig);
+
+    /// Number of `step` calls so far (drives the schedule; includes skipped steps).
+    fn iteration(&self) -> u64;
+
+    /// Dispatches the last step submitted.
+    fn dispatches_per_step(&self) -> usize;
+
+    /// Turns on per-dispatch GPU timestamps (needs TIMESTAMP_QUERY).
+    fn enable_timing(&mut self) -> Result<()>;
+
+    /// GPU nanoseconds of each dispatch of the last step (waits).
+    fn timings(&self) -> Result<Vec<(&'static str, f64)>>;
+
+    /// Serialises state, step counters, hyperparameters and schedule to safetensors bytes (waits).
+    fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>>;
+
+    /// Restores what `save` wrote. Validates everything before changing anything.
+    fn load(&mut self, params: &ParamSet, bytes: &[u8]) -> Result<()>;
+}

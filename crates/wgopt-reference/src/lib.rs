@@ -1,0 +1,45 @@
+//! The CPU oracle for wgopt.
+//!
+//! Every GPU kernel in wgopt has a twin here, written to be obviously right rather than fast:
+//! plain loops over slices, the same operation order as the reference implementation it follows
+//! (PyTorch for AdamW/SGD, the authors' code elsewhere), f64 wherever the reference itself
+//! computes in double precision (per-step scalars, reductions).
+//!
+//! Invariant: this crate never depends on wgpu. It is usable on its own as a CPU backend, and the
+//! hyperparameter structs defined here are the ones the GPU optimizers take, so a parity test
+//! feeds both faces the very same configuration.
+//!
+//! Module names mirror the GPU side: `reference::optim::adamw` ↔ `wgopt_optim::adamw` ↔
+//! `shaders/optim/adamw.wgsl`.
+
+pub mod guard;
+pub mod optim;
+pub mod schedule;
+
+/// Errors of the reference implementations: only shape disagreements can go wrong here.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RefError {
+    /// Two slices that must have the same length do not.
+    #[error("length mismatch for {what}: expected {expected}, got {got}")]
+    LengthMismatch {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    /// A hyperparameter is outside its legal range (the message says which and why).
+    #[error("invalid hyperparameter: {0}")]
+    InvalidHyperparameter(String),
+}
+
+/// Checks that `got` has the `expected` length, naming the slice in the error.
+pub fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), RefError> {
+    if expected == got {
+        Ok(())
+    } else {
+        Err(RefError::LengthMismatch {
+            what,
+            expected,
+            got,
+        })
+    }
+}

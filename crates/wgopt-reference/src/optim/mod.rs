@@ -1,0 +1,16 @@
+//! Reference optimizers: one module per algorithm, each a per-tensor `step` over f32 slices that
+//! follows the reference implementation's operation order, with per-step scalars computed in f64
+//! (PyTorch computes `1 - beta**step` in Python floats on its non-capturable path).
+//!
+//! [`multi`] runs any of them over many named tensors with parameter groups and the step guard,
+//! which is what a GPU optimizer step does as a whole.
+
+pub mod adam;
+pub mod lion;
+pub mod multi;
+pub mod sgd;
+
+pub use adam::{AdamConfig, AdamState};
+pub use lion::{LionConfig, LionState};
+pub use multi::{Hparams, MultiOptimizer, TensorState};
+pub use sgd::{SgdConfig, SgdState};

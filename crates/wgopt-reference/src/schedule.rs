@@ -1,0 +1,210 @@
+//! Learning-rate schedules: multipliers on a group's base lr, a function of the step index
+//! `s` (0 for the first step). Formulas follow Hugging Face `transformers.optimization`
+//! (`get_cosine_schedule_with_warmup`, `get_linear_schedule_with_warmup`, `get_wsd_schedule`).
+//!
+//! Schedules are host arithmetic in f64; the GPU only ever sees the resulting lr in a per-step
+//! uniform, so changing the schedule never recompiles anything. There is one implementation,
+//! here, used by both the reference and the GPU optimizers.
+
+use crate::RefError;
+use serde::{Deserialize, Serialize};
+use std::f64::consts::PI;
+
+/// Shape of the decay phase of warmup-stable-decay.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum DecayShape {
+    /// ½(1 + cos πx)
+    Cosine,
+    /// 1 − x
+    Linear,
+    /// 1 − √x, the usual cooldown.
+    OneMinusSqrt,
+    /// 1 − x²
+    Square,
+}
+
+impl DecayShape {
+    fn at(self, x: f64) -> f64 {
+        match self {
+            DecayShape::Cosine => 0.5 * (1.0 + (PI * x).cos()),
+            DecayShape::Linear => 1.0 - x,
+            DecayShape::OneMinusSqrt => 1.0 - x.sqrt(),
+            DecayShape::Square => 1.0 - x * x,
+        }
+    }
+}
+
+/// A learning-rate multiplier schedule. Compose with [`Schedule::Warmup`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Schedule {
+    /// Always 1.
+    Constant,
+    /// Linear warmup `s / max(1, steps)` (0 at s = 0), then `then` evaluated at `s − steps`.
+    Warmup { steps: u64, then: Box<Schedule> },
+    /// Half-cosine from 1 down to `floor` over `total` steps, `floor` afterwards.
+    Cosine { total: u64, floor: f64 },
+    /// Linear from 1 down to `floor` over `total` steps, `floor` afterwards.
+    LinearDecay { total: u64, floor: f64 },
+    /// Warmup-stable-decay (MiniCPM): linear warmup into [floor, 1], a flat stage, a decay of
+    /// the given shape, then `floor`.
+    Wsd {
+        warmup: u64,
+        stable: u64,
+        decay: u64,
+        shape: DecayShape,
+        floor: f64,
+    },
+}
+
+impl Schedule {
+    /// Linear warmup over `steps`, then `then`.
+    pub fn warmup(steps: u64, then: Schedule) -> Schedule {
+        Schedule::Warmup {
+            steps,
+            then: Box::new(then),
+        }
+    }
+
+    /// The multiplier at step index `s` (0-based).
+    pub fn multiplier(&self, s: u64) -> f64 {
+        let frac = |a: u64, b: u64| a as f64 / (b.max(1)) as f64;
+        match self {
+            Schedule::Constant => 1.0,
+            Schedule::Warmup { steps, then } => {
+                if s < *steps {
+                    frac(s, *steps)
+                } else {
+                    then.multiplier(s - steps)
+                }
+            }
+            Schedule::Cosine { total, floor } => {
+                if s >= *total {
+                    *floor
+                } else {
+                    floor + (1.0 - floor) * 0.5 * (1.0 + (PI * frac(s, *total)).cos())
+                }
+            }
+            Schedule::LinearDecay { total, floor } => {
+                if s >= *total {
+                    *floor
+                } else {
+                    floor + (1.0 - floor) * (1.0 - frac(s, *total))
+                }
+            }
+            Schedule::Wsd {
+                warmup,
+                stable,
+                decay,
+                shape,
+                floor,
+            } => {
+                if s < *warmup {
+                    floor + (1.0 - floor) * frac(s, *warmup)
+                } else if s < warmup + stable {
+                    1.0
+                } else if s < warmup + stable + decay {
+                    let x = frac(s - warmup - stable, *decay);
+                    floor + (1.0 - floor) * shape.at(x)
+                } else {
+                    *floor
+                }
+            }
+        }
+    }
+
+    /// Parses the command-line form: stages separated by `+`, each `name:arg:arg…`.
+    /// `constant`, `warmup:STEPS`, `cosine:TOTAL[:FLOOR]`, `linear:TOTAL[:FLOOR]`,
+    /// `wsd:WARMUP:STABLE:DECAY[:FLOOR[:cosine|linear|1-sqrt|square]]`.
+    /// Example: `warmup:100+cosine:900:0.1`.
+    pub fn parse(text: &str) -> Result<Schedule, RefError> {
+        let bad = || RefError::InvalidHyperparameter(format!("cannot parse schedule {text:?}"));
+        let stages: Vec<&str> = text.split('+').map(str::trim).collect();
+        let (last, warmups) = stages.split_last().ok_or_else(bad)?;
+        let num = |s: Option<&&str>| -> Result<Option<f64>, RefError> {
+            s.map(|v| v.parse::<f64>().map_err(|_| bad())).transpose()
+        };
+        let int = |s: Option<&&str>| -> Result<u64, RefError> {
+            s.ok_or_else(bad)?.parse::<u64>().map_err(|_| bad())
+        };
+        let parts: Vec<&str> = last.split(':').collect();
+        let mut sched = match parts[0] {
+            "constant" => Schedule::Constant,
+            "cosine" => Schedule::Cosine {
+                total: int(parts.get(1))?,
+                floor: num(parts.get(2))?.unwrap_or(0.0),
+            },
+            "linear" => Schedule::LinearDecay {
+                total: int(parts.get(1))?,
+                floor: num(parts.get(2))?.unwrap_or(0.0),
+            },
+            "wsd" => Schedule::Wsd {
+                warmup: int(parts.get(1))?,
+                stable: int(parts.get(2))?,
+                decay: int(parts.get(3))?,
+                floor: num(parts.get(4))?.unwrap_or(0.0),
+                shape: match parts.get(5).copied() {
+                    None | Some("1-sqrt") => DecayShape::OneMinusSqrt,
+                    Some("cosine") => DecayShape::Cosine,
+                    Some("linear") => DecayShape::Linear,
+                    Some("square") => DecayShape::Square,
+                    Some(_) => return Err(bad()),
+                },
+            },
+            _ => return Err(bad()),
+        };
+        for w in warmups.iter().rev() {
+            let parts: Vec<&str> = w.split(':').collect();
+            if parts[0] != "warmup" || parts.len() != 2 {
+                return Err(bad());
+            }
+            sched = Schedule::warmup(int(parts.get(1))?, sched);
+        }
+        Ok(sched)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn warmup_then_cosine_matches_hf_formula() {
+        // HF get_cosine_schedule_with_warmup(W=10, T=110): s<W → s/W; else ½(1+cos(π(s−W)/(T−W))).
+        let s = Schedule::parse("warmup:10+cosine:100").unwrap();
+        assert_eq!(s.multiplier(0), 0.0);
+        assert_eq!(s.multiplier(5), 0.5);
+        for step in 10..120u64 {
+            let p = ((step - 10) as f64 / 100.0).min(1.0);
+            let hf = (0.5 * (1.0 + (PI * p).cos())).max(0.0);
+            assert!((s.multiplier(step) - hf).abs() < 1e-12, "step {step}");
+        }
+    }
+
+    #[test]
+    fn linear_decay_reaches_zero_and_floor() {
+        let s = Schedule::LinearDecay { total: 4, floor: 0.0 };
+        let v: Vec<f64> = (0..6).map(|i| s.multiplier(i)).collect();
+        assert_eq!(v, vec![1.0, 0.75, 0.5, 0.25, 0.0, 0.0]);
+        let f = Schedule::LinearDecay { total: 2, floor: 0.2 };
+        assert!((f.multiplier(1) - 0.6).abs() < 1e-12);
+    }
+
+    #[test]
+    fn wsd_stages() {
+        let s = Schedule::parse("wsd:2:3:4:0.1:linear").unwrap();
+        let v: Vec<f64> = (0..10).map(|i| s.multiplier(i)).collect();
+        let expect = [0.1, 0.55, 1.0, 1.0, 1.0, 1.0, 0.775, 0.55, 0.325, 0.1];
+        for (a, b) in v.iter().zip(expect) {
+            assert!((a - b).abs() < 1e-12, "{v:?}");
+        }
+    }
+
+    #[test]
+    fn bad_text_is_an_error() {
+        for t in ["", "cosine", "warmup:3", "cosine:x", "wsd:1:2", "warmup:1+warmup"] {
+            assert!(Schedule::parse(t).is_err(), "{t}");
+        }
+    }
+}

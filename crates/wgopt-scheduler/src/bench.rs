@@ -1,0 +1,102 @@
+//! Calibration kernels for benchmarks: a copy kernel (achievable bandwidth) and an FMA kernel
+//! (achievable f32 throughput), launched like the optimizer kernels so ratios are fair.
+
+use crate::recorder::{Dispatch, StepRecorder};
+use crate::shaders::ShaderId;
+use crate::Engine;
+use bytemuck::{Pod, Zeroable};
+
+/// Uniform of bench/fma.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct FmaParams {
+    pub iterations: u32,
+    pub mul: f32,
+    pub add: f32,
+    pub _pad: u32,
+}
+
+/// Copy of `n` floats (rounded up to vec4) between two buffers.
+#[derive(Debug)]
+pub struct CopyBench {
+    pub src: wgpu::Buffer,
+    pub dst: wgpu::Buffer,
+    dispatch: Dispatch,
+    /// Bytes moved per launch (read + write).
+    pub bytes: u64,
+}
+
+impl CopyBench {
+    pub fn new(engine: &Engine, n: usize) -> CopyBench {
+        let size = (n.div_ceil(4) * 16) as u64;
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+        let src = engine.create_buffer("copy src", size, usage);
+        let dst = engine.create_buffer("copy dst", size, usage);
+        let k = engine.kernel(ShaderId::Copy, "main", &[]);
+        let bg = engine.bind_buffers("copy", &k.layout, &[&src, &dst]);
+        let wg = ((size / 16) as u32).div_ceil(256).clamp(1, engine.max_workgroups());
+        CopyBench {
+            dispatch: Dispatch {
+                label: "copy",
+                pipeline: k.pipeline,
+                bind_group: bg,
+                workgroups: [wg, 1, 1],
+            },
+            src,
+            dst,
+            bytes: 2 * size,
+        }
+    }
+
+    pub fn record(&self, rec: &mut StepRecorder) {
+        rec.push(self.dispatch.clone());
+    }
+}
+
+/// FMA throughput kernel over `workgroups × 256` invocations.
+#[derive(Debug)]
+pub struct FmaBench {
+    pub out: wgpu::Buffer,
+    dispatch: Dispatch,
+    /// FLOPs per launch.
+    pub flops: f64,
+}
+
+impl FmaBench {
+    pub fn new(engine: &Engine, workgroups: u32, iterations: u32) -> FmaBench {
+        let invocations = workgroups as u64 * 256;
+        let out = engine.create_buffer(
+            "fma out",
+            invocations * 16,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+        );
+        let params = engine.create_buffer(
+            "fma params",
+            16,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        let p = FmaParams {
+            iterations,
+            mul: 0.9999,
+            add: 1e-4,
+            _pad: 0,
+        };
+        engine.queue().write_buffer(&params, 0, bytemuck::bytes_of(&p));
+        let k = engine.kernel(ShaderId::Fma, "main", &[]);
+        let bg = engine.bind_buffers("fma", &k.layout, &[&out, &params]);
+        FmaBench {
+            out,
+            dispatch: Dispatch {
+                label: "fma",
+                pipeline: k.pipeline,
+                bind_group: bg,
+                workgroups: [workgroups, 1, 1],
+            },
+            flops: invocations as f64 * iterations as f64 * 32.0,
+        }
+    }
+
+    pub fn record(&self, rec: &mut StepRecorder) {
+        rec.push(self.dispatch.clone());
+    }
+}

@@ -1,0 +1,125 @@
+//! Launcher for fused elementwise update kernels (SGD, Adam/AdamW, Lion, …): one dispatch per
+//! arena chunk covers every parameter of the optimizer in that chunk. Each group contributes
+//! one *segment*, a contiguous vec4 range with the group's per-step scalars; the kernel walks
+//! its grid-stride indices through the sorted segments. Segment buffers and bind groups are
+//! built once here; a step only rewrites the segment scalars (one `write_buffer` per chunk).
+
+use crate::layout::Layout;
+use crate::pipelines::Kernel;
+use crate::recorder::{Dispatch, StepRecorder};
+use crate::shaders::ShaderId;
+use crate::Engine;
+use bytemuck::Pod;
+
+/// WORKGROUP_SIZE in common/grid_stride.wgsl.
+pub const ELEMENTWISE_WG: u32 = 256;
+
+/// One chunk's part of an elementwise launch.
+#[derive(Debug)]
+pub struct ChunkPlan {
+    pub chunk: usize,
+    /// (group index, vec4 start, vec4 end), sorted.
+    pub segments: Vec<(usize, u32, u32)>,
+    segment_buffer: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+    workgroups: u32,
+}
+
+/// A fused elementwise kernel bound to a parameter set's arenas.
+#[derive(Debug)]
+pub struct ElementwiseKernel {
+    label: &'static str,
+    kernel: Kernel,
+    plans: Vec<ChunkPlan>,
+}
+
+impl ElementwiseKernel {
+    /// Plans segments for `groups` (indices into `layout.groups`) and builds one bind group per
+    /// chunk: `[segments, ...buffers(chunk)]`. `segment_bytes` is the size of the kernel's
+    /// segment struct.
+    pub fn new(
+        engine: &Engine,
+        shader: ShaderId,
+        constants: &[(&'static str, f64)],
+        layout: &Layout,
+        groups: &[usize],
+        segment_bytes: usize,
+        buffers: impl Fn(usize) -> Vec<wgpu::Buffer>,
+    ) -> ElementwiseKernel {
+        let kernel = engine.kernel(shader, "main", constants);
+        let mut plans = Vec::new();
+        for chunk in 0..layout.chunk_lens.len() {
+            let mut segments: Vec<(usize, u32, u32)> = Vec::new();
+            for slot in layout.slots.iter().filter(|s| s.chunk == chunk && groups.contains(&s.group)) {
+                let r = slot.vec4_range();
+                match segments.last_mut() {
+                    Some((g, _, end)) if *g == slot.group && *end == r.start => *end = r.end,
+                    _ => segments.push((slot.group, r.start, r.end)),
+                }
+            }
+            if segments.is_empty() {
+                continue;
+            }
+            let segment_buffer = engine.create_buffer(
+                shader.path(),
+                (segments.len() * segment_bytes) as u64,
+                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            );
+            let mut bound = vec![segment_buffer.clone()];
+            bound.extend(buffers(chunk));
+            let refs: Vec<&wgpu::Buffer> = bound.iter().collect();
+            let bind_group = engine.bind_buffers(shader.path(), &kernel.layout, &refs);
+            let span = segments.last().map_or(0, |s| s.2) - segments[0].1;
+            let workgroups = span.div_ceil(ELEMENTWISE_WG).clamp(1, engine.max_workgroups());
+            plans.push(ChunkPlan {
+                chunk,
+                segments,
+                segment_buffer,
+                bind_group,
+                workgroups,
+            });
+        }
+        ElementwiseKernel {
+            label: shader_label(shader),
+            kernel,
+            plans,
+        }
+    }
+
+    pub fn plans(&self) -> &[ChunkPlan] {
+        &self.plans
+    }
+
+    /// Writes every segment's scalars: `scalars(group, start, end)` builds one segment
+    /// struct. `scratch` keeps its capacity between steps, so this allocates nothing.
+    pub fn write_segments<S: Pod>(
+        &self,
+        engine: &Engine,
+        scratch: &mut Vec<S>,
+        scalars: impl Fn(usize, u32, u32) -> S,
+    ) {
+        for plan in &self.plans {
+            scratch.clear();
+            scratch.extend(plan.segments.iter().map(|&(g, s, e)| scalars(g, s, e)));
+            engine
+                .queue()
+                .write_buffer(&plan.segment_buffer, 0, bytemuck::cast_slice(scratch));
+        }
+    }
+
+    /// Records one dispatch per chunk.
+    pub fn record(&self, rec: &mut StepRecorder) {
+        for plan in &self.plans {
+            rec.push(Dispatch {
+                label: self.label,
+                pipeline: self.kernel.pipeline.clone(),
+                bind_group: plan.bind_group.clone(),
+                workgroups: [plan.workgroups, 1, 1],
+            });
+        }
+    }
+}
+
+fn shader_label(s: ShaderId) -> &'static str {
+    s.path()
+}

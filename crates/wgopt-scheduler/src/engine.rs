@@ -1,0 +1,352 @@
+//! The engine: one wgpu device and queue, the adapter's facts, and the caches every launcher
+//! shares. Cloning an `Engine` is cheap (it is an `Arc`).
+//!
+//! Adapter choice: hardware first (discrete, integrated, virtual), a CPU adapter such as Mesa's
+//! lavapipe accepted with a warning. `WGOPT_BACKEND` (vulkan, metal, dx12, gl) and
+//! `WGOPT_ADAPTER` (a substring of the adapter name, case-insensitive) override it.
+
+use crate::pipelines::PipelineCache;
+use crate::{Error, Result};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// The optional features wgopt asks for whenever the adapter has them.
+pub const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
+    .union(wgpu::Features::SUBGROUP)
+    .union(wgpu::Features::TIMESTAMP_QUERY)
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_ENCODERS)
+    .union(wgpu::Features::TIMESTAMP_QUERY_INSIDE_PASSES);
+
+/// The one-line fix printed when no adapter exists.
+pub const SETUP_HINT: &str = "Install a Vulkan driver; on a machine without a GPU, Mesa's software \
+driver works: `cargo xtask setup` (or, as root on Debian/Ubuntu: apt-get install -y mesa-vulkan-drivers libvulkan1)";
+
+/// How to pick and configure the device.
+#[derive(Debug, Clone, Default)]
+pub struct EngineOptions {
+    /// Backend names ("vulkan", "metal", "dx12", "gl"); `None` reads `WGOPT_BACKEND` or takes all.
+    pub backend: Option<String>,
+    /// Substring of the adapter name; `None` reads `WGOPT_ADAPTER`.
+    pub adapter: Option<String>,
+    /// Cap on one arena chunk, below the adapter's storage-binding limit (tests use this to
+    /// force layouts over several chunks).
+    pub max_chunk_bytes: Option<u64>,
+    /// Cap on workgroups of one elementwise dispatch (kernels then grid-stride); tests lower it
+    /// to exercise the loop. Default: the adapter's per-dimension limit.
+    pub max_workgroups: Option<u32>,
+}
+
+/// Facts about the adapter behind an engine.
+#[derive(Debug, Clone)]
+pub struct AdapterSummary {
+    pub name: String,
+    pub backend: String,
+    pub device_type: String,
+    pub driver: String,
+    pub is_software: bool,
+}
+
+impl std::fmt::Display for AdapterSummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} ({}, {}, driver {})",
+            self.name, self.backend, self.device_type, self.driver
+        )
+    }
+}
+
+/// Counts of GPU objects created, so benches and tests can prove the step path creates none.
+#[derive(Debug, Default)]
+pub struct ObjectCounters {
+    pub buffers: AtomicU64,
+    pub pipelines: AtomicU64,
+    pub bind_groups: AtomicU64,
+}
+
+/// A snapshot of [`ObjectCounters`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ObjectCounts {
+    pub buffers: u64,
+    pub pipelines: u64,
+    pub bind_groups: u64,
+}
+
+pub(crate) struct Inner {
+    pub device: wgpu::Device,
+    pub queue: wgpu::Queue,
+    pub summary: AdapterSummary,
+    pub options: EngineOptions,
+    pub pipelines: PipelineCache,
+    pub counters: ObjectCounters,
+}
+
+/// A GPU device with wgopt's caches.
+#[derive(Clone)]
+pub struct Engine {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("adapter", &self.inner.summary)
+            .finish()
+    }
+}
+
+fn backends_from(name: Option<&str>) -> Result<wgpu::Backends> {
+    let Some(name) = name else {
+        return Ok(wgpu::Backends::all());
+    };
+    let mut b = wgpu::Backends::empty();
+    for part in name.split(',').map(|s| s.trim().to_ascii_lowercase()) {
+        b |= match part.as_str() {
+            "vulkan" | "vk" => wgpu::Backends::VULKAN,
+            "metal" | "mtl" => wgpu::Backends::METAL,
+            "dx12" | "d3d12" => wgpu::Backends::DX12,
+            "gl" | "gles" | "opengl" => wgpu::Backends::GL,
+            _ => {
+                return Err(Error::UnknownName {
+                    kind: "backend",
+                    name: part,
+                    known: "vulkan, metal, dx12, gl".into(),
+                })
+            }
+        };
+    }
+    Ok(b)
+}
+
+fn rank(t: wgpu::DeviceType) -> u8 {
+    match t {
+        wgpu::DeviceType::DiscreteGpu => 0,
+        wgpu::DeviceType::IntegratedGpu => 1,
+        wgpu::DeviceType::VirtualGpu => 2,
+        wgpu::DeviceType::Other => 3,
+        wgpu::DeviceType::Cpu => 4,
+    }
+}
+
+fn summary_of(info: &wgpu::AdapterInfo) -> AdapterSummary {
+    AdapterSummary {
+        name: info.name.clone(),
+        backend: format!("{:?}", info.backend),
+        device_type: format!("{:?}", info.device_type),
+        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        is_software: info.device_type == wgpu::DeviceType::Cpu,
+    }
+}
+
+/// Lists every adapter wgpu can see (for `wgopt info`).
+pub fn list_adapters() -> Vec<(AdapterSummary, wgpu::Features, wgpu::Limits)> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
+    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+        .into_iter()
+        .map(|a| (summary_of(&a.get_info()), a.features(), a.limits()))
+        .collect()
+}
+
+impl Engine {
+    /// The best adapter, honouring `WGOPT_BACKEND` and `WGOPT_ADAPTER`.
+    pub fn new() -> Result<Engine> {
+        Self::with_options(EngineOptions::default())
+    }
+
+    /// An engine with explicit options (environment variables fill what is `None`).
+    pub fn with_options(mut options: EngineOptions) -> Result<Engine> {
+        if options.backend.is_none() {
+            options.backend = std::env::var("WGOPT_BACKEND").ok();
+        }
+        if options.adapter.is_none() {
+            options.adapter = std::env::var("WGOPT_ADAPTER").ok();
+        }
+        let backends = backends_from(options.backend.as_deref())?;
+        let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+        desc.backends = backends;
+        let instance = wgpu::Instance::new(desc);
+        let mut adapters = pollster::block_on(instance.enumerate_adapters(backends));
+        if let Some(filter) = &options.adapter {
+            let f = filter.to_ascii_lowercase();
+            adapters.retain(|a| a.get_info().name.to_ascii_lowercase().contains(&f));
+        }
+        adapters.sort_by_key(|a| rank(a.get_info().device_type));
+        let Some(adapter) = adapters.into_iter().next() else {
+            let mut filter = String::new();
+            if let Some(b) = &options.backend {
+                filter += &format!(" for backend {b:?}");
+            }
+            if let Some(a) = &options.adapter {
+                filter += &format!(" matching {a:?}");
+            }
+            return Err(Error::NoAdapter {
+                filter,
+                hint: SETUP_HINT,
+            });
+        };
+        let summary = summary_of(&adapter.get_info());
+        if summary.is_software {
+            log::warn!(
+                "wgopt is running on a software adapter ({summary}); results are correct, timings are not representative"
+            );
+        }
+        let supported = adapter.limits();
+        // Ask for what the adapter really has where wgopt benefits; defaults elsewhere.
+        let limits = wgpu::Limits {
+            max_storage_buffer_binding_size: supported.max_storage_buffer_binding_size,
+            max_buffer_size: supported.max_buffer_size,
+            max_storage_buffers_per_shader_stage: supported.max_storage_buffers_per_shader_stage,
+            max_compute_workgroup_storage_size: supported.max_compute_workgroup_storage_size,
+            max_compute_invocations_per_workgroup: supported.max_compute_invocations_per_workgroup,
+            max_compute_workgroup_size_x: supported.max_compute_workgroup_size_x,
+            max_compute_workgroups_per_dimension: supported.max_compute_workgroups_per_dimension,
+            ..wgpu::Limits::default()
+        };
+        let features = adapter.features() & WANTED_FEATURES;
+        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+            label: Some("wgopt"),
+            required_features: features,
+            required_limits: limits,
+            experimental_features: wgpu::ExperimentalFeatures::disabled(),
+            memory_hints: wgpu::MemoryHints::Performance,
+            trace: wgpu::Trace::Off,
+        }))?;
+        Ok(Self::assemble(device, queue, summary, options))
+    }
+
+    /// Wraps a device the application already owns (burn, candle or its own renderer), so
+    /// parameters and gradients can stay in the application's buffers' device.
+    pub fn from_wgpu(device: wgpu::Device, queue: wgpu::Queue) -> Engine {
+        let summary = AdapterSummary {
+            name: "application device".into(),
+            backend: "external".into(),
+            device_type: "unknown".into(),
+            driver: String::new(),
+            is_software: false,
+        };
+        Self::assemble(device, queue, summary, EngineOptions::default())
+    }
+
+    fn assemble(
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+        summary: AdapterSummary,
+        options: EngineOptions,
+    ) -> Engine {
+        Engine {
+            inner: Arc::new(Inner {
+                device,
+                queue,
+                summary,
+                options,
+                pipelines: PipelineCache::default(),
+                counters: ObjectCounters::default(),
+            }),
+        }
+    }
+
+    pub fn device(&self) -> &wgpu::Device {
+        &self.inner.device
+    }
+
+    pub fn queue(&self) -> &wgpu::Queue {
+        &self.inner.queue
+    }
+
+    pub fn adapter(&self) -> &AdapterSummary {
+        &self.inner.summary
+    }
+
+    pub fn features(&self) -> wgpu::Features {
+        self.inner.device.features()
+    }
+
+    pub fn limits(&self) -> wgpu::Limits {
+        self.inner.device.limits()
+    }
+
+    /// Fails with [`Error::MissingFeature`] unless the device has every feature in `needed`.
+    pub fn require_features(&self, needed: wgpu::Features) -> Result<()> {
+        let missing = needed - self.features();
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::MissingFeature {
+                adapter: self.inner.summary.name.clone(),
+                missing: format!("{missing:?}"),
+            })
+        }
+    }
+
+    /// Largest arena chunk in bytes: one storage binding (and one buffer), at most the
+    /// `max_chunk_bytes` option.
+    pub fn chunk_bytes(&self) -> u64 {
+        let l = self.limits();
+        let hw = l.max_storage_buffer_binding_size.min(l.max_buffer_size);
+        let cap = self.inner.options.max_chunk_bytes.map_or(hw, |c| c.min(hw));
+        cap / 256 * 256
+    }
+
+    /// Most workgroups one elementwise dispatch launches.
+    pub fn max_workgroups(&self) -> u32 {
+        let hw = self.limits().max_compute_workgroups_per_dimension;
+        self.inner.options.max_workgroups.map_or(hw, |c| c.clamp(1, hw))
+    }
+
+    /// Buffers, pipelines and bind groups created so far through this engine.
+    pub fn object_counts(&self) -> ObjectCounts {
+        let c = &self.inner.counters;
+        ObjectCounts {
+            buffers: c.buffers.load(Ordering::Relaxed),
+            pipelines: c.pipelines.load(Ordering::Relaxed),
+            bind_groups: c.bind_groups.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Creates a storage buffer (counted).
+    pub fn create_buffer(&self, label: &str, size: u64, usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        self.inner.counters.buffers.fetch_add(1, Ordering::Relaxed);
+        self.inner.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some(label),
+            size: size.max(16),
+            usage,
+            mapped_at_creation: false,
+        })
+    }
+
+    /// Creates a bind group of whole buffers at bindings 0.. (counted).
+    pub fn bind_buffers(
+        &self,
+        label: &str,
+        layout: &wgpu::BindGroupLayout,
+        buffers: &[&wgpu::Buffer],
+    ) -> wgpu::BindGroup {
+        self.inner
+            .counters
+            .bind_groups
+            .fetch_add(1, Ordering::Relaxed);
+        let entries: Vec<wgpu::BindGroupEntry> = buffers
+            .iter()
+            .enumerate()
+            .map(|(i, b)| wgpu::BindGroupEntry {
+                binding: i as u32,
+                resource: b.as_entire_binding(),
+            })
+            .collect();
+        self.inner
+            .device
+            .create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some(label),
+                layout,
+                entries: &entries,
+            })
+    }
+
+    /// Blocks until all submitted work is done.
+    pub fn wait(&self) -> Result<()> {
+        self.inner
+            .device
+            .poll(wgpu::PollType::wait_indefinitely())?;
+        Ok(())
+    }
+}

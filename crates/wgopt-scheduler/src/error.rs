@@ -1,0 +1,82 @@
+//! The one error type of wgopt's libraries. Every case says what went wrong and, where there is
+//! one, which parameter or field; no library function panics on user input.
+
+/// Everything that can go wrong in wgopt.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No adapter matched; `hint` says how to get one (e.g. install lavapipe).
+    #[error("no GPU adapter found{filter}. {hint}")]
+    NoAdapter { filter: String, hint: &'static str },
+    /// The adapter or device lacks a feature an operation needs.
+    #[error("adapter {adapter:?} lacks required feature(s) {missing}")]
+    MissingFeature { adapter: String, missing: String },
+    /// `request_device` failed.
+    #[error("could not open the device: {0}")]
+    RequestDevice(#[from] wgpu::RequestDeviceError),
+    /// A tensor's shape or length does not match what the parameter set holds.
+    #[error("shape mismatch for parameter {name:?}: expected {expected}, got {got}")]
+    ShapeMismatch {
+        name: String,
+        expected: String,
+        got: String,
+    },
+    /// A parameter name that the set does not contain.
+    #[error("unknown parameter {0:?}")]
+    UnknownParameter(String),
+    /// A parameter name given twice.
+    #[error("duplicate parameter {0:?}")]
+    DuplicateParameter(String),
+    /// A parameter with no elements (a zero in its shape).
+    #[error("parameter {0:?} has zero elements")]
+    EmptyParameter(String),
+    /// An unknown optimizer, schedule, field or group name.
+    #[error("unknown {kind} {name:?}; known: {known}")]
+    UnknownName {
+        kind: &'static str,
+        name: String,
+        known: String,
+    },
+    /// A size over what the adapter (or wgopt's 32-bit indexing) allows.
+    #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
+    OverLimit { what: String, size: u64, limit: u64 },
+    /// A hyperparameter outside its legal range.
+    #[error("invalid hyperparameter: {0}")]
+    InvalidHyperparameter(String),
+    /// A checkpoint that cannot be read or does not fit this optimizer.
+    #[error("bad checkpoint: {0}")]
+    Checkpoint(String),
+    /// Reading results back from the GPU failed.
+    #[error("GPU readback failed: {0}")]
+    Readback(String),
+    /// The device was lost or a wgpu validation error surfaced.
+    #[error("device error: {0}")]
+    Device(String),
+    /// File input/output.
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl From<wgpu::PollError> for Error {
+    fn from(e: wgpu::PollError) -> Self {
+        Error::Device(e.to_string())
+    }
+}
+
+impl From<wgpu::BufferAsyncError> for Error {
+    fn from(e: wgpu::BufferAsyncError) -> Self {
+        Error::Readback(e.to_string())
+    }
+}
+
+impl From<wgpu::MapRangeError> for Error {
+    fn from(e: wgpu::MapRangeError) -> Self {
+        Error::Readback(e.to_string())
+    }
+}
+
+/// wgopt's result type.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

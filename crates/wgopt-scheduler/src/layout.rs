@@ -1,0 +1,208 @@
+//! Where every parameter lives: the arena layout, shared by parameters, gradients and every
+//! optimizer state tensor.
+//!
+//! Parameters are ordered by group (so a group is one contiguous range), each starts on a
+//! 16-byte boundary (so kernels load `vec4<f32>`), and the arena is cut into chunks no larger
+//! than one storage binding. A parameter never straddles chunks. Padding elements are zero in
+//! every arena and stay zero under every optimizer (a zero gradient on a zero parameter moves
+//! nothing), so kernels may run over them.
+
+use crate::{Error, Result};
+
+/// Elements per vec4: parameters start on multiples of this.
+pub const ALIGN_ELEMS: usize = 4;
+
+/// Description of one parameter as the user gives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ParamSpec {
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// Group label; groups get their own hyperparameters.
+    pub group: String,
+}
+
+impl ParamSpec {
+    pub fn new(name: impl Into<String>, shape: &[usize], group: impl Into<String>) -> Self {
+        ParamSpec {
+            name: name.into(),
+            shape: shape.to_vec(),
+            group: group.into(),
+        }
+    }
+
+    pub fn numel(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// One parameter's place in the arena.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Slot {
+    pub name: String,
+    pub shape: Vec<usize>,
+    /// Index into [`Layout::groups`].
+    pub group: usize,
+    /// Which chunk buffer holds it.
+    pub chunk: usize,
+    /// Offset in elements within the chunk (a multiple of [`ALIGN_ELEMS`]).
+    pub offset: usize,
+    /// Number of elements.
+    pub len: usize,
+}
+
+impl Slot {
+    /// Elements occupied including padding up to the next vec4.
+    pub fn padded_len(&self) -> usize {
+        self.len.div_ceil(ALIGN_ELEMS) * ALIGN_ELEMS
+    }
+
+    /// vec4 range within the chunk.
+    pub fn vec4_range(&self) -> std::ops::Range<u32> {
+        let s = (self.offset / ALIGN_ELEMS) as u32;
+        s..s + (self.padded_len() / ALIGN_ELEMS) as u32
+    }
+}
+
+/// The layout of a parameter set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Layout {
+    /// Group labels in order of first appearance.
+    pub groups: Vec<String>,
+    /// Slots ordered by group, then by the order the user gave.
+    pub slots: Vec<Slot>,
+    /// Length of each chunk in elements (a multiple of [`ALIGN_ELEMS`]).
+    pub chunk_lens: Vec<usize>,
+    /// Name → index into `slots`.
+    index: std::collections::HashMap<String, usize>,
+}
+
+impl Layout {
+    /// Lays parameters out in chunks of at most `chunk_bytes` bytes.
+    pub fn new(specs: &[ParamSpec], chunk_bytes: u64) -> Result<Layout> {
+        let cap = (chunk_bytes / 4) as usize / ALIGN_ELEMS * ALIGN_ELEMS;
+        // Kernels index in u32 vec4s; keep every chunk inside that range too.
+        let cap = cap.min((u32::MAX as usize / 2) * ALIGN_ELEMS);
+        let mut groups: Vec<String> = Vec::new();
+        for s in specs {
+            if !groups.contains(&s.group) {
+                groups.push(s.group.clone());
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut slots = Vec::with_capacity(specs.len());
+        let mut chunk_lens = vec![0usize];
+        for (gi, g) in groups.iter().enumerate() {
+            for s in specs.iter().filter(|s| &s.group == g) {
+                if !seen.insert(s.name.as_str()) {
+                    return Err(Error::DuplicateParameter(s.name.clone()));
+                }
+                let len = s.numel();
+                if len == 0 {
+                    return Err(Error::EmptyParameter(s.name.clone()));
+                }
+                let padded = len.div_ceil(ALIGN_ELEMS) * ALIGN_ELEMS;
+                if padded > cap {
+                    return Err(Error::OverLimit {
+                        what: format!("parameter {:?}", s.name),
+                        size: padded as u64 * 4,
+                        limit: cap as u64 * 4,
+                    });
+                }
+                let mut chunk = chunk_lens.len() - 1;
+                if chunk_lens[chunk] + padded > cap {
+                    chunk_lens.push(0);
+                    chunk += 1;
+                }
+                slots.push(Slot {
+                    name: s.name.clone(),
+                    shape: s.shape.clone(),
+                    group: gi,
+                    chunk,
+                    offset: chunk_lens[chunk],
+                    len,
+                });
+                chunk_lens[chunk] += padded;
+            }
+        }
+        let index = slots.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
+        Ok(Layout {
+            groups,
+            slots,
+            chunk_lens,
+            index,
+        })
+    }
+
+    /// The slot of a named parameter.
+    pub fn slot(&self, name: &str) -> Result<&Slot> {
+        self.index_of(name).map(|i| &self.slots[i])
+    }
+
+    /// Index of a named parameter in [`Layout::slots`].
+    pub fn index_of(&self, name: &str) -> Result<usize> {
+        self.index
+            .get(name)
+            .copied()
+            .ok_or_else(|| Error::UnknownParameter(name.to_string()))
+    }
+
+    /// Index of a group label.
+    pub fn group_index(&self, label: &str) -> Result<usize> {
+        self.groups
+            .iter()
+            .position(|g| g == label)
+            .ok_or_else(|| Error::UnknownName {
+                kind: "group",
+                name: label.to_string(),
+                known: self.groups.join(", "),
+            })
+    }
+
+    /// Total number of (unpadded) parameter elements.
+    pub fn numel(&self) -> usize {
+        self.slots.iter().map(|s| s.len).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn specs() -> Vec<ParamSpec> {
+        vec![
+            ParamSpec::new("w1", &[3, 5], "decay"),
+            ParamSpec::new("b1", &[5], "no_decay"),
+            ParamSpec::new("w2", &[5, 2], "decay"),
+            ParamSpec::new("s", &[1], "no_decay"),
+        ]
+    }
+
+    #[test]
+    fn groups_are_contiguous_and_aligned() {
+        let l = Layout::new(&specs(), 1 << 20).unwrap();
+        let names: Vec<_> = l.slots.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, ["w1", "w2", "b1", "s"]);
+        let offs: Vec<_> = l.slots.iter().map(|s| s.offset).collect();
+        assert_eq!(offs, [0, 16, 28, 36]);
+        assert_eq!(l.chunk_lens, vec![40]);
+    }
+
+    #[test]
+    fn small_chunks_split_without_straddling() {
+        // 64-byte chunks hold 16 floats: w1 (15→16) fills one, w2 (10→12) the next, …
+        let l = Layout::new(&specs(), 64).unwrap();
+        let chunks: Vec<_> = l.slots.iter().map(|s| (s.chunk, s.offset)).collect();
+        assert_eq!(chunks, [(0, 0), (1, 0), (2, 0), (2, 8)]);
+    }
+
+    #[test]
+    fn bad_specs_are_typed_errors() {
+        let mut s = specs();
+        s.push(ParamSpec::new("w1", &[1], "decay"));
+        assert!(matches!(Layout::new(&s, 1 << 20), Err(Error::DuplicateParameter(n)) if n == "w1"));
+        let z = vec![ParamSpec::new("z", &[3, 0], "g")];
+        assert!(matches!(Layout::new(&z, 1 << 20), Err(Error::EmptyParameter(n)) if n == "z"));
+        let big = vec![ParamSpec::new("big", &[100], "g")];
+        assert!(matches!(Layout::new(&big, 64), Err(Error::OverLimit { .. })));
+    }
+}

@@ -1,0 +1,227 @@
+//! `ParamSet`: named, shaped parameters and their gradients on the GPU, in two arenas of one
+//! [`Layout`]. Host data comes in as f32, f16 or bf16 slices; an application's own gradient
+//! buffers come in by a GPU copy recorded into the next step, or are written in place through
+//! [`ParamSet::grad_binding`] (the zero-copy path).
+
+use crate::arena::Arena;
+use crate::layout::{Layout, ParamSpec, Slot};
+use crate::{Engine, Error, Result};
+
+/// Host element types accepted for upload; converted to f32 on the host.
+pub trait HostFloat: Copy {
+    fn to_f32(self) -> f32;
+}
+
+impl HostFloat for f32 {
+    fn to_f32(self) -> f32 {
+        self
+    }
+}
+
+impl HostFloat for half::f16 {
+    fn to_f32(self) -> f32 {
+        self.to_f32()
+    }
+}
+
+impl HostFloat for half::bf16 {
+    fn to_f32(self) -> f32 {
+        self.to_f32()
+    }
+}
+
+/// A GPU copy from an application buffer into the gradient arena, recorded into the next step.
+#[derive(Debug, Clone)]
+pub struct PendingCopy {
+    pub src: wgpu::Buffer,
+    pub src_offset: u64,
+    pub dst: wgpu::Buffer,
+    pub dst_offset: u64,
+    pub size: u64,
+}
+
+/// Where one tensor lives on the GPU: bind `buffer` at `offset` with `size` bytes.
+#[derive(Debug, Clone, Copy)]
+pub struct TensorBinding<'a> {
+    pub buffer: &'a wgpu::Buffer,
+    pub offset: u64,
+    pub size: u64,
+}
+
+/// Parameters and gradients of a model, on the GPU.
+#[derive(Debug)]
+pub struct ParamSet {
+    id: u64,
+    engine: Engine,
+    layout: Layout,
+    params: Arena,
+    grads: Arena,
+    scratch: Vec<f32>,
+    pub(crate) pending: Vec<PendingCopy>,
+}
+
+impl ParamSet {
+    /// Lays out and allocates parameters (zeros) and gradients (zeros).
+    pub fn new(engine: &Engine, specs: &[ParamSpec]) -> Result<ParamSet> {
+        let layout = Layout::new(specs, engine.chunk_bytes())?;
+        let params = Arena::new(engine, &layout, "params");
+        let grads = Arena::new(engine, &layout, "grads");
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        Ok(ParamSet {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            engine: engine.clone(),
+            pending: Vec::with_capacity(layout.slots.len()),
+            layout,
+            params,
+            grads,
+            scratch: Vec::new(),
+        })
+    }
+
+    /// Unique identity of this set (optimizers check they are stepped with their own set).
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn param_arena(&self) -> &Arena {
+        &self.params
+    }
+
+    pub fn grad_arena(&self) -> &Arena {
+        &self.grads
+    }
+
+    fn convert<T: HostFloat>(&mut self, data: &[T]) -> Vec<f32> {
+        let mut v = std::mem::take(&mut self.scratch);
+        v.clear();
+        v.extend(data.iter().map(|x| x.to_f32()));
+        v
+    }
+
+    fn check_shape(slot: &Slot, shape: &[usize]) -> Result<()> {
+        if slot.shape != shape {
+            return Err(Error::ShapeMismatch {
+                name: slot.name.clone(),
+                expected: format!("{:?}", slot.shape),
+                got: format!("{shape:?}"),
+            });
+        }
+        Ok(())
+    }
+
+    /// Sets a parameter's values.
+    pub fn write_param<T: HostFloat>(&mut self, name: &str, data: &[T]) -> Result<()> {
+        let v = self.convert(data);
+        let slot = self.layout.slot(name)?;
+        let r = self.params.write(&self.engine, slot, &v);
+        self.scratch = v;
+        r
+    }
+
+    /// Sets a gradient; its length must equal the parameter's element count.
+    pub fn write_grad<T: HostFloat>(&mut self, name: &str, data: &[T]) -> Result<()> {
+        let v = self.convert(data);
+        let slot = self.layout.slot(name)?;
+        let r = self.grads.write(&self.engine, slot, &v);
+        self.scratch = v;
+        r
+    }
+
+    /// Sets a gradient, checking its shape as well as its length.
+    pub fn write_grad_shaped<T: HostFloat>(
+        &mut self,
+        name: &str,
+        shape: &[usize],
+        data: &[T],
+    ) -> Result<()> {
+        Self::check_shape(self.layout.slot(name)?, shape)?;
+        self.write_grad(name, data)
+    }
+
+    /// Sets every gradient, in layout order.
+    pub fn write_grads<T: HostFloat>(&mut self, grads: &[&[T]]) -> Result<()> {
+        if grads.len() != self.layout.slots.len() {
+            return Err(Error::ShapeMismatch {
+                name: "<all gradients>".into(),
+                expected: format!("{} tensors", self.layout.slots.len()),
+                got: format!("{} tensors", grads.len()),
+            });
+        }
+        for i in 0..grads.len() {
+            let name = self.layout.slots[i].name.clone();
+            self.write_grad(&name, grads[i])?;
+        }
+        Ok(())
+    }
+
+    /// Records a GPU copy of `numel × 4` bytes from an application buffer (on this engine's
+    /// device, with COPY_SRC usage) into a gradient; it runs at the start of the next step.
+    pub fn copy_grad_from(&mut self, name: &str, src: &wgpu::Buffer, src_offset: u64) -> Result<()> {
+        let slot = self.layout.slot(name)?;
+        let size = slot.len as u64 * 4;
+        if src_offset + size > src.size() {
+            return Err(Error::ShapeMismatch {
+                name: name.into(),
+                expected: format!("{size} bytes from offset {src_offset}"),
+                got: format!("a buffer of {} bytes", src.size()),
+            });
+        }
+        self.pending.push(PendingCopy {
+            src: src.clone(),
+            src_offset,
+            dst: self.grads.chunks[slot.chunk].clone(),
+            dst_offset: slot.offset as u64 * 4,
+            size,
+        });
+        Ok(())
+    }
+
+    /// Where a gradient lives, for an application kernel that writes it in place (fast path:
+    /// no copy at all). Write only `numel` floats; the padding after them must stay zero.
+    pub fn grad_binding(&self, name: &str) -> Result<TensorBinding<'_>> {
+        let slot = self.layout.slot(name)?;
+        Ok(TensorBinding {
+            buffer: &self.grads.chunks[slot.chunk],
+            offset: slot.offset as u64 * 4,
+            size: slot.len as u64 * 4,
+        })
+    }
+
+    /// Where a parameter lives (e.g. to bind it in the application's forward pass).
+    pub fn param_binding(&self, name: &str) -> Result<TensorBinding<'_>> {
+        let slot = self.layout.slot(name)?;
+        Ok(TensorBinding {
+            buffer: &self.params.chunks[slot.chunk],
+            offset: slot.offset as u64 * 4,
+            size: slot.len as u64 * 4,
+        })
+    }
+
+    /// Downloads one parameter.
+    pub fn read_param(&self, name: &str) -> Result<Vec<f32>> {
+        self.params.read(&self.engine, self.layout.slot(name)?)
+    }
+
+    /// Downloads every parameter, in layout order.
+    pub fn read_params(&self) -> Result<Vec<Vec<f32>>> {
+        self.params.read_all(&self.engine, &self.layout)
+    }
+
+    /// Downloads every gradient, in layout order.
+    pub fn read_grads(&self) -> Result<Vec<Vec<f32>>> {
+        self.grads.read_all(&self.engine, &self.layout)
+    }
+
+    /// Takes the copies recorded by [`ParamSet::copy_grad_from`] (the recorder encodes them).
+    pub fn drain_pending(&mut self, into: &mut Vec<PendingCopy>) {
+        into.append(&mut self.pending);
+    }
+}

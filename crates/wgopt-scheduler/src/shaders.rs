@@ -1,0 +1,103 @@
+//! Every WGSL kernel wgopt runs, embedded at compile time and composed by concatenation:
+//! shared declarations from `shaders/common/` first, then the kernel's own file. Each entry also
+//! declares its bind-group layout, which a test checks against the WGSL with naga.
+
+/// How a kernel accesses one binding (all in group 0, numbered from 0).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Uniform,
+    ReadOnly,
+    ReadWrite,
+}
+
+use Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
+
+macro_rules! wgsl {
+    ($path:literal) => {
+        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shaders/", $path))
+    };
+}
+
+const STEP_STATS: &str = wgsl!("common/step_stats.wgsl");
+const NON_FINITE: &str = wgsl!("common/non_finite.wgsl");
+const GRID_STRIDE: &str = wgsl!("common/grid_stride.wgsl");
+const PARTIAL: &str = wgsl!("common/partial.wgsl");
+
+/// A kernel: its file name (the family-relative path under shaders/), the files it is composed
+/// of, and its bindings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ShaderId {
+    /// `optim/sgd.wgsl`
+    Sgd,
+    /// `optim/adam.wgsl` (Adam and AdamW)
+    Adam,
+    /// `optim/lion.wgsl`
+    Lion,
+    /// `reduce/tile_sumsq.wgsl`
+    TileSumsq,
+    /// `reduce/guard_finalize.wgsl`
+    GuardFinalize,
+    /// `bench/copy.wgsl`
+    Copy,
+    /// `bench/fma.wgsl`
+    Fma,
+}
+
+impl ShaderId {
+    pub const ALL: [ShaderId; 7] = [
+        ShaderId::Sgd,
+        ShaderId::Adam,
+        ShaderId::Lion,
+        ShaderId::TileSumsq,
+        ShaderId::GuardFinalize,
+        ShaderId::Copy,
+        ShaderId::Fma,
+    ];
+
+    /// Path under `shaders/` of the kernel's own file.
+    pub fn path(self) -> &'static str {
+        match self {
+            ShaderId::Sgd => "optim/sgd.wgsl",
+            ShaderId::Adam => "optim/adam.wgsl",
+            ShaderId::Lion => "optim/lion.wgsl",
+            ShaderId::TileSumsq => "reduce/tile_sumsq.wgsl",
+            ShaderId::GuardFinalize => "reduce/guard_finalize.wgsl",
+            ShaderId::Copy => "bench/copy.wgsl",
+            ShaderId::Fma => "bench/fma.wgsl",
+        }
+    }
+
+    /// The composed source, shared declarations first.
+    pub fn source(self) -> String {
+        let parts: &[&str] = match self {
+            ShaderId::Sgd => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/sgd.wgsl")],
+            ShaderId::Adam => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/adam.wgsl")],
+            ShaderId::Lion => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/lion.wgsl")],
+            ShaderId::TileSumsq => &[NON_FINITE, PARTIAL, wgsl!("reduce/tile_sumsq.wgsl")],
+            ShaderId::GuardFinalize => &[STEP_STATS, PARTIAL, wgsl!("reduce/guard_finalize.wgsl")],
+            ShaderId::Copy => &[wgsl!("bench/copy.wgsl")],
+            ShaderId::Fma => &[wgsl!("bench/fma.wgsl")],
+        };
+        parts.join("\n")
+    }
+
+    /// Bind-group layout: binding i has access `bindings()[i]`.
+    pub fn bindings(self) -> &'static [Access] {
+        match self {
+            // segments, stats, param, grad, momentum_buffer
+            ShaderId::Sgd => &[R, R, W, R, W],
+            // segments, stats, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq
+            ShaderId::Adam => &[R, R, W, R, W, W, W],
+            // segments, stats, param, grad, exp_avg
+            ShaderId::Lion => &[R, R, W, R, W],
+            // grad, tiles, partials
+            ShaderId::TileSumsq => &[R, R, W],
+            // params, partials, segment_ranges, stats, segment_sumsq
+            ShaderId::GuardFinalize => &[U, R, R, W, W],
+            // src, dst
+            ShaderId::Copy => &[R, W],
+            // out, params
+            ShaderId::Fma => &[W, U],
+        }
+    }
+}

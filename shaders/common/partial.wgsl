@@ -1,0 +1,6 @@
+// One workgroup's share of a two-stage reduction: sum of squares and a non-finite flag.
+// Rust twin: wgopt_scheduler::guard::Partial.
+struct Partial {
+    sumsq: f32,
+    non_finite: u32,
+}
