@@ -1,0 +1,97 @@
+//! First-step identities from the spec, checked on the GPU output directly (not through the
+//! reference), and the hot-path invariants: one submit, no GPU objects created per step.
+
+mod common;
+use common::*;
+use wgopt_optim::{Adam, AdamConfig, Lion, LionConfig, Optimizer, Schedule, Sgd, SgdConfig};
+use wgopt_scheduler::{GuardConfig, ParamSet, ParamSpec};
+
+fn one_param(n: usize) -> (ParamSet, Vec<f32>, Vec<f32>) {
+    let mut params = ParamSet::new(&engine(), &[ParamSpec::new("w", &[n], "all")]).unwrap();
+    let mut r = rng(21);
+    let p = normal_vec(&mut r, n, 1.0);
+    let mut g = normal_vec(&mut r, n, 1.0);
+    g[0] = 0.0;
+    params.write_param("w", &p).unwrap();
+    params.write_grad("w", &g).unwrap();
+    (params, p, g)
+}
+
+#[test]
+fn adamw_first_step_is_lr_times_sign_plus_decay() {
+    let (mut params, p, g) = one_param(33);
+    let (lr, wd) = (1e-2, 0.1);
+    let mut opt = Adam::all(&params, AdamConfig { lr, weight_decay: wd, ..AdamConfig::adamw() }).unwrap();
+    opt.step(&mut params).unwrap();
+    let got = params.read_param("w").unwrap();
+    for i in 0..p.len() {
+        let want = p[i] as f64 * (1.0 - lr * wd) - lr * g[i] as f64 / (g[i].abs() as f64 + 1e-8);
+        assert!((got[i] as f64 - want).abs() < 1e-6, "{i}: {} vs {want}", got[i]);
+    }
+}
+
+#[test]
+fn sgd_first_momentum_buffer_equals_gradient() {
+    let (mut params, _, g) = one_param(9);
+    let mut opt = Sgd::all(
+        &params,
+        SgdConfig {
+            lr: 0.1,
+            momentum: 0.9,
+            dampening: 0.5,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    opt.step(&mut params).unwrap();
+    let buf = opt.state_arenas()[0].1.read(&engine(), params.layout().slot("w").unwrap()).unwrap();
+    assert_eq!(opt.state_arenas()[0].0, "momentum_buffer");
+    assert_eq!(buf, g);
+}
+
+#[test]
+fn lion_moves_every_nonzero_coordinate_by_lr() {
+    let (mut params, p, g) = one_param(21);
+    let lr = 0.125; // a power of two, so p ± lr is exact for |p| < 2
+    let mut opt = Lion::all(&params, LionConfig { lr, ..Default::default() }).unwrap();
+    opt.step(&mut params).unwrap();
+    let got = params.read_param("w").unwrap();
+    for i in 0..p.len() {
+        let moved = (got[i] - p[i]).abs();
+        if g[i] == 0.0 {
+            assert_eq!(got[i], p[i]);
+        } else {
+            assert!((moved - lr as f32).abs() <= f32::EPSILON * 4.0, "{i}: moved {moved}");
+        }
+    }
+}
+
+#[test]
+fn steps_create_no_gpu_objects_and_submit_once() {
+    // Its own engine: the shared one counts objects other tests create in parallel.
+    let engine = wgopt_scheduler::Engine::new().unwrap();
+    let mut params = ParamSet::new(&engine, &awkward_specs()).unwrap();
+    let mut opt = Adam::new(
+        &params,
+        &[
+            ("decay".into(), AdamConfig::adamw()),
+            ("no_decay".into(), AdamConfig { weight_decay: 0.0, ..AdamConfig::adamw() }),
+        ],
+        GuardConfig {
+            max_grad_norm: Some(1.0),
+            skip_non_finite: true,
+        },
+    )
+    .unwrap();
+    opt.set_schedule(Schedule::warmup(3, Schedule::LinearDecay { total: 10, floor: 0.0 }));
+    opt.step(&mut params).unwrap();
+    let before = engine.object_counts();
+    for _ in 0..10 {
+        opt.step(&mut params).unwrap();
+        // Changing the schedule mid-run must not compile anything either.
+        opt.set_schedule(Schedule::Constant);
+    }
+    assert_eq!(engine.object_counts(), before);
+    // tile_sumsq + guard_finalize + adam: one chunk, three dispatches, one submit.
+    assert_eq!(opt.dispatches_per_step(), 3);
+}

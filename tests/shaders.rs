@@ -1,0 +1,106 @@
+//! Every composed shader parses and validates with naga; every Rust twin of a WGSL struct has
+//! the same member names, offsets and size; every kernel's declared bind-group layout matches
+//! its WGSL globals. Shared declarations checked here: common/step_stats.wgsl (StepStats),
+//! common/partial.wgsl (Partial), common/non_finite.wgsl and common/grid_stride.wgsl (composed
+//! into the kernels validated below).
+
+use naga::{AddressSpace, StorageAccess, TypeInner};
+use wgopt::optim::adam::AdamSegment;
+use wgopt::optim::lion::LionSegment;
+use wgopt::optim::sgd::SgdSegment;
+use wgopt::scheduler::bench::FmaParams;
+use wgopt::scheduler::guard::{GuardParams, Partial, StepStats, Tile};
+use wgopt::scheduler::shaders::{Access, ShaderId};
+
+fn module(id: ShaderId) -> naga::Module {
+    naga::front::wgsl::parse_str(&id.source())
+        .unwrap_or_else(|e| panic!("{}: {}", id.path(), e.emit_to_string(&id.source())))
+}
+
+#[test]
+fn every_shader_validates() {
+    for id in ShaderId::ALL {
+        let m = module(id);
+        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+            .validate(&m)
+            .unwrap_or_else(|e| panic!("{}: {}", id.path(), e.emit_to_string(&id.source())));
+    }
+}
+
+#[test]
+fn bindings_match_declared_layouts() {
+    for id in ShaderId::ALL {
+        let m = module(id);
+        let mut found: Vec<(u32, Access)> = m
+            .global_variables
+            .iter()
+            .filter_map(|(_, g)| {
+                let b = g.binding.as_ref()?;
+                assert_eq!(b.group, 0, "{}: all bindings live in group 0", id.path());
+                let access = match g.space {
+                    AddressSpace::Uniform => Access::Uniform,
+                    AddressSpace::Storage { access } if access.contains(StorageAccess::STORE) => Access::ReadWrite,
+                    AddressSpace::Storage { .. } => Access::ReadOnly,
+                    other => panic!("{}: unexpected address space {other:?}", id.path()),
+                };
+                Some((b.binding, access))
+            })
+            .collect();
+        found.sort_by_key(|b| b.0);
+        let declared: Vec<(u32, Access)> = id.bindings().iter().enumerate().map(|(i, a)| (i as u32, *a)).collect();
+        assert_eq!(found, declared, "{}", id.path());
+    }
+}
+
+/// (name, offset) of each member, and the size, of a WGSL struct.
+fn wgsl_layout(id: ShaderId, name: &str) -> (Vec<(String, u32)>, u32) {
+    let m = module(id);
+    let ty = m
+        .types
+        .iter()
+        .find(|(_, t)| t.name.as_deref() == Some(name))
+        .unwrap_or_else(|| panic!("{}: no struct {name}", id.path()))
+        .1;
+    match &ty.inner {
+        TypeInner::Struct { members, span } => (
+            members.iter().map(|mb| (mb.name.clone().unwrap_or_default(), mb.offset)).collect(),
+            *span,
+        ),
+        _ => panic!("{name} is not a struct"),
+    }
+}
+
+macro_rules! rust_layout {
+    ($t:ty { $($f:ident),* $(,)? }) => {
+        (
+            vec![$((stringify!($f).to_string(), std::mem::offset_of!($t, $f) as u32)),*],
+            std::mem::size_of::<$t>() as u32,
+        )
+    };
+}
+
+#[test]
+fn rust_structs_match_wgsl_twins() {
+    let cases = [
+        (ShaderId::Adam, "AdamSegment", rust_layout!(AdamSegment {
+            start, end, step, _pad, lr, weight_decay, decay, beta1, one_minus_beta1, beta2,
+            one_minus_beta2, eps, step_size, bias_correction2_sqrt, _pad1, _pad2
+        })),
+        (ShaderId::Sgd, "SgdSegment", rust_layout!(SgdSegment {
+            start, end, step, _pad, neg_lr, weight_decay, momentum, one_minus_dampening
+        })),
+        (ShaderId::Lion, "LionSegment", rust_layout!(LionSegment {
+            start, end, step, _pad, neg_lr, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, _pad1, _pad2
+        })),
+        (ShaderId::Adam, "StepStats", rust_layout!(StepStats {
+            grad_norm, clip_coef, found_inf, applied_steps, skipped_steps, _pad0, _pad1, _pad2
+        })),
+        (ShaderId::GuardFinalize, "GuardParams", rust_layout!(GuardParams { max_norm, clip, skip_non_finite, n_segments })),
+        (ShaderId::TileSumsq, "Tile", rust_layout!(Tile { start, end, out, _pad })),
+        (ShaderId::TileSumsq, "Partial", rust_layout!(Partial { sumsq, non_finite })),
+        (ShaderId::Fma, "FmaParams", rust_layout!(FmaParams { iterations, mul, add, _pad })),
+    ];
+    for (id, name, rust) in cases {
+        assert_eq!(wgsl_layout(id, name), rust, "{name} in {}", id.path());
+    }
+}
