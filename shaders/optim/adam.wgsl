@@ -53,47 +53,37 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (stats.found_inf != 0u) {
         return;
     }
-    let last = arrayLength(&segments) - 1u;
-    let hi = segments[last].end;
     let clip = stats.clip_coef;
-    var k = 0u;
-    var seg = segments[0];
-    var bias = bias_terms(seg);
-    for (var i = seg.start + gid.x; i < hi; i += grid_stride(nwg)) {
-        if (i >= seg.end) {
-            loop {
-                k += 1u;
-                if (i < segments[k].end) { break; }
+    let stride = grid_stride(nwg);
+    let base = segments[0].start + gid.x;
+    for (var k = 0u; k < arrayLength(&segments); k += 1u) {
+        let seg = segments[k];
+        let bias = bias_terms(seg);
+        for (var i = first_index(base, stride, seg.start); i < seg.end; i += stride) {
+            var g = grad[i] * clip;
+            if (MAXIMIZE) {
+                g = -g;
             }
-            seg = segments[k];
-            bias = bias_terms(seg);
-        }
-        if (i < seg.start) {
-            continue;
-        }
-        var g = grad[i] * clip;
-        if (MAXIMIZE) {
-            g = -g;
-        }
-        var p = param[i];
-        if (seg.weight_decay != 0.0) {
-            if (DECOUPLED_WEIGHT_DECAY) {
-                p = p * seg.decay;
-            } else {
-                g = g + seg.weight_decay * p;
+            var p = param[i];
+            if (seg.weight_decay != 0.0) {
+                if (DECOUPLED_WEIGHT_DECAY) {
+                    p = p * seg.decay;
+                } else {
+                    g = g + seg.weight_decay * p;
+                }
             }
+            let m_old = exp_avg[i];
+            let m = m_old + seg.one_minus_beta1 * (g - m_old);
+            let v = exp_avg_sq[i] * seg.beta2 + seg.one_minus_beta2 * (g * g);
+            exp_avg[i] = m;
+            exp_avg_sq[i] = v;
+            var v_used = v;
+            if (AMSGRAD) {
+                v_used = max(max_exp_avg_sq[i], v);
+                max_exp_avg_sq[i] = v_used;
+            }
+            let denom = sqrt(v_used) / bias.y + seg.eps;
+            param[i] = p + (-bias.x) * (m / denom);
         }
-        let m_old = exp_avg[i];
-        let m = m_old + seg.one_minus_beta1 * (g - m_old);
-        let v = exp_avg_sq[i] * seg.beta2 + seg.one_minus_beta2 * (g * g);
-        exp_avg[i] = m;
-        exp_avg_sq[i] = v;
-        var v_used = v;
-        if (AMSGRAD) {
-            v_used = max(max_exp_avg_sq[i], v);
-            max_exp_avg_sq[i] = v_used;
-        }
-        let denom = sqrt(v_used) / bias.y + seg.eps;
-        param[i] = p + (-bias.x) * (m / denom);
     }
 }

@@ -29,27 +29,18 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
     if (stats.found_inf != 0u) {
         return;
     }
-    let last = arrayLength(&segments) - 1u;
-    let hi = segments[last].end;
     let clip = stats.clip_coef;
-    var k = 0u;
-    var seg = segments[0];
-    for (var i = seg.start + gid.x; i < hi; i += grid_stride(nwg)) {
-        if (i >= seg.end) {
-            loop {
-                k += 1u;
-                if (i < segments[k].end) { break; }
-            }
-            seg = segments[k];
+    let stride = grid_stride(nwg);
+    let base = segments[0].start + gid.x;
+    for (var k = 0u; k < arrayLength(&segments); k += 1u) {
+        let seg = segments[k];
+        for (var i = first_index(base, stride, seg.start); i < seg.end; i += stride) {
+            let g = grad[i] * clip;
+            let p = param[i] * seg.decay;
+            let m = exp_avg[i];
+            let c = m * seg.beta1 + g * seg.one_minus_beta1;
+            param[i] = p + seg.neg_lr * sign(c);
+            exp_avg[i] = m * seg.beta2 + g * seg.one_minus_beta2;
         }
-        if (i < seg.start) {
-            continue;
-        }
-        let g = grad[i] * clip;
-        let p = param[i] * seg.decay;
-        let m = exp_avg[i];
-        let c = m * seg.beta1 + g * seg.one_minus_beta1;
-        param[i] = p + seg.neg_lr * sign(c);
-        exp_avg[i] = m * seg.beta2 + g * seg.one_minus_beta2;
     }
 }

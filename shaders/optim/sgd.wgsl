@@ -30,42 +30,33 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         return;
     }
     let first = stats.applied_steps == 1u;
-    let last = arrayLength(&segments) - 1u;
-    let hi = segments[last].end;
     let clip = stats.clip_coef;
-    var k = 0u;
-    var seg = segments[0];
-    for (var i = seg.start + gid.x; i < hi; i += grid_stride(nwg)) {
-        if (i >= seg.end) {
-            loop {
-                k += 1u;
-                if (i < segments[k].end) { break; }
+    let stride = grid_stride(nwg);
+    let base = segments[0].start + gid.x;
+    for (var k = 0u; k < arrayLength(&segments); k += 1u) {
+        let seg = segments[k];
+        for (var i = first_index(base, stride, seg.start); i < seg.end; i += stride) {
+            var d = grad[i] * clip;
+            if (MAXIMIZE) {
+                d = -d;
             }
-            seg = segments[k];
-        }
-        if (i < seg.start) {
-            continue;
-        }
-        var d = grad[i] * clip;
-        if (MAXIMIZE) {
-            d = -d;
-        }
-        let p = param[i];
-        if (seg.weight_decay != 0.0) {
-            d = d + seg.weight_decay * p;
-        }
-        if (seg.momentum != 0.0) {
-            var buf = d;
-            if (!first) {
-                buf = momentum_buffer[i] * seg.momentum + seg.one_minus_dampening * d;
+            let p = param[i];
+            if (seg.weight_decay != 0.0) {
+                d = d + seg.weight_decay * p;
             }
-            momentum_buffer[i] = buf;
-            if (NESTEROV) {
-                d = d + seg.momentum * buf;
-            } else {
-                d = buf;
+            if (seg.momentum != 0.0) {
+                var buf = d;
+                if (!first) {
+                    buf = momentum_buffer[i] * seg.momentum + seg.one_minus_dampening * d;
+                }
+                momentum_buffer[i] = buf;
+                if (NESTEROV) {
+                    d = d + seg.momentum * buf;
+                } else {
+                    d = buf;
+                }
             }
+            param[i] = p + seg.neg_lr * d;
         }
-        param[i] = p + seg.neg_lr * d;
     }
 }

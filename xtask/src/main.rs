@@ -1,1 +1,136 @@
-fn main(){}
+//! `cargo xtask`: the project's own commands.
+//!
+//! - `setup`      make sure a wgpu adapter exists (installs Mesa's lavapipe when none does)
+//! - `test`       setup, then `cargo test --workspace`
+//! - `demo`       setup, then the main example (quickstart)
+//! - `bench-gpu`  measure every hot path on the adapter at hand (release build; `--quick`)
+//! - `check-shaders` parse and validate every composed shader with naga
+
+mod bench;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use std::process::Command;
+
+#[derive(Parser)]
+#[command(name = "xtask")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Make sure a GPU adapter exists; install lavapipe (Debian/Ubuntu, as root) if none does.
+    Setup,
+    /// Setup, then run every test of the workspace.
+    Test {
+        /// Extra arguments for `cargo test`.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Setup, then run the main example.
+    Demo,
+    /// Benchmark every hot path; writes target/bench-gpu/report.{md,json}.
+    BenchGpu {
+        /// Small sizes only (a smoke test).
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Internal: the benchmark itself, run in a release build by `bench-gpu`.
+    #[command(hide = true)]
+    BenchGpuRun {
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Validate every composed shader with naga.
+    CheckShaders,
+}
+
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // Mesa warns on every start without it; harmless, but it buries real output.
+    if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
+        c.env("XDG_RUNTIME_DIR", std::env::temp_dir());
+    }
+    c
+}
+
+fn run(mut c: Command) -> Result<()> {
+    let status = c.status().with_context(|| format!("running {c:?}"))?;
+    if !status.success() {
+        bail!("{c:?} failed with {status}");
+    }
+    Ok(())
+}
+
+fn have_adapter() -> bool {
+    !wgopt::scheduler::list_adapters().is_empty()
+}
+
+fn setup() -> Result<()> {
+    if have_adapter() {
+        for (a, _, _) in wgopt::scheduler::list_adapters() {
+            println!("setup: adapter {a}");
+        }
+        return Ok(());
+    }
+    let install = "apt-get install -y mesa-vulkan-drivers libvulkan1";
+    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let has_apt = Command::new("apt-get").arg("--version").output().is_ok();
+    if !(is_root && has_apt) {
+        bail!("no GPU adapter found. Install a Vulkan driver; without a GPU, as root on Debian/Ubuntu: {install}");
+    }
+    println!("setup: no adapter found; installing Mesa's software Vulkan driver (lavapipe)");
+    let mut update = Command::new("apt-get");
+    update.args(["update", "-qq"]).env("DEBIAN_FRONTEND", "noninteractive");
+    run(update)?;
+    let mut c = Command::new("apt-get");
+    c.args(["install", "-y", "-qq", "mesa-vulkan-drivers", "libvulkan1"]).env("DEBIAN_FRONTEND", "noninteractive");
+    run(c)?;
+    if !have_adapter() {
+        bail!("installed lavapipe but wgpu still finds no adapter");
+    }
+    println!("setup: lavapipe installed");
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().cmd {
+        Cmd::Setup => setup(),
+        Cmd::Test { args } => {
+            setup()?;
+            let mut c = cargo();
+            c.args(["test", "--workspace"]).args(args);
+            run(c)
+        }
+        Cmd::Demo => {
+            setup()?;
+            let mut c = cargo();
+            c.args(["run", "--release", "--example", "quickstart"]);
+            run(c)
+        }
+        Cmd::BenchGpu { quick } => {
+            setup()?;
+            let mut c = cargo();
+            c.args(["run", "--release", "--quiet", "--package", "xtask", "--", "bench-gpu-run"]);
+            if quick {
+                c.arg("--quick");
+            }
+            run(c)
+        }
+        Cmd::BenchGpuRun { quick } => bench::run(quick),
+        Cmd::CheckShaders => {
+            for id in wgopt::scheduler::ShaderId::ALL {
+                let src = id.source();
+                let m = naga::front::wgsl::parse_str(&src)
+                    .map_err(|e| anyhow::anyhow!("{}: {}", id.path(), e.emit_to_string(&src)))?;
+                naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
+                    .validate(&m)
+                    .map_err(|e| anyhow::anyhow!("{}: {}", id.path(), e.emit_to_string(&src)))?;
+                println!("ok  shaders/{}", id.path());
+            }
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,356 @@
+//! `cargo xtask bench-gpu`: every hot path on the adapter at hand, timed with GPU timestamps
+//! (median of repeats), calibrated in the same run by a copy kernel (bandwidth) and an FMA
+//! kernel (f32 throughput), with the CPU reference beside each. Writes
+//! target/bench-gpu/report.md and report.json.
+
+use anyhow::{bail, Result};
+use serde::Serialize;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+use wgopt::optim::registry;
+use wgopt::reference::optim::{Hparams, MultiOptimizer};
+use wgopt::scheduler::bench::{CopyBench, FmaBench};
+use wgopt::scheduler::StepRecorder;
+use wgopt::{Engine, GuardConfig, ParamSet, ParamSpec, Router};
+
+/// Counts heap allocations of the whole process (wgopt's and wgpu's alike).
+struct CountingAlloc;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for CountingAlloc {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: CountingAlloc = CountingAlloc;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+#[derive(Serialize)]
+struct Calibration {
+    copy_floats: usize,
+    copy_gbps: f64,
+    fma_gflops: f64,
+}
+
+#[derive(Serialize)]
+struct OptimRow {
+    optimizer: String,
+    params: usize,
+    bytes_per_param: usize,
+    update_us: f64,
+    update_gbps: f64,
+    ratio_to_copy: f64,
+    guard_us: f64,
+    dispatches: usize,
+    cpu_reference_us: f64,
+    cpu_reference_gbps: f64,
+}
+
+#[derive(Serialize)]
+struct ModelRow {
+    shape: String,
+    tensors: usize,
+    params: usize,
+    optimizer: String,
+    dispatches_per_step: usize,
+    host_us_per_step: f64,
+    gpu_us_per_step: f64,
+    gpu_objects_created_per_step: f64,
+    heap_allocations_per_step: f64,
+    cpu_reference_us_per_step: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    adapter: String,
+    quick: bool,
+    repeats: usize,
+    calibration: Calibration,
+    optimizers: Vec<OptimRow>,
+    model: ModelRow,
+}
+
+fn time_recorder(engine: &Engine, rec: &mut StepRecorder, repeats: usize, record: impl Fn(&mut StepRecorder)) -> Result<f64> {
+    let mut ns = Vec::new();
+    for i in 0..repeats + 1 {
+        record(rec);
+        rec.submit(engine)?;
+        let t: f64 = rec.read_timings(engine)?.iter().map(|x| x.1).sum();
+        if i > 0 {
+            ns.push(t);
+        }
+    }
+    Ok(median(ns))
+}
+
+/// Tensors of at most 4M elements adding up to `n`.
+fn flat_specs(n: usize) -> Vec<ParamSpec> {
+    let piece = 4 << 20;
+    (0..n.div_ceil(piece))
+        .map(|i| ParamSpec::new(format!("t{i}"), &[piece.min(n - i * piece)], "all"))
+        .collect()
+}
+
+fn fill(params: &mut ParamSet) -> Result<()> {
+    for s in params.layout().slots.clone() {
+        let v: Vec<f32> = (0..s.len).map(|i| ((i % 1013) as f32 - 506.0) * 1e-3).collect();
+        params.write_param(&s.name, &v)?;
+        params.write_grad(&s.name, &v)?;
+    }
+    Ok(())
+}
+
+fn hparams(name: &str) -> Vec<(&'static str, &'static str)> {
+    match name {
+        "sgd" => vec![("lr", "0.01"), ("momentum", "0.9")],
+        _ => vec![("lr", "0.001")],
+    }
+}
+
+fn bytes_per_param(name: &str) -> usize {
+    match name {
+        "adamw" => 28,
+        _ => 20, // sgd with momentum, lion
+    }
+}
+
+fn reference_hparams(name: &str) -> Result<Hparams> {
+    let kv = hparams(name);
+    Ok(match name {
+        "sgd" => Hparams::Sgd(registry::sgd_config(&kv)?),
+        "adamw" => Hparams::Adam(registry::adam_config(true, &kv)?),
+        _ => Hparams::Lion(registry::lion_config(&kv)?),
+    })
+}
+
+fn bench_optimizer(engine: &Engine, name: &str, n: usize, repeats: usize, copy_gbps: f64) -> Result<OptimRow> {
+    let mut params = ParamSet::new(engine, &flat_specs(n))?;
+    fill(&mut params)?;
+    let mut opt = registry::create(name, &params, &hparams(name), &[], GuardConfig::default())?;
+    opt.enable_timing()?;
+    let (mut update, mut guard) = (Vec::new(), Vec::new());
+    for i in 0..repeats + 1 {
+        opt.step(&mut params)?;
+        let t = opt.timings()?;
+        if i > 0 {
+            update.push(t.iter().filter(|x| x.0.starts_with("optim/")).map(|x| x.1).sum::<f64>());
+            guard.push(t.iter().filter(|x| !x.0.starts_with("optim/")).map(|x| x.1).sum::<f64>());
+        }
+    }
+    let update_ns = median(update);
+    let padded: usize = params.layout().chunk_lens.iter().sum();
+    let bytes = (bytes_per_param(name) * padded) as f64;
+    // CPU reference, same tensors.
+    let lens: Vec<usize> = params.layout().slots.iter().map(|s| s.len).collect();
+    let mut host: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.5; l]).collect();
+    let grads: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.25; l]).collect();
+    let mut cpu = MultiOptimizer::new(vec![reference_hparams(name)?; lens.len()], &lens)?;
+    cpu.skip_non_finite = true;
+    let mut cpu_ns = Vec::new();
+    for _ in 0..repeats.min(3) {
+        let t = Instant::now();
+        cpu.step(1.0, &mut host, &grads)?;
+        cpu_ns.push(t.elapsed().as_nanos() as f64);
+    }
+    let cpu_ns = median(cpu_ns);
+    let gbps = bytes / update_ns;
+    Ok(OptimRow {
+        optimizer: name.into(),
+        params: n,
+        bytes_per_param: bytes_per_param(name),
+        update_us: update_ns / 1e3,
+        update_gbps: gbps,
+        ratio_to_copy: gbps / copy_gbps,
+        guard_us: median(guard) / 1e3,
+        dispatches: opt.dispatches_per_step(),
+        cpu_reference_us: cpu_ns / 1e3,
+        cpu_reference_gbps: bytes / cpu_ns,
+    })
+}
+
+/// GPT-2-small's parameter list (148 tensors, 124M parameters), or a narrow one with the same
+/// tensor count for --quick.
+fn gpt2_shapes(quick: bool) -> (String, Vec<(String, Vec<usize>)>) {
+    let (d, vocab, ctx, layers) = if quick { (64, 1024, 128, 12) } else { (768, 50257, 1024, 12) };
+    let mut v = vec![("wte".to_string(), vec![vocab, d]), ("wpe".to_string(), vec![ctx, d])];
+    for l in 0..layers {
+        let p = |s: &str| format!("h.{l}.{s}");
+        v.extend([
+            (p("ln_1.weight"), vec![d]),
+            (p("ln_1.bias"), vec![d]),
+            (p("attn.c_attn.weight"), vec![d, 3 * d]),
+            (p("attn.c_attn.bias"), vec![3 * d]),
+            (p("attn.c_proj.weight"), vec![d, d]),
+            (p("attn.c_proj.bias"), vec![d]),
+            (p("ln_2.weight"), vec![d]),
+            (p("ln_2.bias"), vec![d]),
+            (p("mlp.c_fc.weight"), vec![d, 4 * d]),
+            (p("mlp.c_fc.bias"), vec![4 * d]),
+            (p("mlp.c_proj.weight"), vec![4 * d, d]),
+            (p("mlp.c_proj.bias"), vec![d]),
+        ]);
+    }
+    v.push(("ln_f.weight".into(), vec![d]));
+    v.push(("ln_f.bias".into(), vec![d]));
+    let name = format!("GPT-2 (d={d}, vocab={vocab}, ctx={ctx}, {layers} layers)");
+    (name, v)
+}
+
+fn bench_model(engine: &Engine, quick: bool, repeats: usize) -> Result<ModelRow> {
+    let (shape, list) = gpt2_shapes(quick);
+    let specs = Router::decay_split().specs(list.iter().map(|(n, s)| (n.as_str(), s.as_slice())));
+    let mut params = ParamSet::new(engine, &specs)?;
+    fill(&mut params)?;
+    let mut opt = registry::create("adamw", &params, &[("lr", "0.0006"), ("weight_decay", "0.1")], &["no_decay"], GuardConfig { max_grad_norm: Some(1.0), skip_non_finite: true })?;
+    opt.step(&mut params)?;
+    engine.wait()?;
+    let objects_before = engine.object_counts();
+    let (mut host, mut allocs) = (Vec::new(), 0u64);
+    let steps = repeats.max(5);
+    for _ in 0..steps {
+        let a0 = ALLOCATIONS.load(Ordering::Relaxed);
+        let t = Instant::now();
+        opt.step(&mut params)?;
+        host.push(t.elapsed().as_nanos() as f64);
+        allocs += ALLOCATIONS.load(Ordering::Relaxed) - a0;
+        engine.wait()?;
+    }
+    let objects_after = engine.object_counts();
+    let created = (objects_after.buffers + objects_after.pipelines + objects_after.bind_groups)
+        - (objects_before.buffers + objects_before.pipelines + objects_before.bind_groups);
+    let dispatches = opt.dispatches_per_step();
+    opt.enable_timing()?;
+    let mut gpu = Vec::new();
+    for _ in 0..repeats {
+        opt.step(&mut params)?;
+        gpu.push(opt.timings()?.iter().map(|x| x.1).sum::<f64>());
+    }
+    // CPU reference over the same tensors.
+    let lens: Vec<usize> = params.layout().slots.iter().map(|s| s.len).collect();
+    let mut hostp: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.5; l]).collect();
+    let grads: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.25; l]).collect();
+    let h = Hparams::Adam(registry::adam_config(true, &[("lr", "0.0006")])?);
+    let mut cpu = MultiOptimizer::new(vec![h; lens.len()], &lens)?;
+    cpu.max_grad_norm = Some(1.0);
+    let t = Instant::now();
+    cpu.step(1.0, &mut hostp, &grads)?;
+    let cpu_us = t.elapsed().as_nanos() as f64 / 1e3;
+    Ok(ModelRow {
+        shape,
+        tensors: specs.len(),
+        params: params.layout().numel(),
+        optimizer: "adamw (decay / no_decay groups, clip 1.0, skip non-finite)".into(),
+        dispatches_per_step: dispatches,
+        host_us_per_step: median(host) / 1e3,
+        gpu_us_per_step: median(gpu) / 1e3,
+        gpu_objects_created_per_step: created as f64 / steps as f64,
+        heap_allocations_per_step: allocs as f64 / steps as f64,
+        cpu_reference_us_per_step: cpu_us,
+    })
+}
+
+pub fn run(quick: bool) -> Result<()> {
+    let engine = Engine::new()?;
+    if engine.require_features(wgpu::Features::TIMESTAMP_QUERY).is_err() {
+        bail!("bench-gpu needs TIMESTAMP_QUERY, which {} lacks", engine.adapter());
+    }
+    let repeats = if quick { 3 } else { 10 };
+    let sizes: &[usize] = if quick { &[1 << 20] } else { &[1 << 20, 16 << 20, 64 << 20] };
+    println!("bench-gpu on {} ({} repeats, median)", engine.adapter(), repeats);
+
+    let copy_n = *sizes.last().unwrap_or(&(1 << 20));
+    let copy = CopyBench::new(&engine, copy_n);
+    let mut rec = StepRecorder::new();
+    rec.enable_timing(&engine, 1)?;
+    let copy_ns = time_recorder(&engine, &mut rec, repeats, |r| copy.record(r))?;
+    let copy_gbps = copy.bytes as f64 / copy_ns;
+    let fma = FmaBench::new(&engine, if quick { 256 } else { 2048 }, 4096);
+    let fma_ns = time_recorder(&engine, &mut rec, repeats, |r| fma.record(r))?;
+    let calibration = Calibration {
+        copy_floats: copy_n,
+        copy_gbps,
+        fma_gflops: fma.flops / fma_ns,
+    };
+    println!("copy kernel: {copy_gbps:.1} GB/s over {copy_n} floats; fma kernel: {:.1} GFLOP/s", calibration.fma_gflops);
+    drop(copy);
+
+    let mut optimizers = Vec::new();
+    for &n in sizes {
+        for name in ["sgd", "adamw", "lion"] {
+            let row = bench_optimizer(&engine, name, n, repeats, copy_gbps)?;
+            println!(
+                "{name:6} {n:>9} params: {:9.1} us  {:7.1} GB/s  {:.2}x copy  (guard {:.1} us; CPU reference {:.1} GB/s)",
+                row.update_us, row.update_gbps, row.ratio_to_copy, row.guard_us, row.cpu_reference_gbps
+            );
+            optimizers.push(row);
+        }
+    }
+    let model = bench_model(&engine, quick, repeats)?;
+    println!(
+        "{} / {} tensors / {} params: {} dispatches, host {:.1} us/step, GPU {:.1} us/step, {} GPU objects and {:.1} heap allocations per step",
+        model.shape, model.tensors, model.params, model.dispatches_per_step, model.host_us_per_step, model.gpu_us_per_step,
+        model.gpu_objects_created_per_step, model.heap_allocations_per_step
+    );
+    let report = Report {
+        adapter: engine.adapter().to_string(),
+        quick,
+        repeats,
+        calibration,
+        optimizers,
+        model,
+    };
+    write_report(&report)
+}
+
+fn write_report(r: &Report) -> Result<()> {
+    let dir = std::path::Path::new(&std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into())).join("bench-gpu");
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(r)?)?;
+    let mut md = format!(
+        "# bench-gpu\n\nAdapter: {}\n\nMedian of {} repeats, GPU timestamps. `cargo xtask bench-gpu{}`\n\n\
+         ## Calibration\n\n| kernel | figure |\n|---|---|\n| copy ({} floats) | {:.1} GB/s |\n| fma | {:.1} GFLOP/s |\n\n\
+         ## Fused optimizers (guard on: skip non-finite)\n\n\
+         | optimizer | params | bytes/param | update µs | GB/s | ÷ copy | guard µs | dispatches | CPU ref µs | CPU ref GB/s |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+        r.adapter,
+        r.repeats,
+        if r.quick { " --quick" } else { "" },
+        r.calibration.copy_floats,
+        r.calibration.copy_gbps,
+        r.calibration.fma_gflops
+    );
+    for o in &r.optimizers {
+        md += &format!(
+            "| {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {} | {:.1} | {:.2} |\n",
+            o.optimizer, o.params, o.bytes_per_param, o.update_us, o.update_gbps, o.ratio_to_copy, o.guard_us, o.dispatches,
+            o.cpu_reference_us, o.cpu_reference_gbps
+        );
+    }
+    let m = &r.model;
+    md += &format!(
+        "\n## Whole-model step\n\n{} — {} tensors, {} parameters, {}\n\n\
+         | dispatches/step | host µs/step | GPU µs/step | GPU objects created/step | heap allocations/step (process) | CPU reference µs/step |\n\
+         |---|---|---|---|---|---|\n| {} | {:.1} | {:.1} | {} | {:.1} | {:.0} |\n",
+        m.shape, m.tensors, m.params, m.optimizer, m.dispatches_per_step, m.host_us_per_step, m.gpu_us_per_step,
+        m.gpu_objects_created_per_step, m.heap_allocations_per_step, m.cpu_reference_us_per_step
+    );
+    std::fs::write(dir.join("report.md"), &md)?;
+    println!("wrote {}", dir.join("report.md").display());
+    Ok(())
+}
