@@ -24,11 +24,18 @@ struct Mlp {
 
 /// Mean squared error and its gradients for a 1 → HIDDEN (tanh) → 1 network.
 fn loss_and_grads(m: &Mlp, xs: &[f32], ys: &[f32]) -> (f32, [Vec<f32>; 4]) {
-    let mut g = [vec![0.0; HIDDEN], vec![0.0; HIDDEN], vec![0.0; HIDDEN], vec![0.0; 1]];
+    let mut g = [
+        vec![0.0; HIDDEN],
+        vec![0.0; HIDDEN],
+        vec![0.0; HIDDEN],
+        vec![0.0; 1],
+    ];
     let mut loss = 0.0;
     let n = xs.len() as f32;
     for (&x, &y) in xs.iter().zip(ys) {
-        let h: Vec<f32> = (0..HIDDEN).map(|j| (m.w1[j] * x + m.b1[j]).tanh()).collect();
+        let h: Vec<f32> = (0..HIDDEN)
+            .map(|j| (m.w1[j] * x + m.b1[j]).tanh())
+            .collect();
         let out: f32 = h.iter().zip(&m.w2).map(|(a, b)| a * b).sum::<f32>() + m.b2[0];
         let d = out - y;
         loss += d * d / n;
@@ -49,19 +56,28 @@ fn main() -> Result<()> {
     let engine = Engine::new()?;
     println!("wgopt quickstart on {}", engine.adapter());
 
-    let shapes: [(&str, &[usize]); 4] = [("w1", &[HIDDEN, 1]), ("b1", &[HIDDEN]), ("w2", &[1, HIDDEN]), ("b2", &[1])];
+    let shapes: [(&str, &[usize]); 4] = [
+        ("w1", &[HIDDEN, 1]),
+        ("b1", &[HIDDEN]),
+        ("w2", &[1, HIDDEN]),
+        ("b2", &[1]),
+    ];
     let specs = Router::decay_split().specs(shapes);
     let mut params = ParamSet::new(&engine, &specs)?;
     // Deterministic initialisation (a tiny LCG keeps the example dependency-free).
     let mut seed = 12345u64;
     let mut uniform = move || {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         ((seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
     };
     let init: Vec<Vec<f32>> = vec![
         (0..HIDDEN).map(|_| uniform() * 2.0).collect(),
         (0..HIDDEN).map(|_| uniform()).collect(),
-        (0..HIDDEN).map(|_| uniform() / (HIDDEN as f32).sqrt()).collect(),
+        (0..HIDDEN)
+            .map(|_| uniform() / (HIDDEN as f32).sqrt())
+            .collect(),
         vec![0.0],
     ];
     for ((name, _), v) in shapes.iter().zip(&init) {
@@ -72,12 +88,35 @@ fn main() -> Result<()> {
     let mut opt = Adam::new(
         &params,
         &[
-            ("decay".into(), AdamConfig { lr, weight_decay: 1e-4, ..AdamConfig::adamw() }),
-            ("no_decay".into(), AdamConfig { lr, weight_decay: 0.0, ..AdamConfig::adamw() }),
+            (
+                "decay".into(),
+                AdamConfig {
+                    lr,
+                    weight_decay: 1e-4,
+                    ..AdamConfig::adamw()
+                },
+            ),
+            (
+                "no_decay".into(),
+                AdamConfig {
+                    lr,
+                    weight_decay: 0.0,
+                    ..AdamConfig::adamw()
+                },
+            ),
         ],
-        GuardConfig { max_grad_norm: Some(1.0), skip_non_finite: true },
+        GuardConfig {
+            max_grad_norm: Some(1.0),
+            skip_non_finite: true,
+        },
     )?;
-    opt.set_schedule(Schedule::warmup(30, Schedule::Cosine { total: (STEPS - 30) as u64, floor: 0.05 }));
+    opt.set_schedule(Schedule::warmup(
+        30,
+        Schedule::Cosine {
+            total: (STEPS - 30) as u64,
+            floor: 0.05,
+        },
+    ));
 
     let mut first = None;
     let mut last = 0.0;
@@ -103,8 +142,7 @@ fn main() -> Result<()> {
             let stats = opt.stats()?;
             println!(
                 "step {step:4}  loss {loss:.5}  grad-norm {:.4}  lr {:.2e}",
-                stats.grad_norm,
-                lr_now
+                stats.grad_norm, lr_now
             );
         }
     }

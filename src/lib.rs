@@ -31,8 +31,12 @@ pub use wgopt_optim as optim;
 pub use wgopt_reference as reference;
 pub use wgopt_scheduler as scheduler;
 
-pub use wgopt_optim::{Adam, AdamConfig, Lion, LionConfig, Optimizer, Router, Schedule, Sgd, SgdConfig};
-pub use wgopt_scheduler::{Engine, EngineOptions, Error, GuardConfig, ParamSet, ParamSpec, Result, StepStats};
+pub use wgopt_optim::{
+    Adam, AdamConfig, Lion, LionConfig, Optimizer, Router, Schedule, Sgd, SgdConfig,
+};
+pub use wgopt_scheduler::{
+    Engine, EngineOptions, Error, GuardConfig, ParamSet, ParamSpec, Result, StepStats,
+};
 
 /// Everything a training loop needs.
 pub mod prelude {

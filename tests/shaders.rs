@@ -21,9 +21,12 @@ fn module(id: ShaderId) -> naga::Module {
 fn every_shader_validates() {
     for id in ShaderId::ALL {
         let m = module(id);
-        naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-            .validate(&m)
-            .unwrap_or_else(|e| panic!("{}: {}", id.path(), e.emit_to_string(&id.source())));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&m)
+        .unwrap_or_else(|e| panic!("{}: {}", id.path(), e.emit_to_string(&id.source())));
     }
 }
 
@@ -39,7 +42,9 @@ fn bindings_match_declared_layouts() {
                 assert_eq!(b.group, 0, "{}: all bindings live in group 0", id.path());
                 let access = match g.space {
                     AddressSpace::Uniform => Access::Uniform,
-                    AddressSpace::Storage { access } if access.contains(StorageAccess::STORE) => Access::ReadWrite,
+                    AddressSpace::Storage { access } if access.contains(StorageAccess::STORE) => {
+                        Access::ReadWrite
+                    }
                     AddressSpace::Storage { .. } => Access::ReadOnly,
                     other => panic!("{}: unexpected address space {other:?}", id.path()),
                 };
@@ -47,7 +52,12 @@ fn bindings_match_declared_layouts() {
             })
             .collect();
         found.sort_by_key(|b| b.0);
-        let declared: Vec<(u32, Access)> = id.bindings().iter().enumerate().map(|(i, a)| (i as u32, *a)).collect();
+        let declared: Vec<(u32, Access)> = id
+            .bindings()
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (i as u32, *a))
+            .collect();
         assert_eq!(found, declared, "{}", id.path());
     }
 }
@@ -63,7 +73,10 @@ fn wgsl_layout(id: ShaderId, name: &str) -> (Vec<(String, u32)>, u32) {
         .1;
     match &ty.inner {
         TypeInner::Struct { members, span } => (
-            members.iter().map(|mb| (mb.name.clone().unwrap_or_default(), mb.offset)).collect(),
+            members
+                .iter()
+                .map(|mb| (mb.name.clone().unwrap_or_default(), mb.offset))
+                .collect(),
             *span,
         ),
         _ => panic!("{name} is not a struct"),
@@ -82,23 +95,109 @@ macro_rules! rust_layout {
 #[test]
 fn rust_structs_match_wgsl_twins() {
     let cases = [
-        (ShaderId::Adam, "AdamSegment", rust_layout!(AdamSegment {
-            start, end, step, _pad, lr, weight_decay, decay, beta1, one_minus_beta1, beta2,
-            one_minus_beta2, eps, step_size, bias_correction2_sqrt, _pad1, _pad2
-        })),
-        (ShaderId::Sgd, "SgdSegment", rust_layout!(SgdSegment {
-            start, end, step, _pad, neg_lr, weight_decay, momentum, one_minus_dampening
-        })),
-        (ShaderId::Lion, "LionSegment", rust_layout!(LionSegment {
-            start, end, step, _pad, neg_lr, decay, beta1, one_minus_beta1, beta2, one_minus_beta2, _pad1, _pad2
-        })),
-        (ShaderId::Adam, "StepStats", rust_layout!(StepStats {
-            grad_norm, clip_coef, found_inf, applied_steps, skipped_steps, _pad0, _pad1, _pad2
-        })),
-        (ShaderId::GuardFinalize, "GuardParams", rust_layout!(GuardParams { max_norm, clip, skip_non_finite, n_segments })),
-        (ShaderId::TileSumsq, "Tile", rust_layout!(Tile { start, end, out, _pad })),
-        (ShaderId::TileSumsq, "Partial", rust_layout!(Partial { sumsq, non_finite })),
-        (ShaderId::Fma, "FmaParams", rust_layout!(FmaParams { iterations, mul, add, _pad })),
+        (
+            ShaderId::Adam,
+            "AdamSegment",
+            rust_layout!(AdamSegment {
+                start,
+                end,
+                step,
+                _pad,
+                lr,
+                weight_decay,
+                decay,
+                beta1,
+                one_minus_beta1,
+                beta2,
+                one_minus_beta2,
+                eps,
+                step_size,
+                bias_correction2_sqrt,
+                _pad1,
+                _pad2
+            }),
+        ),
+        (
+            ShaderId::Sgd,
+            "SgdSegment",
+            rust_layout!(SgdSegment {
+                start,
+                end,
+                step,
+                _pad,
+                neg_lr,
+                weight_decay,
+                momentum,
+                one_minus_dampening
+            }),
+        ),
+        (
+            ShaderId::Lion,
+            "LionSegment",
+            rust_layout!(LionSegment {
+                start,
+                end,
+                step,
+                _pad,
+                neg_lr,
+                decay,
+                beta1,
+                one_minus_beta1,
+                beta2,
+                one_minus_beta2,
+                _pad1,
+                _pad2
+            }),
+        ),
+        (
+            ShaderId::Adam,
+            "StepStats",
+            rust_layout!(StepStats {
+                grad_norm,
+                clip_coef,
+                found_inf,
+                applied_steps,
+                skipped_steps,
+                _pad0,
+                _pad1,
+                _pad2
+            }),
+        ),
+        (
+            ShaderId::GuardFinalize,
+            "GuardParams",
+            rust_layout!(GuardParams {
+                max_norm,
+                clip,
+                skip_non_finite,
+                n_segments
+            }),
+        ),
+        (
+            ShaderId::TileSumsq,
+            "Tile",
+            rust_layout!(Tile {
+                start,
+                end,
+                out,
+                _pad
+            }),
+        ),
+        (
+            ShaderId::TileSumsq,
+            "Partial",
+            rust_layout!(Partial { sumsq, non_finite }),
+        ),
+        (
+            ShaderId::Fma,
+            "FmaParams",
+            rust_layout!(FmaParams {
+                iterations,
+                mul,
+                add,
+                _pad
+            }),
+        ),
     ];
     for (id, name, rust) in cases {
         assert_eq!(wgsl_layout(id, name), rust, "{name} in {}", id.path());

@@ -86,7 +86,12 @@ struct Report {
     model: ModelRow,
 }
 
-fn time_recorder(engine: &Engine, rec: &mut StepRecorder, repeats: usize, record: impl Fn(&mut StepRecorder)) -> Result<f64> {
+fn time_recorder(
+    engine: &Engine,
+    rec: &mut StepRecorder,
+    repeats: usize,
+    record: impl Fn(&mut StepRecorder),
+) -> Result<f64> {
     let mut ns = Vec::new();
     for i in 0..repeats + 1 {
         record(rec);
@@ -109,7 +114,9 @@ fn flat_specs(n: usize) -> Vec<ParamSpec> {
 
 fn fill(params: &mut ParamSet) -> Result<()> {
     for s in params.layout().slots.clone() {
-        let v: Vec<f32> = (0..s.len).map(|i| ((i % 1013) as f32 - 506.0) * 1e-3).collect();
+        let v: Vec<f32> = (0..s.len)
+            .map(|i| ((i % 1013) as f32 - 506.0) * 1e-3)
+            .collect();
         params.write_param(&s.name, &v)?;
         params.write_grad(&s.name, &v)?;
     }
@@ -139,7 +146,13 @@ fn reference_hparams(name: &str) -> Result<Hparams> {
     })
 }
 
-fn bench_optimizer(engine: &Engine, name: &str, n: usize, repeats: usize, copy_gbps: f64) -> Result<OptimRow> {
+fn bench_optimizer(
+    engine: &Engine,
+    name: &str,
+    n: usize,
+    repeats: usize,
+    copy_gbps: f64,
+) -> Result<OptimRow> {
     let mut params = ParamSet::new(engine, &flat_specs(n))?;
     fill(&mut params)?;
     let mut opt = registry::create(name, &params, &hparams(name), &[], GuardConfig::default())?;
@@ -149,8 +162,18 @@ fn bench_optimizer(engine: &Engine, name: &str, n: usize, repeats: usize, copy_g
         opt.step(&mut params)?;
         let t = opt.timings()?;
         if i > 0 {
-            update.push(t.iter().filter(|x| x.0.starts_with("optim/")).map(|x| x.1).sum::<f64>());
-            guard.push(t.iter().filter(|x| !x.0.starts_with("optim/")).map(|x| x.1).sum::<f64>());
+            update.push(
+                t.iter()
+                    .filter(|x| x.0.starts_with("optim/"))
+                    .map(|x| x.1)
+                    .sum::<f64>(),
+            );
+            guard.push(
+                t.iter()
+                    .filter(|x| !x.0.starts_with("optim/"))
+                    .map(|x| x.1)
+                    .sum::<f64>(),
+            );
         }
     }
     let update_ns = median(update);
@@ -187,8 +210,15 @@ fn bench_optimizer(engine: &Engine, name: &str, n: usize, repeats: usize, copy_g
 /// GPT-2-small's parameter list (148 tensors, 124M parameters), or a narrow one with the same
 /// tensor count for --quick.
 fn gpt2_shapes(quick: bool) -> (String, Vec<(String, Vec<usize>)>) {
-    let (d, vocab, ctx, layers) = if quick { (64, 1024, 128, 12) } else { (768, 50257, 1024, 12) };
-    let mut v = vec![("wte".to_string(), vec![vocab, d]), ("wpe".to_string(), vec![ctx, d])];
+    let (d, vocab, ctx, layers) = if quick {
+        (64, 1024, 128, 12)
+    } else {
+        (768, 50257, 1024, 12)
+    };
+    let mut v = vec![
+        ("wte".to_string(), vec![vocab, d]),
+        ("wpe".to_string(), vec![ctx, d]),
+    ];
     for l in 0..layers {
         let p = |s: &str| format!("h.{l}.{s}");
         v.extend([
@@ -217,7 +247,16 @@ fn bench_model(engine: &Engine, quick: bool, repeats: usize) -> Result<ModelRow>
     let specs = Router::decay_split().specs(list.iter().map(|(n, s)| (n.as_str(), s.as_slice())));
     let mut params = ParamSet::new(engine, &specs)?;
     fill(&mut params)?;
-    let mut opt = registry::create("adamw", &params, &[("lr", "0.0006"), ("weight_decay", "0.1")], &["no_decay"], GuardConfig { max_grad_norm: Some(1.0), skip_non_finite: true })?;
+    let mut opt = registry::create(
+        "adamw",
+        &params,
+        &[("lr", "0.0006"), ("weight_decay", "0.1")],
+        &["no_decay"],
+        GuardConfig {
+            max_grad_norm: Some(1.0),
+            skip_non_finite: true,
+        },
+    )?;
     opt.step(&mut params)?;
     engine.wait()?;
     let objects_before = engine.object_counts();
@@ -267,12 +306,26 @@ fn bench_model(engine: &Engine, quick: bool, repeats: usize) -> Result<ModelRow>
 
 pub fn run(quick: bool) -> Result<()> {
     let engine = Engine::new()?;
-    if engine.require_features(wgpu::Features::TIMESTAMP_QUERY).is_err() {
-        bail!("bench-gpu needs TIMESTAMP_QUERY, which {} lacks", engine.adapter());
+    if engine
+        .require_features(wgpu::Features::TIMESTAMP_QUERY)
+        .is_err()
+    {
+        bail!(
+            "bench-gpu needs TIMESTAMP_QUERY, which {} lacks",
+            engine.adapter()
+        );
     }
     let repeats = if quick { 3 } else { 10 };
-    let sizes: &[usize] = if quick { &[1 << 20] } else { &[1 << 20, 16 << 20, 64 << 20] };
-    println!("bench-gpu on {} ({} repeats, median)", engine.adapter(), repeats);
+    let sizes: &[usize] = if quick {
+        &[1 << 20]
+    } else {
+        &[1 << 20, 16 << 20, 64 << 20]
+    };
+    println!(
+        "bench-gpu on {} ({} repeats, median)",
+        engine.adapter(),
+        repeats
+    );
 
     let copy_n = *sizes.last().unwrap_or(&(1 << 20));
     let copy = CopyBench::new(&engine, copy_n);
@@ -287,7 +340,10 @@ pub fn run(quick: bool) -> Result<()> {
         copy_gbps,
         fma_gflops: fma.flops / fma_ns,
     };
-    println!("copy kernel: {copy_gbps:.1} GB/s over {copy_n} floats; fma kernel: {:.1} GFLOP/s", calibration.fma_gflops);
+    println!(
+        "copy kernel: {copy_gbps:.1} GB/s over {copy_n} floats; fma kernel: {:.1} GFLOP/s",
+        calibration.fma_gflops
+    );
     drop(copy);
 
     let mut optimizers = Vec::new();
@@ -319,7 +375,10 @@ pub fn run(quick: bool) -> Result<()> {
 }
 
 fn write_report(r: &Report) -> Result<()> {
-    let dir = std::path::Path::new(&std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into())).join("bench-gpu");
+    let dir = std::path::Path::new(
+        &std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
+    )
+    .join("bench-gpu");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(r)?)?;
     let mut md = format!(
@@ -338,8 +397,16 @@ fn write_report(r: &Report) -> Result<()> {
     for o in &r.optimizers {
         md += &format!(
             "| {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {} | {:.1} | {:.2} |\n",
-            o.optimizer, o.params, o.bytes_per_param, o.update_us, o.update_gbps, o.ratio_to_copy, o.guard_us, o.dispatches,
-            o.cpu_reference_us, o.cpu_reference_gbps
+            o.optimizer,
+            o.params,
+            o.bytes_per_param,
+            o.update_us,
+            o.update_gbps,
+            o.ratio_to_copy,
+            o.guard_us,
+            o.dispatches,
+            o.cpu_reference_us,
+            o.cpu_reference_gbps
         );
     }
     let m = &r.model;

@@ -65,28 +65,35 @@ fn run(mut c: Command) -> Result<()> {
 }
 
 fn have_adapter() -> bool {
-    !wgopt::scheduler::list_adapters().is_empty()
+    !wgopt::scheduler::list_adapters(wgopt::scheduler::DEFAULT_BACKENDS).is_empty()
 }
 
 fn setup() -> Result<()> {
     if have_adapter() {
-        for (a, _, _) in wgopt::scheduler::list_adapters() {
+        for (a, _, _) in wgopt::scheduler::list_adapters(wgopt::scheduler::DEFAULT_BACKENDS) {
             println!("setup: adapter {a}");
         }
         return Ok(());
     }
     let install = "apt-get install -y mesa-vulkan-drivers libvulkan1";
-    let is_root = Command::new("id").arg("-u").output().map(|o| o.stdout.starts_with(b"0")).unwrap_or(false);
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
     let has_apt = Command::new("apt-get").arg("--version").output().is_ok();
     if !(is_root && has_apt) {
         bail!("no GPU adapter found. Install a Vulkan driver; without a GPU, as root on Debian/Ubuntu: {install}");
     }
     println!("setup: no adapter found; installing Mesa's software Vulkan driver (lavapipe)");
     let mut update = Command::new("apt-get");
-    update.args(["update", "-qq"]).env("DEBIAN_FRONTEND", "noninteractive");
+    update
+        .args(["update", "-qq"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
     run(update)?;
     let mut c = Command::new("apt-get");
-    c.args(["install", "-y", "-qq", "mesa-vulkan-drivers", "libvulkan1"]).env("DEBIAN_FRONTEND", "noninteractive");
+    c.args(["install", "-y", "-qq", "mesa-vulkan-drivers", "libvulkan1"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
     run(c)?;
     if !have_adapter() {
         bail!("installed lavapipe but wgpu still finds no adapter");
@@ -113,7 +120,15 @@ fn main() -> Result<()> {
         Cmd::BenchGpu { quick } => {
             setup()?;
             let mut c = cargo();
-            c.args(["run", "--release", "--quiet", "--package", "xtask", "--", "bench-gpu-run"]);
+            c.args([
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "xtask",
+                "--",
+                "bench-gpu-run",
+            ]);
             if quick {
                 c.arg("--quick");
             }
@@ -125,9 +140,12 @@ fn main() -> Result<()> {
                 let src = id.source();
                 let m = naga::front::wgsl::parse_str(&src)
                     .map_err(|e| anyhow::anyhow!("{}: {}", id.path(), e.emit_to_string(&src)))?;
-                naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::all())
-                    .validate(&m)
-                    .map_err(|e| anyhow::anyhow!("{}: {}", id.path(), e.emit_to_string(&src)))?;
+                naga::valid::Validator::new(
+                    naga::valid::ValidationFlags::all(),
+                    naga::valid::Capabilities::all(),
+                )
+                .validate(&m)
+                .map_err(|e| anyhow::anyhow!("{}: {}", id.path(), e.emit_to_string(&src)))?;
                 println!("ok  shaders/{}", id.path());
             }
             Ok(())

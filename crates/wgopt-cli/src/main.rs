@@ -13,7 +13,11 @@ use wgopt::reference::optim::{Hparams, MultiOptimizer};
 use wgopt::{Engine, GuardConfig, ParamSet, ParamSpec, Schedule};
 
 #[derive(Parser)]
-#[command(name = "wgopt", version, about = "Fused, verified optimizer updates on any GPU")]
+#[command(
+    name = "wgopt",
+    version,
+    about = "Fused, verified optimizer updates on any GPU"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,23 +67,42 @@ fn main() -> Result<()> {
 }
 
 fn info() -> Result<()> {
-    let adapters = wgopt::scheduler::list_adapters();
+    let adapters = wgopt::scheduler::list_adapters(wgopt::scheduler::wgpu::Backends::all());
     if adapters.is_empty() {
-        println!("no adapters found. {}", wgopt::scheduler::engine::SETUP_HINT);
+        println!(
+            "no adapters found. {}",
+            wgopt::scheduler::engine::SETUP_HINT
+        );
     }
     for (summary, features, limits) in &adapters {
         println!("adapter: {summary}");
         println!("  software: {}", summary.is_software);
         let wanted = *features & wgopt::scheduler::engine::WANTED_FEATURES;
         println!("  features wgopt uses: {wanted:?}");
-        println!("  max_storage_buffer_binding_size: {}", limits.max_storage_buffer_binding_size);
+        println!(
+            "  max_storage_buffer_binding_size: {}",
+            limits.max_storage_buffer_binding_size
+        );
         println!("  max_buffer_size: {}", limits.max_buffer_size);
-        println!("  max_compute_workgroups_per_dimension: {}", limits.max_compute_workgroups_per_dimension);
-        println!("  max_compute_workgroup_storage_size: {}", limits.max_compute_workgroup_storage_size);
-        println!("  max_compute_invocations_per_workgroup: {}", limits.max_compute_invocations_per_workgroup);
+        println!(
+            "  max_compute_workgroups_per_dimension: {}",
+            limits.max_compute_workgroups_per_dimension
+        );
+        println!(
+            "  max_compute_workgroup_storage_size: {}",
+            limits.max_compute_workgroup_storage_size
+        );
+        println!(
+            "  max_compute_invocations_per_workgroup: {}",
+            limits.max_compute_invocations_per_workgroup
+        );
     }
     match Engine::new() {
-        Ok(e) => println!("wgopt picks: {} (arena chunk {} bytes)", e.adapter(), e.chunk_bytes()),
+        Ok(e) => println!(
+            "wgopt picks: {} (arena chunk {} bytes)",
+            e.adapter(),
+            e.chunk_bytes()
+        ),
         Err(e) => println!("wgopt cannot open a device: {e}"),
     }
     Ok(())
@@ -89,8 +112,14 @@ fn to_f32(view: &TensorView<'_>, name: &str) -> Result<Vec<f32>> {
     let d = view.data();
     Ok(match view.dtype() {
         Dtype::F32 => bytemuck::pod_collect_to_vec(d),
-        Dtype::F16 => d.chunks_exact(2).map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
-        Dtype::BF16 => d.chunks_exact(2).map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32()).collect(),
+        Dtype::F16 => d
+            .chunks_exact(2)
+            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
+        Dtype::BF16 => d
+            .chunks_exact(2)
+            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
+            .collect(),
         other => bail!("{name}: dtype {other:?} is not supported (F32, F16, BF16)"),
     })
 }
@@ -116,19 +145,33 @@ fn read_recording(bytes: &[u8]) -> Result<Recording> {
     let mut steps: HashMap<usize, HashMap<String, Vec<f32>>> = HashMap::new();
     for full in names.iter().filter(|n| n.starts_with("grad.")) {
         let rest = &full["grad.".len()..];
-        let (k, n) = rest.split_once('.').with_context(|| format!("{full}: expected grad.<step>.<name>"))?;
-        let k: usize = k.parse().with_context(|| format!("{full}: step is not a number"))?;
+        let (k, n) = rest
+            .split_once('.')
+            .with_context(|| format!("{full}: expected grad.<step>.<name>"))?;
+        let k: usize = k
+            .parse()
+            .with_context(|| format!("{full}: step is not a number"))?;
         let v = file.tensor(full)?;
-        steps.entry(k).or_default().insert(n.to_string(), to_f32(&v, full)?);
+        steps
+            .entry(k)
+            .or_default()
+            .insert(n.to_string(), to_f32(&v, full)?);
     }
     let mut grads = Vec::new();
     for k in 0..steps.len() {
-        let mut step = steps.remove(&k).with_context(|| format!("gradients for step {k} are missing"))?;
+        let mut step = steps
+            .remove(&k)
+            .with_context(|| format!("gradients for step {k} are missing"))?;
         let mut g = Vec::new();
         for (n, shape, _) in &params {
-            let v = step.remove(n).with_context(|| format!("grad.{k}.{n} is missing"))?;
+            let v = step
+                .remove(n)
+                .with_context(|| format!("grad.{k}.{n} is missing"))?;
             if v.len() != shape.iter().product::<usize>() {
-                bail!("grad.{k}.{n} has {} elements, param.{n} has shape {shape:?}", v.len());
+                bail!(
+                    "grad.{k}.{n} has {} elements, param.{n} has shape {shape:?}",
+                    v.len()
+                );
             }
             g.push(v);
         }
@@ -145,29 +188,37 @@ fn hparams_of(name: &str, kv: &[(&str, &str)]) -> Result<Hparams> {
         "sgd" => Hparams::Sgd(registry::sgd_config(kv)?),
         "adam" | "adamw" => Hparams::Adam(registry::adam_config(name == "adamw", kv)?),
         "lion" => Hparams::Lion(registry::lion_config(kv)?),
-        _ => bail!("unknown optimizer {name:?}; known: {}", registry::OPTIMIZER_NAMES.join(", ")),
+        _ => bail!(
+            "unknown optimizer {name:?}; known: {}",
+            registry::OPTIMIZER_NAMES.join(", ")
+        ),
     })
 }
 
 fn replay(a: ReplayArgs) -> Result<()> {
-    let bytes = std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
+    let bytes =
+        std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
     let rec = read_recording(&bytes)?;
     let kv: Vec<(&str, &str)> = a
         .hparams
         .iter()
-        .map(|s| s.split_once('=').with_context(|| format!("--hp {s:?}: expected KEY=VALUE")))
+        .map(|s| {
+            s.split_once('=')
+                .with_context(|| format!("--hp {s:?}: expected KEY=VALUE"))
+        })
         .collect::<Result<_>>()?;
     let schedule = Schedule::parse(&a.schedule)?;
     let mut out: Vec<(String, Vec<usize>, Vec<f32>)> = Vec::new();
-    let mut record = |k: Option<usize>, names: &[(String, Vec<usize>, Vec<f32>)], values: Vec<Vec<f32>>| {
-        for ((n, shape, _), v) in names.iter().zip(values) {
-            let key = match k {
-                Some(k) => format!("step.{k}.{n}"),
-                None => format!("param.{n}"),
-            };
-            out.push((key, shape.clone(), v));
-        }
-    };
+    let mut record =
+        |k: Option<usize>, names: &[(String, Vec<usize>, Vec<f32>)], values: Vec<Vec<f32>>| {
+            for ((n, shape, _), v) in names.iter().zip(values) {
+                let key = match k {
+                    Some(k) => format!("step.{k}.{n}"),
+                    None => format!("param.{n}"),
+                };
+                out.push((key, shape.clone(), v));
+            }
+        };
     let steps = rec.grads.len();
     if a.reference {
         let lens: Vec<usize> = rec.params.iter().map(|p| p.2.len()).collect();
@@ -186,7 +237,11 @@ fn replay(a: ReplayArgs) -> Result<()> {
         }
     } else {
         let engine = Engine::new()?;
-        let specs: Vec<ParamSpec> = rec.params.iter().map(|(n, s, _)| ParamSpec::new(n, s, "all")).collect();
+        let specs: Vec<ParamSpec> = rec
+            .params
+            .iter()
+            .map(|(n, s, _)| ParamSpec::new(n, s, "all"))
+            .collect();
         let mut params = ParamSet::new(&engine, &specs)?;
         for (n, _, v) in &rec.params {
             params.write_param(n, v)?;
@@ -221,14 +276,22 @@ fn replay(a: ReplayArgs) -> Result<()> {
     }
     let views: Vec<(String, TensorView<'_>)> = out
         .iter()
-        .map(|(n, s, v)| Ok((n.clone(), TensorView::new(Dtype::F32, s.clone(), bytemuck::cast_slice(v))?)))
+        .map(|(n, s, v)| {
+            Ok((
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), bytemuck::cast_slice(v))?,
+            ))
+        })
         .collect::<Result<_>>()?;
     let meta = HashMap::from([
         ("optimizer".to_string(), a.optimizer.clone()),
         ("hparams".to_string(), a.hparams.join(",")),
         ("schedule".to_string(), a.schedule.clone()),
         ("steps".to_string(), steps.to_string()),
-        ("backend".to_string(), if a.reference { "reference" } else { "gpu" }.to_string()),
+        (
+            "backend".to_string(),
+            if a.reference { "reference" } else { "gpu" }.to_string(),
+        ),
     ]);
     let bytes = safetensors::serialize(views, Some(meta))?;
     std::fs::write(&a.output, bytes).with_context(|| format!("writing {}", a.output.display()))?;

@@ -43,7 +43,8 @@ impl Rule for AdamRule {
     const BOUND_FIELDS: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
 
     fn validate(cfg: &AdamConfig) -> Result<()> {
-        cfg.validate().map_err(|e| Error::InvalidHyperparameter(e.to_string()))
+        cfg.validate()
+            .map_err(|e| Error::InvalidHyperparameter(e.to_string()))
     }
 
     fn state_fields(cfgs: &[AdamConfig]) -> Vec<&'static str> {
@@ -58,7 +59,10 @@ impl Rule for AdamRule {
         vec![
             ("AMSGRAD", cfg.amsgrad as u8 as f64),
             ("MAXIMIZE", cfg.maximize as u8 as f64),
-            ("DECOUPLED_WEIGHT_DECAY", cfg.decoupled_weight_decay as u8 as f64),
+            (
+                "DECOUPLED_WEIGHT_DECAY",
+                cfg.decoupled_weight_decay as u8 as f64,
+            ),
         ]
     }
 
@@ -92,6 +96,12 @@ impl Rule for AdamRule {
 impl Adam {
     /// `torch.optim.AdamW` defaults with learning rate `lr` for every group.
     pub fn adamw(params: &wgopt_scheduler::ParamSet, lr: f64) -> Result<Self> {
-        Self::all(params, AdamConfig { lr, ..AdamConfig::adamw() })
+        Self::all(
+            params,
+            AdamConfig {
+                lr,
+                ..AdamConfig::adamw()
+            },
+        )
     }
 }

@@ -80,7 +80,8 @@ fn meta_u64(meta: &HashMap<String, String>, key: &str) -> Result<u64> {
 }
 
 pub(crate) fn load<R: Rule>(opt: &mut Fused<R>, params: &ParamSet, bytes: &[u8]) -> Result<()> {
-    let file = SafeTensors::deserialize(bytes).map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
     let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
     let meta = header
         .metadata()
@@ -88,7 +89,11 @@ pub(crate) fn load<R: Rule>(opt: &mut Fused<R>, params: &ParamSet, bytes: &[u8])
         .ok_or_else(|| bad("no __metadata__ in the header"))?;
     match meta.get("format") {
         Some(f) if f == FORMAT => {}
-        other => return Err(bad(format!("metadata field \"format\" is {other:?}, expected {FORMAT:?}"))),
+        other => {
+            return Err(bad(format!(
+                "metadata field \"format\" is {other:?}, expected {FORMAT:?}"
+            )))
+        }
     }
     match meta.get("optimizer") {
         Some(o) if o == R::NAME => {}
@@ -103,14 +108,19 @@ pub(crate) fn load<R: Rule>(opt: &mut Fused<R>, params: &ParamSet, bytes: &[u8])
     let skipped = meta_u64(&meta, "skipped")?;
     let iteration = meta_u64(&meta, "iteration")?;
     let groups: Vec<GroupEntry<R::Config>> = serde_json::from_str(
-        meta.get("groups").ok_or_else(|| bad("metadata field \"groups\" is missing"))?,
+        meta.get("groups")
+            .ok_or_else(|| bad("metadata field \"groups\" is missing"))?,
     )
     .map_err(|e| bad(format!("metadata field \"groups\": {e}")))?;
     let schedule: Schedule = serde_json::from_str(
-        meta.get("schedule").ok_or_else(|| bad("metadata field \"schedule\" is missing"))?,
+        meta.get("schedule")
+            .ok_or_else(|| bad("metadata field \"schedule\" is missing"))?,
     )
     .map_err(|e| bad(format!("metadata field \"schedule\": {e}")))?;
-    let ours: Vec<(String, R::Config)> = opt.groups().map(|(g, c)| (g.to_string(), c.clone())).collect();
+    let ours: Vec<(String, R::Config)> = opt
+        .groups()
+        .map(|(g, c)| (g.to_string(), c.clone()))
+        .collect();
     if groups.len() != ours.len() {
         return Err(bad(format!(
             "checkpoint has {} groups, this optimizer {}",
@@ -142,9 +152,12 @@ pub(crate) fn load<R: Rule>(opt: &mut Fused<R>, params: &ParamSet, bytes: &[u8])
         for &i in opt.slots() {
             let slot = &layout.slots[i];
             let name = format!("{}.{}", slot.name, field);
-            let t = file
-                .tensor(&name)
-                .map_err(|_| bad(format!("parameter {:?}: tensor {name:?} is missing", slot.name)))?;
+            let t = file.tensor(&name).map_err(|_| {
+                bad(format!(
+                    "parameter {:?}: tensor {name:?} is missing",
+                    slot.name
+                ))
+            })?;
             if t.dtype() != Dtype::F32 || t.shape() != slot.shape.as_slice() {
                 return Err(bad(format!(
                     "parameter {:?}: {name:?} is {:?}{:?}, expected F32{:?}",
@@ -165,7 +178,9 @@ pub(crate) fn load<R: Rule>(opt: &mut Fused<R>, params: &ParamSet, bytes: &[u8])
     }
     let engine = opt.engine().clone();
     for (fi, i, data) in uploads {
-        opt.state_arenas()[fi].1.write(&engine, &layout.slots[i], &data)?;
+        opt.state_arenas()[fi]
+            .1
+            .write(&engine, &layout.slots[i], &data)?;
     }
     opt.restore(iteration, applied, skipped, configs, schedule);
     Ok(())

@@ -85,11 +85,18 @@ impl<R: Rule> Fused<R> {
     }
 
     /// An optimizer over the named groups, each with its own hyperparameters.
-    pub fn new(params: &ParamSet, groups: &[(String, R::Config)], guard: GuardConfig) -> Result<Self> {
+    pub fn new(
+        params: &ParamSet,
+        groups: &[(String, R::Config)],
+        guard: GuardConfig,
+    ) -> Result<Self> {
         let engine = params.engine().clone();
         let layout = params.layout();
         if groups.is_empty() {
-            return Err(Error::InvalidHyperparameter(format!("{}: no parameter groups given", R::NAME)));
+            return Err(Error::InvalidHyperparameter(format!(
+                "{}: no parameter groups given",
+                R::NAME
+            )));
         }
         let mut resolved = Vec::with_capacity(groups.len());
         for (label, cfg) in groups {
@@ -106,7 +113,9 @@ impl<R: Rule> Fused<R> {
             }
             let gi = layout.group_index(label)?;
             if resolved.iter().any(|(g, _, _)| *g == gi) {
-                return Err(Error::InvalidHyperparameter(format!("group {label:?} given twice")));
+                return Err(Error::InvalidHyperparameter(format!(
+                    "group {label:?} given twice"
+                )));
             }
             resolved.push((gi, label.clone(), cfg.clone()));
         }
@@ -182,7 +191,9 @@ impl<R: Rule> Fused<R> {
                 known: String::new(),
             })?;
         if R::constants(&cfg) != R::constants(&first) {
-            return Err(Error::InvalidHyperparameter("kernel flags cannot change after construction".into()));
+            return Err(Error::InvalidHyperparameter(
+                "kernel flags cannot change after construction".into(),
+            ));
         }
         g.2 = cfg;
         Ok(())
@@ -223,7 +234,8 @@ impl<R: Rule> Fused<R> {
             g.2 = c;
         }
         self.schedule = schedule;
-        self.guard.set_counters(&self.engine, applied as u32, skipped as u32);
+        self.guard
+            .set_counters(&self.engine, applied as u32, skipped as u32);
     }
 
     pub(crate) fn counters(&self) -> (u64, u64, u64) {
@@ -249,14 +261,15 @@ impl<R: Rule> Optimizer for Fused<R> {
         let mult = self.schedule.multiplier(self.iteration);
         let t = self.expected_applied + 1;
         let groups = &self.groups;
-        self.kernel.write_segments(&self.engine, &mut self.scratch, |g, start, end| {
-            let cfg = &groups
-                .iter()
-                .find(|x| x.0 == g)
-                .expect("segments are planned from these groups")
-                .2;
-            R::segment(cfg, R::base_lr(cfg) * mult, t, start, end)
-        });
+        self.kernel
+            .write_segments(&self.engine, &mut self.scratch, |g, start, end| {
+                let cfg = &groups
+                    .iter()
+                    .find(|x| x.0 == g)
+                    .expect("segments are planned from these groups")
+                    .2;
+                R::segment(cfg, R::base_lr(cfg) * mult, t, start, end)
+            });
         self.recorder.take_copies(params);
         self.guard.record(&mut self.recorder);
         self.kernel.record(&mut self.recorder);

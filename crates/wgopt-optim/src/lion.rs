@@ -38,7 +38,8 @@ impl Rule for LionRule {
     const BOUND_FIELDS: &'static [&'static str] = &["exp_avg"];
 
     fn validate(cfg: &LionConfig) -> Result<()> {
-        cfg.validate().map_err(|e| Error::InvalidHyperparameter(e.to_string()))
+        cfg.validate()
+            .map_err(|e| Error::InvalidHyperparameter(e.to_string()))
     }
 
     fn state_fields(_: &[LionConfig]) -> Vec<&'static str> {

@@ -33,7 +33,13 @@ pub fn sgd_config(hparams: &[(&str, &str)]) -> Result<SgdConfig> {
             "weight_decay" => c.weight_decay = parse(k, v)?,
             "nesterov" => c.nesterov = parse(k, v)?,
             "maximize" => c.maximize = parse(k, v)?,
-            _ => return Err(unknown("sgd", k, "lr, momentum, dampening, weight_decay, nesterov, maximize")),
+            _ => {
+                return Err(unknown(
+                    "sgd",
+                    k,
+                    "lr, momentum, dampening, weight_decay, nesterov, maximize",
+                ))
+            }
         }
     }
     Ok(c)
@@ -41,7 +47,11 @@ pub fn sgd_config(hparams: &[(&str, &str)]) -> Result<SgdConfig> {
 
 /// Adam (`decoupled = false`) or AdamW config from `key=value` pairs.
 pub fn adam_config(decoupled: bool, hparams: &[(&str, &str)]) -> Result<AdamConfig> {
-    let mut c = if decoupled { AdamConfig::adamw() } else { AdamConfig::adam() };
+    let mut c = if decoupled {
+        AdamConfig::adamw()
+    } else {
+        AdamConfig::adam()
+    };
     for &(k, v) in hparams {
         match k {
             "lr" => c.lr = parse(k, v)?,
@@ -51,7 +61,13 @@ pub fn adam_config(decoupled: bool, hparams: &[(&str, &str)]) -> Result<AdamConf
             "weight_decay" => c.weight_decay = parse(k, v)?,
             "amsgrad" => c.amsgrad = parse(k, v)?,
             "maximize" => c.maximize = parse(k, v)?,
-            _ => return Err(unknown("adam", k, "lr, beta1, beta2, eps, weight_decay, amsgrad, maximize")),
+            _ => {
+                return Err(unknown(
+                    "adam",
+                    k,
+                    "lr, beta1, beta2, eps, weight_decay, amsgrad, maximize",
+                ))
+            }
         }
     }
     Ok(c)
@@ -80,7 +96,12 @@ pub fn create(
     no_decay_groups: &[&str],
     guard: GuardConfig,
 ) -> Result<Box<dyn Optimizer>> {
-    fn groups<C: Clone>(params: &ParamSet, cfg: C, no_decay: &[&str], zero: impl Fn(&mut C)) -> Vec<(String, C)> {
+    fn groups<C: Clone>(
+        params: &ParamSet,
+        cfg: C,
+        no_decay: &[&str],
+        zero: impl Fn(&mut C),
+    ) -> Vec<(String, C)> {
         params
             .layout()
             .groups
@@ -96,7 +117,9 @@ pub fn create(
     }
     Ok(match name {
         "sgd" => {
-            let g = groups(params, sgd_config(hparams)?, no_decay_groups, |c| c.weight_decay = 0.0);
+            let g = groups(params, sgd_config(hparams)?, no_decay_groups, |c| {
+                c.weight_decay = 0.0
+            });
             Box::new(Sgd::new(params, &g, guard)?)
         }
         "adam" | "adamw" => {
@@ -105,7 +128,9 @@ pub fn create(
             Box::new(Adam::new(params, &g, guard)?)
         }
         "lion" => {
-            let g = groups(params, lion_config(hparams)?, no_decay_groups, |c| c.weight_decay = 0.0);
+            let g = groups(params, lion_config(hparams)?, no_decay_groups, |c| {
+                c.weight_decay = 0.0
+            });
             Box::new(Lion::new(params, &g, guard)?)
         }
         _ => {

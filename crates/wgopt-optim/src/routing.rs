@@ -68,7 +68,10 @@ impl Router {
     }
 
     /// Parameter specs with their groups assigned.
-    pub fn specs<'a>(&self, params: impl IntoIterator<Item = (&'a str, &'a [usize])>) -> Vec<ParamSpec> {
+    pub fn specs<'a>(
+        &self,
+        params: impl IntoIterator<Item = (&'a str, &'a [usize])>,
+    ) -> Vec<ParamSpec> {
         params
             .into_iter()
             .map(|(n, s)| ParamSpec::new(n, s, self.assign(n, s)))

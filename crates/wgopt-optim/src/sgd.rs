@@ -34,7 +34,8 @@ impl Rule for SgdRule {
     const BOUND_FIELDS: &'static [&'static str] = &["momentum_buffer"];
 
     fn validate(cfg: &SgdConfig) -> Result<()> {
-        cfg.validate().map_err(|e| Error::InvalidHyperparameter(e.to_string()))
+        cfg.validate()
+            .map_err(|e| Error::InvalidHyperparameter(e.to_string()))
     }
 
     fn state_fields(cfgs: &[SgdConfig]) -> Vec<&'static str> {

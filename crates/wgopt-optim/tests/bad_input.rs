@@ -9,14 +9,26 @@ use wgopt_scheduler::{Error, GuardConfig, ParamSet, ParamSpec};
 fn wrong_gradient_length_or_shape() {
     let mut params = ParamSet::new(&engine(), &[ParamSpec::new("w", &[3, 4], "g")]).unwrap();
     let e = params.write_grad("w", &[0.0f32; 11]).unwrap_err();
-    assert!(matches!(&e, Error::ShapeMismatch { name, .. } if name == "w"), "{e}");
-    let e = params.write_grad_shaped("w", &[4, 3], &[0.0f32; 12]).unwrap_err();
-    assert!(matches!(&e, Error::ShapeMismatch { name, .. } if name == "w"), "{e}");
+    assert!(
+        matches!(&e, Error::ShapeMismatch { name, .. } if name == "w"),
+        "{e}"
+    );
+    let e = params
+        .write_grad_shaped("w", &[4, 3], &[0.0f32; 12])
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::ShapeMismatch { name, .. } if name == "w"),
+        "{e}"
+    );
     let e = params.write_grads::<f32>(&[]).unwrap_err();
     assert!(matches!(e, Error::ShapeMismatch { .. }));
     // f16 and bf16 uploads convert on the host.
-    params.write_grad("w", &[half::f16::from_f32(0.5); 12]).unwrap();
-    params.write_param("w", &[half::bf16::from_f32(0.25); 12]).unwrap();
+    params
+        .write_grad("w", &[half::f16::from_f32(0.5); 12])
+        .unwrap();
+    params
+        .write_param("w", &[half::bf16::from_f32(0.25); 12])
+        .unwrap();
     assert_eq!(params.read_param("w").unwrap(), vec![0.25; 12]);
 }
 
@@ -24,19 +36,62 @@ fn wrong_gradient_length_or_shape() {
 fn unknown_names() {
     let params = ParamSet::new(&engine(), &[ParamSpec::new("w", &[2], "g")]).unwrap();
     assert!(matches!(params.read_param("nope"), Err(Error::UnknownParameter(n)) if n == "nope"));
-    let e = create("adamz", &params, &[], &[], GuardConfig::default()).err().unwrap();
-    assert!(matches!(&e, Error::UnknownName { kind: "optimizer", .. }), "{e}");
-    let e = create("adamw", &params, &[("betta1", "0.9")], &[], GuardConfig::default()).err().unwrap();
-    assert!(matches!(&e, Error::UnknownName { kind: "hyperparameter", .. }), "{e}");
-    let e = Adam::new(&params, &[("other".into(), AdamConfig::adamw())], GuardConfig::default()).unwrap_err();
-    assert!(matches!(&e, Error::UnknownName { kind: "group", .. }), "{e}");
+    let e = create("adamz", &params, &[], &[], GuardConfig::default())
+        .err()
+        .unwrap();
+    assert!(
+        matches!(
+            &e,
+            Error::UnknownName {
+                kind: "optimizer",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = create(
+        "adamw",
+        &params,
+        &[("betta1", "0.9")],
+        &[],
+        GuardConfig::default(),
+    )
+    .err()
+    .unwrap();
+    assert!(
+        matches!(
+            &e,
+            Error::UnknownName {
+                kind: "hyperparameter",
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let e = Adam::new(
+        &params,
+        &[("other".into(), AdamConfig::adamw())],
+        GuardConfig::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&e, Error::UnknownName { kind: "group", .. }),
+        "{e}"
+    );
 }
 
 #[test]
 fn zero_size_and_duplicate_parameters() {
     let e = ParamSet::new(&engine(), &[ParamSpec::new("z", &[4, 0], "g")]).unwrap_err();
     assert!(matches!(&e, Error::EmptyParameter(n) if n == "z"));
-    let e = ParamSet::new(&engine(), &[ParamSpec::new("a", &[1], "g"), ParamSpec::new("a", &[2], "h")]).unwrap_err();
+    let e = ParamSet::new(
+        &engine(),
+        &[
+            ParamSpec::new("a", &[1], "g"),
+            ParamSpec::new("a", &[2], "h"),
+        ],
+    )
+    .unwrap_err();
     assert!(matches!(&e, Error::DuplicateParameter(n) if n == "a"));
 }
 
@@ -44,19 +99,51 @@ fn zero_size_and_duplicate_parameters() {
 fn invalid_hyperparameters() {
     let params = ParamSet::new(&engine(), &[ParamSpec::new("w", &[2], "g")]).unwrap();
     let bad = [
-        SgdConfig { nesterov: true, ..Default::default() },
-        SgdConfig { lr: -1.0, ..Default::default() },
+        SgdConfig {
+            nesterov: true,
+            ..Default::default()
+        },
+        SgdConfig {
+            lr: -1.0,
+            ..Default::default()
+        },
     ];
     for cfg in bad {
-        assert!(matches!(Sgd::all(&params, cfg), Err(Error::InvalidHyperparameter(_))));
+        assert!(matches!(
+            Sgd::all(&params, cfg),
+            Err(Error::InvalidHyperparameter(_))
+        ));
     }
-    let e = Adam::all(&params, AdamConfig { betas: (0.9, 1.0), ..AdamConfig::adamw() }).unwrap_err();
+    let e = Adam::all(
+        &params,
+        AdamConfig {
+            betas: (0.9, 1.0),
+            ..AdamConfig::adamw()
+        },
+    )
+    .unwrap_err();
     assert!(matches!(e, Error::InvalidHyperparameter(_)));
     // Kernel flags must agree across groups.
-    let two = ParamSet::new(&engine(), &[ParamSpec::new("a", &[2], "x"), ParamSpec::new("b", &[2], "y")]).unwrap();
+    let two = ParamSet::new(
+        &engine(),
+        &[
+            ParamSpec::new("a", &[2], "x"),
+            ParamSpec::new("b", &[2], "y"),
+        ],
+    )
+    .unwrap();
     let e = Adam::new(
         &two,
-        &[("x".into(), AdamConfig::adamw()), ("y".into(), AdamConfig { amsgrad: true, ..AdamConfig::adamw() })],
+        &[
+            ("x".into(), AdamConfig::adamw()),
+            (
+                "y".into(),
+                AdamConfig {
+                    amsgrad: true,
+                    ..AdamConfig::adamw()
+                },
+            ),
+        ],
         GuardConfig::default(),
     )
     .unwrap_err();
@@ -74,12 +161,21 @@ fn optimizer_refuses_another_param_set() {
 #[test]
 fn missing_feature_is_a_typed_error() {
     // wgopt never requests SHADER_F64, so no device of its has it.
-    let e = engine().require_features(wgpu::Features::SHADER_F64).unwrap_err();
-    assert!(matches!(&e, Error::MissingFeature { missing, .. } if missing.contains("SHADER_F64")), "{e}");
+    let e = engine()
+        .require_features(wgpu::Features::SHADER_F64)
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::MissingFeature { missing, .. } if missing.contains("SHADER_F64")),
+        "{e}"
+    );
 }
 
 #[test]
 fn over_limit_parameter() {
-    let e = ParamSet::new(&cramped_engine(), &[ParamSpec::new("huge", &[10_000], "g")]).unwrap_err();
-    assert!(matches!(&e, Error::OverLimit { what, .. } if what.contains("huge")), "{e}");
+    let e =
+        ParamSet::new(&cramped_engine(), &[ParamSpec::new("huge", &[10_000], "g")]).unwrap_err();
+    assert!(
+        matches!(&e, Error::OverLimit { what, .. } if what.contains("huge")),
+        "{e}"
+    );
 }

@@ -19,7 +19,10 @@ fn assert_same_checkpoint(a: &[u8], b: &[u8], what: &str) {
     nb.sort();
     assert_eq!(na, nb, "{what}: tensor names");
     for n in na {
-        assert!(ta.tensor(n).unwrap().data() == tb.tensor(n).unwrap().data(), "{what}: {n} differs");
+        assert!(
+            ta.tensor(n).unwrap().data() == tb.tensor(n).unwrap().data(),
+            "{what}: {n} differs"
+        );
     }
     let ma = safetensors::SafeTensors::read_metadata(a).unwrap().1;
     let mb = safetensors::SafeTensors::read_metadata(b).unwrap().1;
@@ -28,7 +31,12 @@ fn assert_same_checkpoint(a: &[u8], b: &[u8], what: &str) {
 
 fn feed(params: &mut ParamSet, seed: u64) {
     let mut r = rng(seed);
-    let grads: Vec<Vec<f32>> = params.layout().slots.iter().map(|s| normal_vec(&mut r, s.len, 1.0)).collect();
+    let grads: Vec<Vec<f32>> = params
+        .layout()
+        .slots
+        .iter()
+        .map(|s| normal_vec(&mut r, s.len, 1.0))
+        .collect();
     let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
     params.write_grads(&refs).unwrap();
 }
@@ -37,15 +45,25 @@ fn fresh(seed: u64) -> ParamSet {
     let mut p = ParamSet::new(&engine(), &awkward_specs()).unwrap();
     let mut r = rng(seed);
     for s in p.layout().slots.clone() {
-        p.write_param(&s.name, &normal_vec(&mut r, s.len, 1.0)).unwrap();
+        p.write_param(&s.name, &normal_vec(&mut r, s.len, 1.0))
+            .unwrap();
     }
     p
 }
 
-fn round_trip_continues_identically(make: impl Fn(&ParamSet) -> Box<dyn Optimizer>, fields: &[&str]) {
+fn round_trip_continues_identically(
+    make: impl Fn(&ParamSet) -> Box<dyn Optimizer>,
+    fields: &[&str],
+) {
     let mut a = fresh(1);
     let mut opt_a = make(&a);
-    opt_a.set_schedule(Schedule::warmup(2, Schedule::Cosine { total: 20, floor: 0.0 }));
+    opt_a.set_schedule(Schedule::warmup(
+        2,
+        Schedule::Cosine {
+            total: 20,
+            floor: 0.0,
+        },
+    ));
     for s in 0..5 {
         feed(&mut a, 100 + s);
         opt_a.step(&mut a).unwrap();
@@ -72,13 +90,27 @@ fn round_trip_continues_identically(make: impl Fn(&ParamSet) -> Box<dyn Optimize
         opt_a.step(&mut a).unwrap();
         opt_b.step(&mut b).unwrap();
     }
-    assert!(a.read_params().unwrap() == b.read_params().unwrap(), "continued runs diverge");
+    assert!(
+        a.read_params().unwrap() == b.read_params().unwrap(),
+        "continued runs diverge"
+    );
 }
 
 #[test]
 fn adamw_amsgrad_round_trip() {
     round_trip_continues_identically(
-        |p| Box::new(Adam::all(p, AdamConfig { amsgrad: true, ..AdamConfig::adamw() }).unwrap()),
+        |p| {
+            Box::new(
+                Adam::all(
+                    p,
+                    AdamConfig {
+                        amsgrad: true,
+                        ..AdamConfig::adamw()
+                    },
+                )
+                .unwrap(),
+            )
+        },
         &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"],
     );
 }
@@ -86,10 +118,25 @@ fn adamw_amsgrad_round_trip() {
 #[test]
 fn sgd_and_lion_round_trip() {
     round_trip_continues_identically(
-        |p| Box::new(Sgd::all(p, SgdConfig { lr: 0.01, momentum: 0.9, ..Default::default() }).unwrap()),
+        |p| {
+            Box::new(
+                Sgd::all(
+                    p,
+                    SgdConfig {
+                        lr: 0.01,
+                        momentum: 0.9,
+                        ..Default::default()
+                    },
+                )
+                .unwrap(),
+            )
+        },
         &["momentum_buffer"],
     );
-    round_trip_continues_identically(|p| Box::new(Lion::all(p, LionConfig::default()).unwrap()), &["exp_avg"]);
+    round_trip_continues_identically(
+        |p| Box::new(Lion::all(p, LionConfig::default()).unwrap()),
+        &["exp_avg"],
+    );
 }
 
 #[test]
@@ -104,7 +151,10 @@ fn corrupt_and_mismatched_checkpoints_change_nothing() {
         let before = opt.save(p).unwrap();
         let e = opt.load(p, bytes).unwrap_err();
         assert!(matches!(e, Error::Checkpoint(_)), "{e}");
-        assert!(e.to_string().contains(needle), "{e} should mention {needle}");
+        assert!(
+            e.to_string().contains(needle),
+            "{e} should mention {needle}"
+        );
         assert_same_checkpoint(&opt.save(p).unwrap(), &before, "after a failed load");
     };
     expect_err(&mut opt, &a, b"garbage", "safetensors");
@@ -128,7 +178,14 @@ fn corrupt_and_mismatched_checkpoints_change_nothing() {
     let e = opt_d.load(&d, &good).unwrap_err();
     assert!(e.to_string().contains("\"w1\""), "{e}");
     // Different kernel flags.
-    let mut opt_e = Adam::all(&a, AdamConfig { amsgrad: true, ..AdamConfig::adamw() }).unwrap();
+    let mut opt_e = Adam::all(
+        &a,
+        AdamConfig {
+            amsgrad: true,
+            ..AdamConfig::adamw()
+        },
+    )
+    .unwrap();
     let e = opt_e.load(&a, &good).unwrap_err();
     assert!(e.to_string().contains("flags"), "{e}");
     // A single parameter file into a larger set: names the missing parameter.

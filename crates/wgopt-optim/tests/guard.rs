@@ -53,7 +53,11 @@ fn nan_and_inf_skip_the_step_and_change_nothing() {
     let mut params = ParamSet::new(&engine, &specs).unwrap();
     let layout = params.layout().clone();
     let mut r = rng(9);
-    let mut host: Vec<Vec<f32>> = layout.slots.iter().map(|s| normal_vec(&mut r, s.len, 1.0)).collect();
+    let mut host: Vec<Vec<f32>> = layout
+        .slots
+        .iter()
+        .map(|s| normal_vec(&mut r, s.len, 1.0))
+        .collect();
     for (s, p) in layout.slots.iter().zip(&host) {
         params.write_param(&s.name, p).unwrap();
     }
@@ -65,12 +69,13 @@ fn nan_and_inf_skip_the_step_and_change_nothing() {
     let mut opt = Adam::all(&params, cfg).unwrap();
     let lens: Vec<usize> = layout.slots.iter().map(|s| s.len).collect();
     let mut reference = MultiOptimizer::new(vec![Hparams::Adam(cfg); lens.len()], &lens).unwrap();
-    let mut step = |params: &mut ParamSet, opt: &mut Adam, grads: &[Vec<f32>], host: &mut Vec<Vec<f32>>| {
-        let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-        params.write_grads(&refs).unwrap();
-        opt.step(params).unwrap();
-        reference.step(1.0, host, grads).unwrap()
-    };
+    let mut step =
+        |params: &mut ParamSet, opt: &mut Adam, grads: &[Vec<f32>], host: &mut Vec<Vec<f32>>| {
+            let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
+            params.write_grads(&refs).unwrap();
+            opt.step(params).unwrap();
+            reference.step(1.0, host, grads).unwrap()
+        };
     // Two good steps, so the state is not trivially zero.
     for _ in 0..2 {
         let g: Vec<Vec<f32>> = lens.iter().map(|&n| normal_vec(&mut r, n, 1.0)).collect();
@@ -102,7 +107,11 @@ fn nan_and_inf_skip_the_step_and_change_nothing() {
     let t_before = safetensors::SafeTensors::deserialize(&before.1).unwrap();
     let t_now = safetensors::SafeTensors::deserialize(&state_now).unwrap();
     for (name, view) in t_before.tensors() {
-        assert_eq!(view.data(), t_now.tensor(&name).unwrap().data(), "{name} changed");
+        assert_eq!(
+            view.data(),
+            t_now.tensor(&name).unwrap().data(),
+            "{name} changed"
+        );
     }
     step(&mut params, &mut opt, &g, &mut host);
     let gpu = params.read_params().unwrap();
@@ -145,7 +154,9 @@ fn unread_skip_uses_gpu_step_count() {
 fn many_tiny_parameters_over_65535_workgroups() {
     let engine = engine();
     let n = 70_000;
-    let specs: Vec<ParamSpec> = (0..n).map(|i| ParamSpec::new(format!("p{i}"), &[1], "g")).collect();
+    let specs: Vec<ParamSpec> = (0..n)
+        .map(|i| ParamSpec::new(format!("p{i}"), &[1], "g"))
+        .collect();
     let mut params = ParamSet::new(&engine, &specs).unwrap();
     let mut r = rng(13);
     let grads: Vec<Vec<f32>> = (0..n).map(|_| normal_vec(&mut r, 1, 1.0)).collect();
@@ -168,6 +179,10 @@ fn many_tiny_parameters_over_65535_workgroups() {
     let got = params.read_params().unwrap();
     for i in (0..n).step_by(997).chain([n - 1]) {
         let expect = -0.5f32 * (grads[i][0] * want.clip_coef);
-        assert!((got[i][0] - expect).abs() <= 1e-5 * expect.abs() + 1e-7, "p{i}: {} vs {expect}", got[i][0]);
+        assert!(
+            (got[i][0] - expect).abs() <= 1e-5 * expect.abs() + 1e-7,
+            "p{i}: {} vs {expect}",
+            got[i][0]
+        );
     }
 }

@@ -21,12 +21,24 @@ fn one_param(n: usize) -> (ParamSet, Vec<f32>, Vec<f32>) {
 fn adamw_first_step_is_lr_times_sign_plus_decay() {
     let (mut params, p, g) = one_param(33);
     let (lr, wd) = (1e-2, 0.1);
-    let mut opt = Adam::all(&params, AdamConfig { lr, weight_decay: wd, ..AdamConfig::adamw() }).unwrap();
+    let mut opt = Adam::all(
+        &params,
+        AdamConfig {
+            lr,
+            weight_decay: wd,
+            ..AdamConfig::adamw()
+        },
+    )
+    .unwrap();
     opt.step(&mut params).unwrap();
     let got = params.read_param("w").unwrap();
     for i in 0..p.len() {
         let want = p[i] as f64 * (1.0 - lr * wd) - lr * g[i] as f64 / (g[i].abs() as f64 + 1e-8);
-        assert!((got[i] as f64 - want).abs() < 1e-6, "{i}: {} vs {want}", got[i]);
+        assert!(
+            (got[i] as f64 - want).abs() < 1e-6,
+            "{i}: {} vs {want}",
+            got[i]
+        );
     }
 }
 
@@ -44,7 +56,10 @@ fn sgd_first_momentum_buffer_equals_gradient() {
     )
     .unwrap();
     opt.step(&mut params).unwrap();
-    let buf = opt.state_arenas()[0].1.read(&engine(), params.layout().slot("w").unwrap()).unwrap();
+    let buf = opt.state_arenas()[0]
+        .1
+        .read(&engine(), params.layout().slot("w").unwrap())
+        .unwrap();
     assert_eq!(opt.state_arenas()[0].0, "momentum_buffer");
     assert_eq!(buf, g);
 }
@@ -53,7 +68,14 @@ fn sgd_first_momentum_buffer_equals_gradient() {
 fn lion_moves_every_nonzero_coordinate_by_lr() {
     let (mut params, p, g) = one_param(21);
     let lr = 0.125; // a power of two, so p ± lr is exact for |p| < 2
-    let mut opt = Lion::all(&params, LionConfig { lr, ..Default::default() }).unwrap();
+    let mut opt = Lion::all(
+        &params,
+        LionConfig {
+            lr,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     opt.step(&mut params).unwrap();
     let got = params.read_param("w").unwrap();
     for i in 0..p.len() {
@@ -61,7 +83,10 @@ fn lion_moves_every_nonzero_coordinate_by_lr() {
         if g[i] == 0.0 {
             assert_eq!(got[i], p[i]);
         } else {
-            assert!((moved - lr as f32).abs() <= f32::EPSILON * 4.0, "{i}: moved {moved}");
+            assert!(
+                (moved - lr as f32).abs() <= f32::EPSILON * 4.0,
+                "{i}: moved {moved}"
+            );
         }
     }
 }
@@ -75,7 +100,13 @@ fn steps_create_no_gpu_objects_and_submit_once() {
         &params,
         &[
             ("decay".into(), AdamConfig::adamw()),
-            ("no_decay".into(), AdamConfig { weight_decay: 0.0, ..AdamConfig::adamw() }),
+            (
+                "no_decay".into(),
+                AdamConfig {
+                    weight_decay: 0.0,
+                    ..AdamConfig::adamw()
+                },
+            ),
         ],
         GuardConfig {
             max_grad_norm: Some(1.0),
@@ -83,7 +114,13 @@ fn steps_create_no_gpu_objects_and_submit_once() {
         },
     )
     .unwrap();
-    opt.set_schedule(Schedule::warmup(3, Schedule::LinearDecay { total: 10, floor: 0.0 }));
+    opt.set_schedule(Schedule::warmup(
+        3,
+        Schedule::LinearDecay {
+            total: 10,
+            floor: 0.0,
+        },
+    ));
     opt.step(&mut params).unwrap();
     let before = engine.object_counts();
     for _ in 0..10 {

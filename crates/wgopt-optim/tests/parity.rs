@@ -44,7 +44,13 @@ fn run_trajectory(
         skip_non_finite: true,
     };
     let mut opt = make(&params, guard);
-    let schedule = Schedule::warmup(10, Schedule::Cosine { total: 90, floor: 0.1 });
+    let schedule = Schedule::warmup(
+        10,
+        Schedule::Cosine {
+            total: 90,
+            floor: 0.1,
+        },
+    );
     opt.set_schedule(schedule.clone());
     let hp: Vec<Hparams> = layout
         .slots
@@ -65,7 +71,13 @@ fn run_trajectory(
     }
     let gpu = params.read_params().unwrap();
     for (i, s) in layout.slots.iter().enumerate() {
-        assert_close(&format!("{label} {}", s.name), &gpu[i], &host[i], RTOL, ATOL);
+        assert_close(
+            &format!("{label} {}", s.name),
+            &gpu[i],
+            &host[i],
+            RTOL,
+            ATOL,
+        );
     }
     // States: compare every field the reference has through a checkpoint round trip of the
     // GPU state (which also proves the field names are torch's).
@@ -75,7 +87,13 @@ fn run_trajectory(
         for (field, want) in reference.states[i].fields() {
             let t = file.tensor(&format!("{}.{field}", s.name)).unwrap();
             let got: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
-            assert_close(&format!("{label} {}.{field}", s.name), &got, want, RTOL, ATOL);
+            assert_close(
+                &format!("{label} {}.{field}", s.name),
+                &got,
+                want,
+                RTOL,
+                ATOL,
+            );
         }
     }
     let stats = opt.stats().unwrap();
@@ -121,7 +139,12 @@ fn adam_trajectories_every_flag() {
                         &engine,
                         &label,
                         |p, guard| {
-                            let groups: Vec<_> = p.layout().groups.iter().map(|g| (g.clone(), cfg_of(g))).collect();
+                            let groups: Vec<_> = p
+                                .layout()
+                                .groups
+                                .iter()
+                                .map(|g| (g.clone(), cfg_of(g)))
+                                .collect();
                             Box::new(Adam::new(p, &groups, guard).unwrap())
                         },
                         |g| Hparams::Adam(cfg_of(g)),
@@ -168,7 +191,12 @@ fn sgd_trajectories_every_flag() {
                     &engine,
                     &label,
                     |p, guard| {
-                        let groups: Vec<_> = p.layout().groups.iter().map(|g| (g.clone(), cfg_of(g))).collect();
+                        let groups: Vec<_> = p
+                            .layout()
+                            .groups
+                            .iter()
+                            .map(|g| (g.clone(), cfg_of(g)))
+                            .collect();
                         Box::new(Sgd::new(p, &groups, guard).unwrap())
                     },
                     |g| Hparams::Sgd(cfg_of(g)),
@@ -200,7 +228,12 @@ fn lion_trajectories() {
                 &engine,
                 &format!("lion wd={weight_decay} clip={clip:?}"),
                 |p, guard| {
-                    let groups: Vec<_> = p.layout().groups.iter().map(|g| (g.clone(), cfg_of(g))).collect();
+                    let groups: Vec<_> = p
+                        .layout()
+                        .groups
+                        .iter()
+                        .map(|g| (g.clone(), cfg_of(g)))
+                        .collect();
                     Box::new(Lion::new(p, &groups, guard).unwrap())
                 },
                 |g| Hparams::Lion(cfg_of(g)),
@@ -218,7 +251,10 @@ fn trajectories_across_chunks_and_grid_stride() {
     let engine = cramped_engine();
     let specs = awkward_specs();
     let p = ParamSet::new(&engine, &specs).unwrap();
-    assert!(p.layout().chunk_lens.len() >= 2, "layout should span several chunks");
+    assert!(
+        p.layout().chunk_lens.len() >= 2,
+        "layout should span several chunks"
+    );
     let base = AdamConfig {
         lr: 1e-2,
         amsgrad: true,
@@ -227,7 +263,16 @@ fn trajectories_across_chunks_and_grid_stride() {
     run_trajectory(
         &engine,
         "adamw cramped",
-        |p, guard| Box::new(Adam::new(p, &[("decay".into(), base), ("no_decay".into(), base)], guard).unwrap()),
+        |p, guard| {
+            Box::new(
+                Adam::new(
+                    p,
+                    &[("decay".into(), base), ("no_decay".into(), base)],
+                    guard,
+                )
+                .unwrap(),
+            )
+        },
         |_| Hparams::Adam(base),
         Some(4.0),
         300,
@@ -241,7 +286,11 @@ fn trajectories_across_chunks_and_grid_stride() {
     run_trajectory(
         &engine,
         "sgd cramped",
-        |p, guard| Box::new(Sgd::new(p, &[("decay".into(), sgd), ("no_decay".into(), sgd)], guard).unwrap()),
+        |p, guard| {
+            Box::new(
+                Sgd::new(p, &[("decay".into(), sgd), ("no_decay".into(), sgd)], guard).unwrap(),
+            )
+        },
         |_| Hparams::Sgd(sgd),
         None,
         301,

@@ -43,3 +43,14 @@ pub fn check_len(what: &'static str, expected: usize, got: usize) -> Result<(), 
         })
     }
 }
+
+/// Accepts `value ≥ 0` (and rejects NaN), naming the hyperparameter otherwise.
+pub fn non_negative(name: &str, value: f64) -> Result<(), RefError> {
+    if value.is_nan() || value < 0.0 {
+        Err(RefError::InvalidHyperparameter(format!(
+            "{name} must be >= 0, got {value}"
+        )))
+    } else {
+        Ok(())
+    }
+}

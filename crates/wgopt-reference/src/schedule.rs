@@ -184,10 +184,16 @@ mod tests {
 
     #[test]
     fn linear_decay_reaches_zero_and_floor() {
-        let s = Schedule::LinearDecay { total: 4, floor: 0.0 };
+        let s = Schedule::LinearDecay {
+            total: 4,
+            floor: 0.0,
+        };
         let v: Vec<f64> = (0..6).map(|i| s.multiplier(i)).collect();
         assert_eq!(v, vec![1.0, 0.75, 0.5, 0.25, 0.0, 0.0]);
-        let f = Schedule::LinearDecay { total: 2, floor: 0.2 };
+        let f = Schedule::LinearDecay {
+            total: 2,
+            floor: 0.2,
+        };
         assert!((f.multiplier(1) - 0.6).abs() < 1e-12);
     }
 
@@ -203,7 +209,14 @@ mod tests {
 
     #[test]
     fn bad_text_is_an_error() {
-        for t in ["", "cosine", "warmup:3", "cosine:x", "wsd:1:2", "warmup:1+warmup"] {
+        for t in [
+            "",
+            "cosine",
+            "warmup:3",
+            "cosine:x",
+            "wsd:1:2",
+            "warmup:1+warmup",
+        ] {
             assert!(Schedule::parse(t).is_err(), "{t}");
         }
     }

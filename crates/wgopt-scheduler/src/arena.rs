@@ -23,7 +23,9 @@ impl Arena {
             .chunk_lens
             .iter()
             .enumerate()
-            .map(|(i, &n)| engine.create_buffer(&format!("{label}[{i}]"), n as u64 * 4, ARENA_USAGE))
+            .map(|(i, &n)| {
+                engine.create_buffer(&format!("{label}[{i}]"), n as u64 * 4, ARENA_USAGE)
+            })
             .collect();
         Arena { chunks }
     }
@@ -80,13 +82,23 @@ pub fn read_buffers(engine: &Engine, buffers: &[wgpu::Buffer]) -> Result<Vec<Vec
 
 /// Copies `size` bytes at `offset` of a buffer to the host. This is the only way data leaves
 /// the GPU, and only when the caller asks.
-pub fn read_range(engine: &Engine, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<f32>> {
+pub fn read_range(
+    engine: &Engine,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    size: u64,
+) -> Result<Vec<f32>> {
     let bytes = read_bytes(engine, buffer, offset, size)?;
     Ok(bytemuck::pod_collect_to_vec(&bytes))
 }
 
 /// Raw bytes of a buffer range.
-pub fn read_bytes(engine: &Engine, buffer: &wgpu::Buffer, offset: u64, size: u64) -> Result<Vec<u8>> {
+pub fn read_bytes(
+    engine: &Engine,
+    buffer: &wgpu::Buffer,
+    offset: u64,
+    size: u64,
+) -> Result<Vec<u8>> {
     if size == 0 {
         return Ok(Vec::new());
     }
@@ -108,8 +120,7 @@ pub fn read_bytes(engine: &Engine, buffer: &wgpu::Buffer, offset: u64, size: u64
         let _ = tx.send(r);
     });
     engine.wait()?;
-    rx.recv()
-        .map_err(|e| Error::Readback(e.to_string()))??;
+    rx.recv().map_err(|e| Error::Readback(e.to_string()))??;
     let data = staging.slice(..).get_mapped_range()?.to_vec();
     staging.unmap();
     Ok(data)

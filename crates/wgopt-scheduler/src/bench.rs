@@ -29,12 +29,16 @@ pub struct CopyBench {
 impl CopyBench {
     pub fn new(engine: &Engine, n: usize) -> CopyBench {
         let size = (n.div_ceil(4) * 16) as u64;
-        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC;
         let src = engine.create_buffer("copy src", size, usage);
         let dst = engine.create_buffer("copy dst", size, usage);
         let k = engine.kernel(ShaderId::Copy, "main", &[]);
         let bg = engine.bind_buffers("copy", &k.layout, &[&src, &dst]);
-        let wg = ((size / 16) as u32).div_ceil(256).clamp(1, engine.max_workgroups());
+        let wg = ((size / 16) as u32)
+            .div_ceil(256)
+            .clamp(1, engine.max_workgroups());
         CopyBench {
             dispatch: Dispatch {
                 label: "copy",
@@ -81,7 +85,9 @@ impl FmaBench {
             add: 1e-4,
             _pad: 0,
         };
-        engine.queue().write_buffer(&params, 0, bytemuck::bytes_of(&p));
+        engine
+            .queue()
+            .write_buffer(&params, 0, bytemuck::bytes_of(&p));
         let k = engine.kernel(ShaderId::Fma, "main", &[]);
         let bg = engine.bind_buffers("fma", &k.layout, &[&out, &params]);
         FmaBench {

@@ -50,7 +50,11 @@ impl ElementwiseKernel {
         let mut plans = Vec::new();
         for chunk in 0..layout.chunk_lens.len() {
             let mut segments: Vec<(usize, u32, u32)> = Vec::new();
-            for slot in layout.slots.iter().filter(|s| s.chunk == chunk && groups.contains(&s.group)) {
+            for slot in layout
+                .slots
+                .iter()
+                .filter(|s| s.chunk == chunk && groups.contains(&s.group))
+            {
                 let r = slot.vec4_range();
                 match segments.last_mut() {
                     Some((g, _, end)) if *g == slot.group && *end == r.start => *end = r.end,
@@ -70,7 +74,9 @@ impl ElementwiseKernel {
             let refs: Vec<&wgpu::Buffer> = bound.iter().collect();
             let bind_group = engine.bind_buffers(shader.path(), &kernel.layout, &refs);
             let span = segments.last().map_or(0, |s| s.2) - segments[0].1;
-            let workgroups = span.div_ceil(ELEMENTWISE_WG).clamp(1, engine.max_workgroups());
+            let workgroups = span
+                .div_ceil(ELEMENTWISE_WG)
+                .clamp(1, engine.max_workgroups());
             plans.push(ChunkPlan {
                 chunk,
                 segments,

@@ -95,9 +95,16 @@ impl std::fmt::Debug for Engine {
     }
 }
 
+/// Backends tried when none is named: Vulkan, Metal, DX12. OpenGL is opt-in
+/// (`WGOPT_BACKEND=gl`): its compute support is narrower and software GL adapters would
+/// otherwise shadow a missing Vulkan driver.
+pub const DEFAULT_BACKENDS: wgpu::Backends = wgpu::Backends::VULKAN
+    .union(wgpu::Backends::METAL)
+    .union(wgpu::Backends::DX12);
+
 fn backends_from(name: Option<&str>) -> Result<wgpu::Backends> {
     let Some(name) = name else {
-        return Ok(wgpu::Backends::all());
+        return Ok(DEFAULT_BACKENDS);
     };
     let mut b = wgpu::Backends::empty();
     for part in name.split(',').map(|s| s.trim().to_ascii_lowercase()) {
@@ -133,15 +140,21 @@ fn summary_of(info: &wgpu::AdapterInfo) -> AdapterSummary {
         name: info.name.clone(),
         backend: format!("{:?}", info.backend),
         device_type: format!("{:?}", info.device_type),
-        driver: format!("{} {}", info.driver, info.driver_info).trim().to_string(),
+        driver: format!("{} {}", info.driver, info.driver_info)
+            .trim()
+            .to_string(),
         is_software: info.device_type == wgpu::DeviceType::Cpu,
     }
 }
 
-/// Lists every adapter wgpu can see (for `wgopt info`).
-pub fn list_adapters() -> Vec<(AdapterSummary, wgpu::Features, wgpu::Limits)> {
-    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle());
-    pollster::block_on(instance.enumerate_adapters(wgpu::Backends::all()))
+/// Lists the adapters wgpu can see on `backends` (for `wgopt info` and `cargo xtask setup`).
+pub fn list_adapters(
+    backends: wgpu::Backends,
+) -> Vec<(AdapterSummary, wgpu::Features, wgpu::Limits)> {
+    let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
+    desc.backends = backends;
+    let instance = wgpu::Instance::new(desc);
+    pollster::block_on(instance.enumerate_adapters(backends))
         .into_iter()
         .map(|a| (summary_of(&a.get_info()), a.features(), a.limits()))
         .collect()
@@ -203,14 +216,15 @@ impl Engine {
             ..wgpu::Limits::default()
         };
         let features = adapter.features() & WANTED_FEATURES;
-        let (device, queue) = pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
-            label: Some("wgopt"),
-            required_features: features,
-            required_limits: limits,
-            experimental_features: wgpu::ExperimentalFeatures::disabled(),
-            memory_hints: wgpu::MemoryHints::Performance,
-            trace: wgpu::Trace::Off,
-        }))?;
+        let (device, queue) =
+            pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
+                label: Some("wgopt"),
+                required_features: features,
+                required_limits: limits,
+                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                memory_hints: wgpu::MemoryHints::Performance,
+                trace: wgpu::Trace::Off,
+            }))?;
         Ok(Self::assemble(device, queue, summary, options))
     }
 
@@ -290,7 +304,10 @@ impl Engine {
     /// Most workgroups one elementwise dispatch launches.
     pub fn max_workgroups(&self) -> u32 {
         let hw = self.limits().max_compute_workgroups_per_dimension;
-        self.inner.options.max_workgroups.map_or(hw, |c| c.clamp(1, hw))
+        self.inner
+            .options
+            .max_workgroups
+            .map_or(hw, |c| c.clamp(1, hw))
     }
 
     /// Buffers, pipelines and bind groups created so far through this engine.

@@ -111,7 +111,12 @@ fn grid(engine: &Engine, n: u32) -> [u32; 3] {
 
 impl Guard {
     /// A guard over the gradients of `slots` (indices into the layout).
-    pub fn new(engine: &Engine, params: &ParamSet, slots: &[usize], config: GuardConfig) -> Result<Guard> {
+    pub fn new(
+        engine: &Engine,
+        params: &ParamSet,
+        slots: &[usize],
+        config: GuardConfig,
+    ) -> Result<Guard> {
         let layout = params.layout();
         let mut tiles_per_chunk: Vec<Vec<Tile>> = vec![Vec::new(); layout.chunk_lens.len()];
         let mut ranges: Vec<[u32; 2]> = Vec::with_capacity(slots.len());
@@ -143,7 +148,9 @@ impl Guard {
                 continue;
             }
             let buf = engine.create_buffer("guard tiles", tiles.len() as u64 * 16, storage);
-            engine.queue().write_buffer(&buf, 0, bytemuck::cast_slice(tiles));
+            engine
+                .queue()
+                .write_buffer(&buf, 0, bytemuck::cast_slice(tiles));
             let bg = engine.bind_buffers(
                 "tile_sumsq",
                 &tile_kernel.layout,
@@ -151,8 +158,11 @@ impl Guard {
             );
             tile_dispatches.push((bg, grid(engine, tiles.len() as u32)));
         }
-        let ranges_buf = engine.create_buffer("guard segment ranges", ranges.len() as u64 * 8, storage);
-        engine.queue().write_buffer(&ranges_buf, 0, bytemuck::cast_slice(&ranges));
+        let ranges_buf =
+            engine.create_buffer("guard segment ranges", ranges.len() as u64 * 8, storage);
+        engine
+            .queue()
+            .write_buffer(&ranges_buf, 0, bytemuck::cast_slice(&ranges));
         let uniform = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
         let params_buf = engine.create_buffer("guard params", 16, uniform);
         let stats = engine.create_buffer(
@@ -199,7 +209,9 @@ impl Guard {
             skip_non_finite: config.skip_non_finite as u32,
             n_segments: if config.reduces() { self.n_segments } else { 0 },
         };
-        engine.queue().write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
+        engine
+            .queue()
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
     }
 
     /// Replaces the guard configuration.
@@ -216,7 +228,9 @@ impl Guard {
             skipped_steps: skipped,
             ..Default::default()
         };
-        engine.queue().write_buffer(&self.stats, 0, bytemuck::bytes_of(&s));
+        engine
+            .queue()
+            .write_buffer(&self.stats, 0, bytemuck::bytes_of(&s));
     }
 
     /// Records the guard's dispatches (tile passes only when clipping or checking).
@@ -246,7 +260,12 @@ impl Guard {
 
     /// Reads the step statistics (waits for the GPU).
     pub fn read_stats(&self, engine: &Engine) -> Result<StepStats> {
-        let b = read_bytes(engine, &self.stats, 0, std::mem::size_of::<StepStats>() as u64)?;
+        let b = read_bytes(
+            engine,
+            &self.stats,
+            0,
+            std::mem::size_of::<StepStats>() as u64,
+        )?;
         Ok(bytemuck::pod_read_unaligned(&b))
     }
 

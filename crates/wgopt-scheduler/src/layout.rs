@@ -124,7 +124,11 @@ impl Layout {
                 chunk_lens[chunk] += padded;
             }
         }
-        let index = slots.iter().enumerate().map(|(i, s)| (s.name.clone(), i)).collect();
+        let index = slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.clone(), i))
+            .collect();
         Ok(Layout {
             groups,
             slots,
@@ -203,6 +207,9 @@ mod tests {
         let z = vec![ParamSpec::new("z", &[3, 0], "g")];
         assert!(matches!(Layout::new(&z, 1 << 20), Err(Error::EmptyParameter(n)) if n == "z"));
         let big = vec![ParamSpec::new("big", &[100], "g")];
-        assert!(matches!(Layout::new(&big, 64), Err(Error::OverLimit { .. })));
+        assert!(matches!(
+            Layout::new(&big, 64),
+            Err(Error::OverLimit { .. })
+        ));
     }
 }

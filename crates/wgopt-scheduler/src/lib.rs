@@ -17,7 +17,9 @@ pub mod pipelines;
 pub mod recorder;
 pub mod shaders;
 
-pub use engine::{list_adapters, AdapterSummary, Engine, EngineOptions, ObjectCounts};
+pub use engine::{
+    list_adapters, AdapterSummary, Engine, EngineOptions, ObjectCounts, DEFAULT_BACKENDS,
+};
 pub use error::{Error, Result};
 pub use guard::{GuardConfig, StepStats};
 pub use layout::{Layout, ParamSpec, Slot};

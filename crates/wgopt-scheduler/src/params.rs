@@ -155,16 +155,23 @@ impl ParamSet {
                 got: format!("{} tensors", grads.len()),
             });
         }
-        for i in 0..grads.len() {
-            let name = self.layout.slots[i].name.clone();
-            self.write_grad(&name, grads[i])?;
+        for (i, g) in grads.iter().enumerate() {
+            let v = self.convert(g);
+            let r = self.grads.write(&self.engine, &self.layout.slots[i], &v);
+            self.scratch = v;
+            r?;
         }
         Ok(())
     }
 
     /// Records a GPU copy of `numel × 4` bytes from an application buffer (on this engine's
     /// device, with COPY_SRC usage) into a gradient; it runs at the start of the next step.
-    pub fn copy_grad_from(&mut self, name: &str, src: &wgpu::Buffer, src_offset: u64) -> Result<()> {
+    pub fn copy_grad_from(
+        &mut self,
+        name: &str,
+        src: &wgpu::Buffer,
+        src_offset: u64,
+    ) -> Result<()> {
         let slot = self.layout.slot(name)?;
         let size = slot.len as u64 * 4;
         if src_offset + size > src.size() {

@@ -174,8 +174,7 @@ impl StepRecorder {
         rx.recv().map_err(|e| Error::Readback(e.to_string()))??;
         let stamps: Vec<u64> = bytemuck::pod_collect_to_vec(&slice.get_mapped_range()?);
         t.readback.unmap();
-        Ok(t
-            .labels
+        Ok(t.labels
             .iter()
             .enumerate()
             .map(|(i, l)| {

@@ -14,7 +14,11 @@ use Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
 
 macro_rules! wgsl {
     ($path:literal) => {
-        include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shaders/", $path))
+        include_str!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../shaders/",
+            $path
+        ))
     };
 }
 

@@ -15,8 +15,12 @@ fn copy_kernel_copies_awkward_sizes() {
     .unwrap_or_else(|e| panic!("{e}"));
     for n in [1usize, 3, 4 * 1000 + 1, 70_001] {
         let c = CopyBench::new(&engine, n);
-        let src: Vec<f32> = (0..c.src.size() / 4).map(|i| i as f32 * 0.5 - 3.0).collect();
-        engine.queue().write_buffer(&c.src, 0, bytemuck::cast_slice(&src));
+        let src: Vec<f32> = (0..c.src.size() / 4)
+            .map(|i| i as f32 * 0.5 - 3.0)
+            .collect();
+        engine
+            .queue()
+            .write_buffer(&c.src, 0, bytemuck::cast_slice(&src));
         let mut rec = StepRecorder::new();
         c.record(&mut rec);
         rec.submit(&engine).unwrap();
@@ -32,7 +36,9 @@ fn fma_kernel_matches_cpu_chain() {
     let mut rec = StepRecorder::new();
     f.record(&mut rec);
     rec.submit(&engine).unwrap();
-    let out = read_buffers(&engine, &[f.out.clone()]).unwrap().remove(0);
+    let out = read_buffers(&engine, std::slice::from_ref(&f.out))
+        .unwrap()
+        .remove(0);
     for gid in [0usize, 1, 255, 256, 767] {
         let seed = gid as f32 * 1e-7;
         let starts = [seed, seed + 0.1, seed + 0.2, seed + 0.3];
@@ -52,7 +58,11 @@ fn fma_kernel_matches_cpu_chain() {
         // an order the compiler may change.
         for l in 0..4 {
             let got = out[gid * 4 + l];
-            assert!((got - lanes[l]).abs() <= 1e-5 * lanes[l].abs(), "gid {gid} lane {l}: {got} vs {}", lanes[l]);
+            assert!(
+                (got - lanes[l]).abs() <= 1e-5 * lanes[l].abs(),
+                "gid {gid} lane {l}: {got} vs {}",
+                lanes[l]
+            );
         }
     }
 }

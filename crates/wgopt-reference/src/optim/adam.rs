@@ -47,20 +47,14 @@ impl AdamConfig {
     /// Rejects what torch's constructor rejects.
     pub fn validate(&self) -> Result<(), RefError> {
         let bad = |m: String| Err(RefError::InvalidHyperparameter(m));
-        if !(self.lr >= 0.0) {
-            return bad(format!("lr must be >= 0, got {}", self.lr));
-        }
-        if !(self.eps >= 0.0) {
-            return bad(format!("eps must be >= 0, got {}", self.eps));
-        }
+        crate::non_negative("lr", self.lr)?;
+        crate::non_negative("eps", self.eps)?;
         for (i, b) in [self.betas.0, self.betas.1].into_iter().enumerate() {
             if !(0.0..1.0).contains(&b) {
                 return bad(format!("beta{} must be in [0, 1), got {b}", i + 1));
             }
         }
-        if !(self.weight_decay >= 0.0) {
-            return bad(format!("weight_decay must be >= 0, got {}", self.weight_decay));
-        }
+        crate::non_negative("weight_decay", self.weight_decay)?;
         Ok(())
     }
 }
@@ -160,7 +154,11 @@ mod tests {
         for i in 0..3 {
             let decayed = before[i] * (1.0 - 1e-3 * 1e-2) as f32;
             let expect = decayed as f64 - 1e-3 * g[i] as f64 / (g[i].abs() as f64 + 1e-8);
-            assert!((p[i] as f64 - expect).abs() < 1e-7, "{i}: {} vs {expect}", p[i]);
+            assert!(
+                (p[i] as f64 - expect).abs() < 1e-7,
+                "{i}: {} vs {expect}",
+                p[i]
+            );
         }
     }
 
@@ -183,7 +181,10 @@ mod tests {
     fn length_mismatch_is_an_error() {
         let mut st = AdamState::new(2, false);
         let e = step(&AdamConfig::adam(), 1e-3, &mut [0.0; 2], &[0.0; 3], &mut st);
-        assert!(matches!(e, Err(RefError::LengthMismatch { what: "grad", .. })));
+        assert!(matches!(
+            e,
+            Err(RefError::LengthMismatch { what: "grad", .. })
+        ));
         assert_eq!(st.step, 0);
     }
 }

@@ -25,17 +25,13 @@ impl Default for LionConfig {
 impl LionConfig {
     pub fn validate(&self) -> Result<(), RefError> {
         let bad = |m: String| Err(RefError::InvalidHyperparameter(m));
-        if !(self.lr >= 0.0) {
-            return bad(format!("lr must be >= 0, got {}", self.lr));
-        }
+        crate::non_negative("lr", self.lr)?;
         for (i, b) in [self.betas.0, self.betas.1].into_iter().enumerate() {
             if !(0.0..=1.0).contains(&b) {
                 return bad(format!("beta{} must be in [0, 1], got {b}", i + 1));
             }
         }
-        if !(self.weight_decay >= 0.0) {
-            return bad(format!("weight_decay must be >= 0, got {}", self.weight_decay));
-        }
+        crate::non_negative("weight_decay", self.weight_decay)?;
         Ok(())
     }
 }
@@ -97,7 +93,14 @@ mod tests {
     fn every_nonzero_coordinate_moves_by_lr() {
         let mut p = vec![0.5f32, 0.5, 0.5];
         let mut st = LionState::new(3);
-        step(&LionConfig::default(), 0.25, &mut p, &[2.0, -1e-20, 0.0], &mut st).unwrap();
+        step(
+            &LionConfig::default(),
+            0.25,
+            &mut p,
+            &[2.0, -1e-20, 0.0],
+            &mut st,
+        )
+        .unwrap();
         assert_eq!(p, vec![0.25, 0.75, 0.5]);
     }
 }

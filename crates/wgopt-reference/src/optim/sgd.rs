@@ -32,15 +32,9 @@ impl SgdConfig {
     /// Rejects what torch's constructor rejects (Nesterov needs momentum and no dampening).
     pub fn validate(&self) -> Result<(), RefError> {
         let bad = |m: String| Err(RefError::InvalidHyperparameter(m));
-        if !(self.lr >= 0.0) {
-            return bad(format!("lr must be >= 0, got {}", self.lr));
-        }
-        if !(self.momentum >= 0.0) {
-            return bad(format!("momentum must be >= 0, got {}", self.momentum));
-        }
-        if !(self.weight_decay >= 0.0) {
-            return bad(format!("weight_decay must be >= 0, got {}", self.weight_decay));
-        }
+        crate::non_negative("lr", self.lr)?;
+        crate::non_negative("momentum", self.momentum)?;
+        crate::non_negative("weight_decay", self.weight_decay)?;
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
             return bad("nesterov requires momentum > 0 and zero dampening".into());
         }
@@ -119,7 +113,10 @@ mod tests {
         assert_eq!(st.momentum_buffer.as_deref(), Some(&[0.5f32, -1.0][..]));
         // Second step: buf = 0.9·buf + 0.5·g.
         step(&cfg, 0.1, &mut p, &[1.0, 1.0], &mut st).unwrap();
-        assert_eq!(st.momentum_buffer.unwrap(), vec![0.9 * 0.5 + 0.5, 0.9 * -1.0 + 0.5]);
+        assert_eq!(
+            st.momentum_buffer.unwrap(),
+            vec![0.9 * 0.5 + 0.5, -0.9 + 0.5]
+        );
     }
 
     #[test]
