@@ -327,8 +327,9 @@ pub fn run(quick: bool) -> Result<()> {
         repeats
     );
 
-    let copy_n = *sizes.last().unwrap_or(&(1 << 20));
-    let copy = CopyBench::new(&engine, copy_n);
+    // As large as the biggest optimizer run, within one storage binding.
+    let copy_n = (*sizes.last().unwrap_or(&(1 << 20))).min(engine.chunk_bytes() as usize / 4);
+    let copy = CopyBench::new(&engine, copy_n)?;
     let mut rec = StepRecorder::new();
     rec.enable_timing(&engine, 1)?;
     let copy_ns = time_recorder(&engine, &mut rec, repeats, |r| copy.record(r))?;

@@ -13,6 +13,7 @@
 //! `shaders/optim/adamw.wgsl`.
 
 pub mod guard;
+pub mod linalg;
 pub mod optim;
 pub mod schedule;
 

@@ -3,7 +3,7 @@
 
 use crate::recorder::{Dispatch, StepRecorder};
 use crate::shaders::ShaderId;
-use crate::Engine;
+use crate::{Engine, Error, Result};
 use bytemuck::{Pod, Zeroable};
 
 /// Uniform of bench/fma.wgsl.
@@ -27,8 +27,16 @@ pub struct CopyBench {
 }
 
 impl CopyBench {
-    pub fn new(engine: &Engine, n: usize) -> CopyBench {
+    /// A copy of `n` floats; fails when one buffer would exceed a storage binding.
+    pub fn new(engine: &Engine, n: usize) -> Result<CopyBench> {
         let size = (n.div_ceil(4) * 16) as u64;
+        if size > engine.chunk_bytes() {
+            return Err(Error::OverLimit {
+                what: "copy benchmark buffer".into(),
+                size,
+                limit: engine.chunk_bytes(),
+            });
+        }
         let usage = wgpu::BufferUsages::STORAGE
             | wgpu::BufferUsages::COPY_DST
             | wgpu::BufferUsages::COPY_SRC;
@@ -39,7 +47,7 @@ impl CopyBench {
         let wg = ((size / 16) as u32)
             .div_ceil(256)
             .clamp(1, engine.max_workgroups());
-        CopyBench {
+        Ok(CopyBench {
             dispatch: Dispatch {
                 label: "copy",
                 pipeline: k.pipeline,
@@ -49,7 +57,7 @@ impl CopyBench {
             src,
             dst,
             bytes: 2 * size,
-        }
+        })
     }
 
     pub fn record(&self, rec: &mut StepRecorder) {

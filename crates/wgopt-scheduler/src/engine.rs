@@ -8,7 +8,7 @@
 use crate::pipelines::PipelineCache;
 use crate::{Error, Result};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// The optional features wgopt asks for whenever the adapter has them.
 pub const WANTED_FEATURES: wgpu::Features = wgpu::Features::SHADER_F16
@@ -79,6 +79,9 @@ pub(crate) struct Inner {
     pub options: EngineOptions,
     pub pipelines: PipelineCache,
     pub counters: ObjectCounters,
+    /// The first wgpu error no error scope caught (validation, out of memory, device lost);
+    /// surfaced as [`Error::Device`] by the next submit instead of wgpu's default panic.
+    pub uncaptured: Arc<Mutex<Option<String>>>,
 }
 
 /// A GPU device with wgopt's caches.
@@ -247,6 +250,14 @@ impl Engine {
         summary: AdapterSummary,
         options: EngineOptions,
     ) -> Engine {
+        let uncaptured: Arc<Mutex<Option<String>>> = Arc::default();
+        let sink = uncaptured.clone();
+        device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
+            log::error!("wgpu: {e}");
+            if let Ok(mut slot) = sink.lock() {
+                slot.get_or_insert_with(|| e.to_string());
+            }
+        }));
         Engine {
             inner: Arc::new(Inner {
                 device,
@@ -255,7 +266,16 @@ impl Engine {
                 options,
                 pipelines: PipelineCache::default(),
                 counters: ObjectCounters::default(),
+                uncaptured,
             }),
+        }
+    }
+
+    /// Takes the first uncaught wgpu error since the last call, as [`Error::Device`].
+    pub fn check_device(&self) -> Result<()> {
+        match self.inner.uncaptured.lock().ok().and_then(|mut e| e.take()) {
+            Some(e) => Err(Error::Device(e)),
+            None => Ok(()),
         }
     }
 

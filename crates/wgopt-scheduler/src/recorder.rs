@@ -152,7 +152,9 @@ impl StepRecorder {
         }
         self.dispatches.clear();
         self.last_dispatches = n;
-        Ok(engine.queue().submit([enc.finish()]))
+        let index = engine.queue().submit([enc.finish()]);
+        engine.check_device()?;
+        Ok(index)
     }
 
     /// GPU time of each dispatch of the last step, in nanoseconds (waits for the GPU).

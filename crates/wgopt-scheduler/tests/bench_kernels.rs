@@ -14,7 +14,7 @@ fn copy_kernel_copies_awkward_sizes() {
     })
     .unwrap_or_else(|e| panic!("{e}"));
     for n in [1usize, 3, 4 * 1000 + 1, 70_001] {
-        let c = CopyBench::new(&engine, n);
+        let c = CopyBench::new(&engine, n).unwrap();
         let src: Vec<f32> = (0..c.src.size() / 4)
             .map(|i| i as f32 * 0.5 - 3.0)
             .collect();
@@ -65,4 +65,17 @@ fn fma_kernel_matches_cpu_chain() {
             );
         }
     }
+}
+
+#[test]
+fn oversized_copy_is_a_typed_error() {
+    let engine = Engine::with_options(EngineOptions {
+        max_chunk_bytes: Some(4096),
+        ..Default::default()
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(matches!(
+        CopyBench::new(&engine, 2048),
+        Err(wgopt_scheduler::Error::OverLimit { .. })
+    ));
 }
