@@ -30,6 +30,7 @@
 pub use wgopt_optim as optim;
 pub use wgopt_reference as reference;
 pub use wgopt_scheduler as scheduler;
+pub use wgopt_solvers as solvers;
 
 pub use wgopt_optim::{
     Adam, AdamConfig, Lion, LionConfig, Optimizer, Router, Schedule, Sgd, SgdConfig,

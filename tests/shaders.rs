@@ -2,7 +2,8 @@
 //! the same member names, offsets and size; every kernel's declared bind-group layout matches
 //! its WGSL globals. Shared declarations checked here: common/step_stats.wgsl (StepStats),
 //! common/partial.wgsl (Partial), common/non_finite.wgsl and common/grid_stride.wgsl (composed
-//! into the kernels validated below).
+//! into the kernels validated below), linalg/tile_core.wgsl (GemmParams, GemmOffsets; composed
+//! into gemm and gram).
 
 use naga::{AddressSpace, StorageAccess, TypeInner};
 use wgopt::optim::adam::AdamSegment;
@@ -10,6 +11,7 @@ use wgopt::optim::lion::LionSegment;
 use wgopt::optim::sgd::SgdSegment;
 use wgopt::scheduler::bench::FmaParams;
 use wgopt::scheduler::guard::{GuardParams, Partial, StepStats, Tile};
+use wgopt::scheduler::linalg::{GemmOffsets, GemmParams, NormalizeOffsets, NormalizeParams};
 use wgopt::scheduler::shaders::{Access, ShaderId};
 
 fn module(id: ShaderId) -> naga::Module {

@@ -12,6 +12,7 @@ pub mod engine;
 pub mod error;
 pub mod guard;
 pub mod layout;
+pub mod linalg;
 pub mod params;
 pub mod pipelines;
 pub mod recorder;

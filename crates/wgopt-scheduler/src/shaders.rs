@@ -26,6 +26,7 @@ const STEP_STATS: &str = wgsl!("common/step_stats.wgsl");
 const NON_FINITE: &str = wgsl!("common/non_finite.wgsl");
 const GRID_STRIDE: &str = wgsl!("common/grid_stride.wgsl");
 const PARTIAL: &str = wgsl!("common/partial.wgsl");
+const TILE_CORE: &str = wgsl!("linalg/tile_core.wgsl");
 
 /// A kernel: its file name (the family-relative path under shaders/), the files it is composed
 /// of, and its bindings.
@@ -41,6 +42,12 @@ pub enum ShaderId {
     TileSumsq,
     /// `reduce/guard_finalize.wgsl`
     GuardFinalize,
+    /// `linalg/gemm.wgsl`
+    Gemm,
+    /// `linalg/gram.wgsl`
+    Gram,
+    /// `linalg/frobenius_normalize.wgsl`
+    FrobeniusNormalize,
     /// `bench/copy.wgsl`
     Copy,
     /// `bench/fma.wgsl`
@@ -48,12 +55,15 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 7] = [
+    pub const ALL: [ShaderId; 10] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
         ShaderId::TileSumsq,
         ShaderId::GuardFinalize,
+        ShaderId::Gemm,
+        ShaderId::Gram,
+        ShaderId::FrobeniusNormalize,
         ShaderId::Copy,
         ShaderId::Fma,
     ];
@@ -66,6 +76,9 @@ impl ShaderId {
             ShaderId::Lion => "optim/lion.wgsl",
             ShaderId::TileSumsq => "reduce/tile_sumsq.wgsl",
             ShaderId::GuardFinalize => "reduce/guard_finalize.wgsl",
+            ShaderId::Gemm => "linalg/gemm.wgsl",
+            ShaderId::Gram => "linalg/gram.wgsl",
+            ShaderId::FrobeniusNormalize => "linalg/frobenius_normalize.wgsl",
             ShaderId::Copy => "bench/copy.wgsl",
             ShaderId::Fma => "bench/fma.wgsl",
         }
@@ -79,6 +92,9 @@ impl ShaderId {
             ShaderId::Lion => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/lion.wgsl")],
             ShaderId::TileSumsq => &[NON_FINITE, PARTIAL, wgsl!("reduce/tile_sumsq.wgsl")],
             ShaderId::GuardFinalize => &[STEP_STATS, PARTIAL, wgsl!("reduce/guard_finalize.wgsl")],
+            ShaderId::Gemm => &[TILE_CORE, wgsl!("linalg/gemm.wgsl")],
+            ShaderId::Gram => &[TILE_CORE, wgsl!("linalg/gram.wgsl")],
+            ShaderId::FrobeniusNormalize => &[wgsl!("linalg/frobenius_normalize.wgsl")],
             ShaderId::Copy => &[wgsl!("bench/copy.wgsl")],
             ShaderId::Fma => &[wgsl!("bench/fma.wgsl")],
         };
@@ -98,6 +114,10 @@ impl ShaderId {
             ShaderId::TileSumsq => &[R, R, W],
             // params, partials, segment_ranges, stats, segment_sumsq
             ShaderId::GuardFinalize => &[U, R, R, W, W],
+            // params, offsets, a, b, c, d
+            ShaderId::Gemm | ShaderId::Gram => &[U, R, R, R, R, W],
+            // params, offsets, src, dst
+            ShaderId::FrobeniusNormalize => &[U, R, R, W],
             // src, dst
             ShaderId::Copy => &[R, W],
             // out, params

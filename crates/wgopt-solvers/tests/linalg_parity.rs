@@ -1,0 +1,244 @@
+//! GPU vs reference for the linear-algebra kernels: gemm.wgsl and gram.wgsl on awkward shapes
+//! (1×1, 1×n, 17×33, tall, wide, non-multiples of the 64-tile, batch > 1 at uneven offsets),
+//! every transpose combination, with and without the C term; frobenius_normalize.wgsl.
+//!
+//! Tolerance: |gpu − ref| ≤ 1e-5·(K + 1) + 1e-5·|ref| with entries in [−1, 1]: the GPU
+//! accumulates K products in f32 (error ≲ K·ε·max|a·b|, ε = 6e-8), the reference in f64.
+
+use ndarray::Array2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use wgopt_reference::linalg;
+use wgopt_scheduler::arena::read_range;
+use wgopt_scheduler::linalg::{GemmOffsets, Matmul, MatmulSpec, Normalize, NormalizeOffsets};
+use wgopt_scheduler::{Engine, StepRecorder};
+
+fn engine() -> Engine {
+    Engine::new().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn random(r: &mut ChaCha8Rng, rows: usize, cols: usize) -> Array2<f64> {
+    Array2::from_shape_fn((rows, cols), |_| r.random_range(-1.0f32..1.0) as f64)
+}
+
+fn f32s(a: &Array2<f64>) -> Vec<f32> {
+    a.iter().map(|&x| x as f32).collect()
+}
+
+/// Packs matrices at uneven offsets (a gap of 7 floats before each) into one buffer.
+fn pack(engine: &Engine, mats: &[Array2<f64>]) -> (wgpu::Buffer, Vec<u32>) {
+    let mut data = Vec::new();
+    let mut offsets = Vec::new();
+    for m in mats {
+        data.extend(std::iter::repeat_n(9.0f32, 7));
+        offsets.push(data.len() as u32);
+        data.extend(f32s(m));
+    }
+    let usage =
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+    let buf = engine.create_buffer("test matrices", data.len() as u64 * 4, usage);
+    engine
+        .queue()
+        .write_buffer(&buf, 0, bytemuck::cast_slice(&data));
+    (buf, offsets)
+}
+
+fn assert_matrix_close(what: &str, gpu: &[f32], want: &Array2<f64>, k: usize) {
+    for (i, (g, w)) in gpu.iter().zip(want.iter()).enumerate() {
+        let tol = 1e-5 * (k as f64 + 1.0) + 1e-5 * w.abs();
+        assert!(((*g as f64) - w).abs() <= tol, "{what}[{i}]: {g} vs {w}");
+    }
+}
+
+#[test]
+fn gemm_every_transpose_awkward_shapes_batched() {
+    let engine = engine();
+    let mut r = ChaCha8Rng::seed_from_u64(1);
+    let shapes = [
+        (1, 1, 1),
+        (1, 7, 3),
+        (17, 33, 5),
+        (65, 3, 70),
+        (3, 129, 64),
+        (130, 66, 17),
+    ];
+    for &(m, n, k) in &shapes {
+        for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+            for use_c in [false, true] {
+                let batch = 2;
+                let a: Vec<_> = (0..batch)
+                    .map(|_| {
+                        if trans_a {
+                            random(&mut r, k, m)
+                        } else {
+                            random(&mut r, m, k)
+                        }
+                    })
+                    .collect();
+                let b: Vec<_> = (0..batch)
+                    .map(|_| {
+                        if trans_b {
+                            random(&mut r, n, k)
+                        } else {
+                            random(&mut r, k, n)
+                        }
+                    })
+                    .collect();
+                let c: Vec<_> = (0..batch).map(|_| random(&mut r, m, n)).collect();
+                let (ab, ao) = pack(&engine, &a);
+                let (bb, bo) = pack(&engine, &b);
+                let (cb, co) = pack(&engine, &c);
+                let (db, dof) = pack(&engine, &c); // same shape; overwritten
+                let offsets: Vec<GemmOffsets> = (0..batch)
+                    .map(|i| GemmOffsets {
+                        a: ao[i],
+                        b: bo[i],
+                        c: co[i],
+                        d: dof[i],
+                    })
+                    .collect();
+                let (alpha, beta) = (0.75f32, -1.5f32);
+                let mm = Matmul::gemm(
+                    &engine,
+                    &MatmulSpec {
+                        m: m as u32,
+                        n: n as u32,
+                        k: k as u32,
+                        trans_a,
+                        trans_b,
+                        alpha,
+                        beta,
+                        a: &ab,
+                        b: &bb,
+                        c: use_c.then_some(&cb),
+                        d: &db,
+                        offsets: &offsets,
+                    },
+                )
+                .unwrap();
+                let mut rec = StepRecorder::new();
+                mm.record(&mut rec);
+                rec.submit(&engine).unwrap();
+                for i in 0..batch {
+                    let got =
+                        read_range(&engine, &db, dof[i] as u64 * 4, (m * n) as u64 * 4).unwrap();
+                    let want = linalg::gemm(
+                        alpha as f64,
+                        a[i].view(),
+                        trans_a,
+                        b[i].view(),
+                        trans_b,
+                        beta as f64,
+                        use_c.then(|| c[i].view()),
+                    );
+                    assert_matrix_close(
+                        &format!("gemm {m}×{n}×{k} ta={trans_a} tb={trans_b} c={use_c} #{i}"),
+                        &got,
+                        &want,
+                        k,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn gram_wide_and_tall_batched() {
+    let engine = engine();
+    let mut r = ChaCha8Rng::seed_from_u64(2);
+    for &(rows, cols) in &[
+        (1, 1),
+        (1, 9),
+        (9, 1),
+        (17, 33),
+        (33, 17),
+        (70, 130),
+        (130, 70),
+    ] {
+        let tall = rows > cols;
+        let x: Vec<_> = (0..3).map(|_| random(&mut r, rows, cols)).collect();
+        let (xb, xo) = pack(&engine, &x);
+        let s = rows.min(cols);
+        let outs: Vec<_> = (0..3).map(|_| Array2::<f64>::zeros((s, s))).collect();
+        let (db, dof) = pack(&engine, &outs);
+        let offsets: Vec<GemmOffsets> = (0..3)
+            .map(|i| GemmOffsets {
+                a: xo[i],
+                b: xo[i],
+                c: 0,
+                d: dof[i],
+            })
+            .collect();
+        let g = Matmul::gram(
+            &engine,
+            &MatmulSpec {
+                m: s as u32,
+                n: s as u32,
+                k: rows.max(cols) as u32,
+                trans_a: tall,
+                trans_b: !tall,
+                alpha: 1.0,
+                beta: 0.0,
+                a: &xb,
+                b: &xb,
+                c: None,
+                d: &db,
+                offsets: &offsets,
+            },
+        )
+        .unwrap();
+        let mut rec = StepRecorder::new();
+        g.record(&mut rec);
+        rec.submit(&engine).unwrap();
+        for i in 0..3 {
+            let got = read_range(&engine, &db, dof[i] as u64 * 4, (s * s) as u64 * 4).unwrap();
+            let want = if tall {
+                linalg::gram(x[i].t())
+            } else {
+                linalg::gram(x[i].view())
+            };
+            assert_matrix_close(
+                &format!("gram {rows}×{cols} #{i}"),
+                &got,
+                &want,
+                rows.max(cols),
+            );
+        }
+    }
+}
+
+#[test]
+fn frobenius_normalize_batched() {
+    let engine = engine();
+    let mut r = ChaCha8Rng::seed_from_u64(3);
+    let x: Vec<_> = (0..4)
+        .map(|i| random(&mut r, 1 + 13 * i, 7))
+        .collect::<Vec<_>>();
+    // Same length needed per batch: use equal shapes.
+    let x: Vec<_> = x.iter().map(|_| random(&mut r, 19, 23)).collect();
+    let (src, so) = pack(&engine, &x);
+    let (dst, dof) = pack(&engine, &x);
+    let offsets: Vec<NormalizeOffsets> = (0..4)
+        .map(|i| NormalizeOffsets {
+            src: so[i],
+            dst: dof[i],
+        })
+        .collect();
+    let n = Normalize::new(&engine, 19 * 23, 1.01, &src, &dst, &offsets).unwrap();
+    let mut rec = StepRecorder::new();
+    n.record(&mut rec);
+    rec.submit(&engine).unwrap();
+    for i in 0..4 {
+        let got = read_range(&engine, &dst, dof[i] as u64 * 4, 19 * 23 * 4).unwrap();
+        let norm = x[i].iter().map(|v| v * v).sum::<f64>().sqrt();
+        let want = &x[i] / (1.01 * norm + 1e-7);
+        // One f32 sum of 437 squares and one division: 1e-6 relative.
+        for (g, w) in got.iter().zip(want.iter()) {
+            assert!(
+                ((*g as f64) - w).abs() <= 1e-6 * w.abs() + 1e-8,
+                "{g} vs {w}"
+            );
+        }
+    }
+}
