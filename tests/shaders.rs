@@ -200,6 +200,40 @@ fn rust_structs_match_wgsl_twins() {
                 _pad
             }),
         ),
+        (
+            ShaderId::Gemm,
+            "GemmParams",
+            rust_layout!(GemmParams {
+                m,
+                n,
+                k,
+                use_c,
+                alpha,
+                beta,
+                _pad0,
+                _pad1
+            }),
+        ),
+        (
+            ShaderId::Gram,
+            "GemmOffsets",
+            rust_layout!(GemmOffsets { a, b, c, d }),
+        ),
+        (
+            ShaderId::FrobeniusNormalize,
+            "NormalizeParams",
+            rust_layout!(NormalizeParams {
+                len,
+                factor,
+                _pad0,
+                _pad1
+            }),
+        ),
+        (
+            ShaderId::FrobeniusNormalize,
+            "NormalizeOffsets",
+            rust_layout!(NormalizeOffsets { src, dst }),
+        ),
     ];
     for (id, name, rust) in cases {
         assert_eq!(wgsl_layout(id, name), rust, "{name} in {}", id.path());
