@@ -77,6 +77,15 @@ struct ModelRow {
 }
 
 #[derive(Serialize)]
+struct LinalgRow {
+    kernel: String,
+    shape: String,
+    us: f64,
+    gflops: f64,
+    ratio_to_fma: f64,
+}
+
+#[derive(Serialize)]
 struct Report {
     adapter: String,
     quick: bool,
@@ -84,6 +93,7 @@ struct Report {
     calibration: Calibration,
     optimizers: Vec<OptimRow>,
     model: ModelRow,
+    linalg: Vec<LinalgRow>,
 }
 
 fn time_recorder(
@@ -304,6 +314,157 @@ fn bench_model(engine: &Engine, quick: bool, repeats: usize) -> Result<ModelRow>
     })
 }
 
+fn upload_random(engine: &Engine, n: usize, seed: u32) -> wgpu::Buffer {
+    let data: Vec<f32> = (0..n)
+        .map(|i| {
+            (((i as u32).wrapping_mul(2654435761).wrapping_add(seed) >> 8) as f32
+                / (1u32 << 24) as f32)
+                - 0.5
+        })
+        .collect();
+    let usage =
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+    let b = engine.create_buffer("bench matrix", n as u64 * 4, usage);
+    engine
+        .queue()
+        .write_buffer(&b, 0, bytemuck::cast_slice(&data));
+    b
+}
+
+fn linalg_row(kernel: &str, shape: String, flops: f64, ns: f64, fma_gflops: f64) -> LinalgRow {
+    let gflops = flops / ns;
+    println!(
+        "{kernel:>10} {shape:>28}: {:10.1} us  {gflops:8.1} GFLOP/s  {:.2}x fma",
+        ns / 1e3,
+        gflops / fma_gflops
+    );
+    LinalgRow {
+        kernel: kernel.into(),
+        shape,
+        us: ns / 1e3,
+        gflops,
+        ratio_to_fma: gflops / fma_gflops,
+    }
+}
+
+/// GEMM, Gram and Newton–Schulz (5 Muon steps) on square matrices, and NS5 over a GPT-2-small
+/// Muon parameter set (every hidden matrix, batched by shape).
+fn bench_linalg(
+    engine: &Engine,
+    quick: bool,
+    repeats: usize,
+    fma_gflops: f64,
+) -> Result<Vec<LinalgRow>> {
+    use wgopt::reference::linalg::NsSchedule;
+    use wgopt::scheduler::linalg::{GemmOffsets, Matmul, MatmulSpec, NewtonSchulzPlan};
+    // A software adapter runs these at ~1 GFLOP/s: keep its full run to minutes.
+    let software = engine.adapter().is_software;
+    let sizes: Vec<u32> = if quick {
+        vec![256]
+    } else if software {
+        vec![256, 512]
+    } else {
+        vec![1024, 2048, 4096]
+    };
+    let mut rows = Vec::new();
+    let mut rec = StepRecorder::new();
+    rec.enable_timing(engine, 64)?;
+    let muon: Vec<(f32, f32, f32)> = NsSchedule::Muon
+        .coefficients(1, 1, 5)
+        .into_iter()
+        .map(|(a, b, c)| (a as f32, b as f32, c as f32))
+        .collect();
+    for &n in &sizes {
+        let len = n as usize * n as usize;
+        let x = upload_random(engine, len, 1);
+        let d = upload_random(engine, len, 2);
+        let offsets = [GemmOffsets::default()];
+        let spec = |trans_b| MatmulSpec {
+            m: n,
+            n,
+            k: n,
+            trans_a: false,
+            trans_b,
+            alpha: 1.0,
+            beta: 0.0,
+            a: &x,
+            b: &x,
+            c: None,
+            d: &d,
+            offsets: &offsets,
+        };
+        let gemm = Matmul::gemm(engine, &spec(false))?;
+        let repeats = if software { repeats.min(3) } else { repeats };
+        let ns = time_recorder(engine, &mut rec, repeats, |r| gemm.record(r))?;
+        rows.push(linalg_row(
+            "gemm",
+            format!("{n}x{n}x{n}"),
+            gemm.flops(),
+            ns,
+            fma_gflops,
+        ));
+        let gram = Matmul::gram(engine, &spec(true))?;
+        let ns = time_recorder(engine, &mut rec, repeats, |r| gram.record(r))?;
+        // Useful work of X·Xᵀ counted as a full GEMM, so the ratio shows the symmetric saving.
+        rows.push(linalg_row(
+            "gram",
+            format!("{n}x{n} (X·Xᵀ)"),
+            gram.flops(),
+            ns,
+            fma_gflops,
+        ));
+        let plan = NewtonSchulzPlan::new(engine, n, n, &muon, 1.0, &x, &[0], &d, &[0])?;
+        let ns = time_recorder(engine, &mut rec, repeats.min(3), |r| plan.record(r))?;
+        rows.push(linalg_row(
+            "ns5",
+            format!("{n}x{n}"),
+            plan.flops(),
+            ns,
+            fma_gflops,
+        ));
+    }
+    // GPT-2-small hidden matrices: 12 of each shape.
+    let d_model: u32 = if quick {
+        64
+    } else if software {
+        128
+    } else {
+        768
+    };
+    let shapes = [
+        (d_model, 3 * d_model),
+        (d_model, d_model),
+        (d_model, 4 * d_model),
+        (4 * d_model, d_model),
+    ];
+    let mut plans = Vec::new();
+    for &(r, c) in &shapes {
+        let len = r as usize * c as usize;
+        let input = upload_random(engine, 12 * len, 3);
+        let output = upload_random(engine, 12 * len, 4);
+        let offs: Vec<u32> = (0..12).map(|i| i * len as u32).collect();
+        plans.push((
+            NewtonSchulzPlan::new(engine, r, c, &muon, 1.0, &input, &offs, &output, &offs)?,
+            input,
+            output,
+        ));
+    }
+    let flops: f64 = plans.iter().map(|p| p.0.flops()).sum();
+    let ns = time_recorder(engine, &mut rec, if quick { repeats } else { 1 }, |r| {
+        for p in &plans {
+            p.0.record(r);
+        }
+    })?;
+    rows.push(linalg_row(
+        "ns5",
+        format!("GPT-2 d={d_model}: 48 matrices, 4 shapes"),
+        flops,
+        ns,
+        fma_gflops,
+    ));
+    Ok(rows)
+}
+
 pub fn run(quick: bool) -> Result<()> {
     let engine = Engine::new()?;
     if engine
@@ -364,6 +525,8 @@ pub fn run(quick: bool) -> Result<()> {
         model.shape, model.tensors, model.params, model.dispatches_per_step, model.host_us_per_step, model.gpu_us_per_step,
         model.gpu_objects_created_per_step, model.heap_allocations_per_step
     );
+    let fma_gflops = calibration.fma_gflops;
+    let linalg = bench_linalg(&engine, quick, repeats, fma_gflops)?;
     let report = Report {
         adapter: engine.adapter().to_string(),
         quick,
@@ -371,6 +534,7 @@ pub fn run(quick: bool) -> Result<()> {
         calibration,
         optimizers,
         model,
+        linalg,
     };
     write_report(&report)
 }
@@ -418,6 +582,13 @@ fn write_report(r: &Report) -> Result<()> {
         m.shape, m.tensors, m.params, m.optimizer, m.dispatches_per_step, m.host_us_per_step, m.gpu_us_per_step,
         m.gpu_objects_created_per_step, m.heap_allocations_per_step, m.cpu_reference_us_per_step
     );
+    md += "\n## Linear algebra (f32; ratio to the same run's FMA kernel)\n\n| kernel | shape | µs | GFLOP/s | ÷ fma |\n|---|---|---|---|---|\n";
+    for l in &r.linalg {
+        md += &format!(
+            "| {} | {} | {:.1} | {:.1} | {:.2} |\n",
+            l.kernel, l.shape, l.us, l.gflops, l.ratio_to_fma
+        );
+    }
     std::fs::write(dir.join("report.md"), &md)?;
     println!("wrote {}", dir.join("report.md").display());
     Ok(())
