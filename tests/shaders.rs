@@ -8,6 +8,7 @@
 use naga::{AddressSpace, StorageAccess, TypeInner};
 use wgopt::optim::adam::AdamSegment;
 use wgopt::optim::lion::LionSegment;
+use wgopt::optim::muon::{MuonApplySegment, MuonMomentumSegment};
 use wgopt::optim::sgd::SgdSegment;
 use wgopt::scheduler::bench::FmaParams;
 use wgopt::scheduler::guard::{GuardParams, Partial, StepStats, Tile};

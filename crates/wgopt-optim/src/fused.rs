@@ -90,6 +90,26 @@ impl<R: Rule> Fused<R> {
         groups: &[(String, R::Config)],
         guard: GuardConfig,
     ) -> Result<Self> {
+        Self::build(params, groups, guard, None)
+    }
+
+    /// As [`Fused::new`], with the step guard covering `guard_slots` (a superset of this
+    /// optimizer's parameters): a hybrid's other part reads the same verdict.
+    pub(crate) fn new_guarding(
+        params: &ParamSet,
+        groups: &[(String, R::Config)],
+        guard: GuardConfig,
+        guard_slots: &[usize],
+    ) -> Result<Self> {
+        Self::build(params, groups, guard, Some(guard_slots))
+    }
+
+    fn build(
+        params: &ParamSet,
+        groups: &[(String, R::Config)],
+        guard: GuardConfig,
+        guard_slots: Option<&[usize]>,
+    ) -> Result<Self> {
         let engine = params.engine().clone();
         let layout = params.layout();
         if groups.is_empty() {
@@ -131,7 +151,7 @@ impl<R: Rule> Fused<R> {
             .map(|f| (*f, Arena::new(&engine, layout, f)))
             .collect();
         let dummy = engine.create_buffer("unused state", 16, wgpu::BufferUsages::STORAGE);
-        let guard = Guard::new(&engine, params, &slots, guard)?;
+        let guard = Guard::new(&engine, params, guard_slots.unwrap_or(&slots), guard)?;
         let stats = guard.stats_buffer().clone();
         let kernel = ElementwiseKernel::new(
             &engine,
@@ -249,14 +269,14 @@ impl<R: Rule> Fused<R> {
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }
-}
 
-impl<R: Rule> Optimizer for Fused<R> {
-    fn name(&self) -> &'static str {
-        R::NAME
+    /// The guard's statistics buffer (bound by a hybrid's other part).
+    pub(crate) fn stats_buffer(&self) -> &wgpu::Buffer {
+        self.guard.stats_buffer()
     }
 
-    fn step(&mut self, params: &mut ParamSet) -> Result<()> {
+    /// Writes this step's scalars and records the guard and update dispatches into `rec`.
+    pub(crate) fn record(&mut self, params: &ParamSet, rec: &mut StepRecorder) -> Result<()> {
         self.check_params(params)?;
         let mult = self.schedule.multiplier(self.iteration);
         let t = self.expected_applied + 1;
@@ -270,13 +290,27 @@ impl<R: Rule> Optimizer for Fused<R> {
                     .2;
                 R::segment(cfg, R::base_lr(cfg) * mult, t, start, end)
             });
-        self.recorder.take_copies(params);
-        self.guard.record(&mut self.recorder);
-        self.kernel.record(&mut self.recorder);
-        self.recorder.submit(&self.engine)?;
+        self.guard.record(rec);
+        self.kernel.record(rec);
         self.iteration += 1;
         self.expected_applied = t;
         Ok(())
+    }
+}
+
+impl<R: Rule> Optimizer for Fused<R> {
+    fn name(&self) -> &'static str {
+        R::NAME
+    }
+
+    fn step(&mut self, params: &mut ParamSet) -> Result<()> {
+        let mut rec = std::mem::take(&mut self.recorder);
+        rec.take_copies(params);
+        let r = self
+            .record(params, &mut rec)
+            .and_then(|_| rec.submit(&self.engine).map(|_| ()));
+        self.recorder = rec;
+        r
     }
 
     fn stats(&mut self) -> Result<StepStats> {
@@ -311,7 +345,8 @@ impl<R: Rule> Optimizer for Fused<R> {
     }
 
     fn enable_timing(&mut self) -> Result<()> {
-        let n = self.kernel.plans().len() as u32 + params_chunks_upper_bound(&self.kernel) + 1;
+        // Per chunk a tile pass and an update, plus the finalize.
+        let n = 2 * self.kernel.plans().len() as u32 + 1;
         self.recorder.enable_timing(&self.engine, n)
     }
 
@@ -329,9 +364,4 @@ impl<R: Rule> Optimizer for Fused<R> {
         self.check_params(params)?;
         checkpoint::load(self, params, bytes)
     }
-}
-
-/// Tile passes run one per chunk, at most as many as the chunks the kernel covers.
-fn params_chunks_upper_bound(k: &ElementwiseKernel) -> u32 {
-    k.plans().len() as u32
 }

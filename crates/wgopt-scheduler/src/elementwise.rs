@@ -18,7 +18,8 @@ pub const ELEMENTWISE_WG: u32 = 256;
 #[derive(Debug)]
 pub struct ChunkPlan {
     pub chunk: usize,
-    /// (group index, vec4 start, vec4 end), sorted.
+    /// (key, vec4 start, vec4 end), sorted; the key is the group index, or the slot index for
+    /// per-parameter segments.
     pub segments: Vec<(usize, u32, u32)>,
     segment_buffer: wgpu::Buffer,
     bind_group: wgpu::BindGroup,
@@ -36,7 +37,7 @@ pub struct ElementwiseKernel {
 impl ElementwiseKernel {
     /// Plans segments for `groups` (indices into `layout.groups`) and builds one bind group per
     /// chunk: `[segments, ...buffers(chunk)]`. `segment_bytes` is the size of the kernel's
-    /// segment struct.
+    /// segment struct. Segments are keyed by group (neighbouring parameters of a group merge).
     pub fn new(
         engine: &Engine,
         shader: ShaderId,
@@ -46,19 +47,66 @@ impl ElementwiseKernel {
         segment_bytes: usize,
         buffers: impl Fn(usize) -> Vec<wgpu::Buffer>,
     ) -> ElementwiseKernel {
+        Self::with_keys(
+            engine,
+            shader,
+            constants,
+            layout,
+            groups,
+            false,
+            segment_bytes,
+            buffers,
+        )
+    }
+
+    /// As [`ElementwiseKernel::new`], but with one segment per parameter, keyed by its slot
+    /// index (for scalars that depend on the parameter, such as Muon's shape scale).
+    pub fn per_parameter(
+        engine: &Engine,
+        shader: ShaderId,
+        constants: &[(&'static str, f64)],
+        layout: &Layout,
+        groups: &[usize],
+        segment_bytes: usize,
+        buffers: impl Fn(usize) -> Vec<wgpu::Buffer>,
+    ) -> ElementwiseKernel {
+        Self::with_keys(
+            engine,
+            shader,
+            constants,
+            layout,
+            groups,
+            true,
+            segment_bytes,
+            buffers,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn with_keys(
+        engine: &Engine,
+        shader: ShaderId,
+        constants: &[(&'static str, f64)],
+        layout: &Layout,
+        groups: &[usize],
+        per_slot: bool,
+        segment_bytes: usize,
+        buffers: impl Fn(usize) -> Vec<wgpu::Buffer>,
+    ) -> ElementwiseKernel {
         let kernel = engine.kernel(shader, "main", constants);
         let mut plans = Vec::new();
         for chunk in 0..layout.chunk_lens.len() {
             let mut segments: Vec<(usize, u32, u32)> = Vec::new();
-            for slot in layout
-                .slots
-                .iter()
-                .filter(|s| s.chunk == chunk && groups.contains(&s.group))
-            {
+            for (index, slot) in layout.slots.iter().enumerate() {
+                if slot.chunk != chunk || !groups.contains(&slot.group) {
+                    continue;
+                }
                 let r = slot.vec4_range();
                 match segments.last_mut() {
-                    Some((g, _, end)) if *g == slot.group && *end == r.start => *end = r.end,
-                    _ => segments.push((slot.group, r.start, r.end)),
+                    Some((g, _, end)) if !per_slot && *g == slot.group && *end == r.start => {
+                        *end = r.end
+                    }
+                    _ => segments.push((if per_slot { index } else { slot.group }, r.start, r.end)),
                 }
             }
             if segments.is_empty() {
@@ -96,7 +144,7 @@ impl ElementwiseKernel {
         &self.plans
     }
 
-    /// Writes every segment's scalars: `scalars(group, start, end)` builds one segment
+    /// Writes every segment's scalars: `scalars(key, start, end)` builds one segment
     /// struct. `scratch` keeps its capacity between steps, so this allocates nothing.
     pub fn write_segments<S: Pod>(
         &self,

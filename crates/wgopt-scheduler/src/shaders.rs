@@ -38,6 +38,10 @@ pub enum ShaderId {
     Adam,
     /// `optim/lion.wgsl`
     Lion,
+    /// `optim/muon_momentum.wgsl`
+    MuonMomentum,
+    /// `optim/muon_apply.wgsl`
+    MuonApply,
     /// `reduce/tile_sumsq.wgsl`
     TileSumsq,
     /// `reduce/guard_finalize.wgsl`
@@ -55,10 +59,12 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 10] = [
+    pub const ALL: [ShaderId; 12] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
+        ShaderId::MuonMomentum,
+        ShaderId::MuonApply,
         ShaderId::TileSumsq,
         ShaderId::GuardFinalize,
         ShaderId::Gemm,
@@ -74,6 +80,8 @@ impl ShaderId {
             ShaderId::Sgd => "optim/sgd.wgsl",
             ShaderId::Adam => "optim/adam.wgsl",
             ShaderId::Lion => "optim/lion.wgsl",
+            ShaderId::MuonMomentum => "optim/muon_momentum.wgsl",
+            ShaderId::MuonApply => "optim/muon_apply.wgsl",
             ShaderId::TileSumsq => "reduce/tile_sumsq.wgsl",
             ShaderId::GuardFinalize => "reduce/guard_finalize.wgsl",
             ShaderId::Gemm => "linalg/gemm.wgsl",
@@ -90,6 +98,8 @@ impl ShaderId {
             ShaderId::Sgd => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/sgd.wgsl")],
             ShaderId::Adam => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/adam.wgsl")],
             ShaderId::Lion => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/lion.wgsl")],
+            ShaderId::MuonMomentum => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/muon_momentum.wgsl")],
+            ShaderId::MuonApply => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/muon_apply.wgsl")],
             ShaderId::TileSumsq => &[NON_FINITE, PARTIAL, wgsl!("reduce/tile_sumsq.wgsl")],
             ShaderId::GuardFinalize => &[STEP_STATS, PARTIAL, wgsl!("reduce/guard_finalize.wgsl")],
             ShaderId::Gemm => &[TILE_CORE, wgsl!("linalg/gemm.wgsl")],
@@ -110,6 +120,10 @@ impl ShaderId {
             ShaderId::Adam => &[R, R, W, R, W, W, W],
             // segments, stats, param, grad, exp_avg
             ShaderId::Lion => &[R, R, W, R, W],
+            // segments, stats, grad, momentum_buffer, update
+            ShaderId::MuonMomentum => &[R, R, R, W, W],
+            // segments, stats, param, update
+            ShaderId::MuonApply => &[R, R, W, R],
             // grad, tiles, partials
             ShaderId::TileSumsq => &[R, R, W],
             // params, partials, segment_ranges, stats, segment_sumsq

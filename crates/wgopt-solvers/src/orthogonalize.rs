@@ -61,7 +61,8 @@ pub fn orthogonalize(
     steps: usize,
 ) -> Result<Vec<Vec<f32>>> {
     // Group matrices by shape: (rows, cols) → list of (input index, matrix index in it).
-    let mut groups: Vec<((usize, usize), Vec<(usize, usize)>)> = Vec::new();
+    type Members = Vec<(usize, usize)>;
+    let mut groups: Vec<((usize, usize), Members)> = Vec::new();
     for (i, (shape, data)) in inputs.iter().enumerate() {
         let v = matrix_view(&format!("input {i}"), shape)?;
         if data.len() != v.batch * v.rows * v.cols {

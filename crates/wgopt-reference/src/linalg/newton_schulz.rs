@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 /// Keller Jordan's Muon coefficients, the same for every step.
 pub const MUON_QUINTIC: (f64, f64, f64) = (3.4445, -4.7750, 2.0315);
 
+/// Quintic coefficients (a, b, c) of p(x) = a·x + b·x³ + c·x⁵.
+pub type Quintic = (f64, f64, f64);
+
 /// ROOT's published per-shape table, keyed by (min(m, n), max(m, n)).
-pub const ROOT_TABLE: [((usize, usize), (f64, f64, f64)); 4] = [
+pub const ROOT_TABLE: [((usize, usize), Quintic); 4] = [
     ((2048, 2048), (3.4916, -4.8224, 2.1095)),
     ((2048, 3072), (3.4509, -4.5790, 1.9325)),
     ((2048, 8192), (2.9794, -3.6674, 1.6207)),

@@ -29,10 +29,11 @@ fn solve4(mut m: [[f64; 5]; 4]) -> [f64; 4] {
             .max_by(|&i, &j| m[i][col].abs().total_cmp(&m[j][col].abs()))
             .unwrap_or(col);
         m.swap(col, piv);
-        for row in col + 1..4 {
-            let f = m[row][col] / m[col][col];
-            for k in col..5 {
-                m[row][k] -= f * m[col][k];
+        let pivot_row = m[col];
+        for row in m.iter_mut().skip(col + 1) {
+            let f = row[col] / pivot_row[col];
+            for (x, p) in row.iter_mut().zip(pivot_row).skip(col) {
+                *x -= f * p;
             }
         }
     }

@@ -8,9 +8,11 @@
 pub mod adam;
 pub mod lion;
 pub mod multi;
+pub mod muon;
 pub mod sgd;
 
 pub use adam::{AdamConfig, AdamState};
 pub use lion::{LionConfig, LionState};
 pub use multi::{Hparams, MultiOptimizer, TensorState};
+pub use muon::{MuonConfig, MuonScale, MuonState};
 pub use sgd::{SgdConfig, SgdState};

@@ -1,0 +1,524 @@
+//! Muon on the GPU (KellerJordan/Muon semantics; reference twin `wgopt_reference::optim::muon`).
+//!
+//! A step is: [step guard] → `optim/muon_momentum.wgsl` (momentum and Nesterov blend into the
+//! update arena) → Newton–Schulz in place on the update arena (one plan per arena chunk and
+//! matrix shape, so same-shape parameters share one dispatch chain) → `optim/muon_apply.wgsl`
+//! (decay and the shape-scaled step). All of it one submit; plans, buffers and bind groups are
+//! built once.
+//!
+//! [`MuonAdamW`] is the standard hybrid: Muon for hidden ≥2-D weights, AdamW for embeddings,
+//! the head and 1-D parameters, one step guard over all of them (global clipping, a non-finite
+//! gradient anywhere skips both), one submit.
+
+use crate::fused::Fused;
+use crate::optimizer::Optimizer;
+use crate::routing::{Matcher, Router};
+use crate::{Adam, AdamConfig};
+use bytemuck::{Pod, Zeroable};
+use wgopt_reference::optim::muon::matrix_dims;
+use wgopt_reference::optim::MuonConfig;
+use wgopt_reference::schedule::Schedule;
+use wgopt_scheduler::arena::Arena;
+use wgopt_scheduler::elementwise::ElementwiseKernel;
+use wgopt_scheduler::guard::Guard;
+use wgopt_scheduler::linalg::NewtonSchulzPlan;
+use wgopt_scheduler::{
+    Engine, Error, GuardConfig, ParamSet, Result, ShaderId, StepRecorder, StepStats,
+};
+
+/// Per-group scalars of muon_momentum.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct MuonMomentumSegment {
+    pub start: u32,
+    pub end: u32,
+    pub step: u32,
+    pub _pad: u32,
+    pub beta: f32,
+    pub one_minus_beta: f32,
+    pub _pad1: f32,
+    pub _pad2: f32,
+}
+
+/// Per-parameter scalars of muon_apply.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct MuonApplySegment {
+    pub start: u32,
+    pub end: u32,
+    pub step: u32,
+    pub _pad: u32,
+    pub scale: f32,
+    pub decay: f32,
+    pub neg_lr: f32,
+    pub _pad1: f32,
+}
+
+enum GuardSource {
+    Own(Guard),
+    /// Another optimizer's guard runs first in the same submit (the hybrid).
+    Shared,
+}
+
+/// Muon over some groups of a parameter set.
+pub struct Muon {
+    engine: Engine,
+    param_set: u64,
+    groups: Vec<(usize, String, MuonConfig)>,
+    shapes: Vec<Vec<usize>>,
+    guard: GuardSource,
+    momentum: Arena,
+    momentum_kernel: ElementwiseKernel,
+    plans: Vec<NewtonSchulzPlan>,
+    apply_kernel: ElementwiseKernel,
+    recorder: StepRecorder,
+    schedule: Schedule,
+    iteration: u64,
+    expected_applied: u64,
+    scratch_momentum: Vec<MuonMomentumSegment>,
+    scratch_apply: Vec<MuonApplySegment>,
+    _update: Arena,
+}
+
+impl std::fmt::Debug for Muon {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Muon")
+            .field("groups", &self.groups)
+            .field("iteration", &self.iteration)
+            .finish()
+    }
+}
+
+impl Muon {
+    /// Muon over the named groups, with its own step guard.
+    pub fn new(
+        params: &ParamSet,
+        groups: &[(String, MuonConfig)],
+        guard: GuardConfig,
+    ) -> Result<Muon> {
+        Self::build(params, groups, Some(guard), None)
+    }
+
+    fn build(
+        params: &ParamSet,
+        groups: &[(String, MuonConfig)],
+        guard: Option<GuardConfig>,
+        shared_stats: Option<&wgpu::Buffer>,
+    ) -> Result<Muon> {
+        let engine = params.engine().clone();
+        let layout = params.layout();
+        if groups.is_empty() {
+            return Err(Error::InvalidHyperparameter(
+                "muon: no parameter groups given".into(),
+            ));
+        }
+        let mut resolved = Vec::new();
+        for (label, cfg) in groups {
+            cfg.validate()
+                .map_err(|e| Error::InvalidHyperparameter(e.to_string()))?;
+            if cfg.nesterov != groups[0].1.nesterov {
+                return Err(Error::InvalidHyperparameter(
+                    "muon: nesterov must agree across groups".into(),
+                ));
+            }
+            resolved.push((layout.group_index(label)?, label.clone(), cfg.clone()));
+        }
+        resolved.sort_by_key(|g| g.0);
+        let group_ids: Vec<usize> = resolved.iter().map(|g| g.0).collect();
+        let slots: Vec<usize> = (0..layout.slots.len())
+            .filter(|&i| group_ids.contains(&layout.slots[i].group))
+            .collect();
+        for &i in &slots {
+            let s = &layout.slots[i];
+            if s.shape.len() < 2 {
+                return Err(Error::ShapeMismatch {
+                    name: s.name.clone(),
+                    expected: "at least 2 dimensions for Muon (route 1-D parameters to AdamW)"
+                        .into(),
+                    got: format!("{:?}", s.shape),
+                });
+            }
+        }
+        let momentum = Arena::new(&engine, layout, "momentum_buffer");
+        let update = Arena::new(&engine, layout, "muon update");
+        let (guard, stats) = match (guard, shared_stats) {
+            (_, Some(stats)) => (GuardSource::Shared, stats.clone()),
+            (Some(cfg), None) => {
+                let g = Guard::new(&engine, params, &slots, cfg)?;
+                let s = g.stats_buffer().clone();
+                (GuardSource::Own(g), s)
+            }
+            (None, None) => return Err(Error::InvalidHyperparameter("muon: no guard".into())),
+        };
+        let nesterov = resolved[0].2.nesterov;
+        let momentum_kernel = ElementwiseKernel::new(
+            &engine,
+            ShaderId::MuonMomentum,
+            &[("NESTEROV", nesterov as u8 as f64)],
+            layout,
+            &group_ids,
+            std::mem::size_of::<MuonMomentumSegment>(),
+            |c| {
+                vec![
+                    stats.clone(),
+                    params.grad_arena().chunks[c].clone(),
+                    momentum.chunks[c].clone(),
+                    update.chunks[c].clone(),
+                ]
+            },
+        );
+        let apply_kernel = ElementwiseKernel::per_parameter(
+            &engine,
+            ShaderId::MuonApply,
+            &[],
+            layout,
+            &group_ids,
+            std::mem::size_of::<MuonApplySegment>(),
+            |c| {
+                vec![
+                    stats.clone(),
+                    params.param_arena().chunks[c].clone(),
+                    update.chunks[c].clone(),
+                ]
+            },
+        );
+        // One Newton–Schulz plan per (chunk, group, matrix shape), in place on the update arena.
+        // (chunk, group, rows, cols) → matrix offsets in floats.
+        type Batch = ((usize, usize, usize, usize), Vec<u32>);
+        let mut batches: Vec<Batch> = Vec::new();
+        for &i in &slots {
+            let s = &layout.slots[i];
+            let (rows, cols) = matrix_dims(&s.shape);
+            let key = (s.chunk, s.group, rows, cols);
+            let offsets = (0..s.len / (rows * cols)).map(|b| (s.offset + b * rows * cols) as u32);
+            match batches.iter_mut().find(|b| b.0 == key) {
+                Some(b) => b.1.extend(offsets),
+                None => batches.push((key, offsets.collect())),
+            }
+        }
+        let mut plans = Vec::new();
+        for ((chunk, group, rows, cols), offsets) in &batches {
+            let cfg = &resolved
+                .iter()
+                .find(|g| g.0 == *group)
+                .expect("group resolved above")
+                .2;
+            let coefficients: Vec<(f32, f32, f32)> = cfg
+                .schedule
+                .coefficients(*rows, *cols, cfg.ns_steps)
+                .into_iter()
+                .map(|(a, b, c)| (a as f32, b as f32, c as f32))
+                .collect();
+            let buf = &update.chunks[*chunk];
+            plans.push(NewtonSchulzPlan::new(
+                &engine,
+                *rows as u32,
+                *cols as u32,
+                &coefficients,
+                cfg.schedule.norm_factor() as f32,
+                buf,
+                offsets,
+                buf,
+                offsets,
+            )?);
+        }
+        Ok(Muon {
+            engine,
+            param_set: params.id(),
+            groups: resolved,
+            shapes: layout.slots.iter().map(|s| s.shape.clone()).collect(),
+            guard,
+            momentum,
+            momentum_kernel,
+            plans,
+            apply_kernel,
+            recorder: StepRecorder::new(),
+            schedule: Schedule::Constant,
+            iteration: 0,
+            expected_applied: 0,
+            scratch_momentum: Vec::new(),
+            scratch_apply: Vec::new(),
+            _update: update,
+        })
+    }
+
+    /// The momentum buffers (state field `momentum_buffer`, same layout as the parameters).
+    pub fn momentum_arena(&self) -> &Arena {
+        &self.momentum
+    }
+
+    /// Records this step's dispatches into `rec` (the guard too when Muon owns it).
+    fn record(&mut self, params: &ParamSet, rec: &mut StepRecorder) -> Result<()> {
+        if params.id() != self.param_set {
+            return Err(Error::InvalidHyperparameter(
+                "muon was built for another ParamSet".into(),
+            ));
+        }
+        let mult = self.schedule.multiplier(self.iteration);
+        let t = self.expected_applied + 1;
+        let groups = &self.groups;
+        let cfg_of = |g: usize| {
+            &groups
+                .iter()
+                .find(|x| x.0 == g)
+                .expect("planned from these groups")
+                .2
+        };
+        self.momentum_kernel.write_segments(
+            &self.engine,
+            &mut self.scratch_momentum,
+            |g, start, end| {
+                let cfg = cfg_of(g);
+                MuonMomentumSegment {
+                    start,
+                    end,
+                    step: t as u32,
+                    beta: cfg.momentum as f32,
+                    one_minus_beta: (1.0 - cfg.momentum) as f32,
+                    ..Default::default()
+                }
+            },
+        );
+        let layout = params.layout();
+        let shapes = &self.shapes;
+        self.apply_kernel.write_segments(
+            &self.engine,
+            &mut self.scratch_apply,
+            |slot, start, end| {
+                let cfg = cfg_of(layout.slots[slot].group);
+                let lr = cfg.lr * mult;
+                MuonApplySegment {
+                    start,
+                    end,
+                    step: t as u32,
+                    scale: cfg.scale_for(&shapes[slot]) as f32,
+                    decay: (1.0 - lr * cfg.weight_decay) as f32,
+                    neg_lr: (-lr) as f32,
+                    ..Default::default()
+                }
+            },
+        );
+        if let GuardSource::Own(g) = &self.guard {
+            g.record(rec);
+        }
+        self.momentum_kernel.record(rec);
+        for p in &self.plans {
+            p.record(rec);
+        }
+        self.apply_kernel.record(rec);
+        self.iteration += 1;
+        self.expected_applied = t;
+        Ok(())
+    }
+
+    fn own_guard(&self) -> Result<&Guard> {
+        match &self.guard {
+            GuardSource::Own(g) => Ok(g),
+            GuardSource::Shared => Err(Error::InvalidHyperparameter(
+                "this Muon shares another optimizer's guard".into(),
+            )),
+        }
+    }
+}
+
+fn not_yet(what: &str) -> Error {
+    Error::Checkpoint(format!(
+        "{what}: checkpoints of Muon are not implemented yet"
+    ))
+}
+
+impl Optimizer for Muon {
+    fn name(&self) -> &'static str {
+        "muon"
+    }
+
+    fn step(&mut self, params: &mut ParamSet) -> Result<()> {
+        let mut rec = std::mem::take(&mut self.recorder);
+        rec.take_copies(params);
+        let r = self
+            .record(params, &mut rec)
+            .and_then(|_| rec.submit(&self.engine).map(|_| ()));
+        self.recorder = rec;
+        r
+    }
+
+    fn stats(&mut self) -> Result<StepStats> {
+        let s = self.own_guard()?.read_stats(&self.engine)?;
+        self.expected_applied = s.applied_steps as u64;
+        Ok(s)
+    }
+
+    fn param_grad_norms(&mut self) -> Result<Vec<f32>> {
+        self.own_guard()?.read_param_norms(&self.engine)
+    }
+
+    fn set_schedule(&mut self, schedule: Schedule) {
+        self.schedule = schedule;
+    }
+
+    fn lr_multiplier(&self) -> f64 {
+        self.schedule.multiplier(self.iteration)
+    }
+
+    fn set_guard(&mut self, guard: GuardConfig) {
+        if let GuardSource::Own(g) = &mut self.guard {
+            g.reconfigure(&self.engine, guard);
+        }
+    }
+
+    fn iteration(&self) -> u64 {
+        self.iteration
+    }
+
+    fn dispatches_per_step(&self) -> usize {
+        self.recorder.last_dispatch_count()
+    }
+
+    fn enable_timing(&mut self) -> Result<()> {
+        self.recorder.enable_timing(&self.engine, 1024)
+    }
+
+    fn timings(&self) -> Result<Vec<(&'static str, f64)>> {
+        self.recorder.read_timings(&self.engine)
+    }
+
+    fn save(&mut self, _: &ParamSet) -> Result<Vec<u8>> {
+        Err(not_yet("save"))
+    }
+
+    fn load(&mut self, _: &ParamSet, _: &[u8]) -> Result<()> {
+        Err(not_yet("load"))
+    }
+}
+
+/// Muon for hidden matrices plus AdamW for the rest, one guard, one submit.
+pub struct MuonAdamW {
+    engine: Engine,
+    pub muon: Muon,
+    pub adamw: Adam,
+    recorder: StepRecorder,
+}
+
+impl std::fmt::Debug for MuonAdamW {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MuonAdamW")
+            .field("muon", &self.muon)
+            .field("adamw", &self.adamw)
+            .finish()
+    }
+}
+
+impl MuonAdamW {
+    /// The standard split: parameters with at least 2 dimensions go to "muon", except
+    /// embeddings and the output head (names containing "embed", "wte", "wpe", "lm_head" or
+    /// "head"), which join 1-D parameters in "adamw". Add rules before these to override.
+    pub fn router() -> Router {
+        Router::new("muon")
+            .rule(Matcher::NdimAtMost(1), "adamw")
+            .rule(Matcher::NameContains("embed".into()), "adamw")
+            .rule(Matcher::NameContains("wte".into()), "adamw")
+            .rule(Matcher::NameContains("wpe".into()), "adamw")
+            .rule(Matcher::NameContains("head".into()), "adamw")
+    }
+
+    /// Muon on `muon_groups`, AdamW on `adamw_groups`; the guard covers both.
+    pub fn new(
+        params: &ParamSet,
+        muon_groups: &[(String, MuonConfig)],
+        adamw_groups: &[(String, AdamConfig)],
+        guard: GuardConfig,
+    ) -> Result<MuonAdamW> {
+        let layout = params.layout();
+        let mut ids = Vec::new();
+        for g in muon_groups
+            .iter()
+            .map(|g| &g.0)
+            .chain(adamw_groups.iter().map(|g| &g.0))
+        {
+            let id = layout.group_index(g)?;
+            if ids.contains(&id) {
+                return Err(Error::InvalidHyperparameter(format!(
+                    "group {g:?} given to both Muon and AdamW"
+                )));
+            }
+            ids.push(id);
+        }
+        let all: Vec<usize> = (0..layout.slots.len())
+            .filter(|&i| ids.contains(&layout.slots[i].group))
+            .collect();
+        let adamw = Fused::new_guarding(params, adamw_groups, guard, &all)?;
+        let muon = Muon::build(params, muon_groups, None, Some(adamw.stats_buffer()))?;
+        Ok(MuonAdamW {
+            engine: params.engine().clone(),
+            muon,
+            adamw,
+            recorder: StepRecorder::new(),
+        })
+    }
+}
+
+impl Optimizer for MuonAdamW {
+    fn name(&self) -> &'static str {
+        "muon+adamw"
+    }
+
+    fn step(&mut self, params: &mut ParamSet) -> Result<()> {
+        let mut rec = std::mem::take(&mut self.recorder);
+        rec.take_copies(params);
+        // AdamW records the shared guard first; Muon's kernels read its verdict.
+        let r = self
+            .adamw
+            .record(params, &mut rec)
+            .and_then(|_| self.muon.record(params, &mut rec))
+            .and_then(|_| rec.submit(&self.engine).map(|_| ()));
+        self.recorder = rec;
+        r
+    }
+
+    fn stats(&mut self) -> Result<StepStats> {
+        let s = self.adamw.stats()?;
+        self.muon.expected_applied = s.applied_steps as u64;
+        Ok(s)
+    }
+
+    fn param_grad_norms(&mut self) -> Result<Vec<f32>> {
+        self.adamw.param_grad_norms()
+    }
+
+    fn set_schedule(&mut self, schedule: Schedule) {
+        self.muon.set_schedule(schedule.clone());
+        self.adamw.set_schedule(schedule);
+    }
+
+    fn lr_multiplier(&self) -> f64 {
+        self.adamw.lr_multiplier()
+    }
+
+    fn set_guard(&mut self, guard: GuardConfig) {
+        self.adamw.set_guard(guard);
+    }
+
+    fn iteration(&self) -> u64 {
+        self.adamw.iteration()
+    }
+
+    fn dispatches_per_step(&self) -> usize {
+        self.recorder.last_dispatch_count()
+    }
+
+    fn enable_timing(&mut self) -> Result<()> {
+        self.recorder.enable_timing(&self.engine, 1024)
+    }
+
+    fn timings(&self) -> Result<Vec<(&'static str, f64)>> {
+        self.recorder.read_timings(&self.engine)
+    }
+
+    fn save(&mut self, _: &ParamSet) -> Result<Vec<u8>> {
+        Err(not_yet("save"))
+    }
+
+    fn load(&mut self, _: &ParamSet, _: &[u8]) -> Result<()> {
+        Err(not_yet("load"))
+    }
+}
