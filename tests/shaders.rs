@@ -221,6 +221,34 @@ fn rust_structs_match_wgsl_twins() {
             rust_layout!(GemmOffsets { a, b, c, d }),
         ),
         (
+            ShaderId::MuonMomentum,
+            "MuonMomentumSegment",
+            rust_layout!(MuonMomentumSegment {
+                start,
+                end,
+                step,
+                _pad,
+                beta,
+                one_minus_beta,
+                _pad1,
+                _pad2
+            }),
+        ),
+        (
+            ShaderId::MuonApply,
+            "MuonApplySegment",
+            rust_layout!(MuonApplySegment {
+                start,
+                end,
+                step,
+                _pad,
+                scale,
+                decay,
+                neg_lr,
+                _pad1
+            }),
+        ),
+        (
             ShaderId::FrobeniusNormalize,
             "NormalizeParams",
             rust_layout!(NormalizeParams {

@@ -130,6 +130,13 @@ impl Muon {
             .collect();
         for &i in &slots {
             let s = &layout.slots[i];
+            if s.is_split() {
+                return Err(Error::OverLimit {
+                    what: format!("Muon parameter {:?} (Newton–Schulz needs each matrix in one storage binding)", s.name),
+                    size: s.len as u64 * 4,
+                    limit: engine.chunk_bytes(),
+                });
+            }
             if s.shape.len() < 2 {
                 return Err(Error::ShapeMismatch {
                     name: s.name.clone(),

@@ -171,9 +171,25 @@ fn missing_feature_is_a_typed_error() {
 }
 
 #[test]
-fn over_limit_parameter() {
-    let e =
-        ParamSet::new(&cramped_engine(), &[ParamSpec::new("huge", &[10_000], "g")]).unwrap_err();
+fn split_parameter_has_no_single_binding_and_muon_refuses_it() {
+    // 10 000 floats do not fit the cramped engine's 13 KiB chunks: the parameter is split.
+    let params = ParamSet::new(
+        &cramped_engine(),
+        &[ParamSpec::new("huge", &[100, 100], "g")],
+    )
+    .unwrap();
+    assert!(params.layout().slot("huge").unwrap().is_split());
+    let e = params.grad_binding("huge").unwrap_err();
+    assert!(
+        matches!(&e, Error::OverLimit { what, .. } if what.contains("huge")),
+        "{e}"
+    );
+    let e = wgopt_optim::Muon::new(
+        &params,
+        &[("g".into(), wgopt_optim::MuonConfig::default())],
+        GuardConfig::default(),
+    )
+    .unwrap_err();
     assert!(
         matches!(&e, Error::OverLimit { what, .. } if what.contains("huge")),
         "{e}"

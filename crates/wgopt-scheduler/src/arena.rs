@@ -39,36 +39,42 @@ impl Arena {
                 got: format!("{} elements", data.len()),
             });
         }
-        engine.queue().write_buffer(
-            &self.chunks[slot.chunk],
-            slot.offset as u64 * 4,
-            bytemuck::cast_slice(data),
-        );
+        for p in &slot.pieces {
+            engine.queue().write_buffer(
+                &self.chunks[p.chunk],
+                p.offset as u64 * 4,
+                bytemuck::cast_slice(&data[p.start..p.start + p.len]),
+            );
+        }
         Ok(())
     }
 
-    /// Reads every slot back (one staging copy per chunk, one wait).
+    /// Reads every slot back (one staging copy per chunk, one wait each).
     pub fn read_all(&self, engine: &Engine, layout: &Layout) -> Result<Vec<Vec<f32>>> {
         let chunks = read_buffers(engine, &self.chunks)?;
         Ok(layout
             .slots
             .iter()
-            .map(|s| chunks[s.chunk][s.offset..s.offset + s.len].to_vec())
+            .map(|s| {
+                let mut v = Vec::with_capacity(s.len);
+                for p in &s.pieces {
+                    v.extend_from_slice(&chunks[p.chunk][p.offset..p.offset + p.len]);
+                }
+                v
+            })
             .collect())
     }
 
     /// Reads one slot back.
     pub fn read(&self, engine: &Engine, slot: &Slot) -> Result<Vec<f32>> {
-        read_range(
-            engine,
-            &self.chunks[slot.chunk],
-            slot.offset as u64 * 4,
-            slot.padded_len() as u64 * 4,
-        )
-        .map(|mut v| {
-            v.truncate(slot.len);
-            v
-        })
+        let mut v = Vec::with_capacity(slot.len);
+        for p in &slot.pieces {
+            let bytes = p.len.div_ceil(4) as u64 * 16;
+            let mut piece = read_range(engine, &self.chunks[p.chunk], p.offset as u64 * 4, bytes)?;
+            piece.truncate(p.len);
+            v.extend(piece);
+        }
+        Ok(v)
     }
 }
 

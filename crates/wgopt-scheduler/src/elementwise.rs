@@ -97,11 +97,15 @@ impl ElementwiseKernel {
         let mut plans = Vec::new();
         for chunk in 0..layout.chunk_lens.len() {
             let mut segments: Vec<(usize, u32, u32)> = Vec::new();
-            for (index, slot) in layout.slots.iter().enumerate() {
-                if slot.chunk != chunk || !groups.contains(&slot.group) {
-                    continue;
-                }
-                let r = slot.vec4_range();
+            let pieces = layout
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| groups.contains(&s.group))
+                .flat_map(|(i, s)| s.pieces.iter().map(move |p| (i, s, p)))
+                .filter(|(_, _, p)| p.chunk == chunk);
+            for (index, slot, piece) in pieces {
+                let r = piece.vec4_range();
                 match segments.last_mut() {
                     Some((g, _, end)) if !per_slot && *g == slot.group && *end == r.start => {
                         *end = r.end

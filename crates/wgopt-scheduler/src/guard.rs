@@ -124,18 +124,20 @@ impl Guard {
         for &i in slots {
             let slot = &layout.slots[i];
             let first = next;
-            let r = slot.vec4_range();
-            let mut s = r.start;
-            while s < r.end {
-                let e = (s + TILE_VEC4).min(r.end);
-                tiles_per_chunk[slot.chunk].push(Tile {
-                    start: s,
-                    end: e,
-                    out: next,
-                    _pad: 0,
-                });
-                next += 1;
-                s = e;
+            for piece in &slot.pieces {
+                let r = piece.vec4_range();
+                let mut s = r.start;
+                while s < r.end {
+                    let e = (s + TILE_VEC4).min(r.end);
+                    tiles_per_chunk[piece.chunk].push(Tile {
+                        start: s,
+                        end: e,
+                        out: next,
+                        _pad: 0,
+                    });
+                    next += 1;
+                    s = e;
+                }
             }
             ranges.push([first, next]);
         }

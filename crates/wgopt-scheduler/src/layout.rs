@@ -3,9 +3,11 @@
 //!
 //! Parameters are ordered by group (so a group is one contiguous range), each starts on a
 //! 16-byte boundary (so kernels load `vec4<f32>`), and the arena is cut into chunks no larger
-//! than one storage binding. A parameter never straddles chunks. Padding elements are zero in
-//! every arena and stay zero under every optimizer (a zero gradient on a zero parameter moves
-//! nothing), so kernels may run over them.
+//! than one storage binding. A parameter that fits a chunk never straddles two; one larger than
+//! a whole chunk is split into *pieces* over consecutive chunks (elementwise kernels do not care;
+//! operations that need a whole matrix, such as Newton–Schulz, refuse split parameters).
+//! Padding elements are zero in every arena and stay zero under every optimizer (a zero
+//! gradient on a zero parameter moves nothing), so kernels may run over them.
 
 use crate::{Error, Result};
 
@@ -35,6 +37,27 @@ impl ParamSpec {
     }
 }
 
+/// A contiguous part of a parameter inside one chunk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Piece {
+    /// Which chunk buffer holds it.
+    pub chunk: usize,
+    /// Offset in elements within the chunk (a multiple of [`ALIGN_ELEMS`]).
+    pub offset: usize,
+    /// First element of the parameter it holds.
+    pub start: usize,
+    /// Number of elements.
+    pub len: usize,
+}
+
+impl Piece {
+    /// vec4 range within the chunk (padding included).
+    pub fn vec4_range(&self) -> std::ops::Range<u32> {
+        let s = (self.offset / ALIGN_ELEMS) as u32;
+        s..s + self.len.div_ceil(ALIGN_ELEMS) as u32
+    }
+}
+
 /// One parameter's place in the arena.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Slot {
@@ -42,12 +65,14 @@ pub struct Slot {
     pub shape: Vec<usize>,
     /// Index into [`Layout::groups`].
     pub group: usize,
-    /// Which chunk buffer holds it.
+    /// Chunk of the first piece.
     pub chunk: usize,
-    /// Offset in elements within the chunk (a multiple of [`ALIGN_ELEMS`]).
+    /// Offset in elements of the first piece within its chunk.
     pub offset: usize,
     /// Number of elements.
     pub len: usize,
+    /// Where the elements live: one piece unless the parameter exceeds a chunk.
+    pub pieces: Vec<Piece>,
 }
 
 impl Slot {
@@ -56,10 +81,9 @@ impl Slot {
         self.len.div_ceil(ALIGN_ELEMS) * ALIGN_ELEMS
     }
 
-    /// vec4 range within the chunk.
-    pub fn vec4_range(&self) -> std::ops::Range<u32> {
-        let s = (self.offset / ALIGN_ELEMS) as u32;
-        s..s + (self.padded_len() / ALIGN_ELEMS) as u32
+    /// True when the parameter spans several chunks.
+    pub fn is_split(&self) -> bool {
+        self.pieces.len() > 1
     }
 }
 
@@ -101,27 +125,55 @@ impl Layout {
                     return Err(Error::EmptyParameter(s.name.clone()));
                 }
                 let padded = len.div_ceil(ALIGN_ELEMS) * ALIGN_ELEMS;
-                if padded > cap {
+                if cap == 0 {
                     return Err(Error::OverLimit {
                         what: format!("parameter {:?}", s.name),
                         size: padded as u64 * 4,
                         limit: cap as u64 * 4,
                     });
                 }
-                let mut chunk = chunk_lens.len() - 1;
-                if chunk_lens[chunk] + padded > cap {
-                    chunk_lens.push(0);
-                    chunk += 1;
+                let mut pieces = Vec::new();
+                if padded > cap {
+                    // Larger than a chunk: start afresh and fill whole chunks.
+                    let mut start = 0;
+                    while start < len {
+                        if chunk_lens[chunk_lens.len() - 1] > 0 {
+                            chunk_lens.push(0);
+                        }
+                        let chunk = chunk_lens.len() - 1;
+                        let take = cap.min(len - start);
+                        pieces.push(Piece {
+                            chunk,
+                            offset: 0,
+                            start,
+                            len: take,
+                        });
+                        chunk_lens[chunk] = take.div_ceil(ALIGN_ELEMS) * ALIGN_ELEMS;
+                        start += take;
+                    }
+                } else {
+                    let mut chunk = chunk_lens.len() - 1;
+                    if chunk_lens[chunk] + padded > cap {
+                        chunk_lens.push(0);
+                        chunk += 1;
+                    }
+                    pieces.push(Piece {
+                        chunk,
+                        offset: chunk_lens[chunk],
+                        start: 0,
+                        len,
+                    });
+                    chunk_lens[chunk] += padded;
                 }
                 slots.push(Slot {
                     name: s.name.clone(),
                     shape: s.shape.clone(),
                     group: gi,
-                    chunk,
-                    offset: chunk_lens[chunk],
+                    chunk: pieces[0].chunk,
+                    offset: pieces[0].offset,
                     len,
+                    pieces,
                 });
-                chunk_lens[chunk] += padded;
             }
         }
         let index = slots
@@ -206,10 +258,28 @@ mod tests {
         assert!(matches!(Layout::new(&s, 1 << 20), Err(Error::DuplicateParameter(n)) if n == "w1"));
         let z = vec![ParamSpec::new("z", &[3, 0], "g")];
         assert!(matches!(Layout::new(&z, 1 << 20), Err(Error::EmptyParameter(n)) if n == "z"));
-        let big = vec![ParamSpec::new("big", &[100], "g")];
-        assert!(matches!(
-            Layout::new(&big, 64),
-            Err(Error::OverLimit { .. })
-        ));
+        // A chunk too small for even one vec4.
+        let one = vec![ParamSpec::new("one", &[1], "g")];
+        assert!(matches!(Layout::new(&one, 8), Err(Error::OverLimit { .. })));
+    }
+
+    #[test]
+    fn parameters_larger_than_a_chunk_are_split() {
+        // 64-byte chunks hold 16 floats: 37 floats become pieces of 16, 16 and 5 (padded to 8),
+        // and the next parameter shares the last chunk.
+        let specs = vec![
+            ParamSpec::new("big", &[37], "g"),
+            ParamSpec::new("small", &[3], "g"),
+        ];
+        let l = Layout::new(&specs, 64).unwrap();
+        let pieces: Vec<_> = l.slots[0]
+            .pieces
+            .iter()
+            .map(|p| (p.chunk, p.offset, p.start, p.len))
+            .collect();
+        assert_eq!(pieces, [(0, 0, 0, 16), (1, 0, 16, 16), (2, 0, 32, 5)]);
+        assert!(l.slots[0].is_split());
+        assert_eq!((l.slots[1].chunk, l.slots[1].offset), (2, 8));
+        assert_eq!(l.chunk_lens, vec![16, 16, 12]);
     }
 }

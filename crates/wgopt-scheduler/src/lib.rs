@@ -23,7 +23,7 @@ pub use engine::{
 };
 pub use error::{Error, Result};
 pub use guard::{GuardConfig, StepStats};
-pub use layout::{Layout, ParamSpec, Slot};
+pub use layout::{Layout, ParamSpec, Piece, Slot};
 pub use params::{HostFloat, ParamSet, TensorBinding};
 pub use recorder::StepRecorder;
 pub use shaders::ShaderId;

@@ -181,20 +181,22 @@ impl ParamSet {
                 got: format!("a buffer of {} bytes", src.size()),
             });
         }
-        self.pending.push(PendingCopy {
-            src: src.clone(),
-            src_offset,
-            dst: self.grads.chunks[slot.chunk].clone(),
-            dst_offset: slot.offset as u64 * 4,
-            size,
-        });
+        for p in &slot.pieces {
+            self.pending.push(PendingCopy {
+                src: src.clone(),
+                src_offset: src_offset + p.start as u64 * 4,
+                dst: self.grads.chunks[p.chunk].clone(),
+                dst_offset: p.offset as u64 * 4,
+                size: p.len as u64 * 4,
+            });
+        }
         Ok(())
     }
 
     /// Where a gradient lives, for an application kernel that writes it in place (fast path:
     /// no copy at all). Write only `numel` floats; the padding after them must stay zero.
     pub fn grad_binding(&self, name: &str) -> Result<TensorBinding<'_>> {
-        let slot = self.layout.slot(name)?;
+        let slot = self.whole(name)?;
         Ok(TensorBinding {
             buffer: &self.grads.chunks[slot.chunk],
             offset: slot.offset as u64 * 4,
@@ -204,12 +206,28 @@ impl ParamSet {
 
     /// Where a parameter lives (e.g. to bind it in the application's forward pass).
     pub fn param_binding(&self, name: &str) -> Result<TensorBinding<'_>> {
-        let slot = self.layout.slot(name)?;
+        let slot = self.whole(name)?;
         Ok(TensorBinding {
             buffer: &self.params.chunks[slot.chunk],
             offset: slot.offset as u64 * 4,
             size: slot.len as u64 * 4,
         })
+    }
+
+    /// The slot of a parameter that lives in one chunk (bindings need that).
+    fn whole(&self, name: &str) -> Result<&Slot> {
+        let slot = self.layout.slot(name)?;
+        if slot.is_split() {
+            return Err(Error::OverLimit {
+                what: format!(
+                    "parameter {name:?} (split over {} arena chunks; no single binding)",
+                    slot.pieces.len()
+                ),
+                size: slot.len as u64 * 4,
+                limit: self.engine.chunk_bytes(),
+            });
+        }
+        Ok(slot)
     }
 
     /// Downloads one parameter.

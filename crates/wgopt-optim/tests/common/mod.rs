@@ -43,8 +43,9 @@ pub fn normal_vec(r: &mut ChaCha8Rng, n: usize, scale: f32) -> Vec<f32> {
         .collect()
 }
 
-/// Awkward sizes: 1, 3, 4k+1, a 2-D matrix that is not a multiple of anything, and a vector
-/// longer than one workgroup's stride; split over two groups.
+/// Awkward sizes: 1, 3, 4k+1, a 2-D matrix that is not a multiple of anything, a vector
+/// longer than one workgroup's stride, and one larger than a cramped engine's chunk (split into
+/// pieces there); over two groups.
 pub fn awkward_specs() -> Vec<ParamSpec> {
     vec![
         ParamSpec::new("w0", &[17, 33], "decay"),
@@ -53,6 +54,7 @@ pub fn awkward_specs() -> Vec<ParamSpec> {
         ParamSpec::new("w1", &[5, 4 * 64 + 1], "decay"),
         ParamSpec::new("long", &[4 * 256 * 3 + 1], "decay"),
         ParamSpec::new("g", &[13], "no_decay"),
+        ParamSpec::new("big", &[5001], "decay"),
     ]
 }
 
