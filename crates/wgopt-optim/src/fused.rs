@@ -10,7 +10,7 @@
 //! to recomputing the scalars from the GPU's count, so results stay right without a readback.
 
 use crate::checkpoint;
-use crate::optimizer::Optimizer;
+use crate::optimizer::{submit_step, Optimizer};
 use bytemuck::Pod;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
@@ -305,10 +305,9 @@ impl<R: Rule> Optimizer for Fused<R> {
 
     fn step(&mut self, params: &mut ParamSet) -> Result<()> {
         let mut rec = std::mem::take(&mut self.recorder);
-        rec.take_copies(params);
-        let r = self
-            .record(params, &mut rec)
-            .and_then(|_| rec.submit(&self.engine).map(|_| ()));
+        let r = submit_step(&self.engine.clone(), &mut rec, params, |p, rec| {
+            self.record(p, rec)
+        });
         self.recorder = rec;
         r
     }

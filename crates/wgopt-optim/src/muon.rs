@@ -11,7 +11,7 @@
 //! gradient anywhere skips both), one submit.
 
 use crate::fused::Fused;
-use crate::optimizer::Optimizer;
+use crate::optimizer::{submit_step, Optimizer};
 use crate::routing::{Matcher, Router};
 use crate::{Adam, AdamConfig};
 use bytemuck::{Pod, Zeroable};
@@ -341,10 +341,9 @@ impl Optimizer for Muon {
 
     fn step(&mut self, params: &mut ParamSet) -> Result<()> {
         let mut rec = std::mem::take(&mut self.recorder);
-        rec.take_copies(params);
-        let r = self
-            .record(params, &mut rec)
-            .and_then(|_| rec.submit(&self.engine).map(|_| ()));
+        let r = submit_step(&self.engine.clone(), &mut rec, params, |p, rec| {
+            self.record(p, rec)
+        });
         self.recorder = rec;
         r
     }
@@ -471,13 +470,12 @@ impl Optimizer for MuonAdamW {
 
     fn step(&mut self, params: &mut ParamSet) -> Result<()> {
         let mut rec = std::mem::take(&mut self.recorder);
-        rec.take_copies(params);
         // AdamW records the shared guard first; Muon's kernels read its verdict.
-        let r = self
-            .adamw
-            .record(params, &mut rec)
-            .and_then(|_| self.muon.record(params, &mut rec))
-            .and_then(|_| rec.submit(&self.engine).map(|_| ()));
+        let (adamw, muon) = (&mut self.adamw, &mut self.muon);
+        let r = submit_step(&self.engine, &mut rec, params, |p, rec| {
+            adamw.record(p, rec)?;
+            muon.record(p, rec)
+        });
         self.recorder = rec;
         r
     }

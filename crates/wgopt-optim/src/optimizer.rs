@@ -1,7 +1,7 @@
 //! The interface every wgopt optimizer implements, elementwise or not (Muon, Sophia, … later).
 
 use wgopt_reference::schedule::Schedule;
-use wgopt_scheduler::{GuardConfig, ParamSet, Result, StepStats};
+use wgopt_scheduler::{Engine, GuardConfig, ParamSet, Result, StepRecorder, StepStats};
 
 /// A GPU optimizer over (some groups of) one [`ParamSet`].
 ///
@@ -46,4 +46,18 @@ pub trait Optimizer {
 
     /// Restores what `save` wrote. Validates everything before changing anything.
     fn load(&mut self, params: &ParamSet, bytes: &[u8]) -> Result<()>;
+}
+
+/// The body of every `Optimizer::step`: pending gradient copies first, then what `record`
+/// records, then one submit. The recorder is reused from step to step.
+pub(crate) fn submit_step(
+    engine: &Engine,
+    recorder: &mut StepRecorder,
+    params: &mut ParamSet,
+    record: impl FnOnce(&ParamSet, &mut StepRecorder) -> Result<()>,
+) -> Result<()> {
+    recorder.take_copies(params);
+    record(params, recorder)?;
+    recorder.submit(engine)?;
+    Ok(())
 }
