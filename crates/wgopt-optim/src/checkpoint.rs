@@ -4,19 +4,48 @@
 //! `exp_avg_sq`, `max_exp_avg_sq`, `momentum_buffer`), f32, in the parameter's shape. The
 //! header's `__metadata__` holds the format tag, the optimizer name, the step counters
 //! (`step` = applied steps, as torch's `state['step']`), each group's hyperparameters and the
-//! schedule, as JSON strings. A round trip is bit-exact. Loading validates the whole file
-//! against the optimizer before it changes anything, and names the parameter or field at fault.
+//! schedule, as JSON strings. A hybrid stores each part's metadata under the part's name as a
+//! prefix (`muon.groups`, `adam.groups`, …); parameter names are disjoint between parts. A round
+//! trip is bit-exact. Loading validates the whole file against the optimizer before it changes
+//! anything, and names the parameter or field at fault.
 
-use crate::fused::{Fused, Rule};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
-use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use std::collections::{HashMap, HashSet};
 use wgopt_reference::schedule::Schedule;
-use wgopt_scheduler::{Error, ParamSet, Result};
+use wgopt_scheduler::arena::Arena;
+use wgopt_scheduler::{Engine, Error, ParamSet, Result};
 
 /// Format tag written into every checkpoint.
 pub const FORMAT: &str = "wgopt.optimizer.v1";
+
+/// What an optimizer exposes so its state can be saved and restored.
+pub(crate) trait Stateful {
+    type Config: Clone + Serialize + DeserializeOwned;
+    /// Name written into (and required from) the file.
+    fn checkpoint_name(&self) -> &'static str;
+    fn engine(&self) -> &Engine;
+    /// State arenas by field name.
+    fn state_fields(&self) -> Vec<(&'static str, &Arena)>;
+    /// Layout indices of the parameters this optimizer updates.
+    fn state_slots(&self) -> &[usize];
+    /// (iteration, applied, skipped).
+    fn counters(&self) -> (u64, u64, u64);
+    fn group_configs(&self) -> Vec<(String, Self::Config)>;
+    fn schedule(&self) -> &Schedule;
+    /// Accepts a saved config for group `label` if it is valid and selects the same kernels and
+    /// plans as `ours`; the error says what differs.
+    fn check_config(&self, label: &str, saved: &Self::Config, ours: &Self::Config) -> Result<()>;
+    fn restore(
+        &mut self,
+        iteration: u64,
+        applied: u64,
+        skipped: u64,
+        configs: Vec<Self::Config>,
+        schedule: Schedule,
+    );
+}
 
 #[derive(Serialize, Deserialize)]
 struct GroupEntry<C> {
@@ -28,160 +57,247 @@ fn bad(msg: impl Into<String>) -> Error {
     Error::Checkpoint(msg.into())
 }
 
-pub(crate) fn save<R: Rule>(opt: &Fused<R>, params: &ParamSet) -> Result<Vec<u8>> {
-    let engine = params.engine();
-    let layout = params.layout();
-    let mut names = Vec::new();
-    let mut blobs: Vec<Vec<u8>> = Vec::new();
-    for (field, arena) in opt.state_arenas() {
-        let all = arena.read_all(engine, layout)?;
-        for &i in opt.slots() {
-            names.push((format!("{}.{}", layout.slots[i].name, field), i));
-            blobs.push(bytemuck::cast_slice(&all[i]).to_vec());
-        }
-    }
-    let views: Vec<(String, TensorView<'_>)> = names
-        .iter()
-        .zip(&blobs)
-        .map(|((n, i), b)| {
-            TensorView::new(Dtype::F32, layout.slots[*i].shape.clone(), b)
-                .map(|v| (n.clone(), v))
-                .map_err(|e| bad(format!("{n}: {e}")))
-        })
-        .collect::<Result<_>>()?;
-    let (iteration, applied, skipped) = opt.counters();
-    let groups: Vec<GroupEntry<R::Config>> = opt
-        .groups()
-        .map(|(g, c)| GroupEntry {
-            group: g.to_string(),
-            config: c.clone(),
-        })
-        .collect();
-    let mut meta = HashMap::new();
-    meta.insert("format".to_string(), FORMAT.to_string());
-    meta.insert("optimizer".to_string(), R::NAME.to_string());
-    meta.insert("step".to_string(), applied.to_string());
-    meta.insert("skipped".to_string(), skipped.to_string());
-    meta.insert("iteration".to_string(), iteration.to_string());
-    meta.insert("groups".to_string(), to_json(&groups)?);
-    meta.insert("schedule".to_string(), to_json(opt.schedule())?);
-    safetensors::serialize(views, Some(meta)).map_err(|e| bad(e.to_string()))
-}
-
 fn to_json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string(v).map_err(|e| bad(e.to_string()))
 }
 
-fn meta_u64(meta: &HashMap<String, String>, key: &str) -> Result<u64> {
-    meta.get(key)
-        .ok_or_else(|| bad(format!("metadata field {key:?} is missing")))?
-        .parse()
-        .map_err(|_| bad(format!("metadata field {key:?} is not an integer")))
+/// Tensors (name, shape, little-endian f32 bytes) and metadata of a checkpoint being written.
+#[derive(Default)]
+pub(crate) struct Contents {
+    tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
+    meta: HashMap<String, String>,
 }
 
-pub(crate) fn load<R: Rule>(opt: &mut Fused<R>, params: &ParamSet, bytes: &[u8]) -> Result<()> {
-    let file = SafeTensors::deserialize(bytes)
-        .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
-    let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
-    let meta = header
-        .metadata()
-        .clone()
-        .ok_or_else(|| bad("no __metadata__ in the header"))?;
-    match meta.get("format") {
-        Some(f) if f == FORMAT => {}
-        other => {
-            return Err(bad(format!(
-                "metadata field \"format\" is {other:?}, expected {FORMAT:?}"
-            )))
+impl Contents {
+    pub(crate) fn new(optimizer: &str) -> Contents {
+        let mut c = Contents::default();
+        c.meta.insert("format".into(), FORMAT.into());
+        c.meta.insert("optimizer".into(), optimizer.into());
+        c
+    }
+
+    /// Adds one optimizer's state; `prefix` ("" for a plain optimizer) namespaces its metadata.
+    pub(crate) fn add<S: Stateful>(
+        &mut self,
+        opt: &S,
+        params: &ParamSet,
+        prefix: &str,
+    ) -> Result<()> {
+        let layout = params.layout();
+        for (field, arena) in opt.state_fields() {
+            let all = arena.read_all(opt.engine(), layout)?;
+            for &i in opt.state_slots() {
+                let s = &layout.slots[i];
+                self.tensors.push((
+                    format!("{}.{field}", s.name),
+                    s.shape.clone(),
+                    bytemuck::cast_slice(&all[i]).to_vec(),
+                ));
+            }
         }
+        let (iteration, applied, skipped) = opt.counters();
+        let groups: Vec<GroupEntry<S::Config>> = opt
+            .group_configs()
+            .into_iter()
+            .map(|(group, config)| GroupEntry { group, config })
+            .collect();
+        let m = &mut self.meta;
+        m.insert(format!("{prefix}step"), applied.to_string());
+        m.insert(format!("{prefix}skipped"), skipped.to_string());
+        m.insert(format!("{prefix}iteration"), iteration.to_string());
+        m.insert(format!("{prefix}groups"), to_json(&groups)?);
+        m.insert(format!("{prefix}schedule"), to_json(opt.schedule())?);
+        Ok(())
     }
-    match meta.get("optimizer") {
-        Some(o) if o == R::NAME => {}
-        other => {
-            return Err(bad(format!(
-                "checkpoint is for optimizer {other:?}, this optimizer is {:?}",
-                R::NAME
-            )))
-        }
-    }
-    let applied = meta_u64(&meta, "step")?;
-    let skipped = meta_u64(&meta, "skipped")?;
-    let iteration = meta_u64(&meta, "iteration")?;
-    let groups: Vec<GroupEntry<R::Config>> = serde_json::from_str(
-        meta.get("groups")
-            .ok_or_else(|| bad("metadata field \"groups\" is missing"))?,
-    )
-    .map_err(|e| bad(format!("metadata field \"groups\": {e}")))?;
-    let schedule: Schedule = serde_json::from_str(
-        meta.get("schedule")
-            .ok_or_else(|| bad("metadata field \"schedule\" is missing"))?,
-    )
-    .map_err(|e| bad(format!("metadata field \"schedule\": {e}")))?;
-    let ours: Vec<(String, R::Config)> = opt
-        .groups()
-        .map(|(g, c)| (g.to_string(), c.clone()))
-        .collect();
-    if groups.len() != ours.len() {
-        return Err(bad(format!(
-            "checkpoint has {} groups, this optimizer {}",
-            groups.len(),
-            ours.len()
-        )));
-    }
-    let mut configs = Vec::with_capacity(ours.len());
-    for (label, cfg) in &ours {
-        let entry = groups
+
+    pub(crate) fn serialize(self) -> Result<Vec<u8>> {
+        let views: Vec<(String, TensorView<'_>)> = self
+            .tensors
             .iter()
-            .find(|g| &g.group == label)
-            .ok_or_else(|| bad(format!("group {label:?} is not in the checkpoint")))?;
-        R::validate(&entry.config)?;
-        if R::constants(&entry.config) != R::constants(cfg) {
+            .map(|(n, shape, b)| {
+                TensorView::new(Dtype::F32, shape.clone(), b)
+                    .map(|v| (n.clone(), v))
+                    .map_err(|e| bad(format!("{n}: {e}")))
+            })
+            .collect::<Result<_>>()?;
+        safetensors::serialize(views, Some(self.meta)).map_err(|e| bad(e.to_string()))
+    }
+}
+
+/// A parsed checkpoint file.
+pub(crate) struct File<'a> {
+    tensors: SafeTensors<'a>,
+    meta: HashMap<String, String>,
+    /// Tensor names claimed by the parts validated so far.
+    claimed: HashSet<String>,
+}
+
+/// Everything one part will write, checked but not yet applied.
+pub(crate) struct Restore<C> {
+    uploads: Vec<(usize, usize, Vec<f32>)>,
+    counters: (u64, u64, u64),
+    configs: Vec<C>,
+    schedule: Schedule,
+}
+
+impl<'a> File<'a> {
+    /// Parses and checks the format tag and the optimizer name.
+    pub(crate) fn open(bytes: &'a [u8], optimizer: &str) -> Result<File<'a>> {
+        let tensors = SafeTensors::deserialize(bytes)
+            .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
+        let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
+        let meta = header
+            .metadata()
+            .clone()
+            .ok_or_else(|| bad("no __metadata__ in the header"))?;
+        match meta.get("format") {
+            Some(f) if f == FORMAT => {}
+            other => {
+                return Err(bad(format!(
+                    "metadata field \"format\" is {other:?}, expected {FORMAT:?}"
+                )))
+            }
+        }
+        match meta.get("optimizer") {
+            Some(o) if o == optimizer => {}
+            other => {
+                return Err(bad(format!(
+                    "checkpoint is for optimizer {other:?}, this optimizer is {optimizer:?}"
+                )))
+            }
+        }
+        Ok(File {
+            tensors,
+            meta,
+            claimed: HashSet::new(),
+        })
+    }
+
+    fn get(&self, key: &str) -> Result<&String> {
+        self.meta
+            .get(key)
+            .ok_or_else(|| bad(format!("metadata field {key:?} is missing")))
+    }
+
+    fn get_u64(&self, key: &str) -> Result<u64> {
+        self.get(key)?
+            .parse()
+            .map_err(|_| bad(format!("metadata field {key:?} is not an integer")))
+    }
+
+    /// Checks one part against the file; returns what to write.
+    pub(crate) fn validate<S: Stateful>(
+        &mut self,
+        opt: &S,
+        params: &ParamSet,
+        prefix: &str,
+    ) -> Result<Restore<S::Config>> {
+        let counters = (
+            self.get_u64(&format!("{prefix}iteration"))?,
+            self.get_u64(&format!("{prefix}step"))?,
+            self.get_u64(&format!("{prefix}skipped"))?,
+        );
+        let key = format!("{prefix}groups");
+        let groups: Vec<GroupEntry<S::Config>> = serde_json::from_str(self.get(&key)?)
+            .map_err(|e| bad(format!("metadata field {key:?}: {e}")))?;
+        let key = format!("{prefix}schedule");
+        let schedule: Schedule = serde_json::from_str(self.get(&key)?)
+            .map_err(|e| bad(format!("metadata field {key:?}: {e}")))?;
+        let ours = opt.group_configs();
+        if groups.len() != ours.len() {
             return Err(bad(format!(
-                "group {label:?} was saved with kernel flags {:?}, this optimizer has {:?}",
-                R::constants(&entry.config),
-                R::constants(cfg)
+                "checkpoint has {} groups, this optimizer {}",
+                groups.len(),
+                ours.len()
             )));
         }
-        configs.push(entry.config.clone());
-    }
-    // Validate every tensor before writing any.
-    let layout = params.layout();
-    let mut expected = std::collections::HashSet::new();
-    let mut uploads: Vec<(usize, usize, Vec<f32>)> = Vec::new();
-    for (fi, (field, _)) in opt.state_arenas().iter().enumerate() {
-        for &i in opt.slots() {
-            let slot = &layout.slots[i];
-            let name = format!("{}.{}", slot.name, field);
-            let t = file.tensor(&name).map_err(|_| {
-                bad(format!(
-                    "parameter {:?}: tensor {name:?} is missing",
-                    slot.name
-                ))
-            })?;
-            if t.dtype() != Dtype::F32 || t.shape() != slot.shape.as_slice() {
-                return Err(bad(format!(
-                    "parameter {:?}: {name:?} is {:?}{:?}, expected F32{:?}",
-                    slot.name,
-                    t.dtype(),
-                    t.shape(),
-                    slot.shape
-                )));
+        let mut configs = Vec::with_capacity(ours.len());
+        for (label, cfg) in &ours {
+            let entry = groups
+                .iter()
+                .find(|g| &g.group == label)
+                .ok_or_else(|| bad(format!("group {label:?} is not in the checkpoint")))?;
+            opt.check_config(label, &entry.config, cfg)?;
+            configs.push(entry.config.clone());
+        }
+        let layout = params.layout();
+        let mut uploads = Vec::new();
+        for (fi, (field, _)) in opt.state_fields().iter().enumerate() {
+            for &i in opt.state_slots() {
+                let slot = &layout.slots[i];
+                let name = format!("{}.{}", slot.name, field);
+                let t = self.tensors.tensor(&name).map_err(|_| {
+                    bad(format!(
+                        "parameter {:?}: tensor {name:?} is missing",
+                        slot.name
+                    ))
+                })?;
+                if t.dtype() != Dtype::F32 || t.shape() != slot.shape.as_slice() {
+                    return Err(bad(format!(
+                        "parameter {:?}: {name:?} is {:?}{:?}, expected F32{:?}",
+                        slot.name,
+                        t.dtype(),
+                        t.shape(),
+                        slot.shape
+                    )));
+                }
+                uploads.push((fi, i, bytemuck::pod_collect_to_vec(t.data())));
+                self.claimed.insert(name);
             }
-            uploads.push((fi, i, bytemuck::pod_collect_to_vec(t.data())));
-            expected.insert(name);
+        }
+        Ok(Restore {
+            uploads,
+            counters,
+            configs,
+            schedule,
+        })
+    }
+
+    /// After every part is validated: no tensor may be left unclaimed.
+    pub(crate) fn check_nothing_left(&self) -> Result<()> {
+        match self
+            .tensors
+            .names()
+            .into_iter()
+            .find(|n| !self.claimed.contains(*n))
+        {
+            Some(extra) => Err(bad(format!(
+                "tensor {extra:?} does not belong to any parameter or field of this optimizer"
+            ))),
+            None => Ok(()),
         }
     }
-    if let Some(extra) = file.names().into_iter().find(|n| !expected.contains(*n)) {
-        return Err(bad(format!(
-            "tensor {extra:?} does not belong to any parameter or field of this optimizer"
-        )));
+}
+
+/// Writes a validated part.
+pub(crate) fn apply<S: Stateful>(
+    opt: &mut S,
+    params: &ParamSet,
+    r: Restore<S::Config>,
+) -> Result<()> {
+    let layout = params.layout();
+    {
+        let fields = opt.state_fields();
+        for (fi, i, data) in &r.uploads {
+            fields[*fi].1.write(opt.engine(), &layout.slots[*i], data)?;
+        }
     }
-    let engine = opt.engine().clone();
-    for (fi, i, data) in uploads {
-        opt.state_arenas()[fi]
-            .1
-            .write(&engine, &layout.slots[i], &data)?;
-    }
-    opt.restore(iteration, applied, skipped, configs, schedule);
+    let (iteration, applied, skipped) = r.counters;
+    opt.restore(iteration, applied, skipped, r.configs, r.schedule);
     Ok(())
+}
+
+/// Saves a single optimizer.
+pub(crate) fn save<S: Stateful>(opt: &S, params: &ParamSet) -> Result<Vec<u8>> {
+    let mut c = Contents::new(opt.checkpoint_name());
+    c.add(opt, params, "")?;
+    c.serialize()
+}
+
+/// Loads a single optimizer.
+pub(crate) fn load<S: Stateful>(opt: &mut S, params: &ParamSet, bytes: &[u8]) -> Result<()> {
+    let mut file = File::open(bytes, opt.checkpoint_name())?;
+    let r = file.validate(opt, params, "")?;
+    file.check_nothing_left()?;
+    apply(opt, params, r)
 }

@@ -9,7 +9,7 @@
 //! applied and skipped steps itself; after a skip the host has not read yet, kernels fall back
 //! to recomputing the scalars from the GPU's count, so results stay right without a readback.
 
-use crate::checkpoint;
+use crate::checkpoint::{self, Stateful};
 use crate::optimizer::{submit_step, Optimizer};
 use bytemuck::Pod;
 use serde::{de::DeserializeOwned, Serialize};
@@ -239,37 +239,6 @@ impl<R: Rule> Fused<R> {
         Ok(())
     }
 
-    pub(crate) fn restore(
-        &mut self,
-        iteration: u64,
-        applied: u64,
-        skipped: u64,
-        configs: Vec<R::Config>,
-        schedule: Schedule,
-    ) {
-        self.iteration = iteration;
-        self.expected_applied = applied;
-        self.skipped = skipped;
-        for (g, c) in self.groups.iter_mut().zip(configs) {
-            g.2 = c;
-        }
-        self.schedule = schedule;
-        self.guard
-            .set_counters(&self.engine, applied as u32, skipped as u32);
-    }
-
-    pub(crate) fn counters(&self) -> (u64, u64, u64) {
-        (self.iteration, self.expected_applied, self.skipped)
-    }
-
-    pub(crate) fn schedule(&self) -> &Schedule {
-        &self.schedule
-    }
-
-    pub(crate) fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
     /// The guard's statistics buffer (bound by a hybrid's other part).
     pub(crate) fn stats_buffer(&self) -> &wgpu::Buffer {
         self.guard.stats_buffer()
@@ -295,6 +264,72 @@ impl<R: Rule> Fused<R> {
         self.iteration += 1;
         self.expected_applied = t;
         Ok(())
+    }
+}
+
+impl<R: Rule> Stateful for Fused<R> {
+    type Config = R::Config;
+
+    fn checkpoint_name(&self) -> &'static str {
+        R::NAME
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn state_fields(&self) -> Vec<(&'static str, &Arena)> {
+        self.states.iter().map(|(n, a)| (*n, a)).collect()
+    }
+
+    fn state_slots(&self) -> &[usize] {
+        &self.slots
+    }
+
+    fn counters(&self) -> (u64, u64, u64) {
+        (self.iteration, self.expected_applied, self.skipped)
+    }
+
+    fn group_configs(&self) -> Vec<(String, R::Config)> {
+        self.groups
+            .iter()
+            .map(|(_, l, c)| (l.clone(), c.clone()))
+            .collect()
+    }
+
+    fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    fn check_config(&self, label: &str, saved: &R::Config, ours: &R::Config) -> Result<()> {
+        R::validate(saved)?;
+        if R::constants(saved) != R::constants(ours) {
+            return Err(Error::Checkpoint(format!(
+                "group {label:?} was saved with kernel flags {:?}, this optimizer has {:?}",
+                R::constants(saved),
+                R::constants(ours)
+            )));
+        }
+        Ok(())
+    }
+
+    fn restore(
+        &mut self,
+        iteration: u64,
+        applied: u64,
+        skipped: u64,
+        configs: Vec<R::Config>,
+        schedule: Schedule,
+    ) {
+        self.iteration = iteration;
+        self.expected_applied = applied;
+        self.skipped = skipped;
+        for (g, c) in self.groups.iter_mut().zip(configs) {
+            g.2 = c;
+        }
+        self.schedule = schedule;
+        self.guard
+            .set_counters(&self.engine, applied as u32, skipped as u32);
     }
 }
 

@@ -10,6 +10,7 @@
 //! the head and 1-D parameters, one step guard over all of them (global clipping, a non-finite
 //! gradient anywhere skips both), one submit.
 
+use crate::checkpoint::{self, Contents, File, Stateful};
 use crate::fused::Fused;
 use crate::optimizer::{submit_step, Optimizer};
 use crate::routing::{Matcher, Router};
@@ -65,6 +66,7 @@ pub struct Muon {
     engine: Engine,
     param_set: u64,
     groups: Vec<(usize, String, MuonConfig)>,
+    slots: Vec<usize>,
     shapes: Vec<Vec<usize>>,
     guard: GuardSource,
     momentum: Arena,
@@ -75,6 +77,7 @@ pub struct Muon {
     schedule: Schedule,
     iteration: u64,
     expected_applied: u64,
+    skipped: u64,
     scratch_momentum: Vec<MuonMomentumSegment>,
     scratch_apply: Vec<MuonApplySegment>,
     _update: Arena,
@@ -233,6 +236,7 @@ impl Muon {
             engine,
             param_set: params.id(),
             groups: resolved,
+            slots,
             shapes: layout.slots.iter().map(|s| s.shape.clone()).collect(),
             guard,
             momentum,
@@ -243,6 +247,7 @@ impl Muon {
             schedule: Schedule::Constant,
             iteration: 0,
             expected_applied: 0,
+            skipped: 0,
             scratch_momentum: Vec::new(),
             scratch_apply: Vec::new(),
             _update: update,
@@ -254,13 +259,18 @@ impl Muon {
         &self.momentum
     }
 
-    /// Records this step's dispatches into `rec` (the guard too when Muon owns it).
-    fn record(&mut self, params: &ParamSet, rec: &mut StepRecorder) -> Result<()> {
+    fn check_params(&self, params: &ParamSet) -> Result<()> {
         if params.id() != self.param_set {
             return Err(Error::InvalidHyperparameter(
                 "muon was built for another ParamSet".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Records this step's dispatches into `rec` (the guard too when Muon owns it).
+    fn record(&mut self, params: &ParamSet, rec: &mut StepRecorder) -> Result<()> {
+        self.check_params(params)?;
         let mult = self.schedule.multiplier(self.iteration);
         let t = self.expected_applied + 1;
         let groups = &self.groups;
@@ -328,12 +338,6 @@ impl Muon {
     }
 }
 
-fn not_yet(what: &str) -> Error {
-    Error::Checkpoint(format!(
-        "{what}: checkpoints of Muon are not implemented yet"
-    ))
-}
-
 impl Optimizer for Muon {
     fn name(&self) -> &'static str {
         "muon"
@@ -351,6 +355,7 @@ impl Optimizer for Muon {
     fn stats(&mut self) -> Result<StepStats> {
         let s = self.own_guard()?.read_stats(&self.engine)?;
         self.expected_applied = s.applied_steps as u64;
+        self.skipped = s.skipped_steps as u64;
         Ok(s)
     }
 
@@ -388,12 +393,88 @@ impl Optimizer for Muon {
         self.recorder.read_timings(&self.engine)
     }
 
-    fn save(&mut self, _: &ParamSet) -> Result<Vec<u8>> {
-        Err(not_yet("save"))
+    fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>> {
+        self.check_params(params)?;
+        if let GuardSource::Own(_) = self.guard {
+            self.stats()?;
+        }
+        checkpoint::save(self, params)
     }
 
-    fn load(&mut self, _: &ParamSet, _: &[u8]) -> Result<()> {
-        Err(not_yet("load"))
+    fn load(&mut self, params: &ParamSet, bytes: &[u8]) -> Result<()> {
+        self.check_params(params)?;
+        checkpoint::load(self, params, bytes)
+    }
+}
+
+impl Stateful for Muon {
+    type Config = MuonConfig;
+
+    fn checkpoint_name(&self) -> &'static str {
+        "muon"
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn state_fields(&self) -> Vec<(&'static str, &Arena)> {
+        vec![("momentum_buffer", &self.momentum)]
+    }
+
+    fn state_slots(&self) -> &[usize] {
+        &self.slots
+    }
+
+    fn counters(&self) -> (u64, u64, u64) {
+        (self.iteration, self.expected_applied, self.skipped)
+    }
+
+    fn group_configs(&self) -> Vec<(String, MuonConfig)> {
+        self.groups
+            .iter()
+            .map(|(_, l, c)| (l.clone(), c.clone()))
+            .collect()
+    }
+
+    fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    fn check_config(&self, label: &str, saved: &MuonConfig, ours: &MuonConfig) -> Result<()> {
+        saved
+            .validate()
+            .map_err(|e| Error::Checkpoint(format!("group {label:?}: {e}")))?;
+        if (saved.nesterov, saved.ns_steps, &saved.schedule)
+            != (ours.nesterov, ours.ns_steps, &ours.schedule)
+        {
+            return Err(Error::Checkpoint(format!(
+                "group {label:?} was saved with nesterov={}, ns_steps={}, schedule {:?}; this optimizer's kernel flags and \
+                 Newton–Schulz plans use nesterov={}, ns_steps={}, schedule {:?}",
+                saved.nesterov, saved.ns_steps, saved.schedule, ours.nesterov, ours.ns_steps, ours.schedule
+            )));
+        }
+        Ok(())
+    }
+
+    fn restore(
+        &mut self,
+        iteration: u64,
+        applied: u64,
+        skipped: u64,
+        configs: Vec<MuonConfig>,
+        schedule: Schedule,
+    ) {
+        self.iteration = iteration;
+        self.expected_applied = applied;
+        self.skipped = skipped;
+        for (g, c) in self.groups.iter_mut().zip(configs) {
+            g.2 = c;
+        }
+        self.schedule = schedule;
+        if let GuardSource::Own(g) = &self.guard {
+            g.set_counters(&self.engine, applied as u32, skipped as u32);
+        }
     }
 }
 
@@ -483,6 +564,7 @@ impl Optimizer for MuonAdamW {
     fn stats(&mut self) -> Result<StepStats> {
         let s = self.adamw.stats()?;
         self.muon.expected_applied = s.applied_steps as u64;
+        self.muon.skipped = s.skipped_steps as u64;
         Ok(s)
     }
 
@@ -519,11 +601,24 @@ impl Optimizer for MuonAdamW {
         self.recorder.read_timings(&self.engine)
     }
 
-    fn save(&mut self, _: &ParamSet) -> Result<Vec<u8>> {
-        Err(not_yet("save"))
+    /// Both parts in one file: tensors `<param>.<field>` (disjoint parameters), metadata of
+    /// the AdamW part under `adam.`, of the Muon part under `muon.`.
+    fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>> {
+        self.muon.check_params(params)?;
+        self.stats()?;
+        let mut c = Contents::new(self.name());
+        c.add(&self.adamw, params, "adam.")?;
+        c.add(&self.muon, params, "muon.")?;
+        c.serialize()
     }
 
-    fn load(&mut self, _: &ParamSet, _: &[u8]) -> Result<()> {
-        Err(not_yet("load"))
+    fn load(&mut self, params: &ParamSet, bytes: &[u8]) -> Result<()> {
+        self.muon.check_params(params)?;
+        let mut file = File::open(bytes, self.name())?;
+        let a = file.validate(&self.adamw, params, "adam.")?;
+        let m = file.validate(&self.muon, params, "muon.")?;
+        file.check_nothing_left()?;
+        checkpoint::apply(&mut self.adamw, params, a)?;
+        checkpoint::apply(&mut self.muon, params, m)
     }
 }

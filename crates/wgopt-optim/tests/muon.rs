@@ -242,3 +242,140 @@ fn zero_gradient_gives_finite_zero_update() {
     opt.step(&mut params).unwrap();
     assert_eq!(params.read_param("w").unwrap(), vec![0.25f32; 60]);
 }
+
+fn hybrid_fixture(seed: u64, ns_steps: usize) -> (ParamSet, MuonAdamW) {
+    let shapes: Vec<(&str, Vec<usize>)> = vec![
+        ("wte", vec![20, 8]),
+        ("h.0.w", vec![8, 24]),
+        ("h.0.b", vec![24]),
+        ("h.1.w", vec![3, 8, 8]),
+    ];
+    let specs = MuonAdamW::router().specs(shapes.iter().map(|(n, s)| (*n, s.as_slice())));
+    let mut params = ParamSet::new(&engine(), &specs).unwrap();
+    let mut r = rng(seed);
+    for s in params.layout().slots.clone() {
+        params
+            .write_param(&s.name, &normal_vec(&mut r, s.len, 0.5))
+            .unwrap();
+    }
+    let opt = MuonAdamW::new(
+        &params,
+        &[(
+            "muon".into(),
+            MuonConfig {
+                ns_steps,
+                ..Default::default()
+            },
+        )],
+        &[("adamw".into(), AdamConfig::adamw())],
+        GuardConfig::default(),
+    )
+    .unwrap();
+    (params, opt)
+}
+
+fn feed(params: &mut ParamSet, seed: u64) {
+    let mut r = rng(seed);
+    let grads: Vec<Vec<f32>> = params
+        .layout()
+        .slots
+        .iter()
+        .map(|s| normal_vec(&mut r, s.len, 1.0))
+        .collect();
+    let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
+    params.write_grads(&refs).unwrap();
+}
+
+#[test]
+fn hybrid_checkpoint_round_trip_continues_identically() {
+    let (mut a, mut opt_a) = hybrid_fixture(60, 5);
+    for s in 0..5 {
+        feed(&mut a, 600 + s);
+        opt_a.step(&mut a).unwrap();
+    }
+    let bytes = opt_a.save(&a).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for name in [
+        "h.0.w.momentum_buffer",
+        "h.1.w.momentum_buffer",
+        "wte.exp_avg",
+        "h.0.b.exp_avg_sq",
+    ] {
+        assert!(file.tensor(name).is_ok(), "missing {name}");
+    }
+    let meta = safetensors::SafeTensors::read_metadata(&bytes).unwrap().1;
+    let meta = meta.metadata().as_ref().unwrap();
+    assert_eq!(
+        (meta["muon.step"].as_str(), meta["adam.step"].as_str()),
+        ("5", "5")
+    );
+    let (mut b, mut opt_b) = hybrid_fixture(61, 5);
+    for (s, p) in a.layout().slots.iter().zip(a.read_params().unwrap()) {
+        b.write_param(&s.name, &p).unwrap();
+    }
+    opt_b.load(&b, &bytes).unwrap();
+    for s in 5..10 {
+        feed(&mut a, 600 + s);
+        feed(&mut b, 600 + s);
+        opt_a.step(&mut a).unwrap();
+        opt_b.step(&mut b).unwrap();
+    }
+    assert!(
+        a.read_params().unwrap() == b.read_params().unwrap(),
+        "continued runs diverge"
+    );
+    // A Muon built with other Newton–Schulz settings refuses the file, naming what differs.
+    let (c, mut opt_c) = hybrid_fixture(62, 4);
+    let e = opt_c.load(&c, &bytes).unwrap_err();
+    assert!(
+        matches!(&e, Error::Checkpoint(m) if m.contains("ns_steps")),
+        "{e}"
+    );
+    // So does a plain AdamW.
+    let mut plain = wgopt_optim::Adam::all(&c, AdamConfig::adamw()).unwrap();
+    assert!(matches!(plain.load(&c, &bytes), Err(Error::Checkpoint(_))));
+}
+
+#[test]
+fn muon_alone_checkpoint_round_trip() {
+    let specs = vec![
+        ParamSpec::new("w", &[6, 10], "m"),
+        ParamSpec::new("v", &[2, 5, 3], "m"),
+    ];
+    let make = |seed: u64| {
+        let mut p = ParamSet::new(&engine(), &specs).unwrap();
+        let mut r = rng(seed);
+        for s in p.layout().slots.clone() {
+            p.write_param(&s.name, &normal_vec(&mut r, s.len, 0.5))
+                .unwrap();
+        }
+        let o = Muon::new(
+            &p,
+            &[("m".into(), MuonConfig::default())],
+            GuardConfig::default(),
+        )
+        .unwrap();
+        (p, o)
+    };
+    let (mut a, mut oa) = make(70);
+    for s in 0..3 {
+        feed(&mut a, 700 + s);
+        oa.step(&mut a).unwrap();
+    }
+    let bytes = oa.save(&a).unwrap();
+    let (mut b, mut ob) = make(70);
+    for (s, p) in a.layout().slots.iter().zip(a.read_params().unwrap()) {
+        b.write_param(&s.name, &p).unwrap();
+    }
+    ob.load(&b, &bytes).unwrap();
+    for s in 3..6 {
+        feed(&mut a, 700 + s);
+        feed(&mut b, 700 + s);
+        oa.step(&mut a).unwrap();
+        ob.step(&mut b).unwrap();
+    }
+    assert!(
+        a.read_params().unwrap() == b.read_params().unwrap(),
+        "continued runs diverge"
+    );
+}
