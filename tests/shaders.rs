@@ -3,13 +3,14 @@
 //! its WGSL globals. Shared declarations checked here: common/step_stats.wgsl (StepStats),
 //! common/partial.wgsl (Partial), common/non_finite.wgsl and common/grid_stride.wgsl (composed
 //! into the kernels validated below), linalg/tile_core.wgsl (GemmParams, GemmOffsets; composed
-//! into gemm and gram).
+//! into gemm and gram), optim/sinkgd_common.wgsl (SinkGdParams).
 
 use naga::{AddressSpace, StorageAccess, TypeInner};
 use wgopt::optim::adam::AdamSegment;
 use wgopt::optim::lion::LionSegment;
 use wgopt::optim::muon::{MuonApplySegment, MuonMomentumSegment};
 use wgopt::optim::sgd::SgdSegment;
+use wgopt::optim::sinkgd::SinkGdParams;
 use wgopt::scheduler::bench::FmaParams;
 use wgopt::scheduler::guard::{GuardParams, Partial, StepStats, Tile};
 use wgopt::scheduler::linalg::{GemmOffsets, GemmParams, NormalizeOffsets, NormalizeParams};
@@ -219,6 +220,24 @@ fn rust_structs_match_wgsl_twins() {
             ShaderId::Gram,
             "GemmOffsets",
             rust_layout!(GemmOffsets { a, b, c, d }),
+        ),
+        (
+            ShaderId::SinkGdApply,
+            "SinkGdParams",
+            rust_layout!(SinkGdParams {
+                rows,
+                cols,
+                first,
+                _pad,
+                eps,
+                sqrt_rows,
+                sqrt_cols,
+                decay,
+                neg_lr,
+                _pad1,
+                _pad2,
+                _pad3
+            }),
         ),
         (
             ShaderId::MuonMomentum,

@@ -10,11 +10,13 @@ pub mod adam;
 pub mod checkpoint;
 pub mod fused;
 pub mod lion;
+mod matrices;
 pub mod muon;
 pub mod optimizer;
 pub mod registry;
 pub mod routing;
 pub mod sgd;
+pub mod sinkgd;
 
 pub use adam::{Adam, AdamRule};
 pub use fused::{Fused, Rule};
@@ -24,6 +26,9 @@ pub use optimizer::Optimizer;
 pub use registry::{create, OPTIMIZER_NAMES};
 pub use routing::{Matcher, Router};
 pub use sgd::{Sgd, SgdRule};
+pub use sinkgd::SinkGd;
 pub use wgopt_reference::linalg::NsSchedule;
-pub use wgopt_reference::optim::{AdamConfig, LionConfig, MuonConfig, MuonScale, SgdConfig};
+pub use wgopt_reference::optim::{
+    AdamConfig, LionConfig, MuonConfig, MuonScale, SgdConfig, SinkGdConfig,
+};
 pub use wgopt_reference::schedule::{DecayShape, Schedule};

@@ -12,11 +12,11 @@
 
 use crate::checkpoint::{self, Contents, File, Stateful};
 use crate::fused::Fused;
+use crate::matrices::{matrix_batches, MatrixBatch};
 use crate::optimizer::{submit_step, Optimizer};
 use crate::routing::{Matcher, Router};
 use crate::{Adam, AdamConfig};
 use bytemuck::{Pod, Zeroable};
-use wgopt_reference::optim::muon::matrix_dims;
 use wgopt_reference::optim::MuonConfig;
 use wgopt_reference::schedule::Schedule;
 use wgopt_scheduler::arena::Arena;
@@ -131,24 +131,7 @@ impl Muon {
         let slots: Vec<usize> = (0..layout.slots.len())
             .filter(|&i| group_ids.contains(&layout.slots[i].group))
             .collect();
-        for &i in &slots {
-            let s = &layout.slots[i];
-            if s.is_split() {
-                return Err(Error::OverLimit {
-                    what: format!("Muon parameter {:?} (Newton–Schulz needs each matrix in one storage binding)", s.name),
-                    size: s.len as u64 * 4,
-                    limit: engine.chunk_bytes(),
-                });
-            }
-            if s.shape.len() < 2 {
-                return Err(Error::ShapeMismatch {
-                    name: s.name.clone(),
-                    expected: "at least 2 dimensions for Muon (route 1-D parameters to AdamW)"
-                        .into(),
-                    got: format!("{:?}", s.shape),
-                });
-            }
-        }
+        let batches = matrix_batches(layout, &slots, "Muon", engine.chunk_bytes())?;
         let momentum = Arena::new(&engine, layout, "momentum_buffer");
         let update = Arena::new(&engine, layout, "muon update");
         let (guard, stats) = match (guard, shared_stats) {
@@ -193,21 +176,15 @@ impl Muon {
             },
         );
         // One Newton–Schulz plan per (chunk, group, matrix shape), in place on the update arena.
-        // (chunk, group, rows, cols) → matrix offsets in floats.
-        type Batch = ((usize, usize, usize, usize), Vec<u32>);
-        let mut batches: Vec<Batch> = Vec::new();
-        for &i in &slots {
-            let s = &layout.slots[i];
-            let (rows, cols) = matrix_dims(&s.shape);
-            let key = (s.chunk, s.group, rows, cols);
-            let offsets = (0..s.len / (rows * cols)).map(|b| (s.offset + b * rows * cols) as u32);
-            match batches.iter_mut().find(|b| b.0 == key) {
-                Some(b) => b.1.extend(offsets),
-                None => batches.push((key, offsets.collect())),
-            }
-        }
         let mut plans = Vec::new();
-        for ((chunk, group, rows, cols), offsets) in &batches {
+        for MatrixBatch {
+            chunk,
+            group,
+            rows,
+            cols,
+            offsets,
+        } in &batches
+        {
             let cfg = &resolved
                 .iter()
                 .find(|g| g.0 == *group)

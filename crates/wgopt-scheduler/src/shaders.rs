@@ -27,6 +27,7 @@ const NON_FINITE: &str = wgsl!("common/non_finite.wgsl");
 const GRID_STRIDE: &str = wgsl!("common/grid_stride.wgsl");
 const PARTIAL: &str = wgsl!("common/partial.wgsl");
 const TILE_CORE: &str = wgsl!("linalg/tile_core.wgsl");
+const SINKGD_COMMON: &str = wgsl!("optim/sinkgd_common.wgsl");
 
 /// A kernel: its file name (the family-relative path under shaders/), the files it is composed
 /// of, and its bindings.
@@ -42,6 +43,12 @@ pub enum ShaderId {
     MuonMomentum,
     /// `optim/muon_apply.wgsl`
     MuonApply,
+    /// `optim/sinkgd_rows.wgsl`
+    SinkGdRows,
+    /// `optim/sinkgd_cols.wgsl`
+    SinkGdCols,
+    /// `optim/sinkgd_apply.wgsl`
+    SinkGdApply,
     /// `reduce/tile_sumsq.wgsl`
     TileSumsq,
     /// `reduce/guard_finalize.wgsl`
@@ -59,12 +66,15 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 12] = [
+    pub const ALL: [ShaderId; 15] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
         ShaderId::MuonMomentum,
         ShaderId::MuonApply,
+        ShaderId::SinkGdRows,
+        ShaderId::SinkGdCols,
+        ShaderId::SinkGdApply,
         ShaderId::TileSumsq,
         ShaderId::GuardFinalize,
         ShaderId::Gemm,
@@ -82,6 +92,9 @@ impl ShaderId {
             ShaderId::Lion => "optim/lion.wgsl",
             ShaderId::MuonMomentum => "optim/muon_momentum.wgsl",
             ShaderId::MuonApply => "optim/muon_apply.wgsl",
+            ShaderId::SinkGdRows => "optim/sinkgd_rows.wgsl",
+            ShaderId::SinkGdCols => "optim/sinkgd_cols.wgsl",
+            ShaderId::SinkGdApply => "optim/sinkgd_apply.wgsl",
             ShaderId::TileSumsq => "reduce/tile_sumsq.wgsl",
             ShaderId::GuardFinalize => "reduce/guard_finalize.wgsl",
             ShaderId::Gemm => "linalg/gemm.wgsl",
@@ -100,6 +113,9 @@ impl ShaderId {
             ShaderId::Lion => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/lion.wgsl")],
             ShaderId::MuonMomentum => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/muon_momentum.wgsl")],
             ShaderId::MuonApply => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/muon_apply.wgsl")],
+            ShaderId::SinkGdRows => &[STEP_STATS, SINKGD_COMMON, wgsl!("optim/sinkgd_rows.wgsl")],
+            ShaderId::SinkGdCols => &[STEP_STATS, SINKGD_COMMON, wgsl!("optim/sinkgd_cols.wgsl")],
+            ShaderId::SinkGdApply => &[STEP_STATS, SINKGD_COMMON, wgsl!("optim/sinkgd_apply.wgsl")],
             ShaderId::TileSumsq => &[NON_FINITE, PARTIAL, wgsl!("reduce/tile_sumsq.wgsl")],
             ShaderId::GuardFinalize => &[STEP_STATS, PARTIAL, wgsl!("reduce/guard_finalize.wgsl")],
             ShaderId::Gemm => &[TILE_CORE, wgsl!("linalg/gemm.wgsl")],
@@ -124,6 +140,11 @@ impl ShaderId {
             ShaderId::MuonMomentum => &[R, R, R, W, W],
             // segments, stats, param, update
             ShaderId::MuonApply => &[R, R, W, R],
+            // params, offsets, stats, grad, row_scale, col_scale
+            ShaderId::SinkGdRows => &[U, R, R, R, W, R],
+            ShaderId::SinkGdCols => &[U, R, R, R, R, W],
+            // … and param
+            ShaderId::SinkGdApply => &[U, R, R, R, R, R, W],
             // grad, tiles, partials
             ShaderId::TileSumsq => &[R, R, W],
             // params, partials, segment_ranges, stats, segment_sumsq

@@ -10,9 +10,11 @@ pub mod lion;
 pub mod multi;
 pub mod muon;
 pub mod sgd;
+pub mod sinkgd;
 
 pub use adam::{AdamConfig, AdamState};
 pub use lion::{LionConfig, LionState};
 pub use multi::{Hparams, MultiOptimizer, TensorState};
 pub use muon::{MuonConfig, MuonScale, MuonState};
 pub use sgd::{SgdConfig, SgdState};
+pub use sinkgd::SinkGdConfig;
