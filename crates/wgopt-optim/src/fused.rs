@@ -10,7 +10,7 @@
 //! to recomputing the scalars from the GPU's count, so results stay right without a readback.
 
 use crate::checkpoint::{self, Stateful};
-use crate::optimizer::{submit_step, Optimizer};
+use crate::optimizer::{counter_methods, submit_step, Counters, Optimizer};
 use bytemuck::Pod;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
@@ -56,10 +56,7 @@ pub struct Fused<R: Rule> {
     kernel: ElementwiseKernel,
     guard: Guard,
     recorder: StepRecorder,
-    schedule: Schedule,
-    iteration: u64,
-    expected_applied: u64,
-    skipped: u64,
+    counters: Counters,
     scratch: Vec<R::Segment>,
 }
 
@@ -67,7 +64,7 @@ impl<R: Rule> Debug for Fused<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct(R::NAME)
             .field("groups", &self.groups)
-            .field("iteration", &self.iteration)
+            .field("iteration", &self.counters.iteration)
             .finish()
     }
 }
@@ -184,10 +181,7 @@ impl<R: Rule> Fused<R> {
             kernel,
             guard,
             recorder: StepRecorder::new(),
-            schedule: Schedule::Constant,
-            iteration: 0,
-            expected_applied: 0,
-            skipped: 0,
+            counters: Counters::new(),
             scratch: Vec::new(),
         })
     }
@@ -247,8 +241,7 @@ impl<R: Rule> Fused<R> {
     /// Writes this step's scalars and records the guard and update dispatches into `rec`.
     pub(crate) fn record(&mut self, params: &ParamSet, rec: &mut StepRecorder) -> Result<()> {
         self.check_params(params)?;
-        let mult = self.schedule.multiplier(self.iteration);
-        let t = self.expected_applied + 1;
+        let (mult, t) = self.counters.next();
         let groups = &self.groups;
         self.kernel
             .write_segments(&self.engine, &mut self.scratch, |g, start, end| {
@@ -261,8 +254,7 @@ impl<R: Rule> Fused<R> {
             });
         self.guard.record(rec);
         self.kernel.record(rec);
-        self.iteration += 1;
-        self.expected_applied = t;
+        self.counters.advance();
         Ok(())
     }
 }
@@ -287,7 +279,7 @@ impl<R: Rule> Stateful for Fused<R> {
     }
 
     fn counters(&self) -> (u64, u64, u64) {
-        (self.iteration, self.expected_applied, self.skipped)
+        self.counters.tuple()
     }
 
     fn group_configs(&self) -> Vec<(String, R::Config)> {
@@ -298,7 +290,7 @@ impl<R: Rule> Stateful for Fused<R> {
     }
 
     fn schedule(&self) -> &Schedule {
-        &self.schedule
+        &self.counters.schedule
     }
 
     fn check_config(&self, label: &str, saved: &R::Config, ours: &R::Config) -> Result<()> {
@@ -321,13 +313,10 @@ impl<R: Rule> Stateful for Fused<R> {
         configs: Vec<R::Config>,
         schedule: Schedule,
     ) {
-        self.iteration = iteration;
-        self.expected_applied = applied;
-        self.skipped = skipped;
         for (g, c) in self.groups.iter_mut().zip(configs) {
             g.2 = c;
         }
-        self.schedule = schedule;
+        self.counters.restore(iteration, applied, skipped, schedule);
         self.guard
             .set_counters(&self.engine, applied as u32, skipped as u32);
     }
@@ -337,6 +326,8 @@ impl<R: Rule> Optimizer for Fused<R> {
     fn name(&self) -> &'static str {
         R::NAME
     }
+
+    counter_methods!();
 
     fn step(&mut self, params: &mut ParamSet) -> Result<()> {
         let mut rec = std::mem::take(&mut self.recorder);
@@ -349,8 +340,7 @@ impl<R: Rule> Optimizer for Fused<R> {
 
     fn stats(&mut self) -> Result<StepStats> {
         let s = self.guard.read_stats(&self.engine)?;
-        self.expected_applied = s.applied_steps as u64;
-        self.skipped = s.skipped_steps as u64;
+        self.counters.sync(&s);
         Ok(s)
     }
 
@@ -358,34 +348,14 @@ impl<R: Rule> Optimizer for Fused<R> {
         self.guard.read_param_norms(&self.engine)
     }
 
-    fn set_schedule(&mut self, schedule: Schedule) {
-        self.schedule = schedule;
-    }
-
-    fn lr_multiplier(&self) -> f64 {
-        self.schedule.multiplier(self.iteration)
-    }
-
     fn set_guard(&mut self, guard: GuardConfig) {
         self.guard.reconfigure(&self.engine, guard);
-    }
-
-    fn iteration(&self) -> u64 {
-        self.iteration
-    }
-
-    fn dispatches_per_step(&self) -> usize {
-        self.recorder.last_dispatch_count()
     }
 
     fn enable_timing(&mut self) -> Result<()> {
         // Per chunk a tile pass and an update, plus the finalize.
         let n = 2 * self.kernel.plans().len() as u32 + 1;
         self.recorder.enable_timing(&self.engine, n)
-    }
-
-    fn timings(&self) -> Result<Vec<(&'static str, f64)>> {
-        self.recorder.read_timings(&self.engine)
     }
 
     fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>> {

@@ -13,7 +13,7 @@
 use crate::checkpoint::{self, Contents, File, Stateful};
 use crate::fused::Fused;
 use crate::matrices::{matrix_batches, MatrixBatch};
-use crate::optimizer::{submit_step, Optimizer};
+use crate::optimizer::{counter_methods, submit_step, Counters, Optimizer};
 use crate::routing::{Matcher, Router};
 use crate::{Adam, AdamConfig};
 use bytemuck::{Pod, Zeroable};
@@ -74,10 +74,7 @@ pub struct Muon {
     plans: Vec<NewtonSchulzPlan>,
     apply_kernel: ElementwiseKernel,
     recorder: StepRecorder,
-    schedule: Schedule,
-    iteration: u64,
-    expected_applied: u64,
-    skipped: u64,
+    counters: Counters,
     scratch_momentum: Vec<MuonMomentumSegment>,
     scratch_apply: Vec<MuonApplySegment>,
     _update: Arena,
@@ -87,7 +84,7 @@ impl std::fmt::Debug for Muon {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Muon")
             .field("groups", &self.groups)
-            .field("iteration", &self.iteration)
+            .field("iteration", &self.counters.iteration)
             .finish()
     }
 }
@@ -221,10 +218,7 @@ impl Muon {
             plans,
             apply_kernel,
             recorder: StepRecorder::new(),
-            schedule: Schedule::Constant,
-            iteration: 0,
-            expected_applied: 0,
-            skipped: 0,
+            counters: Counters::new(),
             scratch_momentum: Vec::new(),
             scratch_apply: Vec::new(),
             _update: update,
@@ -248,8 +242,7 @@ impl Muon {
     /// Records this step's dispatches into `rec` (the guard too when Muon owns it).
     fn record(&mut self, params: &ParamSet, rec: &mut StepRecorder) -> Result<()> {
         self.check_params(params)?;
-        let mult = self.schedule.multiplier(self.iteration);
-        let t = self.expected_applied + 1;
+        let (mult, t) = self.counters.next();
         let groups = &self.groups;
         let cfg_of = |g: usize| {
             &groups
@@ -300,8 +293,7 @@ impl Muon {
             p.record(rec);
         }
         self.apply_kernel.record(rec);
-        self.iteration += 1;
-        self.expected_applied = t;
+        self.counters.advance();
         Ok(())
     }
 
@@ -320,6 +312,8 @@ impl Optimizer for Muon {
         "muon"
     }
 
+    counter_methods!();
+
     fn step(&mut self, params: &mut ParamSet) -> Result<()> {
         let mut rec = std::mem::take(&mut self.recorder);
         let r = submit_step(&self.engine.clone(), &mut rec, params, |p, rec| {
@@ -331,21 +325,12 @@ impl Optimizer for Muon {
 
     fn stats(&mut self) -> Result<StepStats> {
         let s = self.own_guard()?.read_stats(&self.engine)?;
-        self.expected_applied = s.applied_steps as u64;
-        self.skipped = s.skipped_steps as u64;
+        self.counters.sync(&s);
         Ok(s)
     }
 
     fn param_grad_norms(&mut self) -> Result<Vec<f32>> {
         self.own_guard()?.read_param_norms(&self.engine)
-    }
-
-    fn set_schedule(&mut self, schedule: Schedule) {
-        self.schedule = schedule;
-    }
-
-    fn lr_multiplier(&self) -> f64 {
-        self.schedule.multiplier(self.iteration)
     }
 
     fn set_guard(&mut self, guard: GuardConfig) {
@@ -354,20 +339,8 @@ impl Optimizer for Muon {
         }
     }
 
-    fn iteration(&self) -> u64 {
-        self.iteration
-    }
-
-    fn dispatches_per_step(&self) -> usize {
-        self.recorder.last_dispatch_count()
-    }
-
     fn enable_timing(&mut self) -> Result<()> {
         self.recorder.enable_timing(&self.engine, 1024)
-    }
-
-    fn timings(&self) -> Result<Vec<(&'static str, f64)>> {
-        self.recorder.read_timings(&self.engine)
     }
 
     fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>> {
@@ -404,7 +377,7 @@ impl Stateful for Muon {
     }
 
     fn counters(&self) -> (u64, u64, u64) {
-        (self.iteration, self.expected_applied, self.skipped)
+        self.counters.tuple()
     }
 
     fn group_configs(&self) -> Vec<(String, MuonConfig)> {
@@ -415,7 +388,7 @@ impl Stateful for Muon {
     }
 
     fn schedule(&self) -> &Schedule {
-        &self.schedule
+        &self.counters.schedule
     }
 
     fn check_config(&self, label: &str, saved: &MuonConfig, ours: &MuonConfig) -> Result<()> {
@@ -442,13 +415,10 @@ impl Stateful for Muon {
         configs: Vec<MuonConfig>,
         schedule: Schedule,
     ) {
-        self.iteration = iteration;
-        self.expected_applied = applied;
-        self.skipped = skipped;
         for (g, c) in self.groups.iter_mut().zip(configs) {
             g.2 = c;
         }
-        self.schedule = schedule;
+        self.counters.restore(iteration, applied, skipped, schedule);
         if let GuardSource::Own(g) = &self.guard {
             g.set_counters(&self.engine, applied as u32, skipped as u32);
         }
@@ -540,8 +510,7 @@ impl Optimizer for MuonAdamW {
 
     fn stats(&mut self) -> Result<StepStats> {
         let s = self.adamw.stats()?;
-        self.muon.expected_applied = s.applied_steps as u64;
-        self.muon.skipped = s.skipped_steps as u64;
+        self.muon.counters.sync(&s);
         Ok(s)
     }
 

@@ -61,3 +61,85 @@ pub(crate) fn submit_step(
     recorder.submit(engine)?;
     Ok(())
 }
+
+/// Host-side step bookkeeping every optimizer keeps: the schedule, the number of `step` calls
+/// (`iteration`, drives the schedule), the applied-step count the host expects (its bias
+/// corrections use it; the GPU's own count wins after an unread skip) and the skips last read.
+#[derive(Debug, Clone)]
+pub(crate) struct Counters {
+    pub schedule: Schedule,
+    pub iteration: u64,
+    pub expected_applied: u64,
+    pub skipped: u64,
+}
+
+impl Counters {
+    pub fn new() -> Counters {
+        Counters {
+            schedule: Schedule::Constant,
+            iteration: 0,
+            expected_applied: 0,
+            skipped: 0,
+        }
+    }
+
+    /// (lr multiplier, applied step `t`) of the step about to be recorded.
+    pub fn next(&self) -> (f64, u64) {
+        (
+            self.schedule.multiplier(self.iteration),
+            self.expected_applied + 1,
+        )
+    }
+
+    /// After recording a step.
+    pub fn advance(&mut self) {
+        self.iteration += 1;
+        self.expected_applied += 1;
+    }
+
+    /// After reading the GPU's statistics.
+    pub fn sync(&mut self, s: &StepStats) {
+        self.expected_applied = s.applied_steps as u64;
+        self.skipped = s.skipped_steps as u64;
+    }
+
+    /// (iteration, applied, skipped) for checkpoints.
+    pub fn tuple(&self) -> (u64, u64, u64) {
+        (self.iteration, self.expected_applied, self.skipped)
+    }
+
+    pub fn restore(&mut self, iteration: u64, applied: u64, skipped: u64, schedule: Schedule) {
+        *self = Counters {
+            schedule,
+            iteration,
+            expected_applied: applied,
+            skipped,
+        };
+    }
+}
+
+/// The `Optimizer` methods that only touch `self.counters`, `self.recorder` and `self.engine`.
+macro_rules! counter_methods {
+    () => {
+        fn set_schedule(&mut self, schedule: wgopt_reference::schedule::Schedule) {
+            self.counters.schedule = schedule;
+        }
+
+        fn lr_multiplier(&self) -> f64 {
+            self.counters.next().0
+        }
+
+        fn iteration(&self) -> u64 {
+            self.counters.iteration
+        }
+
+        fn dispatches_per_step(&self) -> usize {
+            self.recorder.last_dispatch_count()
+        }
+
+        fn timings(&self) -> wgopt_scheduler::Result<Vec<(&'static str, f64)>> {
+            self.recorder.read_timings(&self.engine)
+        }
+    };
+}
+pub(crate) use counter_methods;

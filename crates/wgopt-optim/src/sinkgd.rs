@@ -7,7 +7,7 @@
 
 use crate::checkpoint::{self, Stateful};
 use crate::matrices::{matrix_batches, MatrixBatch};
-use crate::optimizer::{submit_step, Optimizer};
+use crate::optimizer::{counter_methods, submit_step, Counters, Optimizer};
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::SinkGdConfig;
 use wgopt_reference::schedule::Schedule;
@@ -53,10 +53,7 @@ pub struct SinkGd {
     guard: Guard,
     plans: Vec<Plan>,
     recorder: StepRecorder,
-    schedule: Schedule,
-    iteration: u64,
-    expected_applied: u64,
-    skipped: u64,
+    counters: Counters,
     _scratch: Vec<wgpu::Buffer>,
 }
 
@@ -64,7 +61,7 @@ impl std::fmt::Debug for SinkGd {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SinkGd")
             .field("groups", &self.groups)
-            .field("iteration", &self.iteration)
+            .field("iteration", &self.counters.iteration)
             .finish()
     }
 }
@@ -228,10 +225,7 @@ impl SinkGd {
             guard,
             plans,
             recorder: StepRecorder::new(),
-            schedule: Schedule::Constant,
-            iteration: 0,
-            expected_applied: 0,
-            skipped: 0,
+            counters: Counters::new(),
             _scratch: scratch,
         })
     }
@@ -242,7 +236,7 @@ impl SinkGd {
                 "sinkgd was built for another ParamSet".into(),
             ));
         }
-        let mult = self.schedule.multiplier(self.iteration);
+        let (mult, _) = self.counters.next();
         self.guard.record(rec);
         for plan in &self.plans {
             let cfg = &self
@@ -264,8 +258,7 @@ impl SinkGd {
                 rec.push(d.clone());
             }
         }
-        self.iteration += 1;
-        self.expected_applied += 1;
+        self.counters.advance();
         Ok(())
     }
 }
@@ -274,6 +267,8 @@ impl Optimizer for SinkGd {
     fn name(&self) -> &'static str {
         "sinkgd"
     }
+
+    counter_methods!();
 
     fn step(&mut self, params: &mut ParamSet) -> Result<()> {
         let mut rec = std::mem::take(&mut self.recorder);
@@ -286,8 +281,7 @@ impl Optimizer for SinkGd {
 
     fn stats(&mut self) -> Result<StepStats> {
         let s = self.guard.read_stats(&self.engine)?;
-        self.expected_applied = s.applied_steps as u64;
-        self.skipped = s.skipped_steps as u64;
+        self.counters.sync(&s);
         Ok(s)
     }
 
@@ -295,32 +289,12 @@ impl Optimizer for SinkGd {
         self.guard.read_param_norms(&self.engine)
     }
 
-    fn set_schedule(&mut self, schedule: Schedule) {
-        self.schedule = schedule;
-    }
-
-    fn lr_multiplier(&self) -> f64 {
-        self.schedule.multiplier(self.iteration)
-    }
-
     fn set_guard(&mut self, guard: GuardConfig) {
         self.guard.reconfigure(&self.engine, guard);
     }
 
-    fn iteration(&self) -> u64 {
-        self.iteration
-    }
-
-    fn dispatches_per_step(&self) -> usize {
-        self.recorder.last_dispatch_count()
-    }
-
     fn enable_timing(&mut self) -> Result<()> {
         self.recorder.enable_timing(&self.engine, 1024)
-    }
-
-    fn timings(&self) -> Result<Vec<(&'static str, f64)>> {
-        self.recorder.read_timings(&self.engine)
     }
 
     fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>> {
@@ -354,7 +328,7 @@ impl Stateful for SinkGd {
     }
 
     fn counters(&self) -> (u64, u64, u64) {
-        (self.iteration, self.expected_applied, self.skipped)
+        self.counters.tuple()
     }
 
     fn group_configs(&self) -> Vec<(String, SinkGdConfig)> {
@@ -365,7 +339,7 @@ impl Stateful for SinkGd {
     }
 
     fn schedule(&self) -> &Schedule {
-        &self.schedule
+        &self.counters.schedule
     }
 
     fn check_config(&self, label: &str, saved: &SinkGdConfig, ours: &SinkGdConfig) -> Result<()> {
@@ -389,13 +363,10 @@ impl Stateful for SinkGd {
         configs: Vec<SinkGdConfig>,
         schedule: Schedule,
     ) {
-        self.iteration = iteration;
-        self.expected_applied = applied;
-        self.skipped = skipped;
         for (g, c) in self.groups.iter_mut().zip(configs) {
             g.2 = c;
         }
-        self.schedule = schedule;
+        self.counters.restore(iteration, applied, skipped, schedule);
         self.guard
             .set_counters(&self.engine, applied as u32, skipped as u32);
     }
