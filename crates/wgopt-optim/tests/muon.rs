@@ -1,7 +1,9 @@
 //! Muon and the Muon + AdamW hybrid on the GPU vs the reference: 50-step trajectories on
 //! awkward shapes (tall, wide, 1×n, 3-D batches, 4-D conv filters), both scale rules, Muon and
 //! Polar Express schedules, Nesterov on and off, global clipping; routing, NaN skips, zero
-//! gradients and bad shapes.
+//! gradients and bad shapes. Kernels exercised: optim/muon_momentum.wgsl, the Newton–Schulz
+//! chain (linalg/frobenius_normalize, gram, gemm) in place on the update arena, and
+//! optim/muon_apply.wgsl.
 //!
 //! Tolerances: momentum buffers rtol 2e-5 (elementwise f32, as the other optimizers).
 //! Parameters atol 3e-4: the GPU orthogonalises in f32, the oracle in f64; each step's

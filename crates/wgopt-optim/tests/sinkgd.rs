@@ -1,6 +1,7 @@
 //! SinkGD on the GPU (scale-vector trick) vs the reference (explicit normalisation in f64):
 //! 50-step trajectories on awkward shapes (tall, wide, 1×n, 3-D batch, 4-D conv), two groups,
-//! clipping; NaN skips; zero gradients; bad shapes.
+//! clipping; NaN skips; zero gradients; bad shapes. Kernels exercised: optim/sinkgd_rows.wgsl,
+//! optim/sinkgd_cols.wgsl and optim/sinkgd_apply.wgsl.
 //!
 //! Tolerance: atol 2e-6 on parameters. Each step moves an entry by lr_s·|X| ≈ 1e-3·O(1); the
 //! GPU's X carries f32 error ~1e-6 relative (two passes of f32 sums per iteration), so per step
