@@ -1,6 +1,7 @@
 //! `orthogonalize` on the GPU: parity with the f64 reference on awkward shapes (1×1, 1×n, tall,
 //! wide, 3-D batches, 4-D conv filters), singular values inside each schedule's band, distance to
 //! the exact (SVD) polar factor reported per schedule, and typed errors for bad shapes.
+//! Schedules: Muon's quintic, Polar Express, ROOT's table and wgopt's per-shape fit.
 
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};
@@ -63,6 +64,7 @@ fn parity_with_reference_on_awkward_shapes() {
         NsSchedule::Muon,
         NsSchedule::polar_express(),
         NsSchedule::RootTable,
+        NsSchedule::Fitted,
     ] {
         let inputs: Vec<(&[usize], &[f32])> = shapes
             .iter()

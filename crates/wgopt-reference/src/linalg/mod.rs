@@ -3,11 +3,13 @@
 //! schedule, the Polar Express coefficient generator, and the exact polar factor through an SVD
 //! (faer) as ground truth. Everything in f64.
 
+pub mod coefficient_fit;
 pub mod gemm;
 pub mod newton_schulz;
 pub mod polar;
 pub mod polar_express;
 
+pub use coefficient_fit::{fitted_quintic, marchenko_pastur_interval};
 pub use gemm::{gemm, gram};
 pub use newton_schulz::{newton_schulz, NsSchedule, MUON_QUINTIC};
 pub use polar::{polar_factor, singular_values};

@@ -3,6 +3,7 @@
 //! orientation (the Gram on the short side), as KellerJordan/Muon's `zeropower_via_newtonschulz5`.
 //! The oracle of `wgopt_solvers::orthogonalize`.
 
+use crate::linalg::coefficient_fit::fitted_quintic;
 use crate::linalg::polar_express::{optimal_composition, POLAR_EXPRESS_CUSHION};
 use ndarray::{Array2, ArrayView2};
 use serde::{Deserialize, Serialize};
@@ -33,6 +34,11 @@ pub enum NsSchedule {
     PolarExpress { lower: f64, safety: f64 },
     /// ROOT's per-shape table; shapes it does not list fall back to Muon's quintic.
     RootTable,
+    /// ROOT's table where it has the shape, wgopt's per-shape fit (see
+    /// [`coefficient_fit`](super::coefficient_fit)) everywhere else.
+    RootOrFitted,
+    /// wgopt's per-shape fit for every shape.
+    Fitted,
     /// The same triple every step.
     Fixed { a: f64, b: f64, c: f64 },
     /// One triple per step (the last repeats).
@@ -69,6 +75,15 @@ impl NsSchedule {
                     .map_or(MUON_QUINTIC, |(_, v)| *v);
                 vec![abc; steps]
             }
+            NsSchedule::RootOrFitted => {
+                let key = (m.min(n), m.max(n));
+                let abc = ROOT_TABLE
+                    .iter()
+                    .find(|(k, _)| *k == key)
+                    .map_or_else(|| fitted_quintic(m, n, steps), |(_, v)| *v);
+                vec![abc; steps]
+            }
+            NsSchedule::Fitted => vec![fitted_quintic(m, n, steps); steps],
             NsSchedule::PerStep { coefficients } => (0..steps)
                 .map(|i| coefficients[i.min(coefficients.len().saturating_sub(1))])
                 .collect(),
