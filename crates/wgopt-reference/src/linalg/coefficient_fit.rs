@@ -118,7 +118,9 @@ fn nelder_mead(
 
 /// The fitted quintic for an m×n matrix and `steps` steps (cached).
 pub fn fitted_quintic(m: usize, n: usize, steps: usize) -> Quintic {
-    static CACHE: OnceLock<Mutex<HashMap<(usize, usize, usize), Quintic>>> = OnceLock::new();
+    /// (short side, long side, steps) → coefficients.
+    type Cache = Mutex<HashMap<(usize, usize, usize), Quintic>>;
+    static CACHE: OnceLock<Cache> = OnceLock::new();
     let key = (m.min(n), m.max(n), steps);
     let cache = CACHE.get_or_init(Default::default);
     if let Some(q) = cache.lock().ok().and_then(|c| c.get(&key).copied()) {
