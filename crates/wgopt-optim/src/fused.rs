@@ -10,7 +10,7 @@
 //! to recomputing the scalars from the GPU's count, so results stay right without a readback.
 
 use crate::checkpoint::{self, Stateful};
-use crate::optimizer::{counter_methods, submit_step, Counters, Optimizer};
+use crate::optimizer::{counter_methods, Counters, Optimizer};
 use bytemuck::Pod;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
@@ -328,15 +328,6 @@ impl<R: Rule> Optimizer for Fused<R> {
     }
 
     counter_methods!();
-
-    fn step(&mut self, params: &mut ParamSet) -> Result<()> {
-        let mut rec = std::mem::take(&mut self.recorder);
-        let r = submit_step(&self.engine.clone(), &mut rec, params, |p, rec| {
-            self.record(p, rec)
-        });
-        self.recorder = rec;
-        r
-    }
 
     fn stats(&mut self) -> Result<StepStats> {
         let s = self.guard.read_stats(&self.engine)?;

@@ -314,15 +314,6 @@ impl Optimizer for Muon {
 
     counter_methods!();
 
-    fn step(&mut self, params: &mut ParamSet) -> Result<()> {
-        let mut rec = std::mem::take(&mut self.recorder);
-        let r = submit_step(&self.engine.clone(), &mut rec, params, |p, rec| {
-            self.record(p, rec)
-        });
-        self.recorder = rec;
-        r
-    }
-
     fn stats(&mut self) -> Result<StepStats> {
         let s = self.own_guard()?.read_stats(&self.engine)?;
         self.counters.sync(&s);

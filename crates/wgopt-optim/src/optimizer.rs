@@ -118,9 +118,21 @@ impl Counters {
     }
 }
 
-/// The `Optimizer` methods that only touch `self.counters`, `self.recorder` and `self.engine`.
+/// `step` and the `Optimizer` methods that only touch `self.counters`, `self.recorder`, `self.engine` and
+/// the optimizer's own `self.record(params, rec)`.
 macro_rules! counter_methods {
     () => {
+        fn step(&mut self, params: &mut wgopt_scheduler::ParamSet) -> wgopt_scheduler::Result<()> {
+            // The recorder is moved out while `record` borrows `self`, then put back.
+            let mut rec = std::mem::take(&mut self.recorder);
+            let engine = self.engine.clone();
+            let r = $crate::optimizer::submit_step(&engine, &mut rec, params, |p, rec| {
+                self.record(p, rec)
+            });
+            self.recorder = rec;
+            r
+        }
+
         fn set_schedule(&mut self, schedule: wgopt_reference::schedule::Schedule) {
             self.counters.schedule = schedule;
         }

@@ -7,7 +7,7 @@
 
 use crate::checkpoint::{self, Stateful};
 use crate::matrices::{matrix_batches, MatrixBatch};
-use crate::optimizer::{counter_methods, submit_step, Counters, Optimizer};
+use crate::optimizer::{counter_methods, Counters, Optimizer};
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::SinkGdConfig;
 use wgopt_reference::schedule::Schedule;
@@ -269,15 +269,6 @@ impl Optimizer for SinkGd {
     }
 
     counter_methods!();
-
-    fn step(&mut self, params: &mut ParamSet) -> Result<()> {
-        let mut rec = std::mem::take(&mut self.recorder);
-        let r = submit_step(&self.engine.clone(), &mut rec, params, |p, rec| {
-            self.record(p, rec)
-        });
-        self.recorder = rec;
-        r
-    }
 
     fn stats(&mut self) -> Result<StepStats> {
         let s = self.guard.read_stats(&self.engine)?;

@@ -138,7 +138,7 @@ impl ElementwiseKernel {
             });
         }
         ElementwiseKernel {
-            label: shader_label(shader),
+            label: shader.path(),
             kernel,
             plans,
         }
@@ -176,8 +176,4 @@ impl ElementwiseKernel {
             });
         }
     }
-}
-
-fn shader_label(s: ShaderId) -> &'static str {
-    s.path()
 }
