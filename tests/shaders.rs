@@ -3,7 +3,8 @@
 //! its WGSL globals. Shared declarations checked here: common/step_stats.wgsl (StepStats),
 //! common/partial.wgsl (Partial), common/non_finite.wgsl and common/grid_stride.wgsl (composed
 //! into the kernels validated below), linalg/tile_core.wgsl (GemmParams, GemmOffsets; composed
-//! into gemm and gram), optim/sinkgd_common.wgsl (SinkGdParams).
+//! into gemm and gram), optim/sinkgd_common.wgsl (SinkGdParams), reduce/quantile_common.wgsl (QuantileMatrix,
+//! QuantileState; composed into quantile_histogram and quantile_select).
 
 use naga::{AddressSpace, StorageAccess, TypeInner};
 use wgopt::optim::adam::AdamSegment;
@@ -14,6 +15,7 @@ use wgopt::optim::sinkgd::SinkGdParams;
 use wgopt::scheduler::bench::FmaParams;
 use wgopt::scheduler::guard::{GuardParams, Partial, StepStats, Tile};
 use wgopt::scheduler::linalg::{GemmOffsets, GemmParams, NormalizeOffsets, NormalizeParams};
+use wgopt::scheduler::quantile::{QuantileMatrix, QuantileState, QuantileTile};
 use wgopt::scheduler::shaders::{Access, ShaderId};
 
 fn module(id: ShaderId) -> naga::Module {
@@ -117,7 +119,7 @@ fn rust_structs_match_wgsl_twins() {
                 eps,
                 step_size,
                 bias_correction2_sqrt,
-                _pad1,
+                root_step_size,
                 _pad2
             }),
         ),
@@ -273,7 +275,7 @@ fn rust_structs_match_wgsl_twins() {
             rust_layout!(NormalizeParams {
                 len,
                 factor,
-                _pad0,
+                clamp_base,
                 _pad1
             }),
         ),
@@ -281,6 +283,36 @@ fn rust_structs_match_wgsl_twins() {
             ShaderId::FrobeniusNormalize,
             "NormalizeOffsets",
             rust_layout!(NormalizeOffsets { src, dst }),
+        ),
+        (
+            ShaderId::QuantileSelect,
+            "QuantileMatrix",
+            rust_layout!(QuantileMatrix {
+                rank_lo,
+                rank_hi,
+                weight,
+                add
+            }),
+        ),
+        (
+            ShaderId::QuantileHistogram,
+            "QuantileState",
+            rust_layout!(QuantileState {
+                prefix_lo,
+                prefix_hi,
+                rank_lo,
+                rank_hi
+            }),
+        ),
+        (
+            ShaderId::QuantileHistogram,
+            "QuantileTile",
+            rust_layout!(QuantileTile {
+                matrix,
+                start,
+                end,
+                _pad
+            }),
         ),
     ];
     for (id, name, rust) in cases {

@@ -1,14 +1,19 @@
 // Batched Frobenius normalisation, one workgroup per matrix: out = in / (factor·‖in‖_F + 1e-7)
 // (Muon's `X / (X.norm() + 1e-7)`; Polar Express uses factor 1.01). Fixed-order tree sum.
-// Reference twin: the normalisation in wgopt_reference::linalg::newton_schulz.
+// With CLAMP (ROOT), each matrix is first soft-thresholded at its quantile threshold ε,
+// `u − sign(u)·relu(|u| − ε)` as ROOT computes it, fused here so the clamp costs no extra pass.
+// Reference twins: the normalisation in wgopt_reference::linalg::newton_schulz, the clamp in
+// wgopt_reference::linalg::quantile::soft_threshold_clamp.
 
 const NORM_WG: u32 = 256u;
+
+override CLAMP: bool = false;
 
 // Rust twin: wgopt_scheduler::linalg::NormalizeParams.
 struct NormalizeParams {
     len: u32,
     factor: f32,
-    _pad0: u32,
+    clamp_base: u32,
     _pad1: u32,
 }
 
@@ -22,15 +27,29 @@ struct NormalizeOffsets {
 @group(0) @binding(1) var<storage, read> norm_offsets: array<NormalizeOffsets>;
 @group(0) @binding(2) var<storage, read> src: array<f32>;
 @group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+// Matrix i's threshold at clamp_base + i (read only with CLAMP).
+@group(0) @binding(4) var<storage, read> clamp_thresholds: array<f32>;
 
 var<workgroup> partial: array<f32, NORM_WG>;
+
+fn load(i: u32, eps: f32) -> f32 {
+    let u = src[i];
+    if (CLAMP) {
+        return u - sign(u) * max(abs(u) - eps, 0.0);
+    }
+    return u;
+}
 
 @compute @workgroup_size(NORM_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
     let off = norm_offsets[wid.x];
+    var eps = 0.0;
+    if (CLAMP) {
+        eps = clamp_thresholds[norm_params.clamp_base + wid.x];
+    }
     var s = 0.0;
     for (var i = lid; i < norm_params.len; i += NORM_WG) {
-        let v = src[off.src + i];
+        let v = load(off.src + i, eps);
         s += v * v;
     }
     partial[lid] = s;
@@ -43,6 +62,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let scale = 1.0 / (norm_params.factor * sqrt(partial[0]) + 1e-7);
     for (var i = lid; i < norm_params.len; i += NORM_WG) {
-        dst[off.dst + i] = src[off.src + i] * scale;
+        dst[off.dst + i] = load(off.src + i, eps) * scale;
     }
 }

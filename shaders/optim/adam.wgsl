@@ -5,6 +5,8 @@
 override AMSGRAD: bool = false;
 override MAXIMIZE: bool = false;
 override DECOUPLED_WEIGHT_DECAY: bool = true;
+// ROOT's internal AdamW: v by lerp, eps on the raw sqrt(v), step lr·sqrt(bc2)/bc1.
+override ROOT_FALLBACK: bool = false;
 
 // One contiguous range of a group in this chunk, with the group's per-step scalars (computed
 // on the host in f64 and rounded once, as torch does with Python floats).
@@ -24,7 +26,7 @@ struct AdamSegment {
     eps: f32,
     step_size: f32,
     bias_correction2_sqrt: f32,
-    _pad1: f32,
+    root_step_size: f32,
     _pad2: f32,
 }
 
@@ -36,16 +38,29 @@ struct AdamSegment {
 @group(0) @binding(5) var<storage, read_write> exp_avg_sq: array<vec4<f32>>;
 @group(0) @binding(6) var<storage, read_write> max_exp_avg_sq: array<vec4<f32>>;
 
-// (step_size, bias_correction2_sqrt): the host's values when the GPU has applied exactly the
-// steps the host expected; recomputed in f32 after a skipped step the host has not read yet.
-fn bias_terms(s: AdamSegment) -> vec2<f32> {
+// (step_size, bias_correction2_sqrt, root_step_size): the host's values when the GPU has
+// applied exactly the steps the host expected; recomputed in f32 after a skipped step the host
+// has not read yet.
+fn bias_terms(s: AdamSegment) -> vec3<f32> {
     if (stats.applied_steps == s.step) {
-        return vec2<f32>(s.step_size, s.bias_correction2_sqrt);
+        return vec3<f32>(s.step_size, s.bias_correction2_sqrt, s.root_step_size);
     }
     let t = f32(stats.applied_steps);
     let bias_correction1 = 1.0 - pow(s.beta1, t);
-    let bias_correction2 = 1.0 - pow(s.beta2, t);
-    return vec2<f32>(s.lr / bias_correction1, sqrt(bias_correction2));
+    let bias_correction2_sqrt = sqrt(1.0 - pow(s.beta2, t));
+    return vec3<f32>(
+        s.lr / bias_correction1,
+        bias_correction2_sqrt,
+        s.lr * bias_correction2_sqrt / bias_correction1,
+    );
+}
+
+// torch.lerp(start, end, w) for a uniform weight.
+fn torch_lerp(start: vec4<f32>, end: vec4<f32>, w: f32) -> vec4<f32> {
+    if (w < 0.5) {
+        return start + w * (end - start);
+    }
+    return end - (end - start) * (1.0 - w);
 }
 
 @compute @workgroup_size(WORKGROUP_SIZE)
@@ -72,9 +87,13 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                     g = g + seg.weight_decay * p;
                 }
             }
-            let m_old = exp_avg[i];
-            let m = m_old + seg.one_minus_beta1 * (g - m_old);
-            let v = exp_avg_sq[i] * seg.beta2 + seg.one_minus_beta2 * (g * g);
+            let m = torch_lerp(exp_avg[i], g, seg.one_minus_beta1);
+            var v: vec4<f32>;
+            if (ROOT_FALLBACK) {
+                v = torch_lerp(exp_avg_sq[i], g * g, seg.one_minus_beta2);
+            } else {
+                v = exp_avg_sq[i] * seg.beta2 + seg.one_minus_beta2 * (g * g);
+            }
             exp_avg[i] = m;
             exp_avg_sq[i] = v;
             var v_used = v;
@@ -82,8 +101,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
                 v_used = max(max_exp_avg_sq[i], v);
                 max_exp_avg_sq[i] = v_used;
             }
-            let denom = sqrt(v_used) / bias.y + seg.eps;
-            param[i] = p + (-bias.x) * (m / denom);
+            if (ROOT_FALLBACK) {
+                param[i] = p + (-bias.z) * (m / (seg.eps + sqrt(v_used)));
+            } else {
+                let denom = sqrt(v_used) / bias.y + seg.eps;
+                param[i] = p + (-bias.x) * (m / denom);
+            }
         }
     }
 }

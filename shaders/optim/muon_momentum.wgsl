@@ -1,9 +1,11 @@
 // Muon, part 1 of 3 (then Newton–Schulz on the update arena, then muon_apply.wgsl): the EMA
 // momentum `buf.lerp_(g, 1 − β)` and the Nesterov blend `g.lerp_(buf, β)` (torch.lerp's two
-// branches), written to the update arena that Newton–Schulz orthogonalises in place.
+// branches), written to the update arena that Newton–Schulz orthogonalises in place. ROOT
+// (SUM_FORM) accumulates `buf = β·buf + g` and blends `g + β·buf` instead.
 // Reference twin: wgopt_reference::optim::muon.
 
 override NESTEROV: bool = true;
+override SUM_FORM: bool = false;
 
 // Rust twin: wgopt_optim::muon::MuonMomentumSegment.
 struct MuonMomentumSegment {
@@ -43,6 +45,16 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) 
         let seg = segments[k];
         for (var i = first_index(base, stride, seg.start); i < seg.end; i += stride) {
             let g = grad[i] * clip;
+            if (SUM_FORM) {
+                let m = seg.beta * momentum_buffer[i] + g;
+                momentum_buffer[i] = m;
+                if (NESTEROV) {
+                    update[i] = g + seg.beta * m;
+                } else {
+                    update[i] = m;
+                }
+                continue;
+            }
             let m = torch_lerp(momentum_buffer[i], g, seg.one_minus_beta);
             momentum_buffer[i] = m;
             if (NESTEROV) {

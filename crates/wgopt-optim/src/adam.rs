@@ -27,7 +27,7 @@ pub struct AdamSegment {
     pub eps: f32,
     pub step_size: f32,
     pub bias_correction2_sqrt: f32,
-    pub _pad1: f32,
+    pub root_step_size: f32,
     pub _pad2: f32,
 }
 
@@ -63,6 +63,7 @@ impl Rule for AdamRule {
                 "DECOUPLED_WEIGHT_DECAY",
                 cfg.decoupled_weight_decay as u8 as f64,
             ),
+            ("ROOT_FALLBACK", cfg.root_fallback as u8 as f64),
         ]
     }
 
@@ -88,6 +89,7 @@ impl Rule for AdamRule {
             eps: cfg.eps as f32,
             step_size: (lr / bias_correction1) as f32,
             bias_correction2_sqrt: bias_correction2.sqrt() as f32,
+            root_step_size: (lr * bias_correction2.sqrt() / bias_correction1) as f32,
             ..Default::default()
         }
     }

@@ -1,5 +1,6 @@
 //! wgopt's optimizers on the GPU: the [`Optimizer`] trait, fused elementwise optimizers
-//! ([`sgd`], [`adam`] for Adam and AdamW, [`lion`]), parameter-group routing ([`routing`]),
+//! ([`sgd`], [`adam`] for Adam and AdamW, [`lion`]), the orthogonalized ones ([`muon`] for Muon
+//! and ROOT, [`sinkgd`]), parameter-group routing ([`routing`]),
 //! learning-rate schedules (re-exported from the reference crate, one implementation for both),
 //! checkpoints in safetensors ([`checkpoint`]) and creation by name ([`registry`]).
 //!
@@ -21,7 +22,7 @@ pub mod sinkgd;
 pub use adam::{Adam, AdamRule};
 pub use fused::{Fused, Rule};
 pub use lion::{Lion, LionRule};
-pub use muon::{Muon, MuonAdamW};
+pub use muon::{Muon, MuonAdamW, Root, RootAdamW};
 pub use optimizer::Optimizer;
 pub use registry::{create, OPTIMIZER_NAMES};
 pub use routing::{Matcher, Router};
@@ -29,6 +30,6 @@ pub use sgd::{Sgd, SgdRule};
 pub use sinkgd::SinkGd;
 pub use wgopt_reference::linalg::NsSchedule;
 pub use wgopt_reference::optim::{
-    AdamConfig, LionConfig, MuonConfig, MuonScale, SgdConfig, SinkGdConfig,
+    muon::MomentumForm, AdamConfig, LionConfig, MuonConfig, MuonScale, SgdConfig, SinkGdConfig,
 };
 pub use wgopt_reference::schedule::{DecayShape, Schedule};

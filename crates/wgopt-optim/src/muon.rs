@@ -6,6 +6,10 @@
 //! (decay and the shape-scaled step). All of it one submit; plans, buffers and bind groups are
 //! built once.
 //!
+//! ROOT is this pipeline with [`MuonConfig::root`]: sum-form momentum, and before Newton–Schulz
+//! an exact per-matrix quantile of |U| on the GPU (`reduce/quantile_*.wgsl`, radix select) whose
+//! soft-threshold is fused into Newton–Schulz's normalisation. [`Root`] / [`RootAdamW`] name it.
+//!
 //! [`MuonAdamW`] is the standard hybrid: Muon for hidden ≥2-D weights, AdamW for embeddings,
 //! the head and 1-D parameters, one step guard over all of them (global clipping, a non-finite
 //! gradient anywhere skips both), one submit.
@@ -17,12 +21,14 @@ use crate::optimizer::{counter_methods, submit_step, Counters, Optimizer};
 use crate::routing::{Matcher, Router};
 use crate::{Adam, AdamConfig};
 use bytemuck::{Pod, Zeroable};
+use wgopt_reference::optim::muon::MomentumForm;
 use wgopt_reference::optim::MuonConfig;
 use wgopt_reference::schedule::Schedule;
 use wgopt_scheduler::arena::Arena;
 use wgopt_scheduler::elementwise::ElementwiseKernel;
 use wgopt_scheduler::guard::Guard;
-use wgopt_scheduler::linalg::NewtonSchulzPlan;
+use wgopt_scheduler::linalg::{Clamp, NewtonSchulzPlan};
+use wgopt_scheduler::quantile::{AbsQuantile, QuantileSource};
 use wgopt_scheduler::{
     Engine, Error, GuardConfig, ParamSet, Result, ShaderId, StepRecorder, StepStats,
 };
@@ -71,6 +77,8 @@ pub struct Muon {
     guard: GuardSource,
     momentum: Arena,
     momentum_kernel: ElementwiseKernel,
+    /// ROOT's per-matrix thresholds, when some group clamps.
+    quantile: Option<AbsQuantile>,
     plans: Vec<NewtonSchulzPlan>,
     apply_kernel: ElementwiseKernel,
     recorder: StepRecorder,
@@ -116,9 +124,11 @@ impl Muon {
         for (label, cfg) in groups {
             cfg.validate()
                 .map_err(|e| Error::InvalidHyperparameter(e.to_string()))?;
-            if cfg.nesterov != groups[0].1.nesterov {
+            if (cfg.nesterov, cfg.momentum_form)
+                != (groups[0].1.nesterov, groups[0].1.momentum_form)
+            {
                 return Err(Error::InvalidHyperparameter(
-                    "muon: nesterov must agree across groups".into(),
+                    "muon: nesterov and momentum_form must agree across groups".into(),
                 ));
             }
             resolved.push((layout.group_index(label)?, label.clone(), cfg.clone()));
@@ -140,11 +150,15 @@ impl Muon {
             }
             (None, None) => return Err(Error::InvalidHyperparameter("muon: no guard".into())),
         };
-        let nesterov = resolved[0].2.nesterov;
+        let first = &resolved[0].2;
+        let sum_form = first.momentum_form == MomentumForm::Sum;
         let momentum_kernel = ElementwiseKernel::new(
             &engine,
             ShaderId::MuonMomentum,
-            &[("NESTEROV", nesterov as u8 as f64)],
+            &[
+                ("NESTEROV", first.nesterov as u8 as f64),
+                ("SUM_FORM", sum_form as u8 as f64),
+            ],
             layout,
             &group_ids,
             std::mem::size_of::<MuonMomentumSegment>(),
@@ -172,21 +186,28 @@ impl Muon {
                 ]
             },
         );
+        let cfg_of = |group: usize| {
+            &resolved
+                .iter()
+                .find(|g| g.0 == group)
+                .expect("group resolved above")
+                .2
+        };
+        let (quantile, clamp_bases) = build_quantile(&engine, &update, &batches, cfg_of)?;
         // One Newton–Schulz plan per (chunk, group, matrix shape), in place on the update arena.
         let mut plans = Vec::new();
-        for MatrixBatch {
-            chunk,
-            group,
-            rows,
-            cols,
-            offsets,
-        } in &batches
+        for (
+            MatrixBatch {
+                chunk,
+                group,
+                rows,
+                cols,
+                offsets,
+            },
+            clamp_base,
+        ) in batches.iter().zip(&clamp_bases)
         {
-            let cfg = &resolved
-                .iter()
-                .find(|g| g.0 == *group)
-                .expect("group resolved above")
-                .2;
+            let cfg = cfg_of(*group);
             let coefficients: Vec<(f32, f32, f32)> = cfg
                 .schedule
                 .coefficients(*rows, *cols, cfg.ns_steps)
@@ -194,16 +215,22 @@ impl Muon {
                 .map(|(a, b, c)| (a as f32, b as f32, c as f32))
                 .collect();
             let buf = &update.chunks[*chunk];
-            plans.push(NewtonSchulzPlan::new(
+            let clamp = match (&quantile, clamp_base) {
+                (Some(q), Some(base)) => Some(Clamp {
+                    thresholds: q.thresholds(),
+                    base: *base,
+                }),
+                _ => None,
+            };
+            plans.push(NewtonSchulzPlan::new_clamped(
                 &engine,
                 *rows as u32,
                 *cols as u32,
                 &coefficients,
                 cfg.schedule.norm_factor() as f32,
-                buf,
-                offsets,
-                buf,
-                offsets,
+                (buf, offsets),
+                (buf, offsets),
+                clamp,
             )?);
         }
         Ok(Muon {
@@ -215,6 +242,7 @@ impl Muon {
             guard,
             momentum,
             momentum_kernel,
+            quantile,
             plans,
             apply_kernel,
             recorder: StepRecorder::new(),
@@ -223,6 +251,15 @@ impl Muon {
             scratch_apply: Vec::new(),
             _update: update,
         })
+    }
+
+    /// ROOT's per-matrix thresholds of the last step (`quantile(|U|, q) + 1e-9`, in the order
+    /// of the clamped matrices), or `None` when no group clamps. Waits for the GPU.
+    pub fn read_thresholds(&self) -> Result<Option<Vec<f32>>> {
+        self.quantile
+            .as_ref()
+            .map(|q| q.read(&self.engine))
+            .transpose()
     }
 
     /// The momentum buffers (state field `momentum_buffer`, same layout as the parameters).
@@ -289,6 +326,9 @@ impl Muon {
             g.record(rec);
         }
         self.momentum_kernel.record(rec);
+        if let Some(q) = &self.quantile {
+            q.record(rec);
+        }
         for p in &self.plans {
             p.record(rec);
         }
@@ -307,9 +347,49 @@ impl Muon {
     }
 }
 
+/// The quantile selection over every clamped matrix, sources in chunk order, and for each batch
+/// the index of its first matrix's threshold (`None` for batches that do not clamp).
+fn build_quantile<'a>(
+    engine: &Engine,
+    update: &Arena,
+    batches: &[MatrixBatch],
+    cfg_of: impl Fn(usize) -> &'a MuonConfig,
+) -> Result<(Option<AbsQuantile>, Vec<Option<u32>>)> {
+    let mut bases = vec![None; batches.len()];
+    let mut sources = Vec::new();
+    let mut next = 0u32;
+    for (c, buffer) in update.chunks.iter().enumerate() {
+        let mut matrices = Vec::new();
+        for (b, batch) in batches.iter().enumerate() {
+            let Some(q) = cfg_of(batch.group).clamp_quantile else {
+                continue;
+            };
+            if batch.chunk != c {
+                continue;
+            }
+            bases[b] = Some(next);
+            let len = (batch.rows * batch.cols) as u32;
+            matrices.extend(batch.offsets.iter().map(|&o| (o, len, q)));
+            next += batch.offsets.len() as u32;
+        }
+        if !matrices.is_empty() {
+            sources.push(QuantileSource { buffer, matrices });
+        }
+    }
+    if sources.is_empty() {
+        return Ok((None, bases));
+    }
+    // ROOT: `torch.quantile(U.abs(), q) + 1e-9`.
+    Ok((Some(AbsQuantile::new(engine, &sources, 1e-9)?), bases))
+}
+
 impl Optimizer for Muon {
     fn name(&self) -> &'static str {
-        "muon"
+        if self.groups.iter().all(|g| g.2.is_root()) {
+            "root"
+        } else {
+            "muon"
+        }
     }
 
     counter_methods!();
@@ -352,7 +432,7 @@ impl Stateful for Muon {
     type Config = MuonConfig;
 
     fn checkpoint_name(&self) -> &'static str {
-        "muon"
+        self.name()
     }
 
     fn engine(&self) -> &Engine {
@@ -386,13 +466,21 @@ impl Stateful for Muon {
         saved
             .validate()
             .map_err(|e| Error::Checkpoint(format!("group {label:?}: {e}")))?;
-        if (saved.nesterov, saved.ns_steps, &saved.schedule)
-            != (ours.nesterov, ours.ns_steps, &ours.schedule)
-        {
+        let plan_of = |c: &MuonConfig| {
+            (
+                c.nesterov,
+                c.ns_steps,
+                c.schedule.clone(),
+                c.momentum_form,
+                c.clamp_quantile,
+            )
+        };
+        if plan_of(saved) != plan_of(ours) {
             return Err(Error::Checkpoint(format!(
-                "group {label:?} was saved with nesterov={}, ns_steps={}, schedule {:?}; this optimizer's kernel flags and \
-                 Newton–Schulz plans use nesterov={}, ns_steps={}, schedule {:?}",
-                saved.nesterov, saved.ns_steps, saved.schedule, ours.nesterov, ours.ns_steps, ours.schedule
+                "group {label:?} was saved with (nesterov, ns_steps, schedule, momentum_form, clamp_quantile) = {:?}; \
+                 this optimizer's kernel flags and Newton–Schulz plans use {:?}",
+                plan_of(saved),
+                plan_of(ours)
             )));
         }
         Ok(())
@@ -415,6 +503,12 @@ impl Stateful for Muon {
         }
     }
 }
+
+/// ROOT: [`Muon`] with [`MuonConfig::root`] groups (its name and checkpoints say "root").
+pub type Root = Muon;
+
+/// ROOT with its AdamW fallback ([`AdamConfig::root_fallback`]); see [`MuonAdamW::root_router`].
+pub type RootAdamW = MuonAdamW;
 
 /// Muon for hidden matrices plus AdamW for the rest, one guard, one submit.
 pub struct MuonAdamW {
@@ -444,6 +538,35 @@ impl MuonAdamW {
             .rule(Matcher::NameContains("wte".into()), "adamw")
             .rule(Matcher::NameContains("wpe".into()), "adamw")
             .rule(Matcher::NameContains("head".into()), "adamw")
+    }
+
+    /// ROOT's split (example_train.py): only 2-D weights are orthogonalised ("muon" group);
+    /// 1-D, ≥3-D, embeddings and the head go to the fallback ("adamw" group).
+    pub fn root_router() -> Router {
+        Self::router().rule(Matcher::NdimAtLeast(3), "adamw")
+    }
+
+    /// ROOT with its defaults on the "muon" group and its AdamW fallback on the "adamw" group
+    /// (as [`MuonAdamW::root_router`] labels them), both at learning rate `lr`.
+    pub fn root(params: &ParamSet, lr: f64, guard: GuardConfig) -> Result<MuonAdamW> {
+        Self::new(
+            params,
+            &[(
+                "muon".into(),
+                MuonConfig {
+                    lr,
+                    ..MuonConfig::root()
+                },
+            )],
+            &[(
+                "adamw".into(),
+                AdamConfig {
+                    lr,
+                    ..AdamConfig::root_fallback()
+                },
+            )],
+            guard,
+        )
     }
 
     /// Muon on `muon_groups`, AdamW on `adamw_groups`; the guard covers both.
@@ -484,7 +607,11 @@ impl MuonAdamW {
 
 impl Optimizer for MuonAdamW {
     fn name(&self) -> &'static str {
-        "muon+adamw"
+        if self.muon.name() == "root" {
+            "root+adamw"
+        } else {
+            "muon+adamw"
+        }
     }
 
     fn step(&mut self, params: &mut ParamSet) -> Result<()> {

@@ -126,6 +126,8 @@ fn adam_trajectories_every_flag() {
                         decoupled_weight_decay: decoupled,
                         amsgrad,
                         maximize,
+                        // ROOT's fallback placement rides along on half the decoupled runs.
+                        root_fallback: decoupled && maximize,
                     };
                     let cfg_of = move |g: &str| {
                         no_decay(g, base, |c| AdamConfig {
@@ -134,7 +136,7 @@ fn adam_trajectories_every_flag() {
                             ..c
                         })
                     };
-                    let label = format!("adam decoupled={decoupled} amsgrad={amsgrad} maximize={maximize} clip={clip:?}");
+                    let label = format!("adam decoupled={decoupled} amsgrad={amsgrad} maximize={maximize} clip={clip:?} root_fallback={}", base.root_fallback);
                     run_trajectory(
                         &engine,
                         &label,

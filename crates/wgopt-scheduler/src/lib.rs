@@ -15,6 +15,7 @@ pub mod layout;
 pub mod linalg;
 pub mod params;
 pub mod pipelines;
+pub mod quantile;
 pub mod recorder;
 pub mod shaders;
 

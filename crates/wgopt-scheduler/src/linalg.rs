@@ -43,8 +43,16 @@ pub struct GemmOffsets {
 pub struct NormalizeParams {
     pub len: u32,
     pub factor: f32,
-    pub _pad0: u32,
+    pub clamp_base: u32,
     pub _pad1: u32,
+}
+
+/// ROOT's soft-threshold fused into the normalisation: matrix i of a batch is clamped at
+/// `thresholds[base + i]` (see [`crate::quantile::AbsQuantile`]).
+#[derive(Debug, Clone, Copy)]
+pub struct Clamp<'a> {
+    pub thresholds: &'a wgpu::Buffer,
+    pub base: u32,
 }
 
 /// Source and destination offsets (floats) of one matrix to normalise.
@@ -215,7 +223,8 @@ impl Matmul {
     }
 }
 
-/// Batched `dst = src / (factor·‖src‖_F + 1e-7)`, one workgroup per matrix.
+/// Batched `dst = src / (factor·‖src‖_F + 1e-7)`, one workgroup per matrix, optionally after
+/// ROOT's clamp.
 #[derive(Debug)]
 pub struct Normalize {
     dispatch: Dispatch,
@@ -230,6 +239,19 @@ impl Normalize {
         dst: &wgpu::Buffer,
         offsets: &[NormalizeOffsets],
     ) -> Result<Normalize> {
+        Self::new_clamped(engine, len, factor, src, dst, offsets, None)
+    }
+
+    /// As [`Normalize::new`], clamping each matrix first when `clamp` is given.
+    pub fn new_clamped(
+        engine: &Engine,
+        len: u32,
+        factor: f32,
+        src: &wgpu::Buffer,
+        dst: &wgpu::Buffer,
+        offsets: &[NormalizeOffsets],
+        clamp: Option<Clamp<'_>>,
+    ) -> Result<Normalize> {
         for o in offsets {
             check_fits("normalize source", src, o.src, len as u64)?;
             check_fits("normalize destination", dst, o.dst, len as u64)?;
@@ -242,10 +264,23 @@ impl Normalize {
                 limit: limit as u64,
             });
         }
-        let kernel = engine.kernel(ShaderId::FrobeniusNormalize, "main", &[]);
+        if let Some(c) = clamp {
+            check_fits(
+                "clamp thresholds",
+                c.thresholds,
+                c.base,
+                offsets.len() as u64,
+            )?;
+        }
+        let kernel = engine.kernel(
+            ShaderId::FrobeniusNormalize,
+            "main",
+            &[("CLAMP", clamp.is_some() as u8 as f64)],
+        );
         let p = NormalizeParams {
             len,
             factor,
+            clamp_base: clamp.map_or(0, |c| c.base),
             ..Default::default()
         };
         let params = engine.create_buffer(
@@ -264,10 +299,12 @@ impl Normalize {
         engine
             .queue()
             .write_buffer(&offs, 0, bytemuck::cast_slice(offsets));
+        // Without a clamp the thresholds binding is never read; the offsets stand in.
+        let thresholds = clamp.map_or(&offs, |c| c.thresholds);
         let bind_group = engine.bind_buffers(
             "frobenius_normalize",
             &kernel.layout,
-            &[&params, &offs, src, dst],
+            &[&params, &offs, src, dst, thresholds],
         );
         Ok(Normalize {
             dispatch: Dispatch {
@@ -308,6 +345,30 @@ impl NewtonSchulzPlan {
         input_offsets: &[u32],
         output: &wgpu::Buffer,
         output_offsets: &[u32],
+    ) -> Result<NewtonSchulzPlan> {
+        Self::new_clamped(
+            engine,
+            rows,
+            cols,
+            coefficients,
+            norm_factor,
+            (input, input_offsets),
+            (output, output_offsets),
+            None,
+        )
+    }
+
+    /// As [`NewtonSchulzPlan::new`], with ROOT's clamp fused into the normalisation.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_clamped(
+        engine: &Engine,
+        rows: u32,
+        cols: u32,
+        coefficients: &[(f32, f32, f32)],
+        norm_factor: f32,
+        (input, input_offsets): (&wgpu::Buffer, &[u32]),
+        (output, output_offsets): (&wgpu::Buffer, &[u32]),
+        clamp: Option<Clamp<'_>>,
     ) -> Result<NewtonSchulzPlan> {
         if input_offsets.len() != output_offsets.len() {
             return Err(Error::ShapeMismatch {
@@ -354,13 +415,14 @@ impl NewtonSchulzPlan {
             })
             .collect();
         let norm_dst = if steps_n == 0 { output } else { &x[0] };
-        let normalize = Normalize::new(
+        let normalize = Normalize::new_clamped(
             engine,
             len as u32,
             norm_factor,
             input,
             norm_dst,
             &norm_offsets,
+            clamp,
         )?;
         let ss = short as u64 * short as u64;
         let mut steps = Vec::with_capacity(steps_n);

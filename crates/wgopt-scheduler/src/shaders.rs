@@ -28,6 +28,7 @@ const GRID_STRIDE: &str = wgsl!("common/grid_stride.wgsl");
 const PARTIAL: &str = wgsl!("common/partial.wgsl");
 const TILE_CORE: &str = wgsl!("linalg/tile_core.wgsl");
 const SINKGD_COMMON: &str = wgsl!("optim/sinkgd_common.wgsl");
+const QUANTILE_COMMON: &str = wgsl!("reduce/quantile_common.wgsl");
 
 /// A kernel: its file name (the family-relative path under shaders/), the files it is composed
 /// of, and its bindings.
@@ -53,6 +54,10 @@ pub enum ShaderId {
     TileSumsq,
     /// `reduce/guard_finalize.wgsl`
     GuardFinalize,
+    /// `reduce/quantile_histogram.wgsl`
+    QuantileHistogram,
+    /// `reduce/quantile_select.wgsl`
+    QuantileSelect,
     /// `linalg/gemm.wgsl`
     Gemm,
     /// `linalg/gram.wgsl`
@@ -66,7 +71,7 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 15] = [
+    pub const ALL: [ShaderId; 17] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
@@ -77,6 +82,8 @@ impl ShaderId {
         ShaderId::SinkGdApply,
         ShaderId::TileSumsq,
         ShaderId::GuardFinalize,
+        ShaderId::QuantileHistogram,
+        ShaderId::QuantileSelect,
         ShaderId::Gemm,
         ShaderId::Gram,
         ShaderId::FrobeniusNormalize,
@@ -97,6 +104,8 @@ impl ShaderId {
             ShaderId::SinkGdApply => "optim/sinkgd_apply.wgsl",
             ShaderId::TileSumsq => "reduce/tile_sumsq.wgsl",
             ShaderId::GuardFinalize => "reduce/guard_finalize.wgsl",
+            ShaderId::QuantileHistogram => "reduce/quantile_histogram.wgsl",
+            ShaderId::QuantileSelect => "reduce/quantile_select.wgsl",
             ShaderId::Gemm => "linalg/gemm.wgsl",
             ShaderId::Gram => "linalg/gram.wgsl",
             ShaderId::FrobeniusNormalize => "linalg/frobenius_normalize.wgsl",
@@ -118,6 +127,10 @@ impl ShaderId {
             ShaderId::SinkGdApply => &[STEP_STATS, SINKGD_COMMON, wgsl!("optim/sinkgd_apply.wgsl")],
             ShaderId::TileSumsq => &[NON_FINITE, PARTIAL, wgsl!("reduce/tile_sumsq.wgsl")],
             ShaderId::GuardFinalize => &[STEP_STATS, PARTIAL, wgsl!("reduce/guard_finalize.wgsl")],
+            ShaderId::QuantileHistogram => {
+                &[QUANTILE_COMMON, wgsl!("reduce/quantile_histogram.wgsl")]
+            }
+            ShaderId::QuantileSelect => &[QUANTILE_COMMON, wgsl!("reduce/quantile_select.wgsl")],
             ShaderId::Gemm => &[TILE_CORE, wgsl!("linalg/gemm.wgsl")],
             ShaderId::Gram => &[TILE_CORE, wgsl!("linalg/gram.wgsl")],
             ShaderId::FrobeniusNormalize => &[wgsl!("linalg/frobenius_normalize.wgsl")],
@@ -149,10 +162,14 @@ impl ShaderId {
             ShaderId::TileSumsq => &[R, R, W],
             // params, partials, segment_ranges, stats, segment_sumsq
             ShaderId::GuardFinalize => &[U, R, R, W, W],
+            // tiles, state, values, histogram
+            ShaderId::QuantileHistogram => &[R, R, R, W],
+            // matrices, state, histogram, thresholds
+            ShaderId::QuantileSelect => &[R, W, W, W],
             // params, offsets, a, b, c, d
             ShaderId::Gemm | ShaderId::Gram => &[U, R, R, R, R, W],
-            // params, offsets, src, dst
-            ShaderId::FrobeniusNormalize => &[U, R, R, W],
+            // params, offsets, src, dst, clamp_thresholds
+            ShaderId::FrobeniusNormalize => &[U, R, R, W, R],
             // src, dst
             ShaderId::Copy => &[R, W],
             // out, params

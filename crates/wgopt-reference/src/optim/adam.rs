@@ -5,6 +5,7 @@
 //! (L2) so that the decay goes through the moments. With amsgrad the running maximum is kept of
 //! the raw, un-bias-corrected `exp_avg_sq`, as torch's code does (its docs say otherwise).
 
+use crate::optim::muon::lerp;
 use crate::{check_len, RefError};
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,10 @@ pub struct AdamConfig {
     pub decoupled_weight_decay: bool,
     pub amsgrad: bool,
     pub maximize: bool,
+    /// ROOT's internal AdamW instead of torch's: `v.lerp_(g², 1 − β2)`, eps added to the raw
+    /// `sqrt(v)`, and the step `lr·sqrt(bc2)/bc1` (torch Adam with eps' = eps/sqrt(bc2)).
+    #[serde(default)]
+    pub root_fallback: bool,
 }
 
 impl AdamConfig {
@@ -32,6 +37,7 @@ impl AdamConfig {
             decoupled_weight_decay: false,
             amsgrad: false,
             maximize: false,
+            root_fallback: false,
         }
     }
 
@@ -41,6 +47,17 @@ impl AdamConfig {
             weight_decay: 1e-2,
             decoupled_weight_decay: true,
             ..Self::adam()
+        }
+    }
+
+    /// ROOT's fallback for the parameters it does not orthogonalise (example_train.py):
+    /// betas (0.9, 0.95), eps 1e-8, weight decay 0.1 (on every parameter), lr 1e-3.
+    pub fn root_fallback() -> Self {
+        AdamConfig {
+            betas: (0.9, 0.95),
+            weight_decay: 0.1,
+            root_fallback: true,
+            ..Self::adamw()
         }
     }
 
@@ -107,6 +124,7 @@ pub fn step(
     let bias_correction2 = 1.0 - beta2.powi(t);
     let step_size = (lr / bias_correction1) as f32;
     let bias_correction2_sqrt = bias_correction2.sqrt() as f32;
+    let root_step_size = (lr * bias_correction2.sqrt() / bias_correction1) as f32;
     let eps = cfg.eps as f32;
 
     for i in 0..p.len() {
@@ -118,10 +136,14 @@ pub fn step(
                 gi += wd * p[i];
             }
         }
-        // exp_avg.lerp_(grad, 1 - beta1): weight < 0.5 → self + w·(end − self).
-        let m = st.exp_avg[i] + one_minus_beta1 * (gi - st.exp_avg[i]);
-        // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-        let v = st.exp_avg_sq[i] * beta2_f + one_minus_beta2 * (gi * gi);
+        // exp_avg.lerp_(grad, 1 - beta1)
+        let m = lerp(st.exp_avg[i], gi, one_minus_beta1);
+        let v = if cfg.root_fallback {
+            lerp(st.exp_avg_sq[i], gi * gi, one_minus_beta2)
+        } else {
+            // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            st.exp_avg_sq[i] * beta2_f + one_minus_beta2 * (gi * gi)
+        };
         st.exp_avg[i] = m;
         st.exp_avg_sq[i] = v;
         let v_used = match &mut st.max_exp_avg_sq {
@@ -131,6 +153,10 @@ pub fn step(
             }
             None => v,
         };
+        if cfg.root_fallback {
+            p[i] += -root_step_size * (m / (eps + v_used.sqrt()));
+            continue;
+        }
         let denom = v_used.sqrt() / bias_correction2_sqrt + eps;
         // param.addcdiv_(exp_avg, denom, value=-step_size), CUDA form: p + α·(m / d).
         p[i] += -step_size * (m / denom);
@@ -159,6 +185,30 @@ mod tests {
                 "{i}: {} vs {expect}",
                 p[i]
             );
+        }
+    }
+
+    #[test]
+    fn root_fallback_is_adam_with_eps_over_sqrt_bc2() {
+        // Spec: ROOT's placement equals torch's with eps' = eps/sqrt(bc2) (up to rounding).
+        let root = AdamConfig {
+            eps: 1e-3,
+            ..AdamConfig::root_fallback()
+        };
+        let (mut p, mut q) = (vec![0.5f32, -1.0], vec![0.5f32, -1.0]);
+        let (mut a, mut b) = (AdamState::new(2, false), AdamState::new(2, false));
+        for t in 1..=3 {
+            let g = [0.01f32 * t as f32, -0.02];
+            step(&root, 1e-2, &mut p, &g, &mut a).unwrap();
+            let torch = AdamConfig {
+                eps: 1e-3 / (1.0 - 0.95f64.powi(t)).sqrt(),
+                root_fallback: false,
+                ..root
+            };
+            step(&torch, 1e-2, &mut q, &g, &mut b).unwrap();
+        }
+        for i in 0..2 {
+            assert!((p[i] - q[i]).abs() < 1e-6, "{} vs {}", p[i], q[i]);
         }
     }
 

@@ -5,8 +5,14 @@
 //! (the reference's conv quirk included) or by Moonlight's `0.2·sqrt(max(m, n))`, then decoupled
 //! decay with the unscaled lr and `p −= lr·update`. The reference runs Newton–Schulz in bf16;
 //! this oracle runs it in f64 (the GPU in f32).
+//!
+//! ROOT (huawei-noah ROOT/example_train.py) is this same pipeline configured by
+//! [`MuonConfig::root`]: sum-form momentum (`buf = μ·buf + g`, Nesterov `g + μ·buf`), the
+//! per-matrix quantile soft-threshold before Newton–Schulz (see
+//! [`soft_threshold_clamp`](crate::linalg::soft_threshold_clamp)), per-shape coefficients and
+//! Moonlight's scale.
 
-use crate::linalg::{newton_schulz, NsSchedule};
+use crate::linalg::{newton_schulz, soft_threshold_clamp, NsSchedule};
 use crate::{check_len, RefError};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -22,6 +28,17 @@ pub enum MuonScale {
     MatchRmsAdamW,
 }
 
+/// How the momentum buffer accumulates gradients.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MomentumForm {
+    /// Muon's EMA: `buf.lerp_(g, 1 − β)`; Nesterov `g.lerp_(buf, β)`.
+    #[default]
+    Ema,
+    /// ROOT's sum: `buf = β·buf + g`; Nesterov `g + β·buf`.
+    Sum,
+}
+
 /// Hyperparameters of Muon (reference defaults: lr 0.02, momentum 0.95, no decay, Nesterov,
 /// 5 steps of the quintic).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -33,6 +50,13 @@ pub struct MuonConfig {
     pub ns_steps: usize,
     pub scale: MuonScale,
     pub schedule: NsSchedule,
+    /// EMA (Muon) or sum (ROOT) momentum.
+    #[serde(default)]
+    pub momentum_form: MomentumForm,
+    /// ROOT's outlier split: clamp each matrix at this quantile of its |update| (+1e-9)
+    /// before Newton–Schulz. `None` (Muon) does not clamp.
+    #[serde(default)]
+    pub clamp_quantile: Option<f64>,
 }
 
 impl Default for MuonConfig {
@@ -45,11 +69,35 @@ impl Default for MuonConfig {
             ns_steps: 5,
             scale: MuonScale::Original,
             schedule: NsSchedule::Muon,
+            momentum_form: MomentumForm::Ema,
+            clamp_quantile: None,
         }
     }
 }
 
 impl MuonConfig {
+    /// ROOT's defaults (example_train.py): lr 1e-3, weight decay 0.1, momentum 0.95 in sum
+    /// form with Nesterov, 5 steps with ROOT's per-shape coefficients (wgopt's fit for the
+    /// shapes its table lacks), the 0.9-quantile clamp, Moonlight's `0.2·sqrt(max(m, n))` scale.
+    pub fn root() -> Self {
+        MuonConfig {
+            lr: 1e-3,
+            momentum: 0.95,
+            weight_decay: 0.1,
+            nesterov: true,
+            ns_steps: 5,
+            scale: MuonScale::MatchRmsAdamW,
+            schedule: NsSchedule::RootOrFitted,
+            momentum_form: MomentumForm::Sum,
+            clamp_quantile: Some(0.9),
+        }
+    }
+
+    /// True for ROOT-style configurations (they clamp outliers).
+    pub fn is_root(&self) -> bool {
+        self.clamp_quantile.is_some()
+    }
+
     pub fn validate(&self) -> Result<(), RefError> {
         crate::non_negative("lr", self.lr)?;
         crate::non_negative("weight_decay", self.weight_decay)?;
@@ -58,6 +106,13 @@ impl MuonConfig {
                 "momentum must be in [0, 1), got {}",
                 self.momentum
             )));
+        }
+        if let Some(q) = self.clamp_quantile {
+            if !(0.0..=1.0).contains(&q) {
+                return Err(RefError::InvalidHyperparameter(format!(
+                    "clamp_quantile must be in [0, 1], got {q}"
+                )));
+            }
         }
         Ok(())
     }
@@ -130,9 +185,18 @@ pub fn step(
     let one_minus_beta = (1.0 - cfg.momentum) as f32;
     let mut update = vec![0.0f32; p.len()];
     for i in 0..p.len() {
-        let m = lerp(st.momentum_buffer[i], g[i], one_minus_beta);
+        let (m, u) = match cfg.momentum_form {
+            MomentumForm::Ema => {
+                let m = lerp(st.momentum_buffer[i], g[i], one_minus_beta);
+                (m, if cfg.nesterov { lerp(g[i], m, beta) } else { m })
+            }
+            MomentumForm::Sum => {
+                let m = beta * st.momentum_buffer[i] + g[i];
+                (m, if cfg.nesterov { g[i] + beta * m } else { m })
+            }
+        };
         st.momentum_buffer[i] = m;
-        update[i] = if cfg.nesterov { lerp(g[i], m, beta) } else { m };
+        update[i] = u;
     }
     let (rows, cols) = matrix_dims(shape);
     let batch = p.len() / (rows * cols);
@@ -142,6 +206,9 @@ pub fn step(
     let neg_lr = (-lr) as f32;
     for b in 0..batch {
         let range = b * rows * cols..(b + 1) * rows * cols;
+        if let Some(q) = cfg.clamp_quantile {
+            soft_threshold_clamp(&mut update[range.clone()], q)?;
+        }
         let m = Array2::from_shape_fn((rows, cols), |(i, j)| {
             update[range.start + i * cols + j] as f64
         });
