@@ -25,15 +25,16 @@ struct NormalizeOffsets {
 
 @group(0) @binding(0) var<uniform> norm_params: NormalizeParams;
 @group(0) @binding(1) var<storage, read> norm_offsets: array<NormalizeOffsets>;
-@group(0) @binding(2) var<storage, read> src: array<f32>;
-@group(0) @binding(3) var<storage, read_write> dst: array<f32>;
+// StoreIn / StoreOut: the precision prelude (see linalg/tile_core.wgsl).
+@group(0) @binding(2) var<storage, read> src: array<StoreIn>;
+@group(0) @binding(3) var<storage, read_write> dst: array<StoreOut>;
 // Matrix i's threshold at clamp_base + i (read only with CLAMP).
 @group(0) @binding(4) var<storage, read> clamp_thresholds: array<f32>;
 
 var<workgroup> partial: array<f32, NORM_WG>;
 
 fn load(i: u32, eps: f32) -> f32 {
-    let u = src[i];
+    let u = f32(src[i]);
     if (CLAMP) {
         return u - sign(u) * max(abs(u) - eps, 0.0);
     }
@@ -62,6 +63,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
     let scale = 1.0 / (norm_params.factor * sqrt(partial[0]) + 1e-7);
     for (var i = lid; i < norm_params.len; i += NORM_WG) {
-        dst[off.dst + i] = load(off.src + i, eps) * scale;
+        dst[off.dst + i] = StoreOut(load(off.src + i, eps) * scale);
     }
 }

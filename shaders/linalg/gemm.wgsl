@@ -13,7 +13,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         for (var j = 0u; j < 4u; j += 1u) {
             let col = col0 + lid.x * 4u + j;
             if (row < params.m && col < params.n) {
-                mat_d[off.d + row * params.n + col] = epilogue(off, row, col, acc[i][j]);
+                mat_d[off.d + row * params.n + col] = StoreOut(epilogue(off, row, col, acc[i][j]));
             }
         }
     }

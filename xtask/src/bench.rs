@@ -93,6 +93,9 @@ struct Report {
     calibration: Calibration,
     optimizers: Vec<OptimRow>,
     model: ModelRow,
+    /// (TILE_K, seconds per GEMM) per autotune candidate, and the pick.
+    autotune: Vec<(u32, f64)>,
+    tile_k: u32,
     linalg: Vec<LinalgRow>,
 }
 
@@ -359,7 +362,10 @@ fn bench_linalg(
     fma_gflops: f64,
 ) -> Result<Vec<LinalgRow>> {
     use wgopt::reference::linalg::NsSchedule;
-    use wgopt::scheduler::linalg::{GemmOffsets, Matmul, MatmulSpec, NewtonSchulzPlan};
+    use wgopt::reference::linalg::Precision;
+    use wgopt::scheduler::linalg::{Clamp, GemmOffsets, Matmul, MatmulSpec, NewtonSchulzPlan};
+    use wgopt::scheduler::quantile::{AbsQuantile, QuantileSource};
+    let f16 = engine.features().contains(wgpu::Features::SHADER_F16);
     // A software adapter runs these at ~1 GFLOP/s: keep its full run to minutes.
     let software = engine.adapter().is_software;
     let sizes: Vec<u32> = if quick {
@@ -425,6 +431,27 @@ fn bench_linalg(
             ns,
             fma_gflops,
         ));
+        if f16 {
+            let plan = NewtonSchulzPlan::new_clamped(
+                engine,
+                n,
+                n,
+                &muon,
+                1.0,
+                (&x, &[0]),
+                (&d, &[0]),
+                None,
+                Precision::F16,
+            )?;
+            let ns = time_recorder(engine, &mut rec, repeats.min(3), |r| plan.record(r))?;
+            rows.push(linalg_row(
+                "ns5-f16",
+                format!("{n}x{n}"),
+                plan.flops(),
+                ns,
+                fma_gflops,
+            ));
+        }
     }
     // GPT-2-small hidden matrices: 12 of each shape.
     let d_model: u32 = if quick {
@@ -440,31 +467,87 @@ fn bench_linalg(
         (d_model, 4 * d_model),
         (4 * d_model, d_model),
     ];
-    let mut plans = Vec::new();
-    for &(r, c) in &shapes {
-        let len = r as usize * c as usize;
-        let input = upload_random(engine, 12 * len, 3);
-        let output = upload_random(engine, 12 * len, 4);
-        let offs: Vec<u32> = (0..12).map(|i| i * len as u32).collect();
-        plans.push((
-            NewtonSchulzPlan::new(engine, r, c, &muon, 1.0, &input, &offs, &output, &offs)?,
-            input,
-            output,
+    let buffers: Vec<(u32, u32, wgpu::Buffer, wgpu::Buffer, Vec<u32>)> = shapes
+        .iter()
+        .map(|&(r, c)| {
+            let len = r as usize * c as usize;
+            let offs: Vec<u32> = (0..12).map(|i| i * len as u32).collect();
+            (
+                r,
+                c,
+                upload_random(engine, 12 * len, 3),
+                upload_random(engine, 12 * len, 4),
+                offs,
+            )
+        })
+        .collect();
+    // ROOT's extra work: the exact 0.9-quantile of every matrix, its clamp fused into the
+    // normalisation.
+    let quantile = AbsQuantile::new(
+        engine,
+        &buffers
+            .iter()
+            .map(|(r, c, input, _, offs)| QuantileSource {
+                buffer: input,
+                matrices: offs.iter().map(|&o| (o, r * c, 0.9)).collect(),
+            })
+            .collect::<Vec<_>>(),
+        1e-9,
+    )?;
+    let mut variants = vec![
+        ("ns5", Precision::F32, false),
+        ("root5", Precision::F32, true),
+    ];
+    if f16 {
+        variants.push(("ns5-f16", Precision::F16, false));
+    }
+    let mut muon_ns = f64::NAN;
+    for (label, precision, root) in variants {
+        let mut base = 0;
+        let mut plans = Vec::new();
+        for (r, c, input, output, offs) in &buffers {
+            let clamp = root.then(|| Clamp {
+                thresholds: quantile.thresholds(),
+                base,
+            });
+            base += offs.len() as u32;
+            plans.push(NewtonSchulzPlan::new_clamped(
+                engine,
+                *r,
+                *c,
+                &muon,
+                1.0,
+                (input, offs),
+                (output, offs),
+                clamp,
+                precision,
+            )?);
+        }
+        let flops: f64 = plans.iter().map(|p| p.flops()).sum();
+        let ns = time_recorder(engine, &mut rec, if quick { repeats } else { 3 }, |r| {
+            if root {
+                quantile.record(r);
+            }
+            for p in &plans {
+                p.record(r);
+            }
+        })?;
+        if label == "ns5" {
+            muon_ns = ns;
+        }
+        let extra = if root {
+            format!(" (+{:.0}% over Muon)", 100.0 * (ns / muon_ns - 1.0))
+        } else {
+            String::new()
+        };
+        rows.push(linalg_row(
+            label,
+            format!("GPT-2 d={d_model}: 48 matrices{extra}"),
+            flops,
+            ns,
+            fma_gflops,
         ));
     }
-    let flops: f64 = plans.iter().map(|p| p.0.flops()).sum();
-    let ns = time_recorder(engine, &mut rec, if quick { repeats } else { 1 }, |r| {
-        for p in &plans {
-            p.0.record(r);
-        }
-    })?;
-    rows.push(linalg_row(
-        "ns5",
-        format!("GPT-2 d={d_model}: 48 matrices, 4 shapes"),
-        flops,
-        ns,
-        fma_gflops,
-    ));
     Ok(rows)
 }
 
@@ -529,6 +612,24 @@ pub fn run(quick: bool) -> Result<()> {
         model.gpu_objects_created_per_step, model.heap_allocations_per_step
     );
     let fma_gflops = calibration.fma_gflops;
+    let tune_size = if quick || engine.adapter().is_software {
+        128
+    } else {
+        1024
+    };
+    let tune = engine.autotune(tune_size, 3)?;
+    println!(
+        "autotune ({tune_size}³ GEMM): {} → TILE_K {} (cache: {})",
+        tune.timings
+            .iter()
+            .map(|(k, t)| format!("TILE_K {k}: {:.1} us", t * 1e6))
+            .collect::<Vec<_>>()
+            .join(", "),
+        tune.chosen.gemm_tile_k,
+        tune.cache_file
+            .as_ref()
+            .map_or("not written".into(), |p| p.display().to_string())
+    );
     let linalg = bench_linalg(&engine, quick, repeats, fma_gflops)?;
     let report = Report {
         adapter: engine.adapter().to_string(),
@@ -537,6 +638,8 @@ pub fn run(quick: bool) -> Result<()> {
         calibration,
         optimizers,
         model,
+        autotune: tune.timings,
+        tile_k: tune.chosen.gemm_tile_k,
         linalg,
     };
     write_report(&report)
@@ -585,7 +688,18 @@ fn write_report(r: &Report) -> Result<()> {
         m.shape, m.tensors, m.params, m.optimizer, m.dispatches_per_step, m.host_us_per_step, m.gpu_us_per_step,
         m.gpu_objects_created_per_step, m.heap_allocations_per_step, m.cpu_reference_us_per_step
     );
-    md += "\n## Linear algebra (f32; ratio to the same run's FMA kernel)\n\n| kernel | shape | µs | GFLOP/s | ÷ fma |\n|---|---|---|---|---|\n";
+    md += &format!(
+        "\n## Linear algebra (ratio to the same run's FMA kernel)\n\n\
+         Autotuned GEMM k-slice: TILE_K {} (host wall time per GEMM: {}). `-f16`: Newton–Schulz \
+         iterates stored in f16, f32 accumulation. `root5`: ROOT's exact 0.9-quantile + clamp, then NS5.\n\n\
+         | kernel | shape | µs | GFLOP/s | ÷ fma |\n|---|---|---|---|---|\n",
+        r.tile_k,
+        r.autotune
+            .iter()
+            .map(|(k, t)| format!("{k}: {:.1} µs", t * 1e6))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     for l in &r.linalg {
         md += &format!(
             "| {} | {} | {:.1} | {:.1} | {:.2} |\n",

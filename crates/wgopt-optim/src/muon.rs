@@ -231,6 +231,7 @@ impl Muon {
                 (buf, offsets),
                 (buf, offsets),
                 clamp,
+                cfg.ns_precision,
             )?);
         }
         Ok(Muon {
@@ -473,11 +474,12 @@ impl Stateful for Muon {
                 c.schedule.clone(),
                 c.momentum_form,
                 c.clamp_quantile,
+                c.ns_precision,
             )
         };
         if plan_of(saved) != plan_of(ours) {
             return Err(Error::Checkpoint(format!(
-                "group {label:?} was saved with (nesterov, ns_steps, schedule, momentum_form, clamp_quantile) = {:?}; \
+                "group {label:?} was saved with (nesterov, ns_steps, schedule, momentum_form, clamp_quantile, ns_precision) = {:?}; \
                  this optimizer's kernel flags and Newton–Schulz plans use {:?}",
                 plan_of(saved),
                 plan_of(ours)

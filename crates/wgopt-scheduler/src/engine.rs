@@ -82,6 +82,8 @@ pub(crate) struct Inner {
     /// The first wgpu error no error scope caught (validation, out of memory, device lost);
     /// surfaced as [`Error::Device`] by the next submit instead of wgpu's default panic.
     pub uncaptured: Arc<Mutex<Option<String>>>,
+    /// Kernel tuning (loaded from the adapter's cache file, else defaults).
+    pub tuning: Mutex<crate::tuning::Tuning>,
 }
 
 /// A GPU device with wgopt's caches.
@@ -258,6 +260,7 @@ impl Engine {
                 slot.get_or_insert_with(|| e.to_string());
             }
         }));
+        let tuning = crate::tuning::load(&summary).unwrap_or_default();
         Engine {
             inner: Arc::new(Inner {
                 device,
@@ -267,6 +270,7 @@ impl Engine {
                 pipelines: PipelineCache::default(),
                 counters: ObjectCounters::default(),
                 uncaptured,
+                tuning: Mutex::new(tuning),
             }),
         }
     }

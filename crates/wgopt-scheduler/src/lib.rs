@@ -18,6 +18,7 @@ pub mod pipelines;
 pub mod quantile;
 pub mod recorder;
 pub mod shaders;
+pub mod tuning;
 
 pub use engine::{
     list_adapters, AdapterSummary, Engine, EngineOptions, ObjectCounts, DEFAULT_BACKENDS,

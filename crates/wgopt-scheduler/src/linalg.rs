@@ -6,7 +6,7 @@
 
 use crate::pipelines::Kernel;
 use crate::recorder::{Dispatch, StepRecorder};
-use crate::shaders::ShaderId;
+use crate::shaders::{Precision, ShaderId};
 use crate::{Engine, Error, Result};
 use bytemuck::{Pod, Zeroable};
 
@@ -82,13 +82,74 @@ pub struct MatmulSpec<'a> {
 }
 
 fn check_fits(what: &str, buffer: &wgpu::Buffer, offset: u32, len: u64) -> Result<()> {
-    let end = (offset as u64 + len) * 4;
+    check_fits_as(what, buffer, offset, len, Precision::F32)
+}
+
+fn check_fits_as(
+    what: &str,
+    buffer: &wgpu::Buffer,
+    offset: u32,
+    len: u64,
+    precision: Precision,
+) -> Result<()> {
+    let end = (offset as u64 + len) * bytes_per(precision);
     if end > buffer.size() {
         return Err(Error::ShapeMismatch {
             name: what.into(),
             expected: format!("{len} floats from offset {offset}"),
             got: format!("a buffer of {} bytes", buffer.size()),
         });
+    }
+    Ok(())
+}
+
+fn bytes_per(p: Precision) -> u64 {
+    match p {
+        Precision::F32 => 4,
+        Precision::F16 => 2,
+    }
+}
+
+/// Storage types of one product: A, B and C in `input`, D in `output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Storage {
+    pub input: Precision,
+    pub output: Precision,
+}
+
+impl Storage {
+    pub const F32: Storage = Storage {
+        input: Precision::F32,
+        output: Precision::F32,
+    };
+
+    fn gemm_shader(self) -> Result<ShaderId> {
+        match (self.input, self.output) {
+            (Precision::F32, Precision::F32) => Ok(ShaderId::Gemm),
+            (Precision::F16, Precision::F16) => Ok(ShaderId::GemmF16),
+            (Precision::F16, Precision::F32) => Ok(ShaderId::GemmF16ToF32),
+            _ => Err(Error::InvalidHyperparameter(format!(
+                "no GEMM kernel reads {:?} and writes {:?}",
+                self.input, self.output
+            ))),
+        }
+    }
+
+    fn gram_shader(self) -> Result<ShaderId> {
+        match (self.input, self.output) {
+            (Precision::F32, Precision::F32) => Ok(ShaderId::Gram),
+            (Precision::F16, Precision::F16) => Ok(ShaderId::GramF16),
+            _ => Err(Error::InvalidHyperparameter(format!(
+                "no Gram kernel reads {:?} and writes {:?}",
+                self.input, self.output
+            ))),
+        }
+    }
+}
+
+fn require_shader(engine: &Engine, shader: ShaderId) -> Result<()> {
+    if shader.needs_f16() {
+        engine.require_features(wgpu::Features::SHADER_F16)?;
     }
     Ok(())
 }
@@ -107,14 +168,30 @@ impl Matmul {
         Self::build(engine, ShaderId::Gemm, spec)
     }
 
-    /// Symmetric D = alpha·op(X)·op(X)ᵀ (+ beta·C): one triangle computed, mirrored. `spec.a`
-    /// and `spec.b` must be the same matrices with `trans_b == !trans_a`, and m == n.
-    pub fn gram(engine: &Engine, spec: &MatmulSpec<'_>) -> Result<Matmul> {
+    /// [`Matmul::gemm`] over other storage types (f16 needs SHADER_F16).
+    pub fn gemm_with(engine: &Engine, spec: &MatmulSpec<'_>, storage: Storage) -> Result<Matmul> {
+        Self::build(engine, storage.gemm_shader()?, spec)
+    }
+
+    /// [`Matmul::gram`] over other storage types (f16 needs SHADER_F16).
+    pub fn gram_with(engine: &Engine, spec: &MatmulSpec<'_>, storage: Storage) -> Result<Matmul> {
+        Self::check_gram(spec)?;
+        Self::build(engine, storage.gram_shader()?, spec)
+    }
+
+    fn check_gram(spec: &MatmulSpec<'_>) -> Result<()> {
         if spec.m != spec.n || spec.trans_b == spec.trans_a {
             return Err(Error::InvalidHyperparameter(
                 "gram needs a square result (m == n) and trans_b == !trans_a".into(),
             ));
         }
+        Ok(())
+    }
+
+    /// Symmetric D = alpha·op(X)·op(X)ᵀ (+ beta·C): one triangle computed, mirrored. `spec.a`
+    /// and `spec.b` must be the same matrices with `trans_b == !trans_a`, and m == n.
+    pub fn gram(engine: &Engine, spec: &MatmulSpec<'_>) -> Result<Matmul> {
+        Self::check_gram(spec)?;
         Self::build(engine, ShaderId::Gram, spec)
     }
 
@@ -136,17 +213,19 @@ impl Matmul {
                 limit: limit as u64,
             });
         }
+        require_shader(engine, shader)?;
+        let (input, output) = shader.storage().unwrap_or((Precision::F32, Precision::F32));
         let (mk, kn, mn) = (
             s.m as u64 * s.k as u64,
             s.k as u64 * s.n as u64,
             s.m as u64 * s.n as u64,
         );
         for o in s.offsets {
-            check_fits("matmul A", s.a, o.a, mk)?;
-            check_fits("matmul B", s.b, o.b, kn)?;
-            check_fits("matmul D", s.d, o.d, mn)?;
+            check_fits_as("matmul A", s.a, o.a, mk, input)?;
+            check_fits_as("matmul B", s.b, o.b, kn, input)?;
+            check_fits_as("matmul D", s.d, o.d, mn, output)?;
             if let Some(c) = s.c {
-                check_fits("matmul C", c, o.c, mn)?;
+                check_fits_as("matmul C", c, o.c, mn, input)?;
             }
         }
         let kernel: Kernel = engine.kernel(
@@ -155,6 +234,7 @@ impl Matmul {
             &[
                 ("TRANS_A", s.trans_a as u8 as f64),
                 ("TRANS_B", s.trans_b as u8 as f64),
+                ("TILE_K", engine.tuning().gemm_tile_k as f64),
             ],
         );
         let spec = GemmParams {
@@ -239,10 +319,12 @@ impl Normalize {
         dst: &wgpu::Buffer,
         offsets: &[NormalizeOffsets],
     ) -> Result<Normalize> {
-        Self::new_clamped(engine, len, factor, src, dst, offsets, None)
+        Self::new_clamped(engine, len, factor, src, dst, offsets, None, Precision::F32)
     }
 
-    /// As [`Normalize::new`], clamping each matrix first when `clamp` is given.
+    /// As [`Normalize::new`], clamping each matrix first when `clamp` is given, writing
+    /// `output` precision (f32 source either way).
+    #[allow(clippy::too_many_arguments)]
     pub fn new_clamped(
         engine: &Engine,
         len: u32,
@@ -251,10 +333,16 @@ impl Normalize {
         dst: &wgpu::Buffer,
         offsets: &[NormalizeOffsets],
         clamp: Option<Clamp<'_>>,
+        output: Precision,
     ) -> Result<Normalize> {
+        let shader = match output {
+            Precision::F32 => ShaderId::FrobeniusNormalize,
+            Precision::F16 => ShaderId::FrobeniusNormalizeToF16,
+        };
+        require_shader(engine, shader)?;
         for o in offsets {
             check_fits("normalize source", src, o.src, len as u64)?;
-            check_fits("normalize destination", dst, o.dst, len as u64)?;
+            check_fits_as("normalize destination", dst, o.dst, len as u64, output)?;
         }
         let limit = engine.limits().max_compute_workgroups_per_dimension;
         if offsets.is_empty() || offsets.len() as u32 > limit {
@@ -272,11 +360,7 @@ impl Normalize {
                 offsets.len() as u64,
             )?;
         }
-        let kernel = engine.kernel(
-            ShaderId::FrobeniusNormalize,
-            "main",
-            &[("CLAMP", clamp.is_some() as u8 as f64)],
-        );
+        let kernel = engine.kernel(shader, "main", &[("CLAMP", clamp.is_some() as u8 as f64)]);
         let p = NormalizeParams {
             len,
             factor,
@@ -308,7 +392,7 @@ impl Normalize {
         );
         Ok(Normalize {
             dispatch: Dispatch {
-                label: ShaderId::FrobeniusNormalize.path(),
+                label: shader.path(),
                 pipeline: kernel.pipeline,
                 bind_group,
                 workgroups: [offsets.len() as u32, 1, 1],
@@ -355,10 +439,12 @@ impl NewtonSchulzPlan {
             (input, input_offsets),
             (output, output_offsets),
             None,
+            Precision::F32,
         )
     }
 
-    /// As [`NewtonSchulzPlan::new`], with ROOT's clamp fused into the normalisation.
+    /// As [`NewtonSchulzPlan::new`], with ROOT's clamp fused into the normalisation and the
+    /// iterates stored in `precision` (input and output stay f32).
     #[allow(clippy::too_many_arguments)]
     pub fn new_clamped(
         engine: &Engine,
@@ -369,6 +455,7 @@ impl NewtonSchulzPlan {
         (input, input_offsets): (&wgpu::Buffer, &[u32]),
         (output, output_offsets): (&wgpu::Buffer, &[u32]),
         clamp: Option<Clamp<'_>>,
+        precision: Precision,
     ) -> Result<NewtonSchulzPlan> {
         if input_offsets.len() != output_offsets.len() {
             return Err(Error::ShapeMismatch {
@@ -385,7 +472,7 @@ impl NewtonSchulzPlan {
             | wgpu::BufferUsages::COPY_SRC
             | wgpu::BufferUsages::COPY_DST;
         let bytes = |n: u64| -> Result<u64> {
-            let b = n * batch as u64 * 4;
+            let b = (n * batch as u64 * bytes_per(precision)).div_ceil(4) * 4;
             if b > engine.chunk_bytes() || n * batch as u64 > u32::MAX as u64 {
                 return Err(Error::OverLimit {
                     what: format!("Newton–Schulz scratch for {batch} × {rows}×{cols}"),
@@ -415,6 +502,14 @@ impl NewtonSchulzPlan {
             })
             .collect();
         let norm_dst = if steps_n == 0 { output } else { &x[0] };
+        let inner = Storage {
+            input: precision,
+            output: precision,
+        };
+        let last_storage = Storage {
+            input: precision,
+            output: Precision::F32,
+        };
         let normalize = Normalize::new_clamped(
             engine,
             len as u32,
@@ -423,6 +518,11 @@ impl NewtonSchulzPlan {
             norm_dst,
             &norm_offsets,
             clamp,
+            if steps_n == 0 {
+                Precision::F32
+            } else {
+                precision
+            },
         )?;
         let ss = short as u64 * short as u64;
         let mut steps = Vec::with_capacity(steps_n);
@@ -438,7 +538,7 @@ impl NewtonSchulzPlan {
                     d: slot(i, ss),
                 })
                 .collect();
-            let g = Matmul::gram(
+            let g = Matmul::gram_with(
                 engine,
                 &MatmulSpec {
                     m: short,
@@ -454,6 +554,7 @@ impl NewtonSchulzPlan {
                     d: &gram,
                     offsets: &gram_offsets,
                 },
+                inner,
             )?;
             let poly_offsets: Vec<GemmOffsets> = (0..batch as usize)
                 .map(|i| GemmOffsets {
@@ -464,7 +565,7 @@ impl NewtonSchulzPlan {
                 })
                 .collect();
             // B = c·G·G + b·G
-            let p = Matmul::gemm(
+            let p = Matmul::gemm_with(
                 engine,
                 &MatmulSpec {
                     m: short,
@@ -480,6 +581,7 @@ impl NewtonSchulzPlan {
                     d: &poly,
                     offsets: &poly_offsets,
                 },
+                inner,
             )?;
             // X' = B·X + a·X (wide) or X·B + a·X (tall)
             let update_offsets: Vec<GemmOffsets> = (0..batch as usize)
@@ -506,7 +608,7 @@ impl NewtonSchulzPlan {
             } else {
                 (&poly, cur, rows)
             };
-            let u = Matmul::gemm(
+            let u = Matmul::gemm_with(
                 engine,
                 &MatmulSpec {
                     m: rows,
@@ -522,6 +624,7 @@ impl NewtonSchulzPlan {
                     d: next,
                     offsets: &update_offsets,
                 },
+                if last { last_storage } else { inner },
             )?;
             steps.push([g, p, u]);
         }

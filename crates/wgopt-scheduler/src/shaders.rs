@@ -10,6 +10,7 @@ pub enum Access {
     ReadWrite,
 }
 
+pub use wgopt_reference::linalg::Precision;
 use Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
 
 macro_rules! wgsl {
@@ -64,6 +65,14 @@ pub enum ShaderId {
     Gram,
     /// `linalg/frobenius_normalize.wgsl`
     FrobeniusNormalize,
+    /// `linalg/gemm.wgsl` over f16 storage (f32 accumulation)
+    GemmF16,
+    /// `linalg/gemm.wgsl` reading f16, writing f32 (the last Newton–Schulz step)
+    GemmF16ToF32,
+    /// `linalg/gram.wgsl` over f16 storage
+    GramF16,
+    /// `linalg/frobenius_normalize.wgsl` reading f32, writing f16 (the first step's input)
+    FrobeniusNormalizeToF16,
     /// `bench/copy.wgsl`
     Copy,
     /// `bench/fma.wgsl`
@@ -71,7 +80,7 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 17] = [
+    pub const ALL: [ShaderId; 21] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
@@ -87,6 +96,10 @@ impl ShaderId {
         ShaderId::Gemm,
         ShaderId::Gram,
         ShaderId::FrobeniusNormalize,
+        ShaderId::GemmF16,
+        ShaderId::GemmF16ToF32,
+        ShaderId::GramF16,
+        ShaderId::FrobeniusNormalizeToF16,
         ShaderId::Copy,
         ShaderId::Fma,
     ];
@@ -106,16 +119,56 @@ impl ShaderId {
             ShaderId::GuardFinalize => "reduce/guard_finalize.wgsl",
             ShaderId::QuantileHistogram => "reduce/quantile_histogram.wgsl",
             ShaderId::QuantileSelect => "reduce/quantile_select.wgsl",
-            ShaderId::Gemm => "linalg/gemm.wgsl",
-            ShaderId::Gram => "linalg/gram.wgsl",
-            ShaderId::FrobeniusNormalize => "linalg/frobenius_normalize.wgsl",
+            ShaderId::Gemm | ShaderId::GemmF16 | ShaderId::GemmF16ToF32 => "linalg/gemm.wgsl",
+            ShaderId::Gram | ShaderId::GramF16 => "linalg/gram.wgsl",
+            ShaderId::FrobeniusNormalize | ShaderId::FrobeniusNormalizeToF16 => {
+                "linalg/frobenius_normalize.wgsl"
+            }
             ShaderId::Copy => "bench/copy.wgsl",
             ShaderId::Fma => "bench/fma.wgsl",
         }
     }
 
-    /// The composed source, shared declarations first.
+    /// Storage types of the linear-algebra kernels: (StoreIn, StoreOut), `None` for the rest.
+    pub fn storage(self) -> Option<(Precision, Precision)> {
+        use Precision::{F16, F32};
+        match self {
+            ShaderId::Gemm | ShaderId::Gram | ShaderId::FrobeniusNormalize => Some((F32, F32)),
+            ShaderId::GemmF16 | ShaderId::GramF16 => Some((F16, F16)),
+            ShaderId::GemmF16ToF32 => Some((F16, F32)),
+            ShaderId::FrobeniusNormalizeToF16 => Some((F32, F16)),
+            _ => None,
+        }
+    }
+
+    /// True when the kernel needs SHADER_F16.
+    pub fn needs_f16(self) -> bool {
+        self.storage()
+            .is_some_and(|(i, o)| i == Precision::F16 || o == Precision::F16)
+    }
+
+    /// The composed source: the precision prelude (linear algebra only), shared declarations,
+    /// then the kernel's own file.
     pub fn source(self) -> String {
+        let prelude = match self.storage() {
+            Some((input, output)) => {
+                let name = |p| match p {
+                    Precision::F32 => "f32",
+                    Precision::F16 => "f16",
+                };
+                let enable = if self.needs_f16() {
+                    "enable f16;\n"
+                } else {
+                    ""
+                };
+                format!(
+                    "{enable}alias StoreIn = {};\nalias StoreOut = {};\n",
+                    name(input),
+                    name(output)
+                )
+            }
+            None => String::new(),
+        };
         let parts: &[&str] = match self {
             ShaderId::Sgd => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/sgd.wgsl")],
             ShaderId::Adam => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/adam.wgsl")],
@@ -131,13 +184,17 @@ impl ShaderId {
                 &[QUANTILE_COMMON, wgsl!("reduce/quantile_histogram.wgsl")]
             }
             ShaderId::QuantileSelect => &[QUANTILE_COMMON, wgsl!("reduce/quantile_select.wgsl")],
-            ShaderId::Gemm => &[TILE_CORE, wgsl!("linalg/gemm.wgsl")],
-            ShaderId::Gram => &[TILE_CORE, wgsl!("linalg/gram.wgsl")],
-            ShaderId::FrobeniusNormalize => &[wgsl!("linalg/frobenius_normalize.wgsl")],
+            ShaderId::Gemm | ShaderId::GemmF16 | ShaderId::GemmF16ToF32 => {
+                &[TILE_CORE, wgsl!("linalg/gemm.wgsl")]
+            }
+            ShaderId::Gram | ShaderId::GramF16 => &[TILE_CORE, wgsl!("linalg/gram.wgsl")],
+            ShaderId::FrobeniusNormalize | ShaderId::FrobeniusNormalizeToF16 => {
+                &[wgsl!("linalg/frobenius_normalize.wgsl")]
+            }
             ShaderId::Copy => &[wgsl!("bench/copy.wgsl")],
             ShaderId::Fma => &[wgsl!("bench/fma.wgsl")],
         };
-        parts.join("\n")
+        prelude + &parts.join("\n")
     }
 
     /// Bind-group layout: binding i has access `bindings()[i]`.
@@ -167,9 +224,13 @@ impl ShaderId {
             // matrices, state, histogram, thresholds
             ShaderId::QuantileSelect => &[R, W, W, W],
             // params, offsets, a, b, c, d
-            ShaderId::Gemm | ShaderId::Gram => &[U, R, R, R, R, W],
+            ShaderId::Gemm
+            | ShaderId::Gram
+            | ShaderId::GemmF16
+            | ShaderId::GemmF16ToF32
+            | ShaderId::GramF16 => &[U, R, R, R, R, W],
             // params, offsets, src, dst, clamp_thresholds
-            ShaderId::FrobeniusNormalize => &[U, R, R, W, R],
+            ShaderId::FrobeniusNormalize | ShaderId::FrobeniusNormalizeToF16 => &[U, R, R, W, R],
             // src, dst
             ShaderId::Copy => &[R, W],
             // out, params

@@ -4,5 +4,5 @@
 
 pub mod orthogonalize;
 
-pub use orthogonalize::{matrix_view, orthogonalize, MatrixView};
-pub use wgopt_reference::linalg::NsSchedule;
+pub use orthogonalize::{matrix_view, orthogonalize, orthogonalize_with, MatrixView};
+pub use wgopt_reference::linalg::{NsSchedule, Precision};

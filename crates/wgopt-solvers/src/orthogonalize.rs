@@ -6,6 +6,7 @@
 //! without transposes (the Gram is always on the short side). One submit for everything.
 
 use wgopt_reference::linalg::NsSchedule;
+use wgopt_reference::linalg::Precision;
 use wgopt_scheduler::arena::read_range;
 use wgopt_scheduler::linalg::NewtonSchulzPlan;
 use wgopt_scheduler::{Engine, Error, Result, StepRecorder};
@@ -60,6 +61,18 @@ pub fn orthogonalize(
     schedule: &NsSchedule,
     steps: usize,
 ) -> Result<Vec<Vec<f32>>> {
+    orthogonalize_with(engine, inputs, schedule, steps, Precision::F32)
+}
+
+/// [`orthogonalize`] with the iterates stored in `precision` (f16 needs SHADER_F16 and is a
+/// typed [`Error::MissingFeature`] without it; inputs and outputs stay f32).
+pub fn orthogonalize_with(
+    engine: &Engine,
+    inputs: &[(&[usize], &[f32])],
+    schedule: &NsSchedule,
+    steps: usize,
+    precision: Precision,
+) -> Result<Vec<Vec<f32>>> {
     // Group matrices by shape: (rows, cols) → list of (input index, matrix index in it).
     type Members = Vec<(usize, usize)>;
     let mut groups: Vec<((usize, usize), Members)> = Vec::new();
@@ -107,16 +120,16 @@ pub fn orthogonalize(
             .into_iter()
             .map(|(a, b, c)| (a as f32, b as f32, c as f32))
             .collect();
-        let plan = NewtonSchulzPlan::new(
+        let plan = NewtonSchulzPlan::new_clamped(
             engine,
             *rows as u32,
             *cols as u32,
             &coefficients,
             schedule.norm_factor() as f32,
-            &input,
-            &offsets,
-            &output,
-            &offsets,
+            (&input, &offsets),
+            (&output, &offsets),
+            None,
+            precision,
         )?;
         plan.record(&mut rec);
         plans.push((output, total));

@@ -1,6 +1,7 @@
 //! GPU vs reference for the linear-algebra kernels: gemm.wgsl and gram.wgsl on awkward shapes
 //! (1×1, 1×n, 17×33, tall, wide, non-multiples of the 64-tile, batch > 1 at uneven offsets),
-//! every transpose combination, with and without the C term; frobenius_normalize.wgsl.
+//! every transpose combination, with and without the C term, at every autotune TILE_K;
+//! frobenius_normalize.wgsl.
 //!
 //! Tolerance: |gpu − ref| ≤ 1e-5·(K + 1) + 1e-5·|ref| with entries in [−1, 1]: the GPU
 //! accumulates K products in f32 (error ≲ K·ε·max|a·b|, ε = 6e-8), the reference in f64.
@@ -11,6 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use wgopt_reference::linalg;
 use wgopt_scheduler::arena::read_range;
 use wgopt_scheduler::linalg::{GemmOffsets, Matmul, MatmulSpec, Normalize, NormalizeOffsets};
+use wgopt_scheduler::tuning::{Tuning, TILE_K_CHOICES};
 use wgopt_scheduler::{Engine, StepRecorder};
 
 fn engine() -> Engine {
@@ -54,89 +56,97 @@ fn assert_matrix_close(what: &str, gpu: &[f32], want: &Array2<f64>, k: usize) {
 fn gemm_every_transpose_awkward_shapes_batched() {
     let engine = engine();
     let mut r = ChaCha8Rng::seed_from_u64(1);
-    let shapes = [
-        (1, 1, 1),
-        (1, 7, 3),
-        (17, 33, 5),
-        (65, 3, 70),
-        (3, 129, 64),
-        (130, 66, 17),
-    ];
-    for &(m, n, k) in &shapes {
-        for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
-            for use_c in [false, true] {
-                let batch = 2;
-                let a: Vec<_> = (0..batch)
-                    .map(|_| {
-                        if trans_a {
-                            random(&mut r, k, m)
-                        } else {
-                            random(&mut r, m, k)
-                        }
-                    })
-                    .collect();
-                let b: Vec<_> = (0..batch)
-                    .map(|_| {
-                        if trans_b {
-                            random(&mut r, n, k)
-                        } else {
-                            random(&mut r, k, n)
-                        }
-                    })
-                    .collect();
-                let c: Vec<_> = (0..batch).map(|_| random(&mut r, m, n)).collect();
-                let (ab, ao) = pack(&engine, &a);
-                let (bb, bo) = pack(&engine, &b);
-                let (cb, co) = pack(&engine, &c);
-                let (db, dof) = pack(&engine, &c); // same shape; overwritten
-                let offsets: Vec<GemmOffsets> = (0..batch)
-                    .map(|i| GemmOffsets {
-                        a: ao[i],
-                        b: bo[i],
-                        c: co[i],
-                        d: dof[i],
-                    })
-                    .collect();
-                let (alpha, beta) = (0.75f32, -1.5f32);
-                let mm = Matmul::gemm(
-                    &engine,
-                    &MatmulSpec {
-                        m: m as u32,
-                        n: n as u32,
-                        k: k as u32,
-                        trans_a,
-                        trans_b,
-                        alpha,
-                        beta,
-                        a: &ab,
-                        b: &bb,
-                        c: use_c.then_some(&cb),
-                        d: &db,
-                        offsets: &offsets,
-                    },
-                )
-                .unwrap();
-                let mut rec = StepRecorder::new();
-                mm.record(&mut rec);
-                rec.submit(&engine).unwrap();
-                for i in 0..batch {
-                    let got =
-                        read_range(&engine, &db, dof[i] as u64 * 4, (m * n) as u64 * 4).unwrap();
-                    let want = linalg::gemm(
-                        alpha as f64,
-                        a[i].view(),
-                        trans_a,
-                        b[i].view(),
-                        trans_b,
-                        beta as f64,
-                        use_c.then(|| c[i].view()),
-                    );
-                    assert_matrix_close(
-                        &format!("gemm {m}×{n}×{k} ta={trans_a} tb={trans_b} c={use_c} #{i}"),
+    // Every k-slice depth the autotune may pick.
+    for tile_k in TILE_K_CHOICES {
+        engine
+            .set_tuning(Tuning {
+                gemm_tile_k: tile_k,
+            })
+            .unwrap();
+        let shapes = [
+            (1, 1, 1),
+            (1, 7, 3),
+            (17, 33, 5),
+            (65, 3, 70),
+            (3, 129, 64),
+            (130, 66, 17),
+        ];
+        for &(m, n, k) in &shapes {
+            for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
+                for use_c in [false, true] {
+                    let batch = 2;
+                    let a: Vec<_> = (0..batch)
+                        .map(|_| {
+                            if trans_a {
+                                random(&mut r, k, m)
+                            } else {
+                                random(&mut r, m, k)
+                            }
+                        })
+                        .collect();
+                    let b: Vec<_> = (0..batch)
+                        .map(|_| {
+                            if trans_b {
+                                random(&mut r, n, k)
+                            } else {
+                                random(&mut r, k, n)
+                            }
+                        })
+                        .collect();
+                    let c: Vec<_> = (0..batch).map(|_| random(&mut r, m, n)).collect();
+                    let (ab, ao) = pack(&engine, &a);
+                    let (bb, bo) = pack(&engine, &b);
+                    let (cb, co) = pack(&engine, &c);
+                    let (db, dof) = pack(&engine, &c); // same shape; overwritten
+                    let offsets: Vec<GemmOffsets> = (0..batch)
+                        .map(|i| GemmOffsets {
+                            a: ao[i],
+                            b: bo[i],
+                            c: co[i],
+                            d: dof[i],
+                        })
+                        .collect();
+                    let (alpha, beta) = (0.75f32, -1.5f32);
+                    let mm = Matmul::gemm(
+                        &engine,
+                        &MatmulSpec {
+                            m: m as u32,
+                            n: n as u32,
+                            k: k as u32,
+                            trans_a,
+                            trans_b,
+                            alpha,
+                            beta,
+                            a: &ab,
+                            b: &bb,
+                            c: use_c.then_some(&cb),
+                            d: &db,
+                            offsets: &offsets,
+                        },
+                    )
+                    .unwrap();
+                    let mut rec = StepRecorder::new();
+                    mm.record(&mut rec);
+                    rec.submit(&engine).unwrap();
+                    for i in 0..batch {
+                        let got = read_range(&engine, &db, dof[i] as u64 * 4, (m * n) as u64 * 4)
+                            .unwrap();
+                        let want = linalg::gemm(
+                            alpha as f64,
+                            a[i].view(),
+                            trans_a,
+                            b[i].view(),
+                            trans_b,
+                            beta as f64,
+                            use_c.then(|| c[i].view()),
+                        );
+                        assert_matrix_close(
+                        &format!("gemm TILE_K={tile_k} {m}×{n}×{k} ta={trans_a} tb={trans_b} c={use_c} #{i}"),
                         &got,
                         &want,
                         k,
                     );
+                    }
                 }
             }
         }

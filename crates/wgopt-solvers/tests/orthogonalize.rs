@@ -184,3 +184,78 @@ fn zero_matrix_gives_finite_zero_output() {
     let out = orthogonalize(&engine, &[(&[4, 6], &[0.0; 24])], &NsSchedule::Muon, 5).unwrap();
     assert!(out[0].iter().all(|&x| x == 0.0));
 }
+
+/// f16 storage of the iterates (linalg/gemm.wgsl, gram.wgsl, frobenius_normalize.wgsl over the
+/// f16 prelude; f32 accumulation). Tolerance: each store rounds to 11 significant bits
+/// (relative 4.9e-4), and Newton–Schulz amplifies the error of small singular values by up to
+/// 3.44× per step, so bands widen by 1e-2 and entries may differ from the f64 oracle by 1e-2.
+/// Skipped only where the adapter lacks SHADER_F16 (then the typed error is asserted instead).
+#[test]
+fn f16_iterates_stay_in_the_bands() {
+    use wgopt_solvers::{orthogonalize_with, Precision};
+    let engine = engine();
+    let mut r = ChaCha8Rng::seed_from_u64(12);
+    let (rows, cols) = (24, 40);
+    let sigma: Vec<f64> = (0..rows)
+        .map(|i| (5e-3f64).powf(1.0 - i as f64 / (rows - 1) as f64))
+        .collect();
+    let g = with_spectrum(&mut r, rows, cols, &sigma);
+    let input: Vec<f32> = g.iter().map(|&x| x as f32).collect();
+    let run = |schedule: &NsSchedule, p: Precision, shape: &[usize], data: &[f32]| {
+        orthogonalize_with(&engine, &[(shape, data)], schedule, 5, p).map(|mut v| v.remove(0))
+    };
+    if !engine
+        .features()
+        .contains(wgopt_scheduler::wgpu::Features::SHADER_F16)
+    {
+        let e = run(&NsSchedule::Muon, Precision::F16, &[rows, cols], &input).unwrap_err();
+        assert!(matches!(e, Error::MissingFeature { .. }), "{e}");
+        return;
+    }
+    for (schedule, (lo, hi)) in [
+        (NsSchedule::Muon, (0.6798 - 1e-2, 1.2024 + 1e-2)),
+        (NsSchedule::polar_express(), (0.8401 - 1e-2, 1.1237 + 1e-2)),
+    ] {
+        let half = run(&schedule, Precision::F16, &[rows, cols], &input).unwrap();
+        let full = run(&schedule, Precision::F32, &[rows, cols], &input).unwrap();
+        let o =
+            Array2::from_shape_vec((rows, cols), half.iter().map(|&x| x as f64).collect()).unwrap();
+        for x in singular_values(o.view()).unwrap() {
+            assert!((lo..=hi).contains(&x), "{schedule:?} f16: σ = {x}");
+        }
+        let diff = half
+            .iter()
+            .zip(&full)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        println!("{schedule:?} 24×40: max |f16 − f32| = {diff:.2e}");
+        assert!(diff < 1e-2, "{schedule:?}: f16 vs f32 {diff}");
+        assert!(
+            diff > 0.0,
+            "f16 run is bit-identical to f32: the f16 path did not run"
+        );
+    }
+    // Awkward shapes against the oracle.
+    for shape in [vec![17usize, 33], vec![33, 17], vec![3, 8, 12], vec![1, 9]] {
+        let n: usize = shape.iter().product();
+        let data: Vec<f32> = (0..n).map(|_| r.random_range(-1.0f32..1.0)).collect();
+        let half = run(&NsSchedule::Muon, Precision::F16, &shape, &data).unwrap();
+        let (b, rr, cc) = match shape[..] {
+            [rr, cc] => (1, rr, cc),
+            [b, rr, cc] => (b, rr, cc),
+            _ => unreachable!(),
+        };
+        for k in 0..b {
+            let m = Array2::from_shape_fn((rr, cc), |(i, j)| data[k * rr * cc + i * cc + j] as f64);
+            let want = newton_schulz(
+                m.view(),
+                &NsSchedule::Muon.coefficients(rr, cc, 5),
+                NsSchedule::Muon.norm_factor(),
+            );
+            for (i, w) in want.iter().enumerate() {
+                let got = half[k * rr * cc + i] as f64;
+                assert!((got - w).abs() < 1e-2, "{shape:?}[{k}][{i}]: {got} vs {w}");
+            }
+        }
+    }
+}

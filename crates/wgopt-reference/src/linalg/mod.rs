@@ -12,7 +12,7 @@ pub mod quantile;
 
 pub use coefficient_fit::{fitted_quintic, marchenko_pastur_interval};
 pub use gemm::{gemm, gram};
-pub use newton_schulz::{newton_schulz, NsSchedule, MUON_QUINTIC};
+pub use newton_schulz::{newton_schulz, NsSchedule, Precision, MUON_QUINTIC};
 pub use polar::{polar_factor, singular_values};
 pub use polar_express::{optimal_composition, optimal_quintic, POLAR_EXPRESS_PUBLISHED};
 pub use quantile::{abs_quantile, quantile_ranks, soft_threshold_clamp, QuantileRanks};

@@ -22,6 +22,16 @@ pub const ROOT_TABLE: [((usize, usize), Quintic); 4] = [
     ((2048, 16384), (3.1943, -3.8221, 1.5322)),
 ];
 
+/// Storage precision of the Newton–Schulz iterates on the GPU: f16 halves the scratch traffic
+/// (needs SHADER_F16); products accumulate in f32 either way. This oracle always runs in f64.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Precision {
+    #[default]
+    F32,
+    F16,
+}
+
 /// Which coefficients each Newton–Schulz step uses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]

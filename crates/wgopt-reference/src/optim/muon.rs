@@ -12,7 +12,7 @@
 //! [`soft_threshold_clamp`](crate::linalg::soft_threshold_clamp)), per-shape coefficients and
 //! Moonlight's scale.
 
-use crate::linalg::{newton_schulz, soft_threshold_clamp, NsSchedule};
+use crate::linalg::{newton_schulz, soft_threshold_clamp, NsSchedule, Precision};
 use crate::{check_len, RefError};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
@@ -57,6 +57,10 @@ pub struct MuonConfig {
     /// before Newton–Schulz. `None` (Muon) does not clamp.
     #[serde(default)]
     pub clamp_quantile: Option<f64>,
+    /// Storage of the Newton–Schulz iterates on the GPU (f16 needs SHADER_F16); the oracle
+    /// ignores it (f64 throughout).
+    #[serde(default)]
+    pub ns_precision: Precision,
 }
 
 impl Default for MuonConfig {
@@ -71,6 +75,7 @@ impl Default for MuonConfig {
             schedule: NsSchedule::Muon,
             momentum_form: MomentumForm::Ema,
             clamp_quantile: None,
+            ns_precision: Precision::F32,
         }
     }
 }
@@ -90,6 +95,7 @@ impl MuonConfig {
             schedule: NsSchedule::RootOrFitted,
             momentum_form: MomentumForm::Sum,
             clamp_quantile: Some(0.9),
+            ns_precision: Precision::F32,
         }
     }
 

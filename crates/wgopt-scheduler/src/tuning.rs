@@ -1,0 +1,161 @@
+//! Per-adapter kernel tuning: the GEMM/Gram k-slice depth (`TILE_K` in linalg/tile_core.wgsl)
+//! is picked by timing each candidate on this adapter and cached on disk, so the autotune runs
+//! once per machine, not per process.
+//!
+//! The cache is a small JSON file per adapter (name, backend, driver) under
+//! `$WGOPT_CACHE_DIR`, else `$XDG_CACHE_HOME/wgopt`, else `~/.cache/wgopt`. An engine loads it
+//! when it opens the device; kernels built afterwards use it. A missing or unreadable file means
+//! the defaults — tuning is an optimisation, never a requirement.
+
+use crate::arena::read_range;
+use crate::linalg::{GemmOffsets, Matmul, MatmulSpec};
+use crate::{AdapterSummary, Engine, Result, StepRecorder};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// The k-slice depths the tile core supports (its workgroup tiles are sized for the largest).
+pub const TILE_K_CHOICES: [u32; 3] = [8, 16, 32];
+
+/// Tuned kernel parameters of one adapter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tuning {
+    /// K-slice depth of the tiled matrix products.
+    pub gemm_tile_k: u32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning { gemm_tile_k: 16 }
+    }
+}
+
+impl Tuning {
+    fn is_valid(&self) -> bool {
+        TILE_K_CHOICES.contains(&self.gemm_tile_k)
+    }
+}
+
+/// What an autotune measured: (TILE_K, seconds per product) per candidate, and the choice.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TuneReport {
+    pub size: u32,
+    pub timings: Vec<(u32, f64)>,
+    pub chosen: Tuning,
+    pub cache_file: Option<PathBuf>,
+}
+
+/// Where this adapter's tuning lives, if a cache directory can be named.
+pub fn cache_file(adapter: &AdapterSummary) -> Option<PathBuf> {
+    let dir = std::env::var_os("WGOPT_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("wgopt")))
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/wgopt")))?;
+    let key: String = format!("{}-{}-{}", adapter.name, adapter.backend, adapter.driver)
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    Some(dir.join(format!("tuning-{key}.json")))
+}
+
+/// The cached tuning of this adapter, or `None` when there is none (or it is unreadable).
+pub(crate) fn load(adapter: &AdapterSummary) -> Option<Tuning> {
+    let path = cache_file(adapter)?;
+    let text = std::fs::read_to_string(path).ok()?;
+    serde_json::from_str::<Tuning>(&text)
+        .ok()
+        .filter(Tuning::is_valid)
+}
+
+impl Engine {
+    /// The tuning kernels built from now on use.
+    pub fn tuning(&self) -> Tuning {
+        *self.inner.tuning.lock().expect("tuning lock")
+    }
+
+    /// Overrides the tuning for kernels built from now on (not saved).
+    pub fn set_tuning(&self, tuning: Tuning) -> Result<()> {
+        if !tuning.is_valid() {
+            return Err(crate::Error::InvalidHyperparameter(format!(
+                "gemm_tile_k must be one of {TILE_K_CHOICES:?}, got {}",
+                tuning.gemm_tile_k
+            )));
+        }
+        *self.inner.tuning.lock().expect("tuning lock") = tuning;
+        Ok(())
+    }
+
+    /// Times a `size`³ GEMM with every TILE_K (best of `repeats` after a warm-up), keeps the
+    /// fastest for this engine and writes it to the adapter's cache file (best effort: a
+    /// read-only cache directory only loses the caching).
+    pub fn autotune(&self, size: u32, repeats: usize) -> Result<TuneReport> {
+        let n = size.max(1);
+        let len = n as u64 * n as u64;
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        let a = self.create_buffer("autotune a", len * 4, usage);
+        let d = self.create_buffer("autotune d", len * 4, usage);
+        let data: Vec<f32> = (0..len).map(|i| ((i % 13) as f32 - 6.0) * 0.01).collect();
+        self.queue()
+            .write_buffer(&a, 0, bytemuck::cast_slice(&data));
+        let offsets = [GemmOffsets::default()];
+        let previous = self.tuning();
+        let mut timings = Vec::new();
+        for tile_k in TILE_K_CHOICES {
+            self.set_tuning(Tuning {
+                gemm_tile_k: tile_k,
+            })?;
+            let m = Matmul::gemm(
+                self,
+                &MatmulSpec {
+                    m: n,
+                    n,
+                    k: n,
+                    trans_a: false,
+                    trans_b: false,
+                    alpha: 1.0,
+                    beta: 0.0,
+                    a: &a,
+                    b: &a,
+                    c: None,
+                    d: &d,
+                    offsets: &offsets,
+                },
+            )?;
+            let mut best = f64::INFINITY;
+            for r in 0..=repeats.max(1) {
+                let mut rec = StepRecorder::new();
+                m.record(&mut rec);
+                let t = Instant::now();
+                rec.submit(self)?;
+                // A one-float readback waits for the GPU on every backend.
+                read_range(self, &d, 0, 4)?;
+                if r > 0 {
+                    best = best.min(t.elapsed().as_secs_f64());
+                }
+            }
+            timings.push((tile_k, best));
+        }
+        self.set_tuning(previous)?;
+        let chosen = Tuning {
+            gemm_tile_k: timings
+                .iter()
+                .min_by(|x, y| x.1.total_cmp(&y.1))
+                .map_or(16, |t| t.0),
+        };
+        self.set_tuning(chosen)?;
+        let cache_file = cache_file(&self.inner.summary).filter(|path| {
+            let text = serde_json::to_string_pretty(&chosen).unwrap_or_default();
+            path.parent()
+                .is_some_and(|dir| std::fs::create_dir_all(dir).is_ok())
+                && std::fs::write(path, text).is_ok()
+        });
+        Ok(TuneReport {
+            size: n,
+            timings,
+            chosen,
+            cache_file,
+        })
+    }
+}

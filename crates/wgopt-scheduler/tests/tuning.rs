@@ -1,0 +1,44 @@
+//! The GEMM autotune (k-slice depth of linalg/tile_core.wgsl): it times every candidate, picks
+//! the fastest, writes the adapter's cache file, and a new engine on the same adapter starts
+//! from it; a corrupt cache file falls back to the defaults. Its own test binary because it
+//! points WGOPT_CACHE_DIR at a scratch directory.
+
+use wgopt_scheduler::tuning::{cache_file, Tuning, TILE_K_CHOICES};
+use wgopt_scheduler::Engine;
+
+#[test]
+fn autotune_picks_a_candidate_caches_it_and_the_next_engine_loads_it() {
+    let dir = std::env::temp_dir().join(format!("wgopt-tuning-test-{}", std::process::id()));
+    std::env::set_var("WGOPT_CACHE_DIR", &dir);
+    let engine = Engine::new().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(engine.tuning(), Tuning::default(), "no cache yet");
+    let report = engine.autotune(96, 1).unwrap();
+    assert_eq!(
+        report.timings.iter().map(|t| t.0).collect::<Vec<_>>(),
+        TILE_K_CHOICES
+    );
+    assert!(report.timings.iter().all(|t| t.1 > 0.0 && t.1.is_finite()));
+    let fastest = report
+        .timings
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap()
+        .0;
+    assert_eq!(report.chosen.gemm_tile_k, fastest);
+    assert_eq!(engine.tuning(), report.chosen);
+    let file = report.cache_file.expect("cache written");
+    assert_eq!(Some(file.clone()), cache_file(engine.adapter()));
+    let again = Engine::new().unwrap();
+    assert_eq!(
+        again.tuning(),
+        report.chosen,
+        "a new engine loads the cache"
+    );
+    // A corrupt or out-of-range cache is ignored, and set_tuning rejects bad values.
+    std::fs::write(&file, "{\"gemm_tile_k\": 7}").unwrap();
+    assert_eq!(Engine::new().unwrap().tuning(), Tuning::default());
+    std::fs::write(&file, "not json").unwrap();
+    assert_eq!(Engine::new().unwrap().tuning(), Tuning::default());
+    assert!(again.set_tuning(Tuning { gemm_tile_k: 12 }).is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
