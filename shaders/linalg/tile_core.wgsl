@@ -11,6 +11,9 @@
 override TRANS_A: bool = false;
 override TRANS_B: bool = false;
 override TILE_K: u32 = 16u;
+// false: each invocation reads its operands straight from storage (no workgroup tiles, no
+// barriers), which wins where barriers are expensive and caches do the reuse (CPU adapters).
+override SHARED_TILES: bool = true;
 
 const TILE_M: u32 = 64u;
 const TILE_N: u32 = 64u;
@@ -68,8 +71,27 @@ fn load_b(off: u32, row: u32, col: u32) -> f32 {
     return f32(mat_b[off + row * params.n + col]);
 }
 
+// The same block product without workgroup memory.
+fn direct_product(off: GemmOffsets, row0: u32, col0: u32, lid: vec3<u32>) -> array<vec4<f32>, 4> {
+    var acc: array<vec4<f32>, 4>;
+    let r = row0 + lid.y * 4u;
+    let c = col0 + lid.x * 4u;
+    for (var k = 0u; k < params.k; k += 1u) {
+        let av = vec4<f32>(load_a(off.a, r, k), load_a(off.a, r + 1u, k), load_a(off.a, r + 2u, k), load_a(off.a, r + 3u, k));
+        let bv = vec4<f32>(load_b(off.b, k, c), load_b(off.b, k, c + 1u), load_b(off.b, k, c + 2u), load_b(off.b, k, c + 3u));
+        acc[0] += av.x * bv;
+        acc[1] += av.y * bv;
+        acc[2] += av.z * bv;
+        acc[3] += av.w * bv;
+    }
+    return acc;
+}
+
 // Accumulates op(A)[row0.., :]·op(B)[:, col0..] for this invocation's 4×4 block.
 fn tile_product(off: GemmOffsets, row0: u32, col0: u32, lid: vec3<u32>) -> array<vec4<f32>, 4> {
+    if (!SHARED_TILES) {
+        return direct_product(off, row0, col0, lid);
+    }
     var acc: array<vec4<f32>, 4>;
     let flat = lid.y * 16u + lid.x;
     for (var k0 = 0u; k0 < params.k; k0 += TILE_K) {

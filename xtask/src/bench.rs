@@ -93,9 +93,9 @@ struct Report {
     calibration: Calibration,
     optimizers: Vec<OptimRow>,
     model: ModelRow,
-    /// (TILE_K, seconds per GEMM) per autotune candidate, and the pick.
-    autotune: Vec<(u32, f64)>,
-    tile_k: u32,
+    /// (candidate, seconds per GEMM) per autotune candidate, and the pick.
+    autotune: Vec<(String, f64)>,
+    tuning: String,
     linalg: Vec<LinalgRow>,
 }
 
@@ -377,7 +377,7 @@ fn bench_linalg(
     };
     let mut rows = Vec::new();
     let mut rec = StepRecorder::new();
-    rec.enable_timing(engine, 64)?;
+    rec.enable_timing(engine, 256)?;
     let muon: Vec<(f32, f32, f32)> = NsSchedule::Muon
         .coefficients(1, 1, 5)
         .into_iter()
@@ -619,13 +619,13 @@ pub fn run(quick: bool) -> Result<()> {
     };
     let tune = engine.autotune(tune_size, 3)?;
     println!(
-        "autotune ({tune_size}³ GEMM): {} → TILE_K {} (cache: {})",
+        "autotune ({tune_size}³ GEMM): {} → {:?} (cache: {})",
         tune.timings
             .iter()
-            .map(|(k, t)| format!("TILE_K {k}: {:.1} us", t * 1e6))
+            .map(|(k, t)| format!("{k:?}: {:.1} us", t * 1e6))
             .collect::<Vec<_>>()
             .join(", "),
-        tune.chosen.gemm_tile_k,
+        tune.chosen,
         tune.cache_file
             .as_ref()
             .map_or("not written".into(), |p| p.display().to_string())
@@ -638,8 +638,12 @@ pub fn run(quick: bool) -> Result<()> {
         calibration,
         optimizers,
         model,
-        autotune: tune.timings,
-        tile_k: tune.chosen.gemm_tile_k,
+        autotune: tune
+            .timings
+            .iter()
+            .map(|(k, t)| (format!("{k:?}"), *t))
+            .collect(),
+        tuning: format!("{:?}", tune.chosen),
         linalg,
     };
     write_report(&report)
@@ -690,10 +694,10 @@ fn write_report(r: &Report) -> Result<()> {
     );
     md += &format!(
         "\n## Linear algebra (ratio to the same run's FMA kernel)\n\n\
-         Autotuned GEMM k-slice: TILE_K {} (host wall time per GEMM: {}). `-f16`: Newton–Schulz \
+         Autotuned GEMM tile core: {} (host wall time per GEMM: {}). `-f16`: Newton–Schulz \
          iterates stored in f16, f32 accumulation. `root5`: ROOT's exact 0.9-quantile + clamp, then NS5.\n\n\
          | kernel | shape | µs | GFLOP/s | ÷ fma |\n|---|---|---|---|---|\n",
-        r.tile_k,
+        r.tuning,
         r.autotune
             .iter()
             .map(|(k, t)| format!("{k}: {:.1} µs", t * 1e6))

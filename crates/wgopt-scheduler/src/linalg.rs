@@ -235,6 +235,10 @@ impl Matmul {
                 ("TRANS_A", s.trans_a as u8 as f64),
                 ("TRANS_B", s.trans_b as u8 as f64),
                 ("TILE_K", engine.tuning().gemm_tile_k as f64),
+                (
+                    "SHARED_TILES",
+                    engine.tuning().gemm_shared_tiles as u8 as f64,
+                ),
             ],
         );
         let spec = GemmParams {

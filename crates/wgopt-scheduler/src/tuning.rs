@@ -1,6 +1,8 @@
-//! Per-adapter kernel tuning: the GEMM/Gram k-slice depth (`TILE_K` in linalg/tile_core.wgsl)
-//! is picked by timing each candidate on this adapter and cached on disk, so the autotune runs
-//! once per machine, not per process.
+//! Per-adapter kernel tuning: how the GEMM/Gram tile core (linalg/tile_core.wgsl) stages its
+//! operands — through workgroup tiles with k-slices of 8, 16 or 32 (`TILE_K`), or straight from
+//! storage (`SHARED_TILES = false`, no barriers: CPU adapters, where barriers are costly and the
+//! caches do the reuse) — is picked by timing each candidate on this adapter and cached on disk,
+//! so the autotune runs once per machine, not per process.
 //!
 //! The cache is a small JSON file per adapter (name, backend, driver) under
 //! `$WGOPT_CACHE_DIR`, else `$XDG_CACHE_HOME/wgopt`, else `~/.cache/wgopt`. An engine loads it
@@ -22,12 +24,38 @@ pub const TILE_K_CHOICES: [u32; 3] = [8, 16, 32];
 pub struct Tuning {
     /// K-slice depth of the tiled matrix products.
     pub gemm_tile_k: u32,
+    /// Stage operands through workgroup tiles (true) or read them directly (false).
+    #[serde(default = "shared_default")]
+    pub gemm_shared_tiles: bool,
+}
+
+fn shared_default() -> bool {
+    true
 }
 
 impl Default for Tuning {
     fn default() -> Self {
-        Tuning { gemm_tile_k: 16 }
+        Tuning {
+            gemm_tile_k: 16,
+            gemm_shared_tiles: true,
+        }
     }
+}
+
+/// Every configuration the autotune times.
+pub fn candidates() -> Vec<Tuning> {
+    let mut c: Vec<Tuning> = TILE_K_CHOICES
+        .iter()
+        .map(|&k| Tuning {
+            gemm_tile_k: k,
+            gemm_shared_tiles: true,
+        })
+        .collect();
+    c.push(Tuning {
+        gemm_tile_k: 16,
+        gemm_shared_tiles: false,
+    });
+    c
 }
 
 impl Tuning {
@@ -36,11 +64,11 @@ impl Tuning {
     }
 }
 
-/// What an autotune measured: (TILE_K, seconds per product) per candidate, and the choice.
+/// What an autotune measured: seconds per product per candidate, and the choice.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TuneReport {
     pub size: u32,
-    pub timings: Vec<(u32, f64)>,
+    pub timings: Vec<(Tuning, f64)>,
     pub chosen: Tuning,
     pub cache_file: Option<PathBuf>,
 }
@@ -85,7 +113,7 @@ impl Engine {
         Ok(())
     }
 
-    /// Times a `size`³ GEMM with every TILE_K (best of `repeats` after a warm-up), keeps the
+    /// Times a `size`³ GEMM with every candidate (best of `repeats` after a warm-up), keeps the
     /// fastest for this engine and writes it to the adapter's cache file (best effort: a
     /// read-only cache directory only loses the caching).
     pub fn autotune(&self, size: u32, repeats: usize) -> Result<TuneReport> {
@@ -102,10 +130,8 @@ impl Engine {
         let offsets = [GemmOffsets::default()];
         let previous = self.tuning();
         let mut timings = Vec::new();
-        for tile_k in TILE_K_CHOICES {
-            self.set_tuning(Tuning {
-                gemm_tile_k: tile_k,
-            })?;
+        for candidate in candidates() {
+            self.set_tuning(candidate)?;
             let m = Matmul::gemm(
                 self,
                 &MatmulSpec {
@@ -135,15 +161,13 @@ impl Engine {
                     best = best.min(t.elapsed().as_secs_f64());
                 }
             }
-            timings.push((tile_k, best));
+            timings.push((candidate, best));
         }
         self.set_tuning(previous)?;
-        let chosen = Tuning {
-            gemm_tile_k: timings
-                .iter()
-                .min_by(|x, y| x.1.total_cmp(&y.1))
-                .map_or(16, |t| t.0),
-        };
+        let chosen = timings
+            .iter()
+            .min_by(|x, y| x.1.total_cmp(&y.1))
+            .map_or_else(Tuning::default, |t| t.0);
         self.set_tuning(chosen)?;
         let cache_file = cache_file(&self.inner.summary).filter(|path| {
             let text = serde_json::to_string_pretty(&chosen).unwrap_or_default();

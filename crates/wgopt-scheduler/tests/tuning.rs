@@ -3,7 +3,7 @@
 //! from it; a corrupt cache file falls back to the defaults. Its own test binary because it
 //! points WGOPT_CACHE_DIR at a scratch directory.
 
-use wgopt_scheduler::tuning::{cache_file, Tuning, TILE_K_CHOICES};
+use wgopt_scheduler::tuning::{cache_file, candidates, Tuning};
 use wgopt_scheduler::Engine;
 
 #[test]
@@ -15,7 +15,7 @@ fn autotune_picks_a_candidate_caches_it_and_the_next_engine_loads_it() {
     let report = engine.autotune(96, 1).unwrap();
     assert_eq!(
         report.timings.iter().map(|t| t.0).collect::<Vec<_>>(),
-        TILE_K_CHOICES
+        candidates()
     );
     assert!(report.timings.iter().all(|t| t.1 > 0.0 && t.1.is_finite()));
     let fastest = report
@@ -24,7 +24,7 @@ fn autotune_picks_a_candidate_caches_it_and_the_next_engine_loads_it() {
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .unwrap()
         .0;
-    assert_eq!(report.chosen.gemm_tile_k, fastest);
+    assert_eq!(report.chosen, fastest);
     assert_eq!(engine.tuning(), report.chosen);
     let file = report.cache_file.expect("cache written");
     assert_eq!(Some(file.clone()), cache_file(engine.adapter()));
@@ -39,6 +39,11 @@ fn autotune_picks_a_candidate_caches_it_and_the_next_engine_loads_it() {
     assert_eq!(Engine::new().unwrap().tuning(), Tuning::default());
     std::fs::write(&file, "not json").unwrap();
     assert_eq!(Engine::new().unwrap().tuning(), Tuning::default());
-    assert!(again.set_tuning(Tuning { gemm_tile_k: 12 }).is_err());
+    assert!(again
+        .set_tuning(Tuning {
+            gemm_tile_k: 12,
+            ..Tuning::default()
+        })
+        .is_err());
     std::fs::remove_dir_all(&dir).unwrap();
 }

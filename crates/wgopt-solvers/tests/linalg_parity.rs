@@ -1,6 +1,6 @@
 //! GPU vs reference for the linear-algebra kernels: gemm.wgsl and gram.wgsl on awkward shapes
 //! (1×1, 1×n, 17×33, tall, wide, non-multiples of the 64-tile, batch > 1 at uneven offsets),
-//! every transpose combination, with and without the C term, at every autotune TILE_K;
+//! every transpose combination, with and without the C term, at every autotune candidate;
 //! frobenius_normalize.wgsl.
 //!
 //! Tolerance: |gpu − ref| ≤ 1e-5·(K + 1) + 1e-5·|ref| with entries in [−1, 1]: the GPU
@@ -12,7 +12,7 @@ use rand_chacha::ChaCha8Rng;
 use wgopt_reference::linalg;
 use wgopt_scheduler::arena::read_range;
 use wgopt_scheduler::linalg::{GemmOffsets, Matmul, MatmulSpec, Normalize, NormalizeOffsets};
-use wgopt_scheduler::tuning::{Tuning, TILE_K_CHOICES};
+use wgopt_scheduler::tuning::candidates;
 use wgopt_scheduler::{Engine, StepRecorder};
 
 fn engine() -> Engine {
@@ -57,12 +57,8 @@ fn gemm_every_transpose_awkward_shapes_batched() {
     let engine = engine();
     let mut r = ChaCha8Rng::seed_from_u64(1);
     // Every k-slice depth the autotune may pick.
-    for tile_k in TILE_K_CHOICES {
-        engine
-            .set_tuning(Tuning {
-                gemm_tile_k: tile_k,
-            })
-            .unwrap();
+    for tuning in candidates() {
+        engine.set_tuning(tuning).unwrap();
         let shapes = [
             (1, 1, 1),
             (1, 7, 3),
@@ -141,7 +137,7 @@ fn gemm_every_transpose_awkward_shapes_batched() {
                             use_c.then(|| c[i].view()),
                         );
                         assert_matrix_close(
-                        &format!("gemm TILE_K={tile_k} {m}×{n}×{k} ta={trans_a} tb={trans_b} c={use_c} #{i}"),
+                        &format!("gemm {tuning:?} {m}×{n}×{k} ta={trans_a} tb={trans_b} c={use_c} #{i}"),
                         &got,
                         &want,
                         k,
