@@ -1,8 +1,8 @@
 //! Every composed shader parses and validates with naga; every Rust twin of a WGSL struct has
 //! the same member names, offsets and size; every kernel's declared bind-group layout matches
 //! its WGSL globals. Shared declarations checked here: common/step_stats.wgsl (StepStats),
-//! common/partial.wgsl (Partial), common/non_finite.wgsl and common/grid_stride.wgsl (composed
-//! into the kernels validated below), linalg/tile_core.wgsl (GemmParams, GemmOffsets; composed
+//! common/partial.wgsl (Partial), common/non_finite.wgsl, common/grid_stride.wgsl and
+//! common/torch_lerp.wgsl (composed into the kernels validated below), linalg/tile_core.wgsl (GemmParams, GemmOffsets; composed
 //! into gemm and gram), optim/sinkgd_common.wgsl (SinkGdParams), reduce/quantile_common.wgsl (QuantileMatrix,
 //! QuantileState; composed into quantile_histogram and quantile_select).
 

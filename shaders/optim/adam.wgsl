@@ -55,14 +55,6 @@ fn bias_terms(s: AdamSegment) -> vec3<f32> {
     );
 }
 
-// torch.lerp(start, end, w) for a uniform weight.
-fn torch_lerp(start: vec4<f32>, end: vec4<f32>, w: f32) -> vec4<f32> {
-    if (w < 0.5) {
-        return start + w * (end - start);
-    }
-    return end - (end - start) * (1.0 - w);
-}
-
 @compute @workgroup_size(WORKGROUP_SIZE)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
     if (stats.found_inf != 0u) {

@@ -27,6 +27,7 @@ const STEP_STATS: &str = wgsl!("common/step_stats.wgsl");
 const NON_FINITE: &str = wgsl!("common/non_finite.wgsl");
 const GRID_STRIDE: &str = wgsl!("common/grid_stride.wgsl");
 const PARTIAL: &str = wgsl!("common/partial.wgsl");
+const TORCH_LERP: &str = wgsl!("common/torch_lerp.wgsl");
 const TILE_CORE: &str = wgsl!("linalg/tile_core.wgsl");
 const SINKGD_COMMON: &str = wgsl!("optim/sinkgd_common.wgsl");
 const QUANTILE_COMMON: &str = wgsl!("reduce/quantile_common.wgsl");
@@ -171,9 +172,19 @@ impl ShaderId {
         };
         let parts: &[&str] = match self {
             ShaderId::Sgd => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/sgd.wgsl")],
-            ShaderId::Adam => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/adam.wgsl")],
+            ShaderId::Adam => &[
+                STEP_STATS,
+                GRID_STRIDE,
+                TORCH_LERP,
+                wgsl!("optim/adam.wgsl"),
+            ],
             ShaderId::Lion => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/lion.wgsl")],
-            ShaderId::MuonMomentum => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/muon_momentum.wgsl")],
+            ShaderId::MuonMomentum => &[
+                STEP_STATS,
+                GRID_STRIDE,
+                TORCH_LERP,
+                wgsl!("optim/muon_momentum.wgsl"),
+            ],
             ShaderId::MuonApply => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/muon_apply.wgsl")],
             ShaderId::SinkGdRows => &[STEP_STATS, SINKGD_COMMON, wgsl!("optim/sinkgd_rows.wgsl")],
             ShaderId::SinkGdCols => &[STEP_STATS, SINKGD_COMMON, wgsl!("optim/sinkgd_cols.wgsl")],
