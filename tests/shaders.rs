@@ -2,7 +2,7 @@
 //! the same member names, offsets and size; every kernel's declared bind-group layout matches
 //! its WGSL globals. Shared declarations checked here: common/step_stats.wgsl (StepStats),
 //! common/partial.wgsl (Partial), common/non_finite.wgsl, common/grid_stride.wgsl and
-//! common/torch_lerp.wgsl (composed into the kernels validated below), linalg/tile_core.wgsl (GemmParams, GemmOffsets; composed
+//! common/torch_lerp.wgsl and common/philox.wgsl (composed into the kernels validated below), linalg/tile_core.wgsl (GemmParams, GemmOffsets; composed
 //! into gemm and gram), optim/sinkgd_common.wgsl (SinkGdParams), reduce/quantile_common.wgsl (QuantileMatrix,
 //! QuantileState; composed into quantile_histogram and quantile_select).
 
@@ -16,6 +16,7 @@ use wgopt::scheduler::bench::FmaParams;
 use wgopt::scheduler::guard::{GuardParams, Partial, StepStats, Tile};
 use wgopt::scheduler::linalg::{GemmOffsets, GemmParams, NormalizeOffsets, NormalizeParams};
 use wgopt::scheduler::quantile::{QuantileMatrix, QuantileState, QuantileTile};
+use wgopt::scheduler::random::{BitsParams, ProbeSegment};
 use wgopt::scheduler::shaders::{Access, ShaderId};
 
 fn module(id: ShaderId) -> naga::Module {
@@ -101,6 +102,36 @@ macro_rules! rust_layout {
 #[test]
 fn rust_structs_match_wgsl_twins() {
     let cases = [
+        (
+            ShaderId::ProbeFill,
+            "ProbeSegment",
+            rust_layout!(ProbeSegment {
+                start,
+                end,
+                first_block,
+                slot,
+                key,
+                draw,
+                stream,
+                elem_end,
+                _pad0,
+                _pad1,
+                _pad2
+            }),
+        ),
+        (
+            ShaderId::PhiloxBits,
+            "BitsParams",
+            rust_layout!(BitsParams {
+                key,
+                c1,
+                c2,
+                c3,
+                blocks,
+                _pad0,
+                _pad1
+            }),
+        ),
         (
             ShaderId::Adam,
             "AdamSegment",

@@ -15,6 +15,7 @@
 pub mod guard;
 pub mod linalg;
 pub mod optim;
+pub mod random;
 pub mod schedule;
 
 /// Errors of the reference implementations: only shape disagreements can go wrong here.

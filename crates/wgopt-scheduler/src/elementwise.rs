@@ -156,9 +156,24 @@ impl ElementwiseKernel {
         scratch: &mut Vec<S>,
         scalars: impl Fn(usize, u32, u32) -> S,
     ) {
+        self.write_chunk_segments(engine, scratch, |_, g, s, e| scalars(g, s, e))
+    }
+
+    /// As [`ElementwiseKernel::write_segments`], with the chunk index first (per-parameter
+    /// segments of a split parameter are told apart by their chunk).
+    pub fn write_chunk_segments<S: Pod>(
+        &self,
+        engine: &Engine,
+        scratch: &mut Vec<S>,
+        scalars: impl Fn(usize, usize, u32, u32) -> S,
+    ) {
         for plan in &self.plans {
             scratch.clear();
-            scratch.extend(plan.segments.iter().map(|&(g, s, e)| scalars(g, s, e)));
+            scratch.extend(
+                plan.segments
+                    .iter()
+                    .map(|&(g, s, e)| scalars(plan.chunk, g, s, e)),
+            );
             engine
                 .queue()
                 .write_buffer(&plan.segment_buffer, 0, bytemuck::cast_slice(scratch));

@@ -16,6 +16,7 @@ pub mod linalg;
 pub mod params;
 pub mod pipelines;
 pub mod quantile;
+pub mod random;
 pub mod recorder;
 pub mod shaders;
 pub mod tuning;

@@ -28,6 +28,7 @@ const NON_FINITE: &str = wgsl!("common/non_finite.wgsl");
 const GRID_STRIDE: &str = wgsl!("common/grid_stride.wgsl");
 const PARTIAL: &str = wgsl!("common/partial.wgsl");
 const TORCH_LERP: &str = wgsl!("common/torch_lerp.wgsl");
+const PHILOX: &str = wgsl!("common/philox.wgsl");
 const TILE_CORE: &str = wgsl!("linalg/tile_core.wgsl");
 const SINKGD_COMMON: &str = wgsl!("optim/sinkgd_common.wgsl");
 const QUANTILE_COMMON: &str = wgsl!("reduce/quantile_common.wgsl");
@@ -74,6 +75,10 @@ pub enum ShaderId {
     GramF16,
     /// `linalg/frobenius_normalize.wgsl` reading f32, writing f16 (the first step's input)
     FrobeniusNormalizeToF16,
+    /// `random/philox_bits.wgsl`
+    PhiloxBits,
+    /// `random/probe_fill.wgsl`
+    ProbeFill,
     /// `bench/copy.wgsl`
     Copy,
     /// `bench/fma.wgsl`
@@ -81,7 +86,7 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 21] = [
+    pub const ALL: [ShaderId; 23] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
@@ -101,6 +106,8 @@ impl ShaderId {
         ShaderId::GemmF16ToF32,
         ShaderId::GramF16,
         ShaderId::FrobeniusNormalizeToF16,
+        ShaderId::PhiloxBits,
+        ShaderId::ProbeFill,
         ShaderId::Copy,
         ShaderId::Fma,
     ];
@@ -125,6 +132,8 @@ impl ShaderId {
             ShaderId::FrobeniusNormalize | ShaderId::FrobeniusNormalizeToF16 => {
                 "linalg/frobenius_normalize.wgsl"
             }
+            ShaderId::PhiloxBits => "random/philox_bits.wgsl",
+            ShaderId::ProbeFill => "random/probe_fill.wgsl",
             ShaderId::Copy => "bench/copy.wgsl",
             ShaderId::Fma => "bench/fma.wgsl",
         }
@@ -202,6 +211,8 @@ impl ShaderId {
             ShaderId::FrobeniusNormalize | ShaderId::FrobeniusNormalizeToF16 => {
                 &[wgsl!("linalg/frobenius_normalize.wgsl")]
             }
+            ShaderId::PhiloxBits => &[PHILOX, wgsl!("random/philox_bits.wgsl")],
+            ShaderId::ProbeFill => &[GRID_STRIDE, PHILOX, wgsl!("random/probe_fill.wgsl")],
             ShaderId::Copy => &[wgsl!("bench/copy.wgsl")],
             ShaderId::Fma => &[wgsl!("bench/fma.wgsl")],
         };
@@ -242,6 +253,10 @@ impl ShaderId {
             | ShaderId::GramF16 => &[U, R, R, R, R, W],
             // params, offsets, src, dst, clamp_thresholds
             ShaderId::FrobeniusNormalize | ShaderId::FrobeniusNormalizeToF16 => &[U, R, R, W, R],
+            // params, out
+            ShaderId::PhiloxBits => &[U, W],
+            // segments, probes
+            ShaderId::ProbeFill => &[R, W],
             // src, dst
             ShaderId::Copy => &[R, W],
             // out, params
