@@ -217,7 +217,7 @@ fn rust_structs_match_wgsl_twins() {
                 start,
                 end,
                 out,
-                _pad
+                finite_only
             }),
         ),
         (

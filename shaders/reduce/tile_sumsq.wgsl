@@ -11,7 +11,8 @@ struct Tile {
     start: u32,
     end: u32,
     out: u32,
-    _pad: u32,
+    // 1: a tile of an extra input (Hessian-vector products): NaN/Inf count, the norm does not.
+    finite_only: u32,
 }
 
 @group(0) @binding(0) var<storage, read> grad: array<vec4<f32>>;
@@ -52,6 +53,7 @@ fn main(
         workgroupBarrier();
     }
     if (lid == 0u) {
-        partials[tile.out] = Partial(scratch_sum[0], scratch_bad[0]);
+        let sumsq = select(scratch_sum[0], 0.0, tile.finite_only != 0u);
+        partials[tile.out] = Partial(sumsq, scratch_bad[0]);
     }
 }

@@ -34,6 +34,9 @@ pub trait Rule: 'static {
     const SHADER: ShaderId;
     /// Every state binding of the kernel, in binding order after `grad`, by PyTorch name.
     const BOUND_FIELDS: &'static [&'static str];
+    /// Per-step inputs the caller fills beside the gradients (bound after the states, checked
+    /// for NaN/Inf by the guard, never checkpointed), e.g. AdaHessian's `hvp`.
+    const INPUT_FIELDS: &'static [&'static str] = &[];
 
     fn validate(cfg: &Self::Config) -> Result<()>;
     /// State fields that exist for these groups (a subset of BOUND_FIELDS; others get a dummy).
@@ -43,6 +46,10 @@ pub trait Rule: 'static {
     fn base_lr(cfg: &Self::Config) -> f64;
     /// The segment struct for `[start, end)` at applied step `t` with learning rate `lr`.
     fn segment(cfg: &Self::Config, lr: f64, t: u64, start: u32, end: u32) -> Self::Segment;
+    /// The value a state field starts at (torch's `initial_accumulator_value`; 0 elsewhere).
+    fn initial_value(_cfg: &Self::Config, _field: &str) -> f32 {
+        0.0
+    }
 }
 
 /// A fused elementwise optimizer over some groups of a parameter set.
@@ -53,6 +60,7 @@ pub struct Fused<R: Rule> {
     groups: Vec<(usize, String, R::Config)>,
     slots: Vec<usize>,
     states: Vec<(&'static str, Arena)>,
+    inputs: Vec<(&'static str, Arena)>,
     kernel: ElementwiseKernel,
     guard: Guard,
     recorder: StepRecorder,
@@ -147,8 +155,29 @@ impl<R: Rule> Fused<R> {
             .iter()
             .map(|f| (*f, Arena::new(&engine, layout, f)))
             .collect();
+        for (field, arena) in &states {
+            for (gi, _, cfg) in &resolved {
+                let v = R::initial_value(cfg, field);
+                if v != 0.0 {
+                    for slot in layout.slots.iter().filter(|s| s.group == *gi) {
+                        arena.write(&engine, slot, &vec![v; slot.len])?;
+                    }
+                }
+            }
+        }
+        let inputs: Vec<(&'static str, Arena)> = R::INPUT_FIELDS
+            .iter()
+            .map(|f| (*f, Arena::new(&engine, layout, f)))
+            .collect();
         let dummy = engine.create_buffer("unused state", 16, wgpu::BufferUsages::STORAGE);
-        let guard = Guard::new(&engine, params, guard_slots.unwrap_or(&slots), guard)?;
+        let input_refs: Vec<&Arena> = inputs.iter().map(|(_, a)| a).collect();
+        let guard = Guard::with_inputs(
+            &engine,
+            params,
+            guard_slots.unwrap_or(&slots),
+            guard,
+            &input_refs,
+        )?;
         let stats = guard.stats_buffer().clone();
         let kernel = ElementwiseKernel::new(
             &engine,
@@ -169,6 +198,7 @@ impl<R: Rule> Fused<R> {
                         None => dummy.clone(),
                     });
                 }
+                b.extend(inputs.iter().map(|(_, a)| a.chunks[chunk].clone()));
                 b
             },
         );
@@ -178,6 +208,7 @@ impl<R: Rule> Fused<R> {
             groups: resolved,
             slots,
             states,
+            inputs,
             kernel,
             guard,
             recorder: StepRecorder::new(),
@@ -223,6 +254,15 @@ impl<R: Rule> Fused<R> {
         &self.states
     }
 
+    /// Input arenas (`Rule::INPUT_FIELDS`) by name.
+    pub fn input_arenas(&self) -> &[(&'static str, Arena)] {
+        &self.inputs
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
     fn check_params(&self, params: &ParamSet) -> Result<()> {
         if params.id() != self.param_set {
             return Err(Error::InvalidHyperparameter(format!(
@@ -240,6 +280,17 @@ impl<R: Rule> Fused<R> {
 
     /// Writes this step's scalars and records the guard and update dispatches into `rec`.
     pub(crate) fn record(&mut self, params: &ParamSet, rec: &mut StepRecorder) -> Result<()> {
+        self.record_with(params, rec, |_| {})
+    }
+
+    /// As [`Fused::record`], with `between` recording dispatches after the guard and before
+    /// the update (they see the guard's verdict in the stats buffer).
+    pub(crate) fn record_with(
+        &mut self,
+        params: &ParamSet,
+        rec: &mut StepRecorder,
+        between: impl FnOnce(&mut StepRecorder),
+    ) -> Result<()> {
         self.check_params(params)?;
         let (mult, t) = self.counters.next();
         let groups = &self.groups;
@@ -253,6 +304,7 @@ impl<R: Rule> Fused<R> {
                 R::segment(cfg, R::base_lr(cfg) * mult, t, start, end)
             });
         self.guard.record(rec);
+        between(rec);
         self.kernel.record(rec);
         self.counters.advance();
         Ok(())

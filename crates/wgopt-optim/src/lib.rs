@@ -7,8 +7,12 @@
 //! Module names mirror the reference crate and the shaders: `wgopt_optim::adam` ↔
 //! `wgopt_reference::optim::adam` ↔ `shaders/optim/adam.wgsl`.
 
+pub mod adabelief;
+pub mod adagrad;
 pub mod adam;
+pub mod adan;
 pub mod checkpoint;
+pub mod diffgrad;
 pub mod fused;
 pub mod lion;
 mod matrices;
@@ -19,7 +23,11 @@ pub mod routing;
 pub mod sgd;
 pub mod sinkgd;
 
+pub use adabelief::{AdaBelief, AdaBeliefRule};
+pub use adagrad::{AdaGrad, AdaGradRule};
 pub use adam::{Adam, AdamRule};
+pub use adan::{Adan, AdanRule};
+pub use diffgrad::{DiffGrad, DiffGradRule};
 pub use fused::{Fused, Rule};
 pub use lion::{Lion, LionRule};
 pub use muon::{Muon, MuonAdamW, Root, RootAdamW};
@@ -30,6 +38,7 @@ pub use sgd::{Sgd, SgdRule};
 pub use sinkgd::SinkGd;
 pub use wgopt_reference::linalg::NsSchedule;
 pub use wgopt_reference::optim::{
-    muon::MomentumForm, AdamConfig, LionConfig, MuonConfig, MuonScale, SgdConfig, SinkGdConfig,
+    muon::MomentumForm, AdaBeliefConfig, AdaGradConfig, AdamConfig, AdanConfig, DiffGradConfig,
+    LionConfig, MuonConfig, MuonScale, SgdConfig, SinkGdConfig,
 };
 pub use wgopt_reference::schedule::{DecayShape, Schedule};

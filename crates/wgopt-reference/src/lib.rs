@@ -16,6 +16,7 @@ pub mod guard;
 pub mod linalg;
 pub mod optim;
 pub mod random;
+pub mod scaling;
 pub mod schedule;
 
 /// Errors of the reference implementations: only shape disagreements can go wrong here.
@@ -55,4 +56,17 @@ pub fn non_negative(name: &str, value: f64) -> Result<(), RefError> {
     } else {
         Ok(())
     }
+}
+
+/// Accepts betas in [0, 1) (and rejects NaN), naming the offender.
+pub fn betas_in_unit_interval(betas: &[f64]) -> Result<(), RefError> {
+    for (i, &b) in betas.iter().enumerate() {
+        if !(0.0..1.0).contains(&b) {
+            return Err(RefError::InvalidHyperparameter(format!(
+                "beta{} must be in [0, 1), got {b}",
+                i + 1
+            )));
+        }
+    }
+    Ok(())
 }

@@ -9,7 +9,7 @@
 //! `reduce/guard_finalize.wgsl` (one workgroup). The finalize kernel also counts applied and
 //! skipped steps, so it runs every step even when clipping and the check are off.
 
-use crate::arena::read_bytes;
+use crate::arena::{read_bytes, Arena};
 use crate::pipelines::Kernel;
 use crate::recorder::{Dispatch, StepRecorder};
 use crate::shaders::ShaderId;
@@ -55,7 +55,8 @@ pub struct Tile {
     pub start: u32,
     pub end: u32,
     pub out: u32,
-    pub _pad: u32,
+    /// 1 for a tile of an extra input (checked for NaN/Inf, left out of the norms).
+    pub finite_only: u32,
 }
 
 /// One tile's result.
@@ -119,48 +120,71 @@ impl Guard {
         slots: &[usize],
         config: GuardConfig,
     ) -> Result<Guard> {
+        Self::with_inputs(engine, params, slots, config, &[])
+    }
+
+    /// As [`Guard::new`], also checking `inputs` (arenas of the same layout the step reads
+    /// beside the gradients, such as Hessian-vector products) for NaN/Inf: a bad value there
+    /// skips the step too, but the inputs count toward no norm and are never clipped.
+    pub fn with_inputs(
+        engine: &Engine,
+        params: &ParamSet,
+        slots: &[usize],
+        config: GuardConfig,
+        inputs: &[&Arena],
+    ) -> Result<Guard> {
         let layout = params.layout();
-        let mut tiles_per_chunk: Vec<Vec<Tile>> = vec![Vec::new(); layout.chunk_lens.len()];
+        let sources: Vec<&Arena> = std::iter::once(params.grad_arena())
+            .chain(inputs.iter().copied())
+            .collect();
+        // tiles[source][chunk]
+        let mut tiles: Vec<Vec<Vec<Tile>>> =
+            vec![vec![Vec::new(); layout.chunk_lens.len()]; sources.len()];
         let mut ranges: Vec<[u32; 2]> = Vec::with_capacity(slots.len());
         let mut next = 0u32;
         for &i in slots {
             let slot = &layout.slots[i];
             let first = next;
-            for piece in &slot.pieces {
-                let r = piece.vec4_range();
-                let mut s = r.start;
-                while s < r.end {
-                    let e = (s + TILE_VEC4).min(r.end);
-                    tiles_per_chunk[piece.chunk].push(Tile {
-                        start: s,
-                        end: e,
-                        out: next,
-                        _pad: 0,
-                    });
-                    next += 1;
-                    s = e;
+            for (source, per_chunk) in tiles.iter_mut().enumerate() {
+                for piece in &slot.pieces {
+                    let r = piece.vec4_range();
+                    let mut s = r.start;
+                    while s < r.end {
+                        let e = (s + TILE_VEC4).min(r.end);
+                        per_chunk[piece.chunk].push(Tile {
+                            start: s,
+                            end: e,
+                            out: next,
+                            finite_only: (source > 0) as u32,
+                        });
+                        next += 1;
+                        s = e;
+                    }
                 }
             }
             ranges.push([first, next]);
         }
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let partials = engine.create_buffer("guard partials", next as u64 * 8, storage);
+        let partials = engine.create_buffer("guard partials", next.max(1) as u64 * 8, storage);
         let tile_kernel = engine.kernel(ShaderId::TileSumsq, "main", &[]);
         let mut tile_dispatches = Vec::new();
-        for (c, tiles) in tiles_per_chunk.iter().enumerate() {
-            if tiles.is_empty() {
-                continue;
+        for (source, per_chunk) in tiles.iter().enumerate() {
+            for (c, chunk_tiles) in per_chunk.iter().enumerate() {
+                if chunk_tiles.is_empty() {
+                    continue;
+                }
+                let buf =
+                    engine.create_buffer("guard tiles", chunk_tiles.len() as u64 * 16, storage);
+                engine
+                    .queue()
+                    .write_buffer(&buf, 0, bytemuck::cast_slice(chunk_tiles));
+                let bg = engine.bind_buffers(
+                    "tile_sumsq",
+                    &tile_kernel.layout,
+                    &[&sources[source].chunks[c], &buf, &partials],
+                );
+                tile_dispatches.push((bg, grid(engine, chunk_tiles.len() as u32)));
             }
-            let buf = engine.create_buffer("guard tiles", tiles.len() as u64 * 16, storage);
-            engine
-                .queue()
-                .write_buffer(&buf, 0, bytemuck::cast_slice(tiles));
-            let bg = engine.bind_buffers(
-                "tile_sumsq",
-                &tile_kernel.layout,
-                &[&params.grad_arena().chunks[c], &buf, &partials],
-            );
-            tile_dispatches.push((bg, grid(engine, tiles.len() as u32)));
         }
         let ranges_buf =
             engine.create_buffer("guard segment ranges", ranges.len() as u64 * 8, storage);

@@ -43,6 +43,22 @@ pub enum ShaderId {
     Adam,
     /// `optim/lion.wgsl`
     Lion,
+    /// `optim/adabelief.wgsl`
+    AdaBelief,
+    /// `optim/adan.wgsl`
+    Adan,
+    /// `optim/diffgrad.wgsl`
+    DiffGrad,
+    /// `optim/adagrad.wgsl`
+    AdaGrad,
+    /// `optim/sophia.wgsl`
+    Sophia,
+    /// `optim/sophia_hessian.wgsl`
+    SophiaHessian,
+    /// `optim/adahessian.wgsl`
+    AdaHessian,
+    /// `optim/adahessian_blocks.wgsl`
+    AdaHessianBlocks,
     /// `optim/muon_momentum.wgsl`
     MuonMomentum,
     /// `optim/muon_apply.wgsl`
@@ -86,10 +102,18 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 23] = [
+    pub const ALL: [ShaderId; 31] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
+        ShaderId::AdaBelief,
+        ShaderId::Adan,
+        ShaderId::DiffGrad,
+        ShaderId::AdaGrad,
+        ShaderId::Sophia,
+        ShaderId::SophiaHessian,
+        ShaderId::AdaHessian,
+        ShaderId::AdaHessianBlocks,
         ShaderId::MuonMomentum,
         ShaderId::MuonApply,
         ShaderId::SinkGdRows,
@@ -118,6 +142,14 @@ impl ShaderId {
             ShaderId::Sgd => "optim/sgd.wgsl",
             ShaderId::Adam => "optim/adam.wgsl",
             ShaderId::Lion => "optim/lion.wgsl",
+            ShaderId::AdaBelief => "optim/adabelief.wgsl",
+            ShaderId::Adan => "optim/adan.wgsl",
+            ShaderId::DiffGrad => "optim/diffgrad.wgsl",
+            ShaderId::AdaGrad => "optim/adagrad.wgsl",
+            ShaderId::Sophia => "optim/sophia.wgsl",
+            ShaderId::SophiaHessian => "optim/sophia_hessian.wgsl",
+            ShaderId::AdaHessian => "optim/adahessian.wgsl",
+            ShaderId::AdaHessianBlocks => "optim/adahessian_blocks.wgsl",
             ShaderId::MuonMomentum => "optim/muon_momentum.wgsl",
             ShaderId::MuonApply => "optim/muon_apply.wgsl",
             ShaderId::SinkGdRows => "optim/sinkgd_rows.wgsl",
@@ -188,6 +220,20 @@ impl ShaderId {
                 wgsl!("optim/adam.wgsl"),
             ],
             ShaderId::Lion => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/lion.wgsl")],
+            ShaderId::AdaBelief => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/adabelief.wgsl")],
+            ShaderId::Adan => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/adan.wgsl")],
+            ShaderId::DiffGrad => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/diffgrad.wgsl")],
+            ShaderId::AdaGrad => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/adagrad.wgsl")],
+            ShaderId::Sophia => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/sophia.wgsl")],
+            ShaderId::SophiaHessian => {
+                &[STEP_STATS, GRID_STRIDE, wgsl!("optim/sophia_hessian.wgsl")]
+            }
+            ShaderId::AdaHessian => &[STEP_STATS, GRID_STRIDE, wgsl!("optim/adahessian.wgsl")],
+            ShaderId::AdaHessianBlocks => &[
+                STEP_STATS,
+                GRID_STRIDE,
+                wgsl!("optim/adahessian_blocks.wgsl"),
+            ],
             ShaderId::MuonMomentum => &[
                 STEP_STATS,
                 GRID_STRIDE,
@@ -228,6 +274,22 @@ impl ShaderId {
             ShaderId::Adam => &[R, R, W, R, W, W, W],
             // segments, stats, param, grad, exp_avg
             ShaderId::Lion => &[R, R, W, R, W],
+            // segments, stats, param, grad, exp_avg, exp_avg_var, max_exp_avg_var
+            ShaderId::AdaBelief => &[R, R, W, R, W, W, W],
+            // segments, stats, param, grad, exp_avg, exp_avg_diff, exp_avg_sq, neg_pre_grad
+            ShaderId::Adan => &[R, R, W, R, W, W, W, W],
+            // segments, stats, param, grad, exp_avg, exp_avg_sq, previous_grad
+            ShaderId::DiffGrad => &[R, R, W, R, W, W, W],
+            // segments, stats, param, grad, sum
+            ShaderId::AdaGrad => &[R, R, W, R, W],
+            // segments, stats, param, grad, exp_avg, hessian
+            ShaderId::Sophia => &[R, R, W, R, W, R],
+            // segments, stats, estimate, hessian, probes
+            ShaderId::SophiaHessian => &[R, R, R, W, R],
+            // segments, stats, param, grad, exp_avg, exp_hessian_diag_sq, hvp
+            ShaderId::AdaHessian => &[R, R, W, R, W, W, R],
+            // segments, stats, hvp
+            ShaderId::AdaHessianBlocks => &[R, R, W],
             // segments, stats, grad, momentum_buffer, update
             ShaderId::MuonMomentum => &[R, R, R, W, W],
             // segments, stats, param, update

@@ -4,7 +4,15 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::OnceLock;
-use wgopt_scheduler::{Engine, EngineOptions, ParamSpec};
+use wgopt_optim::{Optimizer, Schedule};
+use wgopt_reference::optim::{Hparams, MultiOptimizer};
+use wgopt_scheduler::{Engine, EngineOptions, GuardConfig, ParamSet, ParamSpec};
+
+/// Steps of every trajectory test.
+pub const STEPS: usize = 100;
+/// Tolerances of trajectory tests (why: see tests/parity.rs).
+pub const RTOL: f32 = 2e-5;
+pub const ATOL: f32 = 2e-6;
 
 /// The default engine. GPU tests never skip: without an adapter they fail with the setup hint.
 pub fn engine() -> Engine {
@@ -76,4 +84,87 @@ pub fn assert_close(what: &str, gpu: &[f32], reference: &[f32], rtol: f32, atol:
         gpu[i],
         reference[i]
     );
+}
+
+/// Runs `opt` and the reference side by side and compares parameters and every state field.
+pub fn run_trajectory(
+    engine: &Engine,
+    label: &str,
+    make: impl Fn(&ParamSet, GuardConfig) -> Box<dyn Optimizer>,
+    hparams_of_group: impl Fn(&str) -> Hparams,
+    clip: Option<f32>,
+    seed: u64,
+) {
+    let specs = awkward_specs();
+    let mut params = ParamSet::new(engine, &specs).unwrap();
+    let layout = params.layout().clone();
+    let mut r = rng(seed);
+    let mut host: Vec<Vec<f32>> = layout
+        .slots
+        .iter()
+        .map(|s| normal_vec(&mut r, s.len, 1.0))
+        .collect();
+    for (s, p) in layout.slots.iter().zip(&host) {
+        params.write_param(&s.name, p).unwrap();
+    }
+    let guard = GuardConfig {
+        max_grad_norm: clip,
+        skip_non_finite: true,
+    };
+    let mut opt = make(&params, guard);
+    let schedule = Schedule::warmup(
+        10,
+        Schedule::Cosine {
+            total: 90,
+            floor: 0.1,
+        },
+    );
+    opt.set_schedule(schedule.clone());
+    let hp: Vec<Hparams> = layout
+        .slots
+        .iter()
+        .map(|s| hparams_of_group(&layout.groups[s.group]))
+        .collect();
+    let lens: Vec<usize> = layout.slots.iter().map(|s| s.len).collect();
+    let mut reference = MultiOptimizer::new(hp, &lens).unwrap();
+    reference.max_grad_norm = clip.map(|c| c as f64);
+    for step in 0..STEPS {
+        let grads: Vec<Vec<f32>> = lens.iter().map(|&n| normal_vec(&mut r, n, 0.5)).collect();
+        let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
+        params.write_grads(&refs).unwrap();
+        opt.step(&mut params).unwrap();
+        reference
+            .step(schedule.multiplier(step as u64), &mut host, &grads)
+            .unwrap();
+    }
+    let gpu = params.read_params().unwrap();
+    for (i, s) in layout.slots.iter().enumerate() {
+        assert_close(
+            &format!("{label} {}", s.name),
+            &gpu[i],
+            &host[i],
+            RTOL,
+            ATOL,
+        );
+    }
+    // States: compare every field the reference has through a checkpoint round trip of the
+    // GPU state (which also proves the field names are torch's).
+    let bytes = opt.save(&params).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (i, s) in layout.slots.iter().enumerate() {
+        for (field, want) in reference.states[i].fields() {
+            let t = file.tensor(&format!("{}.{field}", s.name)).unwrap();
+            let got: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+            assert_close(
+                &format!("{label} {}.{field}", s.name),
+                &got,
+                want,
+                RTOL,
+                ATOL,
+            );
+        }
+    }
+    let stats = opt.stats().unwrap();
+    assert_eq!(stats.applied_steps as usize, STEPS);
+    assert_eq!(stats.skipped_steps, 0);
 }

@@ -5,16 +5,28 @@
 //! [`multi`] runs any of them over many named tensors with parameter groups and the step guard,
 //! which is what a GPU optimizer step does as a whole.
 
+pub mod adabelief;
+pub mod adagrad;
+pub mod adahessian;
 pub mod adam;
+pub mod adan;
+pub mod diffgrad;
 pub mod lion;
 pub mod multi;
 pub mod muon;
 pub mod sgd;
 pub mod sinkgd;
+pub mod sophia;
 
+pub use adabelief::{AdaBeliefConfig, AdaBeliefState};
+pub use adagrad::{AdaGradConfig, AdaGradState, NormTest};
+pub use adahessian::{AdaHessianConfig, AdaHessianState};
 pub use adam::{AdamConfig, AdamState};
+pub use adan::{AdanConfig, AdanState};
+pub use diffgrad::{DiffGradConfig, DiffGradState};
 pub use lion::{LionConfig, LionState};
 pub use multi::{Hparams, MultiOptimizer, TensorState};
 pub use muon::{MuonConfig, MuonScale, MuonState};
 pub use sgd::{SgdConfig, SgdState};
 pub use sinkgd::SinkGdConfig;
+pub use sophia::{SophiaConfig, SophiaEstimator, SophiaState};

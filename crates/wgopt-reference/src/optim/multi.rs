@@ -2,7 +2,11 @@
 //! group), the step guard (clip to a global norm, skip on non-finite), and a learning-rate
 //! multiplier from a schedule. This is the oracle for a whole GPU optimizer step.
 
-use super::{adam, lion, sgd, AdamConfig, AdamState, LionConfig, LionState, SgdConfig, SgdState};
+use super::{
+    adabelief, adagrad, adam, adan, diffgrad, lion, sgd, sophia, AdaBeliefConfig, AdaBeliefState,
+    AdaGradConfig, AdaGradState, AdamConfig, AdamState, AdanConfig, AdanState, DiffGradConfig,
+    DiffGradState, LionConfig, LionState, SgdConfig, SgdState, SophiaConfig, SophiaState,
+};
 use crate::guard::{self, GuardDecision};
 use crate::{check_len, RefError};
 use serde::{Deserialize, Serialize};
@@ -14,6 +18,11 @@ pub enum Hparams {
     Sgd(SgdConfig),
     Adam(AdamConfig),
     Lion(LionConfig),
+    AdaBelief(AdaBeliefConfig),
+    Adan(AdanConfig),
+    DiffGrad(DiffGradConfig),
+    AdaGrad(AdaGradConfig),
+    Sophia(SophiaConfig),
 }
 
 impl Hparams {
@@ -23,6 +32,11 @@ impl Hparams {
             Hparams::Sgd(c) => c.lr,
             Hparams::Adam(c) => c.lr,
             Hparams::Lion(c) => c.lr,
+            Hparams::AdaBelief(c) => c.lr,
+            Hparams::Adan(c) => c.lr,
+            Hparams::DiffGrad(c) => c.lr,
+            Hparams::AdaGrad(c) => c.lr,
+            Hparams::Sophia(c) => c.lr,
         }
     }
 
@@ -31,6 +45,11 @@ impl Hparams {
             Hparams::Sgd(c) => c.validate(),
             Hparams::Adam(c) => c.validate(),
             Hparams::Lion(c) => c.validate(),
+            Hparams::AdaBelief(c) => c.validate(),
+            Hparams::Adan(c) => c.validate(),
+            Hparams::DiffGrad(c) => c.validate(),
+            Hparams::AdaGrad(c) => c.validate(),
+            Hparams::Sophia(c) => c.validate(),
         }
     }
 
@@ -39,6 +58,11 @@ impl Hparams {
             Hparams::Sgd(_) => TensorState::Sgd(SgdState::default()),
             Hparams::Adam(c) => TensorState::Adam(AdamState::new(len, c.amsgrad)),
             Hparams::Lion(_) => TensorState::Lion(LionState::new(len)),
+            Hparams::AdaBelief(c) => TensorState::AdaBelief(AdaBeliefState::new(len, c.amsgrad)),
+            Hparams::Adan(_) => TensorState::Adan(AdanState::new(len)),
+            Hparams::DiffGrad(_) => TensorState::DiffGrad(DiffGradState::new(len)),
+            Hparams::AdaGrad(c) => TensorState::AdaGrad(AdaGradState::new(len, c)),
+            Hparams::Sophia(_) => TensorState::Sophia(SophiaState::new(len)),
         }
     }
 }
@@ -49,6 +73,11 @@ pub enum TensorState {
     Sgd(SgdState),
     Adam(AdamState),
     Lion(LionState),
+    AdaBelief(AdaBeliefState),
+    Adan(AdanState),
+    DiffGrad(DiffGradState),
+    AdaGrad(AdaGradState),
+    Sophia(SophiaState),
 }
 
 impl TensorState {
@@ -71,6 +100,31 @@ impl TensorState {
                 v
             }
             TensorState::Lion(s) => vec![("exp_avg", &s.exp_avg[..])],
+            TensorState::AdaBelief(s) => {
+                let mut v = vec![
+                    ("exp_avg", &s.exp_avg[..]),
+                    ("exp_avg_var", &s.exp_avg_var[..]),
+                ];
+                if let Some(m) = &s.max_exp_avg_var {
+                    v.push(("max_exp_avg_var", &m[..]));
+                }
+                v
+            }
+            TensorState::Adan(s) => vec![
+                ("exp_avg", &s.exp_avg[..]),
+                ("exp_avg_diff", &s.exp_avg_diff[..]),
+                ("exp_avg_sq", &s.exp_avg_sq[..]),
+                ("neg_pre_grad", &s.neg_pre_grad[..]),
+            ],
+            TensorState::DiffGrad(s) => vec![
+                ("exp_avg", &s.exp_avg[..]),
+                ("exp_avg_sq", &s.exp_avg_sq[..]),
+                ("previous_grad", &s.previous_grad[..]),
+            ],
+            TensorState::AdaGrad(s) => vec![("sum", &s.sum[..])],
+            TensorState::Sophia(s) => {
+                vec![("exp_avg", &s.exp_avg[..]), ("hessian", &s.hessian[..])]
+            }
         }
     }
 }
@@ -132,7 +186,44 @@ impl MultiOptimizer {
                 (Hparams::Sgd(c), TensorState::Sgd(s)) => sgd::step(c, lr, p, &g, s)?,
                 (Hparams::Adam(c), TensorState::Adam(s)) => adam::step(c, lr, p, &g, s)?,
                 (Hparams::Lion(c), TensorState::Lion(s)) => lion::step(c, lr, p, &g, s)?,
+                (Hparams::AdaBelief(c), TensorState::AdaBelief(s)) => {
+                    adabelief::step(c, lr, p, &g, s)?
+                }
+                (Hparams::Adan(c), TensorState::Adan(s)) => adan::step(c, lr, p, &g, s)?,
+                (Hparams::DiffGrad(c), TensorState::DiffGrad(s)) => {
+                    diffgrad::step(c, lr, p, &g, s)?
+                }
+                (Hparams::AdaGrad(c), TensorState::AdaGrad(s)) => adagrad::step(c, lr, p, &g, s)?,
+                (Hparams::Sophia(c), TensorState::Sophia(s)) => sophia::step(c, lr, p, &g, s)?,
                 _ => unreachable!("states are created from their hparams"),
+            }
+        }
+        Ok(decision)
+    }
+
+    /// Sophia's Hessian update on every Sophia tensor, under the same guard as a step (an
+    /// estimate with NaN/Inf changes nothing; clipping scales the estimate like a gradient).
+    /// `probes[i]` is tensor i's probe (SophiaH) or ignored (SophiaG).
+    pub fn update_hessian(
+        &mut self,
+        estimates: &[Vec<f32>],
+        probes: Option<&[Vec<f32>]>,
+    ) -> Result<GuardDecision, RefError> {
+        check_len("estimates", self.states.len(), estimates.len())?;
+        let decision = guard::decide(
+            estimates.iter().map(|g| &g[..]),
+            self.max_grad_norm,
+            self.skip_non_finite,
+        );
+        if decision.skip {
+            return Ok(decision);
+        }
+        for (i, e) in estimates.iter().enumerate() {
+            if let (Hparams::Sophia(c), TensorState::Sophia(s)) =
+                (&self.hparams[i], &mut self.states[i])
+            {
+                let e = guard::clipped(e, decision.clip_coef);
+                sophia::update_hessian(c, &e, probes.map(|p| &p[i][..]), s)?;
             }
         }
         Ok(decision)
