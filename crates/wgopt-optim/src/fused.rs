@@ -263,6 +263,21 @@ impl<R: Rule> Fused<R> {
         &self.engine
     }
 
+    /// `Optimizer::step` with `between` recorded after the guard and before the update.
+    pub(crate) fn step_with(
+        &mut self,
+        params: &mut ParamSet,
+        between: impl FnOnce(&mut StepRecorder),
+    ) -> Result<()> {
+        let mut rec = std::mem::take(&mut self.recorder);
+        let engine = self.engine.clone();
+        let r = crate::optimizer::submit_step(&engine, &mut rec, params, |p, rec| {
+            self.record_with(p, rec, between)
+        });
+        self.recorder = rec;
+        r
+    }
+
     fn check_params(&self, params: &ParamSet) -> Result<()> {
         if params.id() != self.param_set {
             return Err(Error::InvalidHyperparameter(format!(

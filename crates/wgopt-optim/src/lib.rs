@@ -9,6 +9,7 @@
 
 pub mod adabelief;
 pub mod adagrad;
+pub mod adahessian;
 pub mod adam;
 pub mod adan;
 pub mod checkpoint;
@@ -22,9 +23,11 @@ pub mod registry;
 pub mod routing;
 pub mod sgd;
 pub mod sinkgd;
+pub mod sophia;
 
 pub use adabelief::{AdaBelief, AdaBeliefRule};
 pub use adagrad::{AdaGrad, AdaGradRule};
+pub use adahessian::AdaHessian;
 pub use adam::{Adam, AdamRule};
 pub use adan::{Adan, AdanRule};
 pub use diffgrad::{DiffGrad, DiffGradRule};
@@ -36,9 +39,11 @@ pub use registry::{create, OPTIMIZER_NAMES};
 pub use routing::{Matcher, Router};
 pub use sgd::{Sgd, SgdRule};
 pub use sinkgd::SinkGd;
+pub use sophia::Sophia;
 pub use wgopt_reference::linalg::NsSchedule;
 pub use wgopt_reference::optim::{
-    muon::MomentumForm, AdaBeliefConfig, AdaGradConfig, AdamConfig, AdanConfig, DiffGradConfig,
-    LionConfig, MuonConfig, MuonScale, SgdConfig, SinkGdConfig,
+    muon::MomentumForm, AdaBeliefConfig, AdaGradConfig, AdaHessianConfig, AdamConfig, AdanConfig,
+    DiffGradConfig, LionConfig, MuonConfig, MuonScale, SgdConfig, SinkGdConfig, SophiaConfig,
+    SophiaEstimator,
 };
 pub use wgopt_reference::schedule::{DecayShape, Schedule};

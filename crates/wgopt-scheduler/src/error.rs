@@ -42,6 +42,10 @@ pub enum Error {
     /// A hyperparameter outside its legal range.
     #[error("invalid hyperparameter: {0}")]
     InvalidHyperparameter(String),
+    /// A call made out of the order an algorithm needs (e.g. a Hutchinson Hessian update
+    /// before any probes were drawn); the message names the call that must come first.
+    #[error("out of order: {0}")]
+    OutOfOrder(String),
     /// A checkpoint that cannot be read or does not fit this optimizer.
     #[error("bad checkpoint: {0}")]
     Checkpoint(String),
