@@ -152,11 +152,7 @@ fn bytes_per_param(name: &str) -> usize {
 
 fn reference_hparams(name: &str) -> Result<Hparams> {
     let kv = hparams(name);
-    Ok(match name {
-        "sgd" => Hparams::Sgd(registry::sgd_config(&kv)?),
-        "adamw" => Hparams::Adam(registry::adam_config(true, &kv)?),
-        _ => Hparams::Lion(registry::lion_config(&kv)?),
-    })
+    Ok(registry::hparams(name, &kv)?)
 }
 
 fn bench_optimizer(
@@ -300,7 +296,7 @@ fn bench_model(engine: &Engine, quick: bool, repeats: usize) -> Result<ModelRow>
     let lens: Vec<usize> = params.layout().slots.iter().map(|s| s.len).collect();
     let mut hostp: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.5; l]).collect();
     let grads: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.25; l]).collect();
-    let h = Hparams::Adam(registry::adam_config(true, &[("lr", "0.0006")])?);
+    let h = registry::hparams("adamw", &[("lr", "0.0006")])?;
     let mut cpu = MultiOptimizer::new(vec![h; lens.len()], &lens)?;
     cpu.max_grad_norm = Some(1.0);
     let t = Instant::now();

@@ -184,15 +184,7 @@ fn read_recording(bytes: &[u8]) -> Result<Recording> {
 }
 
 fn hparams_of(name: &str, kv: &[(&str, &str)]) -> Result<Hparams> {
-    Ok(match name {
-        "sgd" => Hparams::Sgd(registry::sgd_config(kv)?),
-        "adam" | "adamw" => Hparams::Adam(registry::adam_config(name == "adamw", kv)?),
-        "lion" => Hparams::Lion(registry::lion_config(kv)?),
-        _ => bail!(
-            "unknown optimizer {name:?}; known: {}",
-            registry::OPTIMIZER_NAMES.join(", ")
-        ),
-    })
+    Ok(registry::hparams(name, kv)?)
 }
 
 fn replay(a: ReplayArgs) -> Result<()> {

@@ -1,138 +1,94 @@
 //! Optimizers by name, with hyperparameters given as `key=value` text (the CLI and examples
-//! use this). Keys are PyTorch's argument names; betas are `beta1` and `beta2`.
+//! use this). Keys are the reference implementation's argument names (the config structs'
+//! fields); betas are `beta1`, `beta2` (and `beta3` for Adan). Values are parsed as JSON
+//! scalars, so `lr=3e-4`, `amsgrad=true` and `estimator=gnb` all work, and every config gains
+//! its keys without code here: a config is its serde form with the given keys replaced.
 
-use crate::{Adam, Lion, Optimizer, Sgd};
-use wgopt_reference::optim::{AdamConfig, LionConfig, SgdConfig};
+use crate::{AdaBelief, AdaGrad, AdaHessian, Adam, Adan, DiffGrad, Lion, Optimizer, Sgd, Sophia};
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+use wgopt_reference::optim::{
+    AdaBeliefConfig, AdaGradConfig, AdaHessianConfig, AdamConfig, AdanConfig, DiffGradConfig,
+    Hparams, LionConfig, SgdConfig, SophiaConfig,
+};
 use wgopt_scheduler::{Error, GuardConfig, ParamSet, Result};
 
 /// Every name [`create`] accepts.
-pub const OPTIMIZER_NAMES: &[&str] = &["sgd", "adam", "adamw", "lion"];
+pub const OPTIMIZER_NAMES: &[&str] = &[
+    "sgd",
+    "adam",
+    "adamw",
+    "lion",
+    "adabelief",
+    "adan",
+    "diffgrad",
+    "adagrad",
+    "sophia-g",
+    "sophia-h",
+    "adahessian",
+];
 
-fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T> {
-    value
-        .parse()
-        .map_err(|_| Error::InvalidHyperparameter(format!("{key}={value:?} is not a valid value")))
-}
-
-fn unknown(opt: &str, key: &str, known: &str) -> Error {
-    Error::UnknownName {
-        kind: "hyperparameter",
-        name: format!("{opt}.{key}"),
-        known: known.into(),
-    }
-}
-
-/// The config of `name` with `hparams` applied over torch's defaults.
-pub fn sgd_config(hparams: &[(&str, &str)]) -> Result<SgdConfig> {
-    let mut c = SgdConfig::default();
-    for &(k, v) in hparams {
-        match k {
-            "lr" => c.lr = parse(k, v)?,
-            "momentum" => c.momentum = parse(k, v)?,
-            "dampening" => c.dampening = parse(k, v)?,
-            "weight_decay" => c.weight_decay = parse(k, v)?,
-            "nesterov" => c.nesterov = parse(k, v)?,
-            "maximize" => c.maximize = parse(k, v)?,
-            _ => {
-                return Err(unknown(
-                    "sgd",
-                    k,
-                    "lr, momentum, dampening, weight_decay, nesterov, maximize",
-                ))
-            }
-        }
-    }
-    Ok(c)
-}
-
-/// Adam (`decoupled = false`) or AdamW config from `key=value` pairs.
-pub fn adam_config(decoupled: bool, hparams: &[(&str, &str)]) -> Result<AdamConfig> {
-    let mut c = if decoupled {
-        AdamConfig::adamw()
-    } else {
-        AdamConfig::adam()
-    };
-    for &(k, v) in hparams {
-        match k {
-            "lr" => c.lr = parse(k, v)?,
-            "beta1" => c.betas.0 = parse(k, v)?,
-            "beta2" => c.betas.1 = parse(k, v)?,
-            "eps" => c.eps = parse(k, v)?,
-            "weight_decay" => c.weight_decay = parse(k, v)?,
-            "amsgrad" => c.amsgrad = parse(k, v)?,
-            "maximize" => c.maximize = parse(k, v)?,
-            _ => {
-                return Err(unknown(
-                    "adam",
-                    k,
-                    "lr, beta1, beta2, eps, weight_decay, amsgrad, maximize",
-                ))
-            }
-        }
-    }
-    Ok(c)
-}
-
-pub fn lion_config(hparams: &[(&str, &str)]) -> Result<LionConfig> {
-    let mut c = LionConfig::default();
-    for &(k, v) in hparams {
-        match k {
-            "lr" => c.lr = parse(k, v)?,
-            "beta1" => c.betas.0 = parse(k, v)?,
-            "beta2" => c.betas.1 = parse(k, v)?,
-            "weight_decay" => c.weight_decay = parse(k, v)?,
-            _ => return Err(unknown("lion", k, "lr, beta1, beta2, weight_decay")),
-        }
-    }
-    Ok(c)
-}
-
-/// Builds the optimizer called `name` over every group of `params`, each group with the same
-/// hyperparameters, except that groups listed in `no_decay_groups` get weight_decay 0.
-pub fn create(
-    name: &str,
-    params: &ParamSet,
+/// `default` with the `key=value` pairs applied. `opt` names the optimizer in errors.
+pub fn config_from<C: Serialize + DeserializeOwned>(
+    opt: &str,
+    default: C,
     hparams: &[(&str, &str)],
-    no_decay_groups: &[&str],
-    guard: GuardConfig,
-) -> Result<Box<dyn Optimizer>> {
-    fn groups<C: Clone>(
-        params: &ParamSet,
-        cfg: C,
-        no_decay: &[&str],
-        zero: impl Fn(&mut C),
-    ) -> Vec<(String, C)> {
-        params
-            .layout()
-            .groups
-            .iter()
-            .map(|g| {
-                let mut c = cfg.clone();
-                if no_decay.contains(&g.as_str()) {
-                    zero(&mut c);
-                }
-                (g.clone(), c)
-            })
-            .collect()
+) -> Result<C> {
+    let mut value = serde_json::to_value(default)
+        .map_err(|e| Error::InvalidHyperparameter(format!("{opt}: {e}")))?;
+    let obj = value
+        .as_object_mut()
+        .expect("configs serialise to JSON objects");
+    let mut known: Vec<String> = obj
+        .iter()
+        .flat_map(|(k, v)| match (k.as_str(), v) {
+            ("betas", Value::Array(a)) => (1..=a.len()).map(|i| format!("beta{i}")).collect(),
+            _ => vec![k.clone()],
+        })
+        .collect();
+    known.sort();
+    for &(key, text) in hparams {
+        let parsed: Value =
+            serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
+        let slot = match key
+            .strip_prefix("beta")
+            .and_then(|i| i.parse::<usize>().ok())
+        {
+            Some(i) if i >= 1 => obj
+                .get_mut("betas")
+                .and_then(|b| b.as_array_mut())
+                .and_then(|a| a.get_mut(i - 1)),
+            _ => obj.get_mut(key),
+        };
+        match slot {
+            Some(s) => *s = parsed,
+            None => {
+                return Err(Error::UnknownName {
+                    kind: "hyperparameter",
+                    name: format!("{opt}.{key}"),
+                    known: known.join(", "),
+                })
+            }
+        }
     }
+    serde_json::from_value(value)
+        .map_err(|e| Error::InvalidHyperparameter(format!("{opt}: {e} (in {hparams:?})")))
+}
+
+/// The reference hyperparameters of an elementwise optimizer by name (what the CPU reference
+/// and the replay tool run).
+pub fn hparams(name: &str, kv: &[(&str, &str)]) -> Result<Hparams> {
     Ok(match name {
-        "sgd" => {
-            let g = groups(params, sgd_config(hparams)?, no_decay_groups, |c| {
-                c.weight_decay = 0.0
-            });
-            Box::new(Sgd::new(params, &g, guard)?)
-        }
-        "adam" | "adamw" => {
-            let cfg = adam_config(name == "adamw", hparams)?;
-            let g = groups(params, cfg, no_decay_groups, |c| c.weight_decay = 0.0);
-            Box::new(Adam::new(params, &g, guard)?)
-        }
-        "lion" => {
-            let g = groups(params, lion_config(hparams)?, no_decay_groups, |c| {
-                c.weight_decay = 0.0
-            });
-            Box::new(Lion::new(params, &g, guard)?)
-        }
+        "sgd" => Hparams::Sgd(config_from(name, SgdConfig::default(), kv)?),
+        "adam" => Hparams::Adam(config_from(name, AdamConfig::adam(), kv)?),
+        "adamw" => Hparams::Adam(config_from(name, AdamConfig::adamw(), kv)?),
+        "lion" => Hparams::Lion(config_from(name, LionConfig::default(), kv)?),
+        "adabelief" => Hparams::AdaBelief(config_from(name, AdaBeliefConfig::default(), kv)?),
+        "adan" => Hparams::Adan(config_from(name, AdanConfig::default(), kv)?),
+        "diffgrad" => Hparams::DiffGrad(config_from(name, DiffGradConfig::default(), kv)?),
+        "adagrad" => Hparams::AdaGrad(config_from(name, AdaGradConfig::default(), kv)?),
+        "sophia-g" => Hparams::Sophia(config_from(name, SophiaConfig::g(), kv)?),
+        "sophia-h" => Hparams::Sophia(config_from(name, SophiaConfig::h(), kv)?),
         _ => {
             return Err(Error::UnknownName {
                 kind: "optimizer",
@@ -140,5 +96,56 @@ pub fn create(
                 known: OPTIMIZER_NAMES.join(", "),
             })
         }
+    })
+}
+
+fn groups<C: Clone + Serialize + DeserializeOwned>(
+    params: &ParamSet,
+    cfg: C,
+    no_decay: &[&str],
+) -> Result<Vec<(String, C)>> {
+    params
+        .layout()
+        .groups
+        .iter()
+        .map(|g| {
+            let c = if no_decay.contains(&g.as_str()) {
+                config_from("no_decay group", cfg.clone(), &[("weight_decay", "0")])?
+            } else {
+                cfg.clone()
+            };
+            Ok((g.clone(), c))
+        })
+        .collect()
+}
+
+/// Builds the optimizer called `name` over every group of `params`, each group with the same
+/// hyperparameters, except that groups listed in `no_decay_groups` get weight_decay 0.
+pub fn create(
+    name: &str,
+    params: &ParamSet,
+    hparams_kv: &[(&str, &str)],
+    no_decay_groups: &[&str],
+    guard: GuardConfig,
+) -> Result<Box<dyn Optimizer>> {
+    let nd = no_decay_groups;
+    if name == "adahessian" {
+        let cfg = config_from(name, AdaHessianConfig::default(), hparams_kv)?;
+        return Ok(Box::new(AdaHessian::new(
+            params,
+            &groups(params, cfg, nd)?,
+            guard,
+            0,
+        )?));
+    }
+    Ok(match hparams(name, hparams_kv)? {
+        Hparams::Sgd(c) => Box::new(Sgd::new(params, &groups(params, c, nd)?, guard)?),
+        Hparams::Adam(c) => Box::new(Adam::new(params, &groups(params, c, nd)?, guard)?),
+        Hparams::Lion(c) => Box::new(Lion::new(params, &groups(params, c, nd)?, guard)?),
+        Hparams::AdaBelief(c) => Box::new(AdaBelief::new(params, &groups(params, c, nd)?, guard)?),
+        Hparams::Adan(c) => Box::new(Adan::new(params, &groups(params, c, nd)?, guard)?),
+        Hparams::DiffGrad(c) => Box::new(DiffGrad::new(params, &groups(params, c, nd)?, guard)?),
+        Hparams::AdaGrad(c) => Box::new(AdaGrad::new(params, &groups(params, c, nd)?, guard)?),
+        Hparams::Sophia(c) => Box::new(Sophia::new(params, &groups(params, c, nd)?, guard)?),
     })
 }

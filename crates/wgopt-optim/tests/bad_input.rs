@@ -195,3 +195,49 @@ fn split_parameter_has_no_single_binding_and_muon_refuses_it() {
         "{e}"
     );
 }
+
+/// Every registry name builds an optimizer; keys map onto the config's fields (betas by
+/// index), values parse as JSON scalars or bare words, and bad ones are typed errors.
+#[test]
+fn registry_builds_every_name_and_parses_keys() {
+    use wgopt_optim::registry::{config_from, hparams, OPTIMIZER_NAMES};
+    use wgopt_reference::optim::{AdanConfig, Hparams, SophiaConfig, SophiaEstimator};
+    let params = ParamSet::new(&engine(), &[ParamSpec::new("w", &[2, 3], "g")]).unwrap();
+    for name in OPTIMIZER_NAMES {
+        let opt = create(
+            name,
+            &params,
+            &[("lr", "0.01")],
+            &["g"],
+            GuardConfig::default(),
+        )
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(!opt.name().is_empty());
+    }
+    let adan: AdanConfig = config_from("adan", AdanConfig::default(), &[("beta3", "0.5")]).unwrap();
+    assert_eq!(adan.betas, (0.98, 0.92, 0.5));
+    match hparams("sophia-g", &[("estimator", "hutchinson"), ("bs", "480")]).unwrap() {
+        Hparams::Sophia(c) => {
+            assert_eq!(c.estimator, SophiaEstimator::Hutchinson);
+            assert_eq!(c.bs, 480.0);
+            assert_eq!(c.rho, SophiaConfig::g().rho);
+        }
+        other => panic!("{other:?}"),
+    }
+    for (name, kv) in [
+        ("adamw", ("lr", "fast")),
+        ("adan", ("beta4", "0.1")),
+        ("sgd", ("nesterov", "2")),
+    ] {
+        let e = create(name, &params, &[kv], &[], GuardConfig::default())
+            .err()
+            .unwrap();
+        assert!(
+            matches!(
+                e,
+                Error::InvalidHyperparameter(_) | Error::UnknownName { .. }
+            ),
+            "{name} {kv:?}: {e}"
+        );
+    }
+}
