@@ -9,6 +9,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use wgopt::optim::registry;
+use wgopt::optim::Optimizer as _;
 use wgopt::reference::optim::{Hparams, MultiOptimizer};
 use wgopt::scheduler::bench::{CopyBench, FmaBench};
 use wgopt::scheduler::StepRecorder;
@@ -143,10 +144,30 @@ fn hparams(name: &str) -> Vec<(&'static str, &'static str)> {
     }
 }
 
+/// Every fused optimizer bench-gpu times (the registry's elementwise ones).
+pub const BENCH_OPTIMIZERS: &[&str] = &[
+    "sgd",
+    "adamw",
+    "lion",
+    "adabelief",
+    "adan",
+    "diffgrad",
+    "adagrad",
+    "sophia-g",
+    "adahessian",
+];
+
+/// Minimal fp32 traffic of one fused step (spec's traffic table: reads of p, g, every state
+/// and input, writes of p and every mutated state).
 fn bytes_per_param(name: &str) -> usize {
     match name {
-        "adamw" => 28,
-        _ => 20, // sgd with momentum, lion
+        "adamw" | "adabelief" => 28,
+        "adan" => 44,
+        "diffgrad" => 36,
+        "sophia-g" => 24,
+        // p, g, Hz, m, v read; p, m, v written.
+        "adahessian" => 32,
+        _ => 20, // sgd with momentum, lion, adagrad
     }
 }
 
@@ -164,22 +185,44 @@ fn bench_optimizer(
 ) -> Result<OptimRow> {
     let mut params = ParamSet::new(engine, &flat_specs(n))?;
     fill(&mut params)?;
-    let mut opt = registry::create(name, &params, &hparams(name), &[], GuardConfig::default())?;
-    opt.enable_timing()?;
+    // AdaHessian needs a probe draw and Hz before each step (drawn outside the timed step).
+    let mut adahessian = None;
+    let mut boxed: Box<dyn wgopt::optim::Optimizer> = if name == "adahessian" {
+        let cfg = wgopt::optim::AdaHessianConfig::default();
+        let mut a = wgopt::optim::AdaHessian::all(&params, cfg)?;
+        for s in params.layout().slots.clone() {
+            a.write_hvp(&params, &s.name, &vec![0.5; s.len])?;
+        }
+        adahessian = Some(a);
+        registry::create("sgd", &params, &[], &[], GuardConfig::default())?
+    } else {
+        registry::create(name, &params, &hparams(name), &[], GuardConfig::default())?
+    };
+    match adahessian.as_mut() {
+        Some(a) => a.enable_timing()?,
+        None => boxed.enable_timing()?,
+    }
     let (mut update, mut guard) = (Vec::new(), Vec::new());
     for i in 0..repeats + 1 {
+        let opt: &mut dyn wgopt::optim::Optimizer = match adahessian.as_mut() {
+            Some(a) => {
+                a.probes()?;
+                a
+            }
+            None => boxed.as_mut(),
+        };
         opt.step(&mut params)?;
         let t = opt.timings()?;
         if i > 0 {
             update.push(
                 t.iter()
-                    .filter(|x| x.0.starts_with("optim/"))
+                    .filter(|x| x.0.starts_with("optim/") || x.0 == "adahessian_blocks")
                     .map(|x| x.1)
                     .sum::<f64>(),
             );
             guard.push(
                 t.iter()
-                    .filter(|x| !x.0.starts_with("optim/"))
+                    .filter(|x| !x.0.starts_with("optim/") && x.0 != "adahessian_blocks")
                     .map(|x| x.1)
                     .sum::<f64>(),
             );
@@ -192,13 +235,37 @@ fn bench_optimizer(
     let lens: Vec<usize> = params.layout().slots.iter().map(|s| s.len).collect();
     let mut host: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.5; l]).collect();
     let grads: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.25; l]).collect();
-    let mut cpu = MultiOptimizer::new(vec![reference_hparams(name)?; lens.len()], &lens)?;
-    cpu.skip_non_finite = true;
     let mut cpu_ns = Vec::new();
-    for _ in 0..repeats.min(3) {
-        let t = Instant::now();
-        cpu.step(1.0, &mut host, &grads)?;
-        cpu_ns.push(t.elapsed().as_nanos() as f64);
+    if name == "adahessian" {
+        use wgopt::reference::optim::adahessian;
+        let cfg = wgopt::optim::AdaHessianConfig::default();
+        let mut states: Vec<_> = lens
+            .iter()
+            .map(|&l| adahessian::AdaHessianState::new(l))
+            .collect();
+        for _ in 0..repeats.min(3) {
+            let t = Instant::now();
+            for (i, &l) in lens.iter().enumerate() {
+                adahessian::step(
+                    &cfg,
+                    cfg.lr,
+                    &[l],
+                    &mut host[i],
+                    &grads[i],
+                    &grads[i],
+                    &mut states[i],
+                )?;
+            }
+            cpu_ns.push(t.elapsed().as_nanos() as f64);
+        }
+    } else {
+        let mut cpu = MultiOptimizer::new(vec![reference_hparams(name)?; lens.len()], &lens)?;
+        cpu.skip_non_finite = true;
+        for _ in 0..repeats.min(3) {
+            let t = Instant::now();
+            cpu.step(1.0, &mut host, &grads)?;
+            cpu_ns.push(t.elapsed().as_nanos() as f64);
+        }
     }
     let cpu_ns = median(cpu_ns);
     let gbps = bytes / update_ns;
@@ -210,7 +277,10 @@ fn bench_optimizer(
         update_gbps: gbps,
         ratio_to_copy: gbps / copy_gbps,
         guard_us: median(guard) / 1e3,
-        dispatches: opt.dispatches_per_step(),
+        dispatches: match &adahessian {
+            Some(a) => a.dispatches_per_step(),
+            None => boxed.dispatches_per_step(),
+        },
         cpu_reference_us: cpu_ns / 1e3,
         cpu_reference_gbps: bytes / cpu_ns,
     })
@@ -547,7 +617,10 @@ fn bench_linalg(
     Ok(rows)
 }
 
-pub fn run(quick: bool) -> Result<()> {
+/// `only`: optimizer names to time (empty: all); `linalg`: also the model and linear-algebra
+/// sections.
+pub fn run(quick: bool, only: &[String], linalg: bool) -> Result<()> {
+    let only: Vec<&str> = only.iter().map(|s| s.as_str()).collect();
     let engine = Engine::new()?;
     if engine
         .require_features(wgpu::Features::TIMESTAMP_QUERY)
@@ -592,7 +665,10 @@ pub fn run(quick: bool) -> Result<()> {
 
     let mut optimizers = Vec::new();
     for &n in sizes {
-        for name in ["sgd", "adamw", "lion"] {
+        for &name in BENCH_OPTIMIZERS
+            .iter()
+            .filter(|o| only.is_empty() || only.contains(o))
+        {
             let row = bench_optimizer(&engine, name, n, repeats, copy_gbps)?;
             println!(
                 "{name:6} {n:>9} params: {:9.1} us  {:7.1} GB/s  {:.2}x copy  (guard {:.1} us; CPU reference {:.1} GB/s)",
@@ -600,6 +676,10 @@ pub fn run(quick: bool) -> Result<()> {
             );
             optimizers.push(row);
         }
+    }
+    if !linalg {
+        println!("(--optimizers-only: no model, linear-algebra rows or report)");
+        return Ok(());
     }
     let model = bench_model(&engine, quick, repeats)?;
     println!(

@@ -36,12 +36,22 @@ enum Cmd {
         /// Small sizes only (a smoke test).
         #[arg(long)]
         quick: bool,
+        /// Time only these optimizers (comma-separated registry names).
+        #[arg(long, value_delimiter = ',')]
+        optimizers: Vec<String>,
+        /// Stop after the optimizer rows (no model, linear algebra or report).
+        #[arg(long)]
+        optimizers_only: bool,
     },
     /// Internal: the benchmark itself, run in a release build by `bench-gpu`.
     #[command(hide = true)]
     BenchGpuRun {
         #[arg(long)]
         quick: bool,
+        #[arg(long, value_delimiter = ',')]
+        optimizers: Vec<String>,
+        #[arg(long)]
+        optimizers_only: bool,
     },
     /// Validate every composed shader with naga.
     CheckShaders,
@@ -117,7 +127,11 @@ fn main() -> Result<()> {
             c.args(["run", "--release", "--example", "quickstart"]);
             run(c)
         }
-        Cmd::BenchGpu { quick } => {
+        Cmd::BenchGpu {
+            quick,
+            optimizers,
+            optimizers_only,
+        } => {
             setup()?;
             let mut c = cargo();
             c.args([
@@ -132,9 +146,19 @@ fn main() -> Result<()> {
             if quick {
                 c.arg("--quick");
             }
+            if !optimizers.is_empty() {
+                c.arg(format!("--optimizers={}", optimizers.join(",")));
+            }
+            if optimizers_only {
+                c.arg("--optimizers-only");
+            }
             run(c)
         }
-        Cmd::BenchGpuRun { quick } => bench::run(quick),
+        Cmd::BenchGpuRun {
+            quick,
+            optimizers,
+            optimizers_only,
+        } => bench::run(quick, &optimizers, !optimizers_only),
         Cmd::CheckShaders => {
             for id in wgopt::scheduler::ShaderId::ALL {
                 let src = id.source();

@@ -411,8 +411,9 @@ impl<R: Rule> Optimizer for Fused<R> {
     }
 
     fn enable_timing(&mut self) -> Result<()> {
-        // Per chunk a tile pass and an update, plus the finalize.
-        let n = 2 * self.kernel.plans().len() as u32 + 1;
+        // Per chunk a tile pass per source (gradients and each input), a pass between guard
+        // and update (AdaHessian's averaging) and the update, plus the finalize.
+        let n = (3 + R::INPUT_FIELDS.len() as u32) * self.kernel.plans().len() as u32 + 1;
         self.recorder.enable_timing(&self.engine, n)
     }
 
