@@ -324,7 +324,16 @@ fn gpt2_shapes(quick: bool) -> (String, Vec<(String, Vec<usize>)>) {
     (name, v)
 }
 
-fn bench_model(engine: &Engine, quick: bool, repeats: usize) -> Result<ModelRow> {
+/// A new device for each measurement. On the H100 (NVIDIA 580 Vulkan driver) buffers allocated
+/// on a device after large ones were freed read at ~0.58x the bandwidth of the first ones
+/// (docs/bench-h100.md); a training process allocates its arenas once, so each row gets a
+/// device whose memory is fresh, as a real run would.
+fn fresh_engine() -> Result<Engine> {
+    Ok(Engine::new()?)
+}
+
+fn bench_model(_engine: &Engine, quick: bool, repeats: usize) -> Result<ModelRow> {
+    let engine = &fresh_engine()?;
     let (shape, list) = gpt2_shapes(quick);
     let specs = Router::decay_split().specs(list.iter().map(|(n, s)| (n.as_str(), s.as_slice())));
     let mut params = ParamSet::new(engine, &specs)?;
@@ -442,14 +451,15 @@ fn bench_linalg(
         vec![1024, 2048, 4096]
     };
     let mut rows = Vec::new();
-    let mut rec = StepRecorder::new();
-    rec.enable_timing(engine, 256)?;
     let muon: Vec<(f32, f32, f32)> = NsSchedule::Muon
         .coefficients(1, 1, 5)
         .into_iter()
         .map(|(a, b, c)| (a as f32, b as f32, c as f32))
         .collect();
     for &n in &sizes {
+        let engine = &fresh_engine()?;
+        let mut rec = StepRecorder::new();
+        rec.enable_timing(engine, 256)?;
         let len = n as usize * n as usize;
         let x = upload_random(engine, len, 1);
         let d = upload_random(engine, len, 2);
@@ -533,6 +543,9 @@ fn bench_linalg(
         (d_model, 4 * d_model),
         (4 * d_model, d_model),
     ];
+    let engine = &fresh_engine()?;
+    let mut rec = StepRecorder::new();
+    rec.enable_timing(engine, 256)?;
     let buffers: Vec<(u32, u32, wgpu::Buffer, wgpu::Buffer, Vec<u32>)> = shapes
         .iter()
         .map(|&(r, c)| {
@@ -669,7 +682,7 @@ pub fn run(quick: bool, only: &[String], linalg: bool) -> Result<()> {
             .iter()
             .filter(|o| only.is_empty() || only.contains(o))
         {
-            let row = bench_optimizer(&engine, name, n, repeats, copy_gbps)?;
+            let row = bench_optimizer(&fresh_engine()?, name, n, repeats, copy_gbps)?;
             println!(
                 "{name:6} {n:>9} params: {:9.1} us  {:7.1} GB/s  {:.2}x copy  (guard {:.1} us; CPU reference {:.1} GB/s)",
                 row.update_us, row.update_gbps, row.ratio_to_copy, row.guard_us, row.cpu_reference_gbps

@@ -224,7 +224,7 @@ impl Sophia {
             .next()
             .map_or(10, |g| g.1.update_interval) as u64;
         let it = self.update.iteration();
-        it > 0 && it % k == 0
+        it > 0 && it.is_multiple_of(k)
     }
 
     /// SophiaH: draws the next Gaussian probes on the GPU (submitted now) and returns them; read

@@ -309,7 +309,8 @@ fn adagrad_initial_accumulator() {
 #[test]
 fn non_finite_gradient_changes_nothing() {
     let engine = engine();
-    let make: Vec<(&str, Box<dyn Fn(&ParamSet) -> Box<dyn Optimizer>>)> = vec![
+    type Make = Box<dyn Fn(&ParamSet) -> Box<dyn Optimizer>>;
+    let make: Vec<(&str, Make)> = vec![
         (
             "adabelief",
             Box::new(|p| Box::new(AdaBelief::all(p, AdaBeliefConfig::default()).unwrap())),

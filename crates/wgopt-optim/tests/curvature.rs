@@ -183,7 +183,7 @@ fn sophia_before_first_hessian_update_moves_lr_sign_m() {
     )
     .unwrap();
     let mut p = p0;
-    let mut m = vec![0f32; 41];
+    let mut m = [0f32; 41];
     for step in 0..3 {
         let g = normal_vec(&mut r, 41, 1.0);
         params.write_grad("w", &g).unwrap();

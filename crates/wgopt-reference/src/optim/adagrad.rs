@@ -114,7 +114,11 @@ impl NormTest {
                 "the norm test needs at least 2 gradients per batch".into(),
             ));
         }
-        if !(self.eta > 0.0) || !sum_sq_deviation.is_finite() || !mean_sq_norm.is_finite() {
+        if self.eta.is_nan()
+            || self.eta <= 0.0
+            || !sum_sq_deviation.is_finite()
+            || !mean_sq_norm.is_finite()
+        {
             return Err(RefError::InvalidHyperparameter(format!(
                 "norm test: eta {} must be > 0 and statistics finite ({sum_sq_deviation}, \
                  {mean_sq_norm})",

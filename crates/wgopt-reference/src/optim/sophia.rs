@@ -73,7 +73,7 @@ impl SophiaConfig {
         crate::non_negative("lr", self.lr)?;
         crate::betas_in_unit_interval(&[self.betas.0, self.betas.1])?;
         crate::non_negative("rho", self.rho)?;
-        if !(self.bs > 0.0) {
+        if self.bs.is_nan() || self.bs <= 0.0 {
             return Err(RefError::InvalidHyperparameter(format!(
                 "bs must be > 0, got {}",
                 self.bs
