@@ -4,14 +4,25 @@
 //! common/partial.wgsl (Partial), common/non_finite.wgsl, common/grid_stride.wgsl and
 //! common/torch_lerp.wgsl and common/philox.wgsl (composed into the kernels validated below), linalg/tile_core.wgsl (GemmParams, GemmOffsets; composed
 //! into gemm and gram), optim/sinkgd_common.wgsl (SinkGdParams), reduce/quantile_common.wgsl (QuantileMatrix,
-//! QuantileState; composed into quantile_histogram and quantile_select).
+//! QuantileState; composed into quantile_histogram and quantile_select), optim/adamp_common.wgsl
+//! (AdamPParam; composed into adamp_rows, adamp_decide and adamp).
 
 use naga::{AddressSpace, StorageAccess, TypeInner};
+use wgopt::optim::adabelief::AdaBeliefSegment;
+use wgopt::optim::adagrad::AdaGradSegment;
+use wgopt::optim::adahessian::AdaHessianSegment;
+use wgopt::optim::adahessian::BlockSegment;
 use wgopt::optim::adam::AdamSegment;
+use wgopt::optim::adamp::AdamPParam;
+use wgopt::optim::adamp::AdamPSegment;
+use wgopt::optim::adan::AdanSegment;
+use wgopt::optim::diffgrad::DiffGradSegment;
 use wgopt::optim::lion::LionSegment;
 use wgopt::optim::muon::{MuonApplySegment, MuonMomentumSegment};
 use wgopt::optim::sgd::SgdSegment;
 use wgopt::optim::sinkgd::SinkGdParams;
+use wgopt::optim::sophia::SophiaHessianSegment;
+use wgopt::optim::sophia::SophiaSegment;
 use wgopt::scheduler::bench::FmaParams;
 use wgopt::scheduler::guard::{GuardParams, Partial, StepStats, Tile};
 use wgopt::scheduler::linalg::{GemmOffsets, GemmParams, NormalizeOffsets, NormalizeParams};
@@ -102,6 +113,182 @@ macro_rules! rust_layout {
 #[test]
 fn rust_structs_match_wgsl_twins() {
     let cases = [
+        (
+            ShaderId::AdaBelief,
+            "AdaBeliefSegment",
+            rust_layout!(AdaBeliefSegment {
+                start,
+                end,
+                step,
+                mode,
+                lr,
+                decay,
+                weight_decay,
+                beta1,
+                one_minus_beta1,
+                beta2,
+                one_minus_beta2,
+                eps,
+                coef,
+                bias_correction2_sqrt,
+                _pad0,
+                _pad1
+            }),
+        ),
+        (
+            ShaderId::Adan,
+            "AdanSegment",
+            rust_layout!(AdanSegment {
+                start,
+                end,
+                step,
+                _pad,
+                lr,
+                beta1,
+                beta2,
+                beta3,
+                one_minus_beta1,
+                one_minus_beta2,
+                one_minus_beta3,
+                eps,
+                step1,
+                step2,
+                bias_correction3_sqrt,
+                decay
+            }),
+        ),
+        (
+            ShaderId::DiffGrad,
+            "DiffGradSegment",
+            rust_layout!(DiffGradSegment {
+                start,
+                end,
+                step,
+                _pad,
+                lr,
+                weight_decay,
+                beta1,
+                one_minus_beta1,
+                beta2,
+                one_minus_beta2,
+                eps,
+                step_size
+            }),
+        ),
+        (
+            ShaderId::AdaGrad,
+            "AdaGradSegment",
+            rust_layout!(AdaGradSegment {
+                start,
+                end,
+                step,
+                _pad,
+                neg_clr,
+                lr,
+                lr_decay,
+                weight_decay,
+                eps,
+                _pad0,
+                _pad1,
+                _pad2
+            }),
+        ),
+        (
+            ShaderId::Sophia,
+            "SophiaSegment",
+            rust_layout!(SophiaSegment {
+                start,
+                end,
+                step,
+                _pad,
+                decay,
+                beta1,
+                one_minus_beta1,
+                scale,
+                eps,
+                neg_step,
+                lr,
+                _pad0
+            }),
+        ),
+        (
+            ShaderId::SophiaHessian,
+            "SophiaHessianSegment",
+            rust_layout!(SophiaHessianSegment {
+                start,
+                end,
+                _pad0,
+                _pad1,
+                beta2,
+                one_minus_beta2,
+                _pad2,
+                _pad3
+            }),
+        ),
+        (
+            ShaderId::AdaHessian,
+            "AdaHessianSegment",
+            rust_layout!(AdaHessianSegment {
+                start,
+                end,
+                step,
+                _pad,
+                lr,
+                weight_decay,
+                beta1,
+                one_minus_beta1,
+                beta2,
+                one_minus_beta2,
+                bias_correction1,
+                bias_correction2_pow,
+                hessian_power,
+                eps,
+                _pad0,
+                _pad1
+            }),
+        ),
+        (
+            ShaderId::AdaHessianBlocks,
+            "BlockSegment",
+            rust_layout!(BlockSegment {
+                start,
+                end,
+                block,
+                _pad
+            }),
+        ),
+        (
+            ShaderId::AdamP,
+            "AdamPSegment",
+            rust_layout!(AdamPSegment {
+                start,
+                end,
+                first_elem,
+                param
+            }),
+        ),
+        (
+            ShaderId::AdamPRows,
+            "AdamPParam",
+            rust_layout!(AdamPParam {
+                row_base,
+                n_rows,
+                row_len,
+                projectable,
+                beta1,
+                one_minus_beta1,
+                beta2,
+                one_minus_beta2,
+                bias_correction2_sqrt,
+                eps,
+                neg_step,
+                decay,
+                decay_projected,
+                delta,
+                lr,
+                step
+            }),
+        ),
         (
             ShaderId::ProbeFill,
             "ProbeSegment",

@@ -37,7 +37,7 @@ unsafe impl GlobalAlloc for CountingAlloc {
 #[global_allocator]
 static GLOBAL: CountingAlloc = CountingAlloc;
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
     v[v.len() / 2]
 }
@@ -98,6 +98,7 @@ struct Report {
     autotune: Vec<(String, f64)>,
     tuning: String,
     linalg: Vec<LinalgRow>,
+    structured: Vec<crate::bench_structured::StructuredRow>,
 }
 
 fn time_recorder(
@@ -126,7 +127,7 @@ fn flat_specs(n: usize) -> Vec<ParamSpec> {
         .collect()
 }
 
-fn fill(params: &mut ParamSet) -> Result<()> {
+pub(crate) fn fill(params: &mut ParamSet) -> Result<()> {
     for s in params.layout().slots.clone() {
         let v: Vec<f32> = (0..s.len)
             .map(|i| ((i % 1013) as f32 - 506.0) * 1e-3)
@@ -291,7 +292,7 @@ fn bench_optimizer(
 /// GPT-2-small's parameter list (148 tensors, 124M parameters; on adapters whose storage
 /// bindings hold 128 MiB the 154 MB token embedding is split over two arena chunks), or a
 /// narrow one with the same tensor count for --quick.
-fn gpt2_shapes(quick: bool) -> (String, Vec<(String, Vec<usize>)>) {
+pub(crate) fn gpt2_shapes(quick: bool) -> (String, Vec<(String, Vec<usize>)>) {
     let (d, vocab, ctx, layers) = if quick {
         (64, 1024, 128, 12)
     } else {
@@ -328,7 +329,7 @@ fn gpt2_shapes(quick: bool) -> (String, Vec<(String, Vec<usize>)>) {
 /// on a device after large ones were freed read at ~0.58x the bandwidth of the first ones
 /// (docs/bench-h100.md); a training process allocates its arenas once, so each row gets a
 /// device whose memory is fresh, as a real run would.
-fn fresh_engine() -> Result<Engine> {
+pub(crate) fn fresh_engine() -> Result<Engine> {
     Ok(Engine::new()?)
 }
 
@@ -720,6 +721,7 @@ pub fn run(quick: bool, only: &[String], linalg: bool) -> Result<()> {
             .map_or("not written".into(), |p| p.display().to_string())
     );
     let linalg = bench_linalg(&engine, quick, repeats, fma_gflops)?;
+    let structured = crate::bench_structured::run(quick, repeats)?;
     let report = Report {
         adapter: engine.adapter().to_string(),
         quick,
@@ -734,6 +736,7 @@ pub fn run(quick: bool, only: &[String], linalg: bool) -> Result<()> {
             .collect(),
         tuning: format!("{:?}", tune.chosen),
         linalg,
+        structured,
     };
     write_report(&report)
 }
@@ -799,6 +802,7 @@ fn write_report(r: &Report) -> Result<()> {
             l.kernel, l.shape, l.us, l.gflops, l.ratio_to_fma
         );
     }
+    md += &crate::bench_structured::markdown(&r.structured);
     std::fs::write(dir.join("report.md"), &md)?;
     println!("wrote {}", dir.join("report.md").display());
     Ok(())

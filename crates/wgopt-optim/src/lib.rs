@@ -11,6 +11,7 @@ pub mod adabelief;
 pub mod adagrad;
 pub mod adahessian;
 pub mod adam;
+pub mod adamp;
 pub mod adan;
 pub mod checkpoint;
 pub mod diffgrad;
@@ -29,6 +30,7 @@ pub use adabelief::{AdaBelief, AdaBeliefRule};
 pub use adagrad::{AdaGrad, AdaGradRule};
 pub use adahessian::AdaHessian;
 pub use adam::{Adam, AdamRule};
+pub use adamp::{AdamP, Sgdp};
 pub use adan::{Adan, AdanRule};
 pub use diffgrad::{DiffGrad, DiffGradRule};
 pub use fused::{Fused, Rule};
@@ -42,8 +44,8 @@ pub use sinkgd::SinkGd;
 pub use sophia::Sophia;
 pub use wgopt_reference::linalg::NsSchedule;
 pub use wgopt_reference::optim::{
-    muon::MomentumForm, AdaBeliefConfig, AdaGradConfig, AdaHessianConfig, AdamConfig, AdanConfig,
-    DiffGradConfig, LionConfig, MuonConfig, MuonScale, SgdConfig, SinkGdConfig, SophiaConfig,
-    SophiaEstimator,
+    muon::MomentumForm, AdaBeliefConfig, AdaGradConfig, AdaHessianConfig, AdamConfig, AdamPConfig,
+    AdanConfig, DiffGradConfig, LionConfig, MuonConfig, MuonScale, SgdConfig, SgdpConfig,
+    SinkGdConfig, SophiaConfig, SophiaEstimator,
 };
 pub use wgopt_reference::schedule::{DecayShape, Schedule};

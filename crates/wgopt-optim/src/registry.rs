@@ -4,12 +4,14 @@
 //! scalars, so `lr=3e-4`, `amsgrad=true` and `estimator=gnb` all work, and every config gains
 //! its keys without code here: a config is its serde form with the given keys replaced.
 
-use crate::{AdaBelief, AdaGrad, AdaHessian, Adam, Adan, DiffGrad, Lion, Optimizer, Sgd, Sophia};
+use crate::{
+    AdaBelief, AdaGrad, AdaHessian, Adam, AdamP, Adan, DiffGrad, Lion, Optimizer, Sgd, Sgdp, Sophia,
+};
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 use wgopt_reference::optim::{
-    AdaBeliefConfig, AdaGradConfig, AdaHessianConfig, AdamConfig, AdanConfig, DiffGradConfig,
-    Hparams, LionConfig, SgdConfig, SophiaConfig,
+    AdaBeliefConfig, AdaGradConfig, AdaHessianConfig, AdamConfig, AdamPConfig, AdanConfig,
+    DiffGradConfig, Hparams, LionConfig, SgdConfig, SgdpConfig, SophiaConfig,
 };
 use wgopt_scheduler::{Error, GuardConfig, ParamSet, Result};
 
@@ -26,6 +28,8 @@ pub const OPTIMIZER_NAMES: &[&str] = &[
     "sophia-g",
     "sophia-h",
     "adahessian",
+    "adamp",
+    "sgdp",
 ];
 
 /// `default` with the `key=value` pairs applied. `opt` names the optimizer in errors.
@@ -129,14 +133,29 @@ pub fn create(
     guard: GuardConfig,
 ) -> Result<Box<dyn Optimizer>> {
     let nd = no_decay_groups;
-    if name == "adahessian" {
-        let cfg = config_from(name, AdaHessianConfig::default(), hparams_kv)?;
-        return Ok(Box::new(AdaHessian::new(
-            params,
-            &groups(params, cfg, nd)?,
-            guard,
-            0,
-        )?));
+    match name {
+        "adahessian" => {
+            let cfg = config_from(name, AdaHessianConfig::default(), hparams_kv)?;
+            let g = groups(params, cfg, nd)?;
+            return Ok(Box::new(AdaHessian::new(params, &g, guard, 0)?));
+        }
+        "adamp" => {
+            let cfg = config_from(name, AdamPConfig::default(), hparams_kv)?;
+            return Ok(Box::new(AdamP::new(
+                params,
+                &groups(params, cfg, nd)?,
+                guard,
+            )?));
+        }
+        "sgdp" => {
+            let cfg = config_from(name, SgdpConfig::default(), hparams_kv)?;
+            return Ok(Box::new(Sgdp::new(
+                params,
+                &groups(params, cfg, nd)?,
+                guard,
+            )?));
+        }
+        _ => {}
     }
     Ok(match hparams(name, hparams_kv)? {
         Hparams::Sgd(c) => Box::new(Sgd::new(params, &groups(params, c, nd)?, guard)?),

@@ -107,7 +107,7 @@ pub struct Guard {
 
 /// A 1-D count of workgroups laid out in 2-D when it passes the per-dimension limit (kernels
 /// flatten `wid.x + wid.y·nwg.x` and return past the end).
-pub(crate) fn grid(engine: &Engine, n: u32) -> [u32; 3] {
+pub fn grid(engine: &Engine, n: u32) -> [u32; 3] {
     let x = n.clamp(1, engine.limits().max_compute_workgroups_per_dimension);
     [x, n.div_ceil(x).max(1), 1]
 }

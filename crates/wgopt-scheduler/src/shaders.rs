@@ -29,6 +29,7 @@ const GRID_STRIDE: &str = wgsl!("common/grid_stride.wgsl");
 const PARTIAL: &str = wgsl!("common/partial.wgsl");
 const TORCH_LERP: &str = wgsl!("common/torch_lerp.wgsl");
 const PHILOX: &str = wgsl!("common/philox.wgsl");
+const ADAMP_COMMON: &str = wgsl!("optim/adamp_common.wgsl");
 const TILE_CORE: &str = wgsl!("linalg/tile_core.wgsl");
 const SINKGD_COMMON: &str = wgsl!("optim/sinkgd_common.wgsl");
 const QUANTILE_COMMON: &str = wgsl!("reduce/quantile_common.wgsl");
@@ -59,6 +60,12 @@ pub enum ShaderId {
     AdaHessian,
     /// `optim/adahessian_blocks.wgsl`
     AdaHessianBlocks,
+    /// `optim/adamp_rows.wgsl`
+    AdamPRows,
+    /// `optim/adamp_decide.wgsl`
+    AdamPDecide,
+    /// `optim/adamp.wgsl`
+    AdamP,
     /// `optim/muon_momentum.wgsl`
     MuonMomentum,
     /// `optim/muon_apply.wgsl`
@@ -102,10 +109,13 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 31] = [
+    pub const ALL: [ShaderId; 34] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
+        ShaderId::AdamPRows,
+        ShaderId::AdamPDecide,
+        ShaderId::AdamP,
         ShaderId::AdaBelief,
         ShaderId::Adan,
         ShaderId::DiffGrad,
@@ -150,6 +160,9 @@ impl ShaderId {
             ShaderId::SophiaHessian => "optim/sophia_hessian.wgsl",
             ShaderId::AdaHessian => "optim/adahessian.wgsl",
             ShaderId::AdaHessianBlocks => "optim/adahessian_blocks.wgsl",
+            ShaderId::AdamPRows => "optim/adamp_rows.wgsl",
+            ShaderId::AdamPDecide => "optim/adamp_decide.wgsl",
+            ShaderId::AdamP => "optim/adamp.wgsl",
             ShaderId::MuonMomentum => "optim/muon_momentum.wgsl",
             ShaderId::MuonApply => "optim/muon_apply.wgsl",
             ShaderId::SinkGdRows => "optim/sinkgd_rows.wgsl",
@@ -234,6 +247,14 @@ impl ShaderId {
                 GRID_STRIDE,
                 wgsl!("optim/adahessian_blocks.wgsl"),
             ],
+            ShaderId::AdamPRows => &[STEP_STATS, ADAMP_COMMON, wgsl!("optim/adamp_rows.wgsl")],
+            ShaderId::AdamPDecide => &[STEP_STATS, ADAMP_COMMON, wgsl!("optim/adamp_decide.wgsl")],
+            ShaderId::AdamP => &[
+                STEP_STATS,
+                GRID_STRIDE,
+                ADAMP_COMMON,
+                wgsl!("optim/adamp.wgsl"),
+            ],
             ShaderId::MuonMomentum => &[
                 STEP_STATS,
                 GRID_STRIDE,
@@ -290,6 +311,12 @@ impl ShaderId {
             ShaderId::AdaHessian => &[R, R, W, R, W, W, R],
             // segments, stats, hvp
             ShaderId::AdaHessianBlocks => &[R, R, W],
+            // params, stats, rows, param, grad, exp_avg, exp_avg_sq, sums
+            ShaderId::AdamPRows => &[R, R, R, R, R, R, R, W],
+            // params, stats, sums (decisions, then rows)
+            ShaderId::AdamPDecide => &[R, R, W],
+            // blocks, params, stats, param, grad, exp_avg, exp_avg_sq, sums
+            ShaderId::AdamP => &[R, R, R, W, R, W, W, R],
             // segments, stats, grad, momentum_buffer, update
             ShaderId::MuonMomentum => &[R, R, R, W, W],
             // segments, stats, param, update
