@@ -5,7 +5,8 @@
 //! common/torch_lerp.wgsl and common/philox.wgsl (composed into the kernels validated below), linalg/tile_core.wgsl (GemmParams, GemmOffsets; composed
 //! into gemm and gram), optim/sinkgd_common.wgsl (SinkGdParams), reduce/quantile_common.wgsl (QuantileMatrix,
 //! QuantileState; composed into quantile_histogram and quantile_select), optim/adamp_common.wgsl
-//! (AdamPParam; composed into adamp_rows, adamp_decide and adamp).
+//! (AdamPParam; composed into adamp_rows, adamp_decide and adamp), optim/mfac_common.wgsl
+//! (MfacParams, MfacSegment; composed into mfac_insert, mfac_dots, mfac_setup and mfac_apply).
 
 use naga::{AddressSpace, StorageAccess, TypeInner};
 use wgopt::optim::adabelief::AdaBeliefSegment;
@@ -18,6 +19,7 @@ use wgopt::optim::adamp::AdamPSegment;
 use wgopt::optim::adan::AdanSegment;
 use wgopt::optim::diffgrad::DiffGradSegment;
 use wgopt::optim::lion::LionSegment;
+use wgopt::optim::mfac::{MfacParams, MfacSegment};
 use wgopt::optim::muon::{MuonApplySegment, MuonMomentumSegment};
 use wgopt::optim::sgd::SgdSegment;
 use wgopt::optim::sinkgd::SinkGdParams;
@@ -113,6 +115,34 @@ macro_rules! rust_layout {
 #[test]
 fn rust_structs_match_wgsl_twins() {
     let cases = [
+        (
+            ShaderId::MfacApply,
+            "MfacParams",
+            rust_layout!(MfacParams {
+                m,
+                width4,
+                lo4,
+                tiles,
+                inv_damp,
+                _pad0,
+                _pad1,
+                _pad2
+            }),
+        ),
+        (
+            ShaderId::MfacInsert,
+            "MfacSegment",
+            rust_layout!(MfacSegment {
+                start,
+                end,
+                _pad,
+                _pad1,
+                neg_lr,
+                weight_decay,
+                momentum,
+                one_minus_momentum
+            }),
+        ),
         (
             ShaderId::AdaBelief,
             "AdaBeliefSegment",

@@ -22,6 +22,7 @@ pub struct StructuredRow {
 /// GPU µs per step (median of `repeats`, timestamps) of `name` over `list`.
 fn time_step(
     name: &str,
+    kv: &[(&str, &str)],
     list: &[(String, Vec<usize>)],
     repeats: usize,
 ) -> Result<(f64, usize, usize)> {
@@ -33,7 +34,7 @@ fn time_step(
         max_grad_norm: Some(1.0),
         skip_non_finite: true,
     };
-    let mut opt = registry::create(name, &params, &[("lr", "0.001")], &["no_decay"], guard)?;
+    let mut opt = registry::create(name, &params, kv, &["no_decay"], guard)?;
     opt.step(&mut params)?;
     opt.enable_timing()?;
     let mut gpu = Vec::new();
@@ -52,16 +53,38 @@ fn time_step(
     ))
 }
 
+/// (optimizer, its key=value hyperparameters, parameter list, set description).
+type Case<'a> = (
+    &'a str,
+    &'a [(&'a str, &'a str)],
+    &'a [(String, Vec<usize>)],
+    String,
+);
+
 pub fn run(quick: bool, repeats: usize) -> Result<Vec<StructuredRow>> {
     let (shape, mut list) = gpt2_shapes(quick);
     // The token embedding exceeds lavapipe's 128 MiB binding and AdamP reduces a matrix's rows
     // inside one binding: leave it out on every adapter, so rows compare.
     list.retain(|(n, _)| n != "wte");
     let set = format!("{shape} without wte");
-    let (adamw_us, _, _) = time_step("adamw", &list, repeats)?;
+    let lr = [("lr", "0.001")];
+    // M-FAC keeps m = 16 gradients of every parameter: a 1M-parameter set (64 MiB window).
+    let small = vec![("flat".to_string(), vec![1usize << 20])];
+    let mfac_kv = [("lr", "0.001"), ("ngrads", "16"), ("damp", "0.0001")];
     let mut rows = Vec::new();
-    for name in ["adamp", "sgdp"] {
-        let (us, params, dispatches) = time_step(name, &list, repeats)?;
+    let cases: [Case; 3] = [
+        ("adamp", &lr, &list, set.clone()),
+        ("sgdp", &lr, &list, set.clone()),
+        (
+            "mfac",
+            &mfac_kv,
+            &small,
+            "1M parameters, m = 16".to_string(),
+        ),
+    ];
+    for (name, kv, list, set) in cases {
+        let (adamw_us, _, _) = time_step("adamw", &lr, list, repeats)?;
+        let (us, params, dispatches) = time_step(name, kv, list, repeats)?;
         println!(
             "{name:6} on {set}: {us:.1} us/step, {dispatches} dispatches ({:.2}x AdamW's {adamw_us:.1} us)",
             us / adamw_us

@@ -18,6 +18,7 @@ pub mod diffgrad;
 pub mod fused;
 pub mod lion;
 mod matrices;
+pub mod mfac;
 pub mod muon;
 pub mod optimizer;
 pub mod registry;
@@ -35,6 +36,7 @@ pub use adan::{Adan, AdanRule};
 pub use diffgrad::{DiffGrad, DiffGradRule};
 pub use fused::{Fused, Rule};
 pub use lion::{Lion, LionRule};
+pub use mfac::Mfac;
 pub use muon::{Muon, MuonAdamW, Root, RootAdamW};
 pub use optimizer::Optimizer;
 pub use registry::{create, OPTIMIZER_NAMES};
@@ -45,7 +47,7 @@ pub use sophia::Sophia;
 pub use wgopt_reference::linalg::NsSchedule;
 pub use wgopt_reference::optim::{
     muon::MomentumForm, AdaBeliefConfig, AdaGradConfig, AdaHessianConfig, AdamConfig, AdamPConfig,
-    AdanConfig, DiffGradConfig, LionConfig, MuonConfig, MuonScale, SgdConfig, SgdpConfig,
-    SinkGdConfig, SophiaConfig, SophiaEstimator,
+    AdanConfig, DiffGradConfig, LionConfig, MfacConfig, MuonConfig, MuonScale, SgdConfig,
+    SgdpConfig, SinkGdConfig, SophiaConfig, SophiaEstimator,
 };
 pub use wgopt_reference::schedule::{DecayShape, Schedule};

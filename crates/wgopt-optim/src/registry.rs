@@ -5,13 +5,14 @@
 //! its keys without code here: a config is its serde form with the given keys replaced.
 
 use crate::{
-    AdaBelief, AdaGrad, AdaHessian, Adam, AdamP, Adan, DiffGrad, Lion, Optimizer, Sgd, Sgdp, Sophia,
+    AdaBelief, AdaGrad, AdaHessian, Adam, AdamP, Adan, DiffGrad, Lion, Mfac, Optimizer, Sgd, Sgdp,
+    Sophia,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 use wgopt_reference::optim::{
     AdaBeliefConfig, AdaGradConfig, AdaHessianConfig, AdamConfig, AdamPConfig, AdanConfig,
-    DiffGradConfig, Hparams, LionConfig, SgdConfig, SgdpConfig, SophiaConfig,
+    DiffGradConfig, Hparams, LionConfig, MfacConfig, SgdConfig, SgdpConfig, SophiaConfig,
 };
 use wgopt_scheduler::{Error, GuardConfig, ParamSet, Result};
 
@@ -30,6 +31,7 @@ pub const OPTIMIZER_NAMES: &[&str] = &[
     "adahessian",
     "adamp",
     "sgdp",
+    "mfac",
 ];
 
 /// `default` with the `key=value` pairs applied. `opt` names the optimizer in errors.
@@ -142,6 +144,14 @@ pub fn create(
         "adamp" => {
             let cfg = config_from(name, AdamPConfig::default(), hparams_kv)?;
             return Ok(Box::new(AdamP::new(
+                params,
+                &groups(params, cfg, nd)?,
+                guard,
+            )?));
+        }
+        "mfac" => {
+            let cfg = config_from(name, MfacConfig::default(), hparams_kv)?;
+            return Ok(Box::new(Mfac::new(
                 params,
                 &groups(params, cfg, nd)?,
                 guard,

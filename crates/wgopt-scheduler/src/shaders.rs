@@ -30,6 +30,7 @@ const PARTIAL: &str = wgsl!("common/partial.wgsl");
 const TORCH_LERP: &str = wgsl!("common/torch_lerp.wgsl");
 const PHILOX: &str = wgsl!("common/philox.wgsl");
 const ADAMP_COMMON: &str = wgsl!("optim/adamp_common.wgsl");
+const MFAC_COMMON: &str = wgsl!("optim/mfac_common.wgsl");
 const TILE_CORE: &str = wgsl!("linalg/tile_core.wgsl");
 const SINKGD_COMMON: &str = wgsl!("optim/sinkgd_common.wgsl");
 const QUANTILE_COMMON: &str = wgsl!("reduce/quantile_common.wgsl");
@@ -66,6 +67,14 @@ pub enum ShaderId {
     AdamPDecide,
     /// `optim/adamp.wgsl`
     AdamP,
+    /// `optim/mfac_insert.wgsl`
+    MfacInsert,
+    /// `optim/mfac_dots.wgsl`
+    MfacDots,
+    /// `optim/mfac_setup.wgsl`
+    MfacSetup,
+    /// `optim/mfac_apply.wgsl`
+    MfacApply,
     /// `optim/muon_momentum.wgsl`
     MuonMomentum,
     /// `optim/muon_apply.wgsl`
@@ -109,10 +118,14 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 34] = [
+    pub const ALL: [ShaderId; 38] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
+        ShaderId::MfacInsert,
+        ShaderId::MfacDots,
+        ShaderId::MfacSetup,
+        ShaderId::MfacApply,
         ShaderId::AdamPRows,
         ShaderId::AdamPDecide,
         ShaderId::AdamP,
@@ -163,6 +176,10 @@ impl ShaderId {
             ShaderId::AdamPRows => "optim/adamp_rows.wgsl",
             ShaderId::AdamPDecide => "optim/adamp_decide.wgsl",
             ShaderId::AdamP => "optim/adamp.wgsl",
+            ShaderId::MfacInsert => "optim/mfac_insert.wgsl",
+            ShaderId::MfacDots => "optim/mfac_dots.wgsl",
+            ShaderId::MfacSetup => "optim/mfac_setup.wgsl",
+            ShaderId::MfacApply => "optim/mfac_apply.wgsl",
             ShaderId::MuonMomentum => "optim/muon_momentum.wgsl",
             ShaderId::MuonApply => "optim/muon_apply.wgsl",
             ShaderId::SinkGdRows => "optim/sinkgd_rows.wgsl",
@@ -255,6 +272,20 @@ impl ShaderId {
                 ADAMP_COMMON,
                 wgsl!("optim/adamp.wgsl"),
             ],
+            ShaderId::MfacInsert => &[
+                STEP_STATS,
+                GRID_STRIDE,
+                MFAC_COMMON,
+                wgsl!("optim/mfac_insert.wgsl"),
+            ],
+            ShaderId::MfacDots => &[STEP_STATS, MFAC_COMMON, wgsl!("optim/mfac_dots.wgsl")],
+            ShaderId::MfacSetup => &[STEP_STATS, MFAC_COMMON, wgsl!("optim/mfac_setup.wgsl")],
+            ShaderId::MfacApply => &[
+                STEP_STATS,
+                GRID_STRIDE,
+                MFAC_COMMON,
+                wgsl!("optim/mfac_apply.wgsl"),
+            ],
             ShaderId::MuonMomentum => &[
                 STEP_STATS,
                 GRID_STRIDE,
@@ -317,6 +348,14 @@ impl ShaderId {
             ShaderId::AdamPDecide => &[R, R, W],
             // blocks, params, stats, param, grad, exp_avg, exp_avg_sq, sums
             ShaderId::AdamP => &[R, R, R, W, R, W, W, R],
+            // segments, stats, params, param, grad, window
+            ShaderId::MfacInsert => &[R, R, U, R, R, W],
+            // params, stats, window, partials
+            ShaderId::MfacDots => &[U, R, R, W],
+            // params, stats, partials, small
+            ShaderId::MfacSetup => &[U, R, R, W],
+            // segments, stats, params, param, window, small, momentum
+            ShaderId::MfacApply => &[R, R, U, W, R, R, W],
             // segments, stats, grad, momentum_buffer, update
             ShaderId::MuonMomentum => &[R, R, R, W, W],
             // segments, stats, param, update
