@@ -6,7 +6,8 @@
 //! into gemm and gram), optim/sinkgd_common.wgsl (SinkGdParams), reduce/quantile_common.wgsl (QuantileMatrix,
 //! QuantileState; composed into quantile_histogram and quantile_select), optim/adamp_common.wgsl
 //! (AdamPParam; composed into adamp_rows, adamp_decide and adamp), optim/mfac_common.wgsl
-//! (MfacParams, MfacSegment; composed into mfac_insert, mfac_dots, mfac_setup and mfac_apply).
+//! (MfacParams, MfacSegment; composed into mfac_insert, mfac_dots, mfac_setup and mfac_apply),
+//! optim/frugal_common.wgsl (FrugalParam; composed into frugal_columns and frugal).
 
 use naga::{AddressSpace, StorageAccess, TypeInner};
 use wgopt::optim::adabelief::AdaBeliefSegment;
@@ -18,6 +19,7 @@ use wgopt::optim::adamp::AdamPParam;
 use wgopt::optim::adamp::AdamPSegment;
 use wgopt::optim::adan::AdanSegment;
 use wgopt::optim::diffgrad::DiffGradSegment;
+use wgopt::optim::frugal::{FrugalBlock, FrugalParam};
 use wgopt::optim::lion::LionSegment;
 use wgopt::optim::mfac::{MfacParams, MfacSegment};
 use wgopt::optim::muon::{MuonApplySegment, MuonMomentumSegment};
@@ -115,6 +117,42 @@ macro_rules! rust_layout {
 #[test]
 fn rust_structs_match_wgsl_twins() {
     let cases = [
+        (
+            ShaderId::Frugal,
+            "FrugalParam",
+            rust_layout!(FrugalParam {
+                n_cols,
+                col_base,
+                update_gap,
+                active_cols,
+                slot,
+                seed_lo,
+                seed_hi,
+                force_mask,
+                decay,
+                lr_scaled,
+                inactive_step,
+                beta1,
+                beta2,
+                eps,
+                one_minus_beta1,
+                one_minus_beta2,
+                step_size,
+                bias_correction2_sqrt,
+                step,
+                _pad0
+            }),
+        ),
+        (
+            ShaderId::Frugal,
+            "FrugalBlock",
+            rust_layout!(FrugalBlock {
+                start,
+                end,
+                first_elem,
+                param
+            }),
+        ),
         (
             ShaderId::MfacApply,
             "MfacParams",

@@ -72,9 +72,11 @@ pub fn run(quick: bool, repeats: usize) -> Result<Vec<StructuredRow>> {
     let small = vec![("flat".to_string(), vec![1usize << 20])];
     let mfac_kv = [("lr", "0.001"), ("ngrads", "16"), ("damp", "0.0001")];
     let mut rows = Vec::new();
-    let cases: [Case; 3] = [
+    let frugal_kv = [("lr", "0.001"), ("density", "0.25")];
+    let cases: [Case; 4] = [
         ("adamp", &lr, &list, set.clone()),
         ("sgdp", &lr, &list, set.clone()),
+        ("frugal", &frugal_kv, &list, format!("{set}, density 0.25")),
         (
             "mfac",
             &mfac_kv,

@@ -7,6 +7,7 @@
 //! A parameter with more than one dimension must lie in one arena chunk (its rows are
 //! reduced inside one binding); 1-D parameters are plain Adam/SGD steps and may be split.
 
+use crate::blocks::{element_blocks, resolve_groups};
 use crate::checkpoint::{self, Stateful};
 use crate::optimizer::{counter_methods, Counters, Optimizer};
 use bytemuck::{Pod, Zeroable};
@@ -178,14 +179,7 @@ impl<F: Flavor> Projected<F> {
     pub fn new(params: &ParamSet, groups: &[(String, F)], guard: GuardConfig) -> Result<Self> {
         let engine = params.engine().clone();
         let layout = params.layout();
-        if groups.is_empty() {
-            return Err(Error::InvalidHyperparameter(format!(
-                "{}: no parameter groups given",
-                F::NAME
-            )));
-        }
-        let mut resolved = Vec::new();
-        for (label, cfg) in groups {
+        let (resolved, slots) = resolve_groups(F::NAME, layout, groups, |cfg: &F| {
             cfg.validate()?;
             if cfg.nesterov() != groups[0].1.nesterov() {
                 return Err(Error::InvalidHyperparameter(format!(
@@ -193,18 +187,8 @@ impl<F: Flavor> Projected<F> {
                     F::NAME
                 )));
             }
-            let gi = layout.group_index(label)?;
-            if resolved.iter().any(|(g, _, _)| *g == gi) {
-                return Err(Error::InvalidHyperparameter(format!(
-                    "group {label:?} given twice"
-                )));
-            }
-            resolved.push((gi, label.clone(), cfg.clone()));
-        }
-        resolved.sort_by_key(|g| g.0);
-        let slots: Vec<usize> = (0..layout.slots.len())
-            .filter(|&i| resolved.iter().any(|g| g.0 == layout.slots[i].group))
-            .collect();
+            Ok(())
+        })?;
         let states: Vec<(&'static str, Arena)> = F::FIELDS
             .iter()
             .map(|f| (*f, Arena::new(&engine, layout, f)))
@@ -214,7 +198,6 @@ impl<F: Flavor> Projected<F> {
         let mut host_params = Vec::with_capacity(slots.len());
         let mut param_group = Vec::with_capacity(slots.len());
         let mut rows: Vec<Vec<[u32; 4]>> = vec![Vec::new(); layout.chunk_lens.len()];
-        let mut segments: Vec<Vec<AdamPSegment>> = vec![Vec::new(); layout.chunk_lens.len()];
         // `sums` holds the per-parameter decisions first, then the rows.
         let mut row_base = slots.len() as u32;
         for (k, &i) in slots.iter().enumerate() {
@@ -238,16 +221,6 @@ impl<F: Flavor> Projected<F> {
                         row_base + r as u32,
                         k as u32,
                     ]);
-                }
-            }
-            for piece in &slot.pieces {
-                for b in (0..piece.len).step_by(ADAMP_BLOCK) {
-                    segments[piece.chunk].push(AdamPSegment {
-                        start: (piece.offset + b) as u32,
-                        end: (piece.offset + (b + ADAMP_BLOCK).min(piece.len)) as u32,
-                        first_elem: (piece.start + b) as u32,
-                        param: k as u32,
-                    });
                 }
             }
             host_params.push(AdamPParam {
@@ -321,7 +294,10 @@ impl<F: Flavor> Projected<F> {
                 workgroups: grid(&engine, host_params.len() as u32),
             });
         }
-        for (chunk, segs) in segments.iter().enumerate() {
+        for (chunk, segs) in element_blocks(layout, &slots, ADAMP_BLOCK)
+            .iter()
+            .enumerate()
+        {
             if segs.is_empty() {
                 continue;
             }

@@ -13,8 +13,10 @@ pub mod adahessian;
 pub mod adam;
 pub mod adamp;
 pub mod adan;
+mod blocks;
 pub mod checkpoint;
 pub mod diffgrad;
+pub mod frugal;
 pub mod fused;
 pub mod lion;
 mod matrices;
@@ -34,6 +36,7 @@ pub use adam::{Adam, AdamRule};
 pub use adamp::{AdamP, Sgdp};
 pub use adan::{Adan, AdanRule};
 pub use diffgrad::{DiffGrad, DiffGradRule};
+pub use frugal::Frugal;
 pub use fused::{Fused, Rule};
 pub use lion::{Lion, LionRule};
 pub use mfac::Mfac;
@@ -47,7 +50,7 @@ pub use sophia::Sophia;
 pub use wgopt_reference::linalg::NsSchedule;
 pub use wgopt_reference::optim::{
     muon::MomentumForm, AdaBeliefConfig, AdaGradConfig, AdaHessianConfig, AdamConfig, AdamPConfig,
-    AdanConfig, DiffGradConfig, LionConfig, MfacConfig, MuonConfig, MuonScale, SgdConfig,
-    SgdpConfig, SinkGdConfig, SophiaConfig, SophiaEstimator,
+    AdanConfig, DiffGradConfig, FrugalConfig, InactiveRule, LionConfig, MfacConfig, MuonConfig,
+    MuonScale, SgdConfig, SgdpConfig, SinkGdConfig, SophiaConfig, SophiaEstimator,
 };
 pub use wgopt_reference::schedule::{DecayShape, Schedule};

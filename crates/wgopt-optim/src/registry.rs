@@ -5,14 +5,15 @@
 //! its keys without code here: a config is its serde form with the given keys replaced.
 
 use crate::{
-    AdaBelief, AdaGrad, AdaHessian, Adam, AdamP, Adan, DiffGrad, Lion, Mfac, Optimizer, Sgd, Sgdp,
-    Sophia,
+    AdaBelief, AdaGrad, AdaHessian, Adam, AdamP, Adan, DiffGrad, Frugal, Lion, Mfac, Optimizer,
+    Sgd, Sgdp, Sophia,
 };
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 use wgopt_reference::optim::{
     AdaBeliefConfig, AdaGradConfig, AdaHessianConfig, AdamConfig, AdamPConfig, AdanConfig,
-    DiffGradConfig, Hparams, LionConfig, MfacConfig, SgdConfig, SgdpConfig, SophiaConfig,
+    DiffGradConfig, FrugalConfig, Hparams, LionConfig, MfacConfig, SgdConfig, SgdpConfig,
+    SophiaConfig,
 };
 use wgopt_scheduler::{Error, GuardConfig, ParamSet, Result};
 
@@ -32,6 +33,7 @@ pub const OPTIMIZER_NAMES: &[&str] = &[
     "adamp",
     "sgdp",
     "mfac",
+    "frugal",
 ];
 
 /// `default` with the `key=value` pairs applied. `opt` names the optimizer in errors.
@@ -144,6 +146,14 @@ pub fn create(
         "adamp" => {
             let cfg = config_from(name, AdamPConfig::default(), hparams_kv)?;
             return Ok(Box::new(AdamP::new(
+                params,
+                &groups(params, cfg, nd)?,
+                guard,
+            )?));
+        }
+        "frugal" => {
+            let cfg = config_from(name, FrugalConfig::default(), hparams_kv)?;
+            return Ok(Box::new(Frugal::new(
                 params,
                 &groups(params, cfg, nd)?,
                 guard,

@@ -31,6 +31,7 @@ const TORCH_LERP: &str = wgsl!("common/torch_lerp.wgsl");
 const PHILOX: &str = wgsl!("common/philox.wgsl");
 const ADAMP_COMMON: &str = wgsl!("optim/adamp_common.wgsl");
 const MFAC_COMMON: &str = wgsl!("optim/mfac_common.wgsl");
+const FRUGAL_COMMON: &str = wgsl!("optim/frugal_common.wgsl");
 const TILE_CORE: &str = wgsl!("linalg/tile_core.wgsl");
 const SINKGD_COMMON: &str = wgsl!("optim/sinkgd_common.wgsl");
 const QUANTILE_COMMON: &str = wgsl!("reduce/quantile_common.wgsl");
@@ -75,6 +76,10 @@ pub enum ShaderId {
     MfacSetup,
     /// `optim/mfac_apply.wgsl`
     MfacApply,
+    /// `optim/frugal_columns.wgsl`
+    FrugalColumns,
+    /// `optim/frugal.wgsl`
+    Frugal,
     /// `optim/muon_momentum.wgsl`
     MuonMomentum,
     /// `optim/muon_apply.wgsl`
@@ -118,10 +123,12 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 38] = [
+    pub const ALL: [ShaderId; 40] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
+        ShaderId::FrugalColumns,
+        ShaderId::Frugal,
         ShaderId::MfacInsert,
         ShaderId::MfacDots,
         ShaderId::MfacSetup,
@@ -180,6 +187,8 @@ impl ShaderId {
             ShaderId::MfacDots => "optim/mfac_dots.wgsl",
             ShaderId::MfacSetup => "optim/mfac_setup.wgsl",
             ShaderId::MfacApply => "optim/mfac_apply.wgsl",
+            ShaderId::FrugalColumns => "optim/frugal_columns.wgsl",
+            ShaderId::Frugal => "optim/frugal.wgsl",
             ShaderId::MuonMomentum => "optim/muon_momentum.wgsl",
             ShaderId::MuonApply => "optim/muon_apply.wgsl",
             ShaderId::SinkGdRows => "optim/sinkgd_rows.wgsl",
@@ -286,6 +295,13 @@ impl ShaderId {
                 MFAC_COMMON,
                 wgsl!("optim/mfac_apply.wgsl"),
             ],
+            ShaderId::FrugalColumns => &[
+                STEP_STATS,
+                PHILOX,
+                FRUGAL_COMMON,
+                wgsl!("optim/frugal_columns.wgsl"),
+            ],
+            ShaderId::Frugal => &[STEP_STATS, FRUGAL_COMMON, wgsl!("optim/frugal.wgsl")],
             ShaderId::MuonMomentum => &[
                 STEP_STATS,
                 GRID_STRIDE,
@@ -356,6 +372,10 @@ impl ShaderId {
             ShaderId::MfacSetup => &[U, R, R, W],
             // segments, stats, params, param, window, small, momentum
             ShaderId::MfacApply => &[R, R, U, W, R, R, W],
+            // params, stats, columns
+            ShaderId::FrugalColumns => &[R, R, W],
+            // blocks, params, stats, param, grad, exp_avg, exp_avg_sq, columns
+            ShaderId::Frugal => &[R, R, R, W, R, W, W, R],
             // segments, stats, grad, momentum_buffer, update
             ShaderId::MuonMomentum => &[R, R, R, W, W],
             // segments, stats, param, update

@@ -1,0 +1,302 @@
+//! FRUGAL on the GPU (shaders/optim/frugal_columns.wgsl, frugal.wgsl) against the reference:
+//! 60-step trajectories with refreshes every 7 steps over every inactive rule, both a projected
+//! (2-D) and a plain group, clipping in half the runs; the column subset has exactly ⌊n·ρ⌋
+//! columns and the inactive columns move by exactly lr·sign(g); a checkpoint taken mid-period
+//! resumes the same trajectory. Tolerance as tests/parity.rs (rtol 2e-5, atol 2e-6); the GPU
+//! computes the bias corrections in f32 (pow), the reference in f64.
+
+mod common;
+use common::*;
+use wgopt_optim::{Frugal, FrugalConfig, InactiveRule, Optimizer};
+use wgopt_reference::guard;
+use wgopt_reference::optim::frugal::{self, FrugalState};
+use wgopt_scheduler::{Error, GuardConfig, ParamSet, ParamSpec};
+
+fn specs() -> Vec<ParamSpec> {
+    vec![
+        ParamSpec::new("w", &[17, 33], "a"),
+        ParamSpec::new("u", &[40, 9], "a"),
+        ParamSpec::new("b", &[7], "b"),
+        ParamSpec::new("conv", &[2, 3, 2, 2], "b"),
+    ]
+}
+
+fn cfg_of(base: FrugalConfig, group: &str) -> FrugalConfig {
+    if group == "a" {
+        base
+    } else {
+        FrugalConfig {
+            lr: base.lr * 0.5,
+            weight_decay: 0.0,
+            ..base
+        }
+    }
+}
+
+/// Runs `steps` steps on GPU and reference from the given state; returns the GPU optimizer.
+#[allow(clippy::too_many_arguments)]
+fn drive(
+    opt: &mut Frugal,
+    params: &mut ParamSet,
+    host: &mut [Vec<f32>],
+    states: &mut [FrugalState],
+    base: FrugalConfig,
+    clip: Option<f32>,
+    r: &mut rand_chacha::ChaCha8Rng,
+    steps: usize,
+) {
+    let layout = params.layout().clone();
+    for _ in 0..steps {
+        let grads: Vec<Vec<f32>> = layout
+            .slots
+            .iter()
+            .map(|s| normal_vec(r, s.len, 0.5))
+            .collect();
+        let refs: Vec<&[f32]> = grads.iter().map(|x| &x[..]).collect();
+        params.write_grads(&refs).unwrap();
+        opt.step(params).unwrap();
+        let d = guard::decide(grads.iter().map(|x| &x[..]), clip.map(|c| c as f64), true);
+        for (i, s) in layout.slots.iter().enumerate() {
+            let g = guard::clipped(&grads[i], d.clip_coef);
+            let cfg = cfg_of(base, &layout.groups[s.group]);
+            frugal::step(
+                &cfg,
+                cfg.lr,
+                i as u32,
+                &s.shape,
+                &mut host[i],
+                &g,
+                &mut states[i],
+            )
+            .unwrap();
+        }
+    }
+}
+
+fn setup(
+    seed: u64,
+) -> (
+    ParamSet,
+    Vec<Vec<f32>>,
+    Vec<FrugalState>,
+    rand_chacha::ChaCha8Rng,
+) {
+    let engine = engine();
+    let mut params = ParamSet::new(&engine, &specs()).unwrap();
+    let layout = params.layout().clone();
+    let mut r = rng(seed);
+    let host: Vec<Vec<f32>> = layout
+        .slots
+        .iter()
+        .map(|s| normal_vec(&mut r, s.len, 1.0))
+        .collect();
+    for (s, p) in layout.slots.iter().zip(&host) {
+        params.write_param(&s.name, p).unwrap();
+    }
+    let states = layout
+        .slots
+        .iter()
+        .map(|s| FrugalState::new(s.len))
+        .collect();
+    (params, host, states, r)
+}
+
+fn build(params: &ParamSet, base: FrugalConfig, clip: Option<f32>) -> Frugal {
+    let groups: Vec<_> = params
+        .layout()
+        .groups
+        .iter()
+        .map(|g| (g.clone(), cfg_of(base, g)))
+        .collect();
+    let guard = GuardConfig {
+        max_grad_norm: clip,
+        skip_non_finite: true,
+    };
+    Frugal::new(params, &groups, guard).unwrap()
+}
+
+fn compare(
+    label: &str,
+    params: &ParamSet,
+    opt: &mut Frugal,
+    host: &[Vec<f32>],
+    states: &[FrugalState],
+) {
+    let layout = params.layout().clone();
+    let gpu = params.read_params().unwrap();
+    let bytes = opt.save(params).unwrap();
+    let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    for (i, s) in layout.slots.iter().enumerate() {
+        assert_close(
+            &format!("{label} {}", s.name),
+            &gpu[i],
+            &host[i],
+            RTOL,
+            ATOL,
+        );
+        for (f, want) in [
+            ("exp_avg", &states[i].exp_avg),
+            ("exp_avg_sq", &states[i].exp_avg_sq),
+        ] {
+            let got: Vec<f32> = bytemuck::pod_collect_to_vec(
+                file.tensor(&format!("{}.{f}", s.name)).unwrap().data(),
+            );
+            assert_close(&format!("{label} {}.{f}", s.name), &got, want, RTOL, ATOL);
+        }
+    }
+}
+
+#[test]
+fn frugal_trajectories_every_rule() {
+    let mut seed = 1000;
+    for rule in [InactiveRule::SignSgd, InactiveRule::Sgd, InactiveRule::No] {
+        for (density, wd, clip) in [(0.25, 0.0, None), (0.5, 1e-2, Some(5.0))] {
+            seed += 1;
+            let base = FrugalConfig {
+                lr: 1e-2,
+                density,
+                weight_decay: wd,
+                update_gap: 7,
+                inactive_update_rule: rule,
+                inactive_lr_scale: 0.5,
+                proj_params_lr_scale: 0.8,
+                seed,
+                ..FrugalConfig::default()
+            };
+            let (mut params, mut host, mut states, mut r) = setup(seed);
+            let mut opt = build(&params, base, clip);
+            drive(
+                &mut opt,
+                &mut params,
+                &mut host,
+                &mut states,
+                base,
+                clip,
+                &mut r,
+                60,
+            );
+            compare(
+                &format!("frugal {rule:?} ρ={density} wd={wd} clip={clip:?}"),
+                &params,
+                &mut opt,
+                &host,
+                &states,
+            );
+            // The subset is exact: ⌊33·ρ⌋ state-full columns of w in the last period.
+            let k = states[0].mask.iter().filter(|&&x| x).count();
+            assert_eq!(k, (33.0 * density) as usize);
+        }
+    }
+}
+
+/// With wd = 0 and the sign rule, an inactive column moves by exactly lr·scale·sign(g).
+#[test]
+fn inactive_columns_take_sign_steps() {
+    let base = FrugalConfig {
+        lr: 0.01,
+        update_gap: 100,
+        inactive_lr_scale: 1.0,
+        seed: 5,
+        ..FrugalConfig::default()
+    };
+    let (mut params, host, mut states, mut r) = setup(5);
+    let mut opt = build(&params, base, None);
+    let mut after = host.clone();
+    drive(
+        &mut opt,
+        &mut params,
+        &mut after,
+        &mut states,
+        base,
+        None,
+        &mut r,
+        1,
+    );
+    let gpu = params.read_param("w").unwrap();
+    let mask = &states[0].mask;
+    let mut checked = 0;
+    for (e, (&p1, &p0)) in gpu.iter().zip(&host[0]).enumerate() {
+        if !mask[e % 33] {
+            assert!(
+                ((p0 - p1).abs() - 0.01).abs() < 1e-6,
+                "w[{e}] moved {}",
+                p0 - p1
+            );
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 17 * (33 - 8));
+}
+
+/// Save after 10 steps (inside the second period), load into a fresh optimizer, continue:
+/// the same parameters as 20 uninterrupted steps.
+#[test]
+fn checkpoint_resume_mid_period() {
+    let base = FrugalConfig {
+        lr: 1e-2,
+        update_gap: 7,
+        seed: 9,
+        ..FrugalConfig::default()
+    };
+    let (mut params, mut host, mut states, mut r) = setup(9);
+    let mut opt = build(&params, base, None);
+    drive(
+        &mut opt,
+        &mut params,
+        &mut host,
+        &mut states,
+        base,
+        None,
+        &mut r,
+        10,
+    );
+    let bytes = opt.save(&params).unwrap();
+    let mut resumed = build(&params, base, None);
+    resumed.load(&params, &bytes).unwrap();
+    drive(
+        &mut resumed,
+        &mut params,
+        &mut host,
+        &mut states,
+        base,
+        None,
+        &mut r,
+        10,
+    );
+    compare("frugal resumed", &params, &mut resumed, &host, &states);
+}
+
+#[test]
+fn frugal_bad_input() {
+    let (params, _, _, _) = setup(1);
+    for bad in [
+        FrugalConfig {
+            density: 1.5,
+            ..FrugalConfig::default()
+        },
+        FrugalConfig {
+            update_gap: 0,
+            ..FrugalConfig::default()
+        },
+        FrugalConfig {
+            betas: (0.9, 1.0),
+            ..FrugalConfig::default()
+        },
+    ] {
+        assert!(matches!(
+            Frugal::all(&params, bad),
+            Err(Error::InvalidHyperparameter(_))
+        ));
+    }
+    let groups = vec![
+        ("a".to_string(), FrugalConfig::default()),
+        (
+            "b".to_string(),
+            FrugalConfig {
+                inactive_update_rule: InactiveRule::No,
+                ..FrugalConfig::default()
+            },
+        ),
+    ];
+    assert!(Frugal::new(&params, &groups, GuardConfig::default()).is_err());
+}

@@ -1,0 +1,90 @@
+// FRUGAL's update: decay every parameter by 1 − lr·wd; AdamW (torch form, bias correction from
+// the last refresh, statistics zeroed on refresh steps) on plain parameters and on the
+// state-full columns of projected ones; signSGD / SGD / nothing (RULE 0 / 1 / 2) on the other
+// columns. Workgroup w updates block w (≤ FRUGAL_BLOCK elements of one parameter piece).
+// Traffic: 12 + 16ρ bytes per element of a projected parameter (state read only where active).
+
+override RULE: u32 = 0u;
+
+// Rust twin: wgopt_optim::frugal::FrugalBlock.
+struct FrugalBlock {
+    start: u32,
+    end: u32,
+    first_elem: u32,
+    param: u32,
+}
+
+const FRUGAL_WG: u32 = 256u;
+
+@group(0) @binding(0) var<storage, read> blocks: array<FrugalBlock>;
+@group(0) @binding(1) var<storage, read> params: array<FrugalParam>;
+@group(0) @binding(2) var<storage, read> stats: StepStats;
+@group(0) @binding(3) var<storage, read_write> param: array<f32>;
+@group(0) @binding(4) var<storage, read> grad: array<f32>;
+@group(0) @binding(5) var<storage, read_write> exp_avg: array<f32>;
+@group(0) @binding(6) var<storage, read_write> exp_avg_sq: array<f32>;
+@group(0) @binding(7) var<storage, read> columns: array<u32>;
+
+@compute @workgroup_size(FRUGAL_WG)
+fn main(
+    @builtin(workgroup_id) wid: vec3<u32>,
+    @builtin(num_workgroups) nwg: vec3<u32>,
+    @builtin(local_invocation_index) lid: u32,
+) {
+    let b = wid.x + wid.y * nwg.x;
+    if (b >= arrayLength(&blocks) || stats.found_inf != 0u) {
+        return;
+    }
+    let blk = blocks[b];
+    let q = params[blk.param];
+    let clip = stats.clip_coef;
+    let applied = stats.applied_steps;
+    let projected = q.n_cols != 0u;
+    var local = f32(applied);
+    var refresh = false;
+    if (projected) {
+        let since = frugal_since(q, applied);
+        local = f32(since + 1u);
+        refresh = since == 0u;
+    }
+    var step_size = q.step_size;
+    var bc2_sqrt = q.bias_correction2_sqrt;
+    if (applied != q.step) {
+        // A skipped step the host has not read yet: recompute in f32 from the GPU's count.
+        step_size = q.lr_scaled / (1.0 - pow(q.beta1, local));
+        bc2_sqrt = sqrt(1.0 - pow(q.beta2, local));
+    }
+    for (var i = blk.start + lid; i < blk.end; i += FRUGAL_WG) {
+        let g = grad[i] * clip;
+        var p = param[i] * q.decay;
+        var is_active = true;
+        if (projected) {
+            let col = (blk.first_elem + i - blk.start) % q.n_cols;
+            is_active = columns[q.col_base + q.n_cols + col] != 0u;
+        }
+        if (is_active) {
+            var m_old = exp_avg[i];
+            var v_old = exp_avg_sq[i];
+            if (refresh) {
+                m_old = 0.0;
+                v_old = 0.0;
+            }
+            let m = m_old * q.beta1 + q.one_minus_beta1 * g;
+            let v = v_old * q.beta2 + q.one_minus_beta2 * (g * g);
+            exp_avg[i] = m;
+            exp_avg_sq[i] = v;
+            p -= step_size * (m / (sqrt(v) / bc2_sqrt + q.eps));
+        } else {
+            if (refresh) {
+                exp_avg[i] = 0.0;
+                exp_avg_sq[i] = 0.0;
+            }
+            if (RULE == 0u) {
+                p -= q.inactive_step * sign(g);
+            } else if (RULE == 1u) {
+                p -= q.inactive_step * g;
+            }
+        }
+        param[i] = p;
+    }
+}

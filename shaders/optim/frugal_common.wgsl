@@ -1,0 +1,42 @@
+// Shared by FRUGAL's kernels (gradient splitting, column variant). Reference twin:
+// wgopt_reference::optim::frugal.
+
+// Rust twin: wgopt_optim::frugal::FrugalParam. One per parameter, rewritten every step.
+struct FrugalParam {
+    // Columns of a projected (2-D) parameter; 0 for plain AdamW parameters.
+    n_cols: u32,
+    // Offset of this parameter's [keys (n_cols) | mask (n_cols)] in `columns`.
+    col_base: u32,
+    update_gap: u32,
+    // Number of state-full columns, ⌊n_cols·density⌋.
+    active_cols: u32,
+    slot: u32,
+    seed_lo: u32,
+    seed_hi: u32,
+    // 1: rebuild the mask on this step even if no refresh is due (after a checkpoint load).
+    force_mask: u32,
+    decay: f32,
+    // lr·proj_params_lr_scale (1 for plain parameters).
+    lr_scaled: f32,
+    // lr·proj_params_lr_scale·inactive_lr_scale.
+    inactive_step: f32,
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    one_minus_beta1: f32,
+    one_minus_beta2: f32,
+    // lr_scaled/bc1 and sqrt(bc2) at the host's expected step `step` (f64 on the host).
+    step_size: f32,
+    bias_correction2_sqrt: f32,
+    step: u32,
+    _pad0: u32,
+}
+
+// Steps since the last refresh (0 on a refresh step) and the refresh period of applied step t.
+fn frugal_since(q: FrugalParam, applied: u32) -> u32 {
+    return (applied - 1u) % q.update_gap;
+}
+
+fn frugal_period(q: FrugalParam, applied: u32) -> u32 {
+    return (applied - 1u) / q.update_gap;
+}
