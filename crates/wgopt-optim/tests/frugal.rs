@@ -1,5 +1,5 @@
 //! FRUGAL on the GPU (shaders/optim/frugal_columns.wgsl, frugal.wgsl) against the reference:
-//! 60-step trajectories with refreshes every 7 steps over every inactive rule, both a projected
+//! 100-step trajectories with refreshes every 7 steps over every inactive rule, both a projected
 //! (2-D) and a plain group, clipping in half the runs; the column subset has exactly ⌊n·ρ⌋
 //! columns and the inactive columns move by exactly lr·sign(g); a checkpoint taken mid-period
 //! resumes the same trajectory. Tolerance as tests/parity.rs (rtol 2e-5, atol 2e-6); the GPU
@@ -173,7 +173,7 @@ fn frugal_trajectories_every_rule() {
                 base,
                 clip,
                 &mut r,
-                60,
+                STEPS,
             );
             compare(
                 &format!("frugal {rule:?} ρ={density} wd={wd} clip={clip:?}"),

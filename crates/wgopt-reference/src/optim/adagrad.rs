@@ -138,3 +138,31 @@ impl NormTest {
         Ok((needed.min(self.max_batch as f64) as usize).max(batch))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The norm test keeps the batch while the mean gradient's variance is within η²‖ḡ‖², and
+    /// otherwise grows it to the size at which it would be (capped, never shrinking).
+    #[test]
+    fn adadagrad_norm_test() {
+        let t = NormTest {
+            eta: 0.5,
+            max_batch: 4096,
+        };
+        // b = 16, Σ‖gᵢ − ḡ‖² = 60: variance 60/(16·15) = 0.25; bound 0.25·‖ḡ‖².
+        assert_eq!(t.next_batch(16, 60.0, 1.0).unwrap(), 16);
+        // ‖ḡ‖² = 0.5: bound 0.125 < 0.25, so b' = ⌈60/(15·0.125)⌉ = 32.
+        assert_eq!(t.next_batch(16, 60.0, 0.5).unwrap(), 32);
+        assert_eq!(t.next_batch(16, 6e6, 0.5).unwrap(), 4096);
+        assert_eq!(t.next_batch(16, 60.0, 0.0).unwrap(), 4096);
+        assert!(t.next_batch(1, 1.0, 1.0).is_err());
+        assert!(NormTest {
+            eta: 0.0,
+            max_batch: 8
+        }
+        .next_batch(4, 1.0, 1.0)
+        .is_err());
+    }
+}
