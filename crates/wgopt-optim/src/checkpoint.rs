@@ -45,6 +45,11 @@ pub(crate) trait Stateful {
         configs: Vec<Self::Config>,
         schedule: Schedule,
     );
+    /// Whole GPU buffers of state that is not shaped like the parameters (M-FAC's gradient
+    /// window), saved as `<name>` tensors of the given shape and written back as a whole.
+    fn extra_buffers(&self) -> Vec<(String, &wgpu::Buffer, Vec<usize>)> {
+        Vec::new()
+    }
 }
 
 #[derive(Serialize, Deserialize)]
@@ -95,6 +100,12 @@ impl Contents {
                 ));
             }
         }
+        for (name, buffer, shape) in opt.extra_buffers() {
+            let n: usize = shape.iter().product();
+            let data = wgopt_scheduler::arena::read_range(opt.engine(), buffer, 0, n as u64 * 4)?;
+            self.tensors
+                .push((name, shape, bytemuck::cast_slice(&data).to_vec()));
+        }
         let (iteration, applied, skipped) = opt.counters();
         let groups: Vec<GroupEntry<S::Config>> = opt
             .group_configs()
@@ -135,6 +146,8 @@ pub(crate) struct File<'a> {
 /// Everything one part will write, checked but not yet applied.
 pub(crate) struct Restore<C> {
     uploads: Vec<(usize, usize, Vec<f32>)>,
+    /// (index into `extra_buffers`, data)
+    buffers: Vec<(usize, Vec<f32>)>,
     counters: (u64, u64, u64),
     configs: Vec<C>,
     schedule: Schedule,
@@ -245,8 +258,25 @@ impl<'a> File<'a> {
                 self.claimed.insert(name);
             }
         }
+        let mut buffers = Vec::new();
+        for (bi, (name, _, shape)) in opt.extra_buffers().iter().enumerate() {
+            let t = self
+                .tensors
+                .tensor(name)
+                .map_err(|_| bad(format!("tensor {name:?} is missing")))?;
+            if t.dtype() != Dtype::F32 || t.shape() != shape.as_slice() {
+                return Err(bad(format!(
+                    "{name:?} is {:?}{:?}, expected F32{shape:?}",
+                    t.dtype(),
+                    t.shape()
+                )));
+            }
+            buffers.push((bi, bytemuck::pod_collect_to_vec(t.data())));
+            self.claimed.insert(name.clone());
+        }
         Ok(Restore {
             uploads,
+            buffers,
             counters,
             configs,
             schedule,
@@ -280,6 +310,12 @@ pub(crate) fn apply<S: Stateful>(
         let fields = opt.state_fields();
         for (fi, i, data) in &r.uploads {
             fields[*fi].1.write(opt.engine(), &layout.slots[*i], data)?;
+        }
+        let extra = opt.extra_buffers();
+        for (bi, data) in &r.buffers {
+            opt.engine()
+                .queue()
+                .write_buffer(extra[*bi].1, 0, bytemuck::cast_slice(data));
         }
     }
     let (iteration, applied, skipped) = r.counters;

@@ -8,9 +8,11 @@
 //! models, as its authors say. All groups share m and λ (one window); lr, momentum and weight
 //! decay may differ per group.
 
+use crate::checkpoint::{self, Stateful};
 use crate::optimizer::{counter_methods, Counters, Optimizer};
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::MfacConfig;
+use wgopt_reference::schedule::Schedule;
 use wgopt_scheduler::arena::{read_range, Arena};
 use wgopt_scheduler::elementwise::ElementwiseKernel;
 use wgopt_scheduler::guard::Guard;
@@ -260,12 +262,17 @@ impl Mfac {
         })
     }
 
-    fn record(&mut self, params: &ParamSet, rec: &mut StepRecorder) -> Result<()> {
+    fn check_params(&self, params: &ParamSet) -> Result<()> {
         if params.id() != self.param_set {
             return Err(Error::InvalidHyperparameter(
                 "mfac was built for another ParamSet".into(),
             ));
         }
+        Ok(())
+    }
+
+    fn record(&mut self, params: &ParamSet, rec: &mut StepRecorder) -> Result<()> {
+        self.check_params(params)?;
         let (mult, _) = self.counters.next();
         let groups = &self.groups;
         let seg = |g: usize, start: u32, end: u32| {
@@ -324,6 +331,84 @@ impl Mfac {
     }
 }
 
+impl Stateful for Mfac {
+    type Config = MfacConfig;
+
+    fn checkpoint_name(&self) -> &'static str {
+        "mfac"
+    }
+
+    fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    fn state_fields(&self) -> Vec<(&'static str, &Arena)> {
+        self.momentum.iter().map(|a| ("momentum", a)).collect()
+    }
+
+    fn state_slots(&self) -> &[usize] {
+        &self.slots
+    }
+
+    fn counters(&self) -> (u64, u64, u64) {
+        self.counters.tuple()
+    }
+
+    fn group_configs(&self) -> Vec<(String, MfacConfig)> {
+        self.groups
+            .iter()
+            .map(|(_, l, c)| (l.clone(), *c))
+            .collect()
+    }
+
+    fn schedule(&self) -> &Schedule {
+        &self.counters.schedule
+    }
+
+    fn check_config(&self, label: &str, saved: &MfacConfig, ours: &MfacConfig) -> Result<()> {
+        saved
+            .validate()
+            .map_err(|e| Error::Checkpoint(e.to_string()))?;
+        if (saved.ngrads, saved.damp) != (ours.ngrads, ours.damp)
+            || (saved.momentum > 0.0) != (ours.momentum > 0.0)
+        {
+            return Err(Error::Checkpoint(format!(
+                "group {label:?}: ngrads, damp and whether momentum is on shape the state; saved \
+                 {saved:?}, this optimizer {ours:?}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn restore(
+        &mut self,
+        iteration: u64,
+        applied: u64,
+        skipped: u64,
+        configs: Vec<MfacConfig>,
+        schedule: Schedule,
+    ) {
+        for (g, c) in self.groups.iter_mut().zip(configs) {
+            g.2 = c;
+        }
+        self.counters.restore(iteration, applied, skipped, schedule);
+        self.guard
+            .set_counters(&self.engine, applied as u32, skipped as u32);
+    }
+
+    fn extra_buffers(&self) -> Vec<(String, &wgpu::Buffer, Vec<usize>)> {
+        let m = self.m as usize;
+        vec![
+            (
+                "mfac.grads".into(),
+                &self.window,
+                vec![m, self.width4 as usize * 4],
+            ),
+            ("mfac.small".into(), &self.small, vec![3 * m * m + 3 * m]),
+        ]
+    }
+}
+
 impl Optimizer for Mfac {
     fn name(&self) -> &'static str {
         "mfac"
@@ -350,16 +435,16 @@ impl Optimizer for Mfac {
         self.recorder.enable_timing(&self.engine, n)
     }
 
-    /// M-FAC's window is not a per-parameter state tensor; its checkpoints are not written yet.
-    fn save(&mut self, _params: &ParamSet) -> Result<Vec<u8>> {
-        Err(Error::Checkpoint(
-            "mfac: checkpoints of the gradient window are not implemented".into(),
-        ))
+    /// Saves the momentum (`<param>.momentum`), the gradient window (`mfac.grads`, m × width)
+    /// and the m×m Gram matrix with the recursion's scratch (`mfac.small`).
+    fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>> {
+        self.check_params(params)?;
+        self.stats()?;
+        checkpoint::save(self, params)
     }
 
-    fn load(&mut self, _params: &ParamSet, _bytes: &[u8]) -> Result<()> {
-        Err(Error::Checkpoint(
-            "mfac: checkpoints of the gradient window are not implemented".into(),
-        ))
+    fn load(&mut self, params: &ParamSet, bytes: &[u8]) -> Result<()> {
+        self.check_params(params)?;
+        checkpoint::load(self, params, bytes)
     }
 }

@@ -26,8 +26,8 @@ use wgopt_scheduler::{GuardConfig, ParamSet, ParamSpec};
 /// How a problem's optimizer gets its curvature.
 enum Driver {
     Plain(Box<dyn Optimizer>),
-    Sophia(Sophia),
-    AdaHessian(AdaHessian),
+    Sophia(Box<Sophia>),
+    AdaHessian(Box<AdaHessian>),
 }
 
 /// A problem: gradient and Hessian-vector product at w.
@@ -171,7 +171,7 @@ fn driver(name: &str, params: &ParamSet, lr: &str, guard: GuardConfig) -> Driver
                 ..base
             };
             let g: Vec<_> = groups(params).into_iter().map(|l| (l, cfg)).collect();
-            Driver::Sophia(Sophia::with_seed(params, &g, guard, 1).unwrap())
+            Driver::Sophia(Box::new(Sophia::with_seed(params, &g, guard, 1).unwrap()))
         }
         "adahessian" => {
             let cfg = AdaHessianConfig {
@@ -179,7 +179,7 @@ fn driver(name: &str, params: &ParamSet, lr: &str, guard: GuardConfig) -> Driver
                 ..AdaHessianConfig::default()
             };
             let g: Vec<_> = groups(params).into_iter().map(|l| (l, cfg)).collect();
-            Driver::AdaHessian(AdaHessian::new(params, &g, guard, 1).unwrap())
+            Driver::AdaHessian(Box::new(AdaHessian::new(params, &g, guard, 1).unwrap()))
         }
         "muon" | "root" => {
             let base = if name == "muon" {

@@ -227,5 +227,53 @@ fn mfac_bad_input() {
     opt.step(&mut params).unwrap();
     assert_eq!(params.read_param("w").unwrap(), vec![0.5f32; 9]);
     assert!(opt.read_window().unwrap().iter().all(|&x| x == 0.0));
-    assert!(matches!(opt.save(&params), Err(Error::Checkpoint(_))));
+}
+
+/// Save after 11 steps, load into a fresh optimizer, continue: bit-identical to 22
+/// uninterrupted steps (same device, same kernels), and a checkpoint for another window size
+/// is refused.
+#[test]
+fn mfac_checkpoint_resume() {
+    let engine = engine();
+    let cfg = MfacConfig {
+        lr: 1e-2,
+        ngrads: 4,
+        damp: 0.1,
+        momentum: 0.5,
+        ..MfacConfig::default()
+    };
+    let run = |split: bool| {
+        let mut params = ParamSet::new(&engine, &specs()).unwrap();
+        let layout = params.layout().clone();
+        let mut r = rng(8);
+        for s in &layout.slots {
+            params
+                .write_param(&s.name, &normal_vec(&mut r, s.len, 1.0))
+                .unwrap();
+        }
+        let mut opt = Mfac::all(&params, cfg).unwrap();
+        for step in 0..22 {
+            if split && step == 11 {
+                let bytes = opt.save(&params).unwrap();
+                opt = Mfac::all(&params, cfg).unwrap();
+                opt.load(&params, &bytes).unwrap();
+                let other = MfacConfig { ngrads: 8, ..cfg };
+                let mut wrong = Mfac::all(&params, other).unwrap();
+                assert!(matches!(
+                    wrong.load(&params, &bytes),
+                    Err(Error::Checkpoint(_))
+                ));
+            }
+            let grads: Vec<Vec<f32>> = layout
+                .slots
+                .iter()
+                .map(|s| normal_vec(&mut r, s.len, 0.5))
+                .collect();
+            let refs: Vec<&[f32]> = grads.iter().map(|x| &x[..]).collect();
+            params.write_grads(&refs).unwrap();
+            opt.step(&mut params).unwrap();
+        }
+        params.read_params().unwrap()
+    };
+    assert_eq!(run(true), run(false));
 }
