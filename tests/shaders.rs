@@ -7,7 +7,9 @@
 //! QuantileState; composed into quantile_histogram and quantile_select), optim/adamp_common.wgsl
 //! (AdamPParam; composed into adamp_rows, adamp_decide and adamp), optim/mfac_common.wgsl
 //! (MfacParams, MfacSegment; composed into mfac_insert, mfac_dots, mfac_setup and mfac_apply),
-//! optim/frugal_common.wgsl (FrugalParam; composed into frugal_columns and frugal).
+//! optim/frugal_common.wgsl (FrugalParam; composed into frugal_columns and frugal),
+//! ot/sinkhorn_common.wgsl (OtProblem) and ot/sinkhorn_cost.wgsl (composed into the Sinkhorn
+//! kernels).
 
 use naga::{AddressSpace, StorageAccess, TypeInner};
 use wgopt::optim::adabelief::AdaBeliefSegment;
@@ -33,6 +35,7 @@ use wgopt::scheduler::linalg::{GemmOffsets, GemmParams, NormalizeOffsets, Normal
 use wgopt::scheduler::quantile::{QuantileMatrix, QuantileState, QuantileTile};
 use wgopt::scheduler::random::{BitsParams, ProbeSegment};
 use wgopt::scheduler::shaders::{Access, ShaderId};
+use wgopt::solvers::ot::OtProblemGpu;
 
 fn module(id: ShaderId) -> naga::Module {
     naga::front::wgsl::parse_str(&id.source())
@@ -117,6 +120,24 @@ macro_rules! rust_layout {
 #[test]
 fn rust_structs_match_wgsl_twins() {
     let cases = [
+        (
+            ShaderId::SinkhornUpdate,
+            "OtProblem",
+            rust_layout!(OtProblemGpu {
+                n,
+                m,
+                d,
+                live,
+                cost_off,
+                costt_off,
+                la_off,
+                lb_off,
+                f_off,
+                g_off,
+                eps,
+                p
+            }),
+        ),
         (
             ShaderId::Frugal,
             "FrugalParam",

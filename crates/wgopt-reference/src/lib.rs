@@ -15,6 +15,7 @@
 pub mod guard;
 pub mod linalg;
 pub mod optim;
+pub mod ot;
 pub mod random;
 pub mod scaling;
 pub mod schedule;

@@ -32,6 +32,8 @@ const PHILOX: &str = wgsl!("common/philox.wgsl");
 const ADAMP_COMMON: &str = wgsl!("optim/adamp_common.wgsl");
 const MFAC_COMMON: &str = wgsl!("optim/mfac_common.wgsl");
 const FRUGAL_COMMON: &str = wgsl!("optim/frugal_common.wgsl");
+const SINKHORN_COMMON: &str = wgsl!("ot/sinkhorn_common.wgsl");
+const SINKHORN_COST: &str = wgsl!("ot/sinkhorn_cost.wgsl");
 const TILE_CORE: &str = wgsl!("linalg/tile_core.wgsl");
 const SINKGD_COMMON: &str = wgsl!("optim/sinkgd_common.wgsl");
 const QUANTILE_COMMON: &str = wgsl!("reduce/quantile_common.wgsl");
@@ -112,6 +114,12 @@ pub enum ShaderId {
     GramF16,
     /// `linalg/frobenius_normalize.wgsl` reading f32, writing f16 (the first step's input)
     FrobeniusNormalizeToF16,
+    /// `ot/sinkhorn_update.wgsl`
+    SinkhornUpdate,
+    /// `ot/sinkhorn_columns.wgsl`
+    SinkhornColumns,
+    /// `ot/sinkhorn_summary.wgsl`
+    SinkhornSummary,
     /// `random/philox_bits.wgsl`
     PhiloxBits,
     /// `random/probe_fill.wgsl`
@@ -123,7 +131,7 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 40] = [
+    pub const ALL: [ShaderId; 43] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
@@ -160,6 +168,9 @@ impl ShaderId {
         ShaderId::GemmF16ToF32,
         ShaderId::GramF16,
         ShaderId::FrobeniusNormalizeToF16,
+        ShaderId::SinkhornUpdate,
+        ShaderId::SinkhornColumns,
+        ShaderId::SinkhornSummary,
         ShaderId::PhiloxBits,
         ShaderId::ProbeFill,
         ShaderId::Copy,
@@ -203,6 +214,9 @@ impl ShaderId {
             ShaderId::FrobeniusNormalize | ShaderId::FrobeniusNormalizeToF16 => {
                 "linalg/frobenius_normalize.wgsl"
             }
+            ShaderId::SinkhornUpdate => "ot/sinkhorn_update.wgsl",
+            ShaderId::SinkhornColumns => "ot/sinkhorn_columns.wgsl",
+            ShaderId::SinkhornSummary => "ot/sinkhorn_summary.wgsl",
             ShaderId::PhiloxBits => "random/philox_bits.wgsl",
             ShaderId::ProbeFill => "random/probe_fill.wgsl",
             ShaderId::Copy => "bench/copy.wgsl",
@@ -325,6 +339,17 @@ impl ShaderId {
             ShaderId::FrobeniusNormalize | ShaderId::FrobeniusNormalizeToF16 => {
                 &[wgsl!("linalg/frobenius_normalize.wgsl")]
             }
+            ShaderId::SinkhornUpdate => &[
+                SINKHORN_COMMON,
+                SINKHORN_COST,
+                wgsl!("ot/sinkhorn_update.wgsl"),
+            ],
+            ShaderId::SinkhornColumns => &[
+                SINKHORN_COMMON,
+                SINKHORN_COST,
+                wgsl!("ot/sinkhorn_columns.wgsl"),
+            ],
+            ShaderId::SinkhornSummary => &[SINKHORN_COMMON, wgsl!("ot/sinkhorn_summary.wgsl")],
             ShaderId::PhiloxBits => &[PHILOX, wgsl!("random/philox_bits.wgsl")],
             ShaderId::ProbeFill => &[GRID_STRIDE, PHILOX, wgsl!("random/probe_fill.wgsl")],
             ShaderId::Copy => &[wgsl!("bench/copy.wgsl")],
@@ -401,6 +426,12 @@ impl ShaderId {
             | ShaderId::GramF16 => &[U, R, R, R, R, W],
             // params, offsets, src, dst, clamp_thresholds
             ShaderId::FrobeniusNormalize | ShaderId::FrobeniusNormalizeToF16 => &[U, R, R, W, R],
+            // problems, cost, logw, pot
+            ShaderId::SinkhornUpdate => &[R, R, R, W],
+            // problems, cost, logw, pot, columns
+            ShaderId::SinkhornColumns => &[R, R, R, R, W],
+            // problems, logw, pot, columns, summary
+            ShaderId::SinkhornSummary => &[R, R, R, R, W],
             // params, out
             ShaderId::PhiloxBits => &[U, W],
             // segments, probes

@@ -1,8 +1,9 @@
-//! Numerical ops on the GPU built from wgopt's kernels. Now: [`orthogonalize`] (the
-//! Newton–Schulz family: Muon's quintic, Polar Express, ROOT's table, any fixed or per-step
-//! coefficients).
+//! Numerical ops on the GPU built from wgopt's kernels: [`orthogonalize`] (the Newton–Schulz
+//! family: Muon's quintic, Polar Express, ROOT's table, any fixed or per-step coefficients)
+//! and [`ot`] (batched log-domain Sinkhorn, dense or point-cloud costs).
 
 pub mod orthogonalize;
+pub mod ot;
 
 pub use orthogonalize::{matrix_view, orthogonalize, orthogonalize_with, MatrixView};
 pub use wgopt_reference::linalg::{NsSchedule, Precision};

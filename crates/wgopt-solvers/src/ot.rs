@@ -1,0 +1,444 @@
+//! Entropic optimal transport on the GPU: batched log-domain Sinkhorn
+//! (`shaders/ot/sinkhorn_update.wgsl`, `sinkhorn_columns.wgsl`, `sinkhorn_summary.wgsl`), with
+//! dense costs or costs evaluated from point clouds inside the kernels (O(n + m) memory),
+//! optional ε-scaling, and the L1 marginal error computed on the GPU and read every
+//! `check_every` iterations (the only host syncs). Reference twin:
+//! `wgopt_reference::ot::sinkhorn` (f64).
+//!
+//! Named as a POT user expects: weights `a`, `b`, a cost, `eps` (POT's `reg`); the result has
+//! the potentials `f`, `g` with `P_ij = exp((f_i + g_j − C_ij)/ε)` (POT `sinkhorn_log` / OTT),
+//! `⟨P, C⟩` (POT `sinkhorn2`), the entropic objective (POT's) and the KL one (OTT
+//! `reg_ot_cost`, GeomLoss), iterations and the error history.
+
+use bytemuck::{Pod, Zeroable};
+use wgopt_scheduler::arena::read_range;
+use wgopt_scheduler::pipelines::Kernel;
+use wgopt_scheduler::recorder::Dispatch;
+use wgopt_scheduler::{Engine, Error, Result, ShaderId, StepRecorder};
+
+/// Where a problem's cost comes from.
+#[derive(Debug, Clone, Copy)]
+pub enum CostInput<'a> {
+    /// Row-major n×m.
+    Dense(&'a [f32]),
+    /// `‖xᵢ − yⱼ‖²` between rows of x (n×d) and y (m×d), evaluated in the kernels.
+    SqEuclidean {
+        x: &'a [f32],
+        y: &'a [f32],
+        d: usize,
+    },
+    /// `‖xᵢ − yⱼ‖_p^p`, p ≥ 1.
+    PNorm {
+        x: &'a [f32],
+        y: &'a [f32],
+        d: usize,
+        p: f32,
+    },
+}
+
+impl CostInput<'_> {
+    fn kind(&self) -> u32 {
+        match self {
+            CostInput::Dense(_) => 0,
+            CostInput::SqEuclidean { .. } => 1,
+            CostInput::PNorm { .. } => 2,
+        }
+    }
+}
+
+/// One transport problem: source weights `a` (n), target weights `b` (m), the cost.
+#[derive(Debug, Clone, Copy)]
+pub struct OtProblem<'a> {
+    pub a: &'a [f32],
+    pub b: &'a [f32],
+    pub cost: CostInput<'a>,
+}
+
+/// ε-scaling: stages at `eps0·decayᵏ` (each `check_every` sweeps, warm-started) down to ε.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct EpsScaling {
+    pub eps0: f64,
+    pub decay: f64,
+}
+
+/// Solver options (defaults: L1 marginal tolerance 1e-6, the f32 floor; 1000 iterations;
+/// checked every 10).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SinkhornOptions {
+    pub eps: f64,
+    pub tol: f64,
+    pub max_iter: usize,
+    pub check_every: usize,
+    pub eps_scaling: Option<EpsScaling>,
+}
+
+impl SinkhornOptions {
+    pub fn new(eps: f64) -> Self {
+        SinkhornOptions {
+            eps,
+            tol: 1e-6,
+            max_iter: 1000,
+            check_every: 10,
+            eps_scaling: None,
+        }
+    }
+}
+
+/// One problem's result.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SinkhornResult {
+    pub f: Vec<f32>,
+    pub g: Vec<f32>,
+    /// Iterations (a g and an f update each) at the target ε.
+    pub iterations: usize,
+    pub converged: bool,
+    /// L1 marginal error ‖Pᵀ1 − b‖₁ at each check (rows are exact after the f-update).
+    pub errors: Vec<f32>,
+    pub marginal_error: f32,
+    /// ⟨P, C⟩.
+    pub cost_linear: f32,
+    /// ⟨P, C⟩ + ε Σ P log P.
+    pub cost_entropic: f32,
+    /// ⟨P, C⟩ + ε KL(P ‖ a⊗b).
+    pub cost_kl: f32,
+}
+
+/// One problem of the batch. WGSL twin: `OtProblem` in shaders/ot/sinkhorn_common.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct OtProblemGpu {
+    pub n: u32,
+    pub m: u32,
+    pub d: u32,
+    pub live: u32,
+    pub cost_off: u32,
+    pub costt_off: u32,
+    pub la_off: u32,
+    pub lb_off: u32,
+    pub f_off: u32,
+    pub g_off: u32,
+    pub eps: f32,
+    pub p: f32,
+}
+
+fn bad(msg: String) -> Error {
+    Error::InvalidHyperparameter(msg)
+}
+
+fn validate(k: usize, q: &OtProblem) -> Result<(usize, usize, usize)> {
+    let (n, m) = (q.a.len(), q.b.len());
+    if n == 0 || m == 0 {
+        return Err(bad(format!(
+            "problem {k}: empty marginals ({n} and {m} weights)"
+        )));
+    }
+    for (name, w) in [("a", q.a), ("b", q.b)] {
+        if let Some(i) = w.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(bad(format!(
+                "problem {k}: {name}[{i}] = {} must be positive and finite",
+                w[i]
+            )));
+        }
+    }
+    let (sa, sb): (f64, f64) = (
+        q.a.iter().map(|&v| v as f64).sum(),
+        q.b.iter().map(|&v| v as f64).sum(),
+    );
+    if (sa - sb).abs() > 1e-5 * sa.max(sb) {
+        return Err(bad(format!(
+            "problem {k}: marginals of different mass, Σa = {sa}, Σb = {sb}"
+        )));
+    }
+    let d = match q.cost {
+        CostInput::Dense(c) => {
+            if c.len() != n * m {
+                return Err(Error::ShapeMismatch {
+                    name: format!("problem {k} cost"),
+                    expected: format!("{n}×{m} = {} values", n * m),
+                    got: format!("{} values", c.len()),
+                });
+            }
+            if let Some(i) = c.iter().position(|v| !v.is_finite()) {
+                return Err(bad(format!(
+                    "problem {k}: cost[{}, {}] is not finite",
+                    i / m,
+                    i % m
+                )));
+            }
+            0
+        }
+        CostInput::SqEuclidean { x, y, d } | CostInput::PNorm { x, y, d, .. } => {
+            if d == 0 || x.len() != n * d || y.len() != m * d {
+                return Err(Error::ShapeMismatch {
+                    name: format!("problem {k} point clouds"),
+                    expected: format!("x: {n}×d, y: {m}×d with d ≥ 1 (d = {d})"),
+                    got: format!("{} and {} values", x.len(), y.len()),
+                });
+            }
+            if x.iter().chain(y).any(|v| !v.is_finite()) {
+                return Err(bad(format!(
+                    "problem {k}: a point coordinate is not finite"
+                )));
+            }
+            if let CostInput::PNorm { p, .. } = q.cost {
+                if p.is_nan() || p < 1.0 {
+                    return Err(bad(format!("problem {k}: p must be >= 1, got {p}")));
+                }
+            }
+            d
+        }
+    };
+    Ok((n, m, d))
+}
+
+/// Solves every problem of the batch (all with the same kind of cost); reads back at each check.
+pub fn sinkhorn(
+    engine: &Engine,
+    problems: &[OtProblem],
+    opts: &SinkhornOptions,
+) -> Result<Vec<SinkhornResult>> {
+    if problems.is_empty() {
+        return Ok(Vec::new());
+    }
+    let eps = opts.eps;
+    if eps.is_nan() || eps <= 0.0 || !eps.is_finite() {
+        return Err(bad(format!("eps must be > 0 and finite, got {eps}")));
+    }
+    if opts.check_every == 0 || opts.max_iter == 0 {
+        return Err(bad("check_every and max_iter must be >= 1".into()));
+    }
+    let kind = problems[0].cost.kind();
+    let mut gpu = Vec::with_capacity(problems.len());
+    let (mut cost, mut logw) = (Vec::<f32>::new(), Vec::<f32>::new());
+    let mut pot_len = 0usize;
+    let (mut max_n, mut max_m) = (0usize, 0usize);
+    for (k, q) in problems.iter().enumerate() {
+        if q.cost.kind() != kind {
+            return Err(bad(
+                "every problem of one batch needs the same kind of cost (dense or points)".into(),
+            ));
+        }
+        let (n, m, d) = validate(k, q)?;
+        let cost_off = cost.len();
+        let costt_off;
+        let mut p = 2.0;
+        match q.cost {
+            CostInput::Dense(c) => {
+                cost.extend_from_slice(c);
+                costt_off = cost.len();
+                for j in 0..m {
+                    cost.extend((0..n).map(|i| c[i * m + j]));
+                }
+            }
+            CostInput::SqEuclidean { x, y, .. } | CostInput::PNorm { x, y, .. } => {
+                if let CostInput::PNorm { p: pp, .. } = q.cost {
+                    p = pp;
+                }
+                cost.extend_from_slice(x);
+                costt_off = cost.len();
+                cost.extend_from_slice(y);
+            }
+        }
+        let la_off = logw.len();
+        logw.extend(q.a.iter().map(|v| v.ln()));
+        let lb_off = logw.len();
+        logw.extend(q.b.iter().map(|v| v.ln()));
+        gpu.push(OtProblemGpu {
+            n: n as u32,
+            m: m as u32,
+            d: d as u32,
+            live: 1,
+            cost_off: cost_off as u32,
+            costt_off: costt_off as u32,
+            la_off: la_off as u32,
+            lb_off: lb_off as u32,
+            f_off: pot_len as u32,
+            g_off: (pot_len + n) as u32,
+            eps: eps as f32,
+            p,
+        });
+        pot_len += n + m;
+        max_n = max_n.max(n);
+        max_m = max_m.max(m);
+    }
+    let limit = engine.chunk_bytes();
+    let cost_bytes = cost.len() as u64 * 4;
+    if cost_bytes > limit || cost.len() > u32::MAX as usize / 2 {
+        return Err(Error::OverLimit {
+            what: "Sinkhorn cost data (dense C and Cᵀ, or the point clouds)".into(),
+            size: cost_bytes,
+            limit,
+        });
+    }
+    let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+    let upload = |label: &str, data: &[u8], extra: wgpu::BufferUsages| {
+        let b = engine.create_buffer(label, (data.len() as u64).max(16), storage | extra);
+        engine.queue().write_buffer(&b, 0, data);
+        b
+    };
+    let problems_buf = upload(
+        "ot problems",
+        bytemuck::cast_slice(&gpu),
+        wgpu::BufferUsages::empty(),
+    );
+    let cost_buf = upload(
+        "ot cost",
+        bytemuck::cast_slice(&cost),
+        wgpu::BufferUsages::empty(),
+    );
+    let logw_buf = upload(
+        "ot log weights",
+        bytemuck::cast_slice(&logw),
+        wgpu::BufferUsages::empty(),
+    );
+    let pot = engine.create_buffer(
+        "ot potentials",
+        (pot_len as u64 * 4).max(16),
+        storage | wgpu::BufferUsages::COPY_SRC,
+    );
+    let columns = engine.create_buffer("ot columns", (pot_len as u64 * 16).max(16), storage);
+    let summary = engine.create_buffer(
+        "ot summary",
+        problems.len() as u64 * 20,
+        storage | wgpu::BufferUsages::COPY_SRC,
+    );
+    let c = [("COST", kind as f64)];
+    let upd_g = engine.kernel(ShaderId::SinkhornUpdate, "main", &[c[0], ("SIDE", 0.0)]);
+    let upd_f = engine.kernel(ShaderId::SinkhornUpdate, "main", &[c[0], ("SIDE", 1.0)]);
+    let cols = engine.kernel(ShaderId::SinkhornColumns, "main", &c);
+    let summ = engine.kernel(ShaderId::SinkhornSummary, "main", &[]);
+    let batch = problems.len() as u32;
+    let wg = |outputs: usize| -> [u32; 3] {
+        let x = (outputs as u32).clamp(1, 65535);
+        [x, (outputs as u32).div_ceil(x), batch]
+    };
+    let dispatch = |label: &'static str, k: &Kernel, bufs: &[&wgpu::Buffer], workgroups| Dispatch {
+        label,
+        pipeline: k.pipeline.clone(),
+        bind_group: engine.bind_buffers(label, &k.layout, bufs),
+        workgroups,
+    };
+    let sweep = [
+        dispatch(
+            "sinkhorn g",
+            &upd_g,
+            &[&problems_buf, &cost_buf, &logw_buf, &pot],
+            wg(max_m),
+        ),
+        dispatch(
+            "sinkhorn f",
+            &upd_f,
+            &[&problems_buf, &cost_buf, &logw_buf, &pot],
+            wg(max_n),
+        ),
+    ];
+    let check = [
+        dispatch(
+            "sinkhorn columns",
+            &cols,
+            &[&problems_buf, &cost_buf, &logw_buf, &pot, &columns],
+            wg(max_m),
+        ),
+        dispatch(
+            "sinkhorn summary",
+            &summ,
+            &[&problems_buf, &logw_buf, &pot, &columns, &summary],
+            [batch, 1, 1],
+        ),
+    ];
+    let write_problems = |gpu: &[OtProblemGpu]| {
+        engine
+            .queue()
+            .write_buffer(&problems_buf, 0, bytemuck::cast_slice(gpu));
+    };
+    // ε-scaling stages, warm-starting each from the last.
+    if let Some(s) = opts.eps_scaling {
+        if !(s.decay > 0.0 && s.decay < 1.0) || s.eps0.is_nan() {
+            return Err(bad(format!(
+                "eps scaling needs 0 < decay < 1, got {}",
+                s.decay
+            )));
+        }
+        let mut e = s.eps0;
+        while e > eps {
+            for q in gpu.iter_mut() {
+                q.eps = e as f32;
+            }
+            write_problems(&gpu);
+            let mut rec = StepRecorder::new();
+            for _ in 0..opts.check_every {
+                rec.push(sweep[0].clone());
+                rec.push(sweep[1].clone());
+            }
+            rec.submit(engine)?;
+            e *= s.decay;
+        }
+        for q in gpu.iter_mut() {
+            q.eps = eps as f32;
+        }
+        write_problems(&gpu);
+    }
+    let mut out: Vec<SinkhornResult> = problems
+        .iter()
+        .map(|_| SinkhornResult {
+            f: Vec::new(),
+            g: Vec::new(),
+            iterations: 0,
+            converged: false,
+            errors: Vec::new(),
+            marginal_error: f32::INFINITY,
+            cost_linear: 0.0,
+            cost_entropic: 0.0,
+            cost_kl: 0.0,
+        })
+        .collect();
+    let mut it = 0usize;
+    while it < opts.max_iter && gpu.iter().any(|q| q.live == 1) {
+        let steps = opts.check_every.min(opts.max_iter - it);
+        let mut rec = StepRecorder::new();
+        for _ in 0..steps {
+            rec.push(sweep[0].clone());
+            rec.push(sweep[1].clone());
+        }
+        rec.push(check[0].clone());
+        rec.push(check[1].clone());
+        rec.submit(engine)?;
+        it += steps;
+        let s = read_range(engine, &summary, 0, summary.size())?;
+        let mut changed = false;
+        for (k, q) in gpu.iter_mut().enumerate() {
+            if q.live == 0 {
+                continue;
+            }
+            let r = &mut out[k];
+            let row = &s[k * 5..k * 5 + 5];
+            r.errors.push(row[0]);
+            r.marginal_error = row[0];
+            r.cost_linear = row[2];
+            r.cost_entropic = row[3];
+            r.cost_kl = row[4];
+            r.iterations = it;
+            if !row[0].is_finite() {
+                return Err(Error::Device(format!(
+                    "problem {k}: the marginal error became {} (eps {eps} too small for f32?)",
+                    row[0]
+                )));
+            }
+            if (row[0] as f64) <= opts.tol {
+                r.converged = true;
+                q.live = 0;
+                changed = true;
+            }
+        }
+        if changed {
+            write_problems(&gpu);
+        }
+    }
+    let pots = read_range(engine, &pot, 0, pot_len as u64 * 4)?;
+    for (k, q) in gpu.iter().enumerate() {
+        let (f0, g0) = (q.f_off as usize, q.g_off as usize);
+        out[k].f = pots[f0..f0 + q.n as usize].to_vec();
+        out[k].g = pots[g0..g0 + q.m as usize].to_vec();
+    }
+    Ok(out)
+}
