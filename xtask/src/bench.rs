@@ -99,9 +99,10 @@ struct Report {
     tuning: String,
     linalg: Vec<LinalgRow>,
     structured: Vec<crate::bench_structured::StructuredRow>,
+    ot: Vec<crate::bench_ot::OtRow>,
 }
 
-fn time_recorder(
+pub(crate) fn time_recorder(
     engine: &Engine,
     rec: &mut StepRecorder,
     repeats: usize,
@@ -722,6 +723,7 @@ pub fn run(quick: bool, only: &[String], linalg: bool) -> Result<()> {
     );
     let linalg = bench_linalg(&engine, quick, repeats, fma_gflops)?;
     let structured = crate::bench_structured::run(quick, repeats)?;
+    let ot = crate::bench_ot::run(quick, engine.adapter().is_software, repeats, copy_gbps)?;
     let report = Report {
         adapter: engine.adapter().to_string(),
         quick,
@@ -737,6 +739,7 @@ pub fn run(quick: bool, only: &[String], linalg: bool) -> Result<()> {
         tuning: format!("{:?}", tune.chosen),
         linalg,
         structured,
+        ot,
     };
     write_report(&report)
 }
@@ -803,6 +806,7 @@ fn write_report(r: &Report) -> Result<()> {
         );
     }
     md += &crate::bench_structured::markdown(&r.structured);
+    md += &crate::bench_ot::markdown(&r.ot);
     std::fs::write(dir.join("report.md"), &md)?;
     println!("wrote {}", dir.join("report.md").display());
     Ok(())

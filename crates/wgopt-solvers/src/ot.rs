@@ -191,6 +191,223 @@ fn validate(k: usize, q: &OtProblem) -> Result<(usize, usize, usize)> {
     Ok((n, m, d))
 }
 
+/// The GPU side of a batch, built once: buffers, pipelines and the dispatches of a sweep (a g
+/// and an f update) and of a check (column sums, then the per-problem summary).
+#[derive(Debug)]
+pub struct SinkhornPlan {
+    engine: Engine,
+    gpu: Vec<OtProblemGpu>,
+    problems_buf: wgpu::Buffer,
+    pot: wgpu::Buffer,
+    summary: wgpu::Buffer,
+    pot_len: usize,
+    sweep: [Dispatch; 2],
+    check: [Dispatch; 2],
+}
+
+impl SinkhornPlan {
+    /// Validates and uploads the batch (all problems with the same kind of cost) at `eps`.
+    pub fn new(engine: &Engine, problems: &[OtProblem], eps: f64) -> Result<SinkhornPlan> {
+        if problems.is_empty() {
+            return Err(bad("no problems given".into()));
+        }
+        if eps.is_nan() || eps <= 0.0 || !eps.is_finite() {
+            return Err(bad(format!("eps must be > 0 and finite, got {eps}")));
+        }
+        let kind = problems[0].cost.kind();
+        let mut gpu = Vec::with_capacity(problems.len());
+        let (mut cost, mut logw) = (Vec::<f32>::new(), Vec::<f32>::new());
+        let mut pot_len = 0usize;
+        let (mut max_n, mut max_m) = (0usize, 0usize);
+        for (k, q) in problems.iter().enumerate() {
+            if q.cost.kind() != kind {
+                return Err(bad(
+                    "every problem of one batch needs the same kind of cost (dense or points)"
+                        .into(),
+                ));
+            }
+            let (n, m, d) = validate(k, q)?;
+            let cost_off = cost.len();
+            let costt_off;
+            let mut p = 2.0;
+            match q.cost {
+                CostInput::Dense(c) => {
+                    cost.extend_from_slice(c);
+                    costt_off = cost.len();
+                    for j in 0..m {
+                        cost.extend((0..n).map(|i| c[i * m + j]));
+                    }
+                }
+                CostInput::SqEuclidean { x, y, .. } | CostInput::PNorm { x, y, .. } => {
+                    if let CostInput::PNorm { p: pp, .. } = q.cost {
+                        p = pp;
+                    }
+                    cost.extend_from_slice(x);
+                    costt_off = cost.len();
+                    cost.extend_from_slice(y);
+                }
+            }
+            let la_off = logw.len();
+            logw.extend(q.a.iter().map(|v| v.ln()));
+            let lb_off = logw.len();
+            logw.extend(q.b.iter().map(|v| v.ln()));
+            gpu.push(OtProblemGpu {
+                n: n as u32,
+                m: m as u32,
+                d: d as u32,
+                live: 1,
+                cost_off: cost_off as u32,
+                costt_off: costt_off as u32,
+                la_off: la_off as u32,
+                lb_off: lb_off as u32,
+                f_off: pot_len as u32,
+                g_off: (pot_len + n) as u32,
+                eps: eps as f32,
+                p,
+            });
+            pot_len += n + m;
+            max_n = max_n.max(n);
+            max_m = max_m.max(m);
+        }
+        let limit = engine.chunk_bytes();
+        let cost_bytes = cost.len() as u64 * 4;
+        if cost_bytes > limit || cost.len() > u32::MAX as usize / 2 {
+            return Err(Error::OverLimit {
+                what: "Sinkhorn cost data (dense C and Cᵀ, or the point clouds)".into(),
+                size: cost_bytes,
+                limit,
+            });
+        }
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        let upload = |label: &str, data: &[u8]| {
+            let b = engine.create_buffer(label, (data.len() as u64).max(16), storage);
+            engine.queue().write_buffer(&b, 0, data);
+            b
+        };
+        let problems_buf = upload("ot problems", bytemuck::cast_slice(&gpu));
+        let cost_buf = upload("ot cost", bytemuck::cast_slice(&cost));
+        let logw_buf = upload("ot log weights", bytemuck::cast_slice(&logw));
+        let pot = engine.create_buffer(
+            "ot potentials",
+            (pot_len as u64 * 4).max(16),
+            storage | wgpu::BufferUsages::COPY_SRC,
+        );
+        let columns = engine.create_buffer("ot columns", (pot_len as u64 * 16).max(16), storage);
+        let summary = engine.create_buffer(
+            "ot summary",
+            problems.len() as u64 * 20,
+            storage | wgpu::BufferUsages::COPY_SRC,
+        );
+        let c = ("COST", kind as f64);
+        let upd_g = engine.kernel(ShaderId::SinkhornUpdate, "main", &[c, ("SIDE", 0.0)]);
+        let upd_f = engine.kernel(ShaderId::SinkhornUpdate, "main", &[c, ("SIDE", 1.0)]);
+        let cols = engine.kernel(ShaderId::SinkhornColumns, "main", &[c]);
+        let summ = engine.kernel(ShaderId::SinkhornSummary, "main", &[]);
+        let batch = problems.len() as u32;
+        let wg = |outputs: usize| -> [u32; 3] {
+            let x = (outputs as u32).clamp(1, 65535);
+            [x, (outputs as u32).div_ceil(x), batch]
+        };
+        let dispatch =
+            |label: &'static str, k: &Kernel, bufs: &[&wgpu::Buffer], workgroups| Dispatch {
+                label,
+                pipeline: k.pipeline.clone(),
+                bind_group: engine.bind_buffers(label, &k.layout, bufs),
+                workgroups,
+            };
+        let update = [&problems_buf, &cost_buf, &logw_buf, &pot];
+        let sweep = [
+            dispatch("sinkhorn g", &upd_g, &update, wg(max_m)),
+            dispatch("sinkhorn f", &upd_f, &update, wg(max_n)),
+        ];
+        let check = [
+            dispatch(
+                "sinkhorn columns",
+                &cols,
+                &[&problems_buf, &cost_buf, &logw_buf, &pot, &columns],
+                wg(max_m),
+            ),
+            dispatch(
+                "sinkhorn summary",
+                &summ,
+                &[&problems_buf, &logw_buf, &pot, &columns, &summary],
+                [batch, 1, 1],
+            ),
+        ];
+        Ok(SinkhornPlan {
+            engine: engine.clone(),
+            gpu,
+            problems_buf,
+            pot,
+            summary,
+            pot_len,
+            sweep,
+            check,
+        })
+    }
+
+    /// Sets every problem's ε (queued; applies to the next submit).
+    pub fn set_eps(&mut self, eps: f64) {
+        for q in self.gpu.iter_mut() {
+            q.eps = eps as f32;
+        }
+        self.write_problems();
+    }
+
+    fn write_problems(&self) {
+        self.engine
+            .queue()
+            .write_buffer(&self.problems_buf, 0, bytemuck::cast_slice(&self.gpu));
+    }
+
+    /// Records `n` sweeps.
+    pub fn record_sweeps(&self, rec: &mut StepRecorder, n: usize) {
+        for _ in 0..n {
+            rec.push(self.sweep[0].clone());
+            rec.push(self.sweep[1].clone());
+        }
+    }
+
+    /// Records the column pass and the summary.
+    pub fn record_check(&self, rec: &mut StepRecorder) {
+        rec.push(self.check[0].clone());
+        rec.push(self.check[1].clone());
+    }
+
+    /// (L1 error, mass, ⟨P,C⟩, entropic, KL) per problem after the last check (waits).
+    pub fn read_summary(&self) -> Result<Vec<[f32; 5]>> {
+        let s = read_range(&self.engine, &self.summary, 0, self.summary.size())?;
+        Ok(s.chunks(5)
+            .map(|c| [c[0], c[1], c[2], c[3], c[4]])
+            .collect())
+    }
+
+    /// (f, g) per problem (waits).
+    pub fn read_potentials(&self) -> Result<Vec<(Vec<f32>, Vec<f32>)>> {
+        let pots = read_range(&self.engine, &self.pot, 0, self.pot_len as u64 * 4)?;
+        Ok(self
+            .gpu
+            .iter()
+            .map(|q| {
+                let (f0, g0) = (q.f_off as usize, q.g_off as usize);
+                (
+                    pots[f0..f0 + q.n as usize].to_vec(),
+                    pots[g0..g0 + q.m as usize].to_vec(),
+                )
+            })
+            .collect())
+    }
+
+    /// Stops updating problem `k` (its potentials stay as they are).
+    fn retire(&mut self, k: usize) {
+        self.gpu[k].live = 0;
+    }
+
+    fn live(&self, k: usize) -> bool {
+        self.gpu[k].live == 1
+    }
+}
+
 /// Solves every problem of the batch (all with the same kind of cost); reads back at each check.
 pub fn sinkhorn(
     engine: &Engine,
@@ -200,157 +417,11 @@ pub fn sinkhorn(
     if problems.is_empty() {
         return Ok(Vec::new());
     }
-    let eps = opts.eps;
-    if eps.is_nan() || eps <= 0.0 || !eps.is_finite() {
-        return Err(bad(format!("eps must be > 0 and finite, got {eps}")));
-    }
     if opts.check_every == 0 || opts.max_iter == 0 {
         return Err(bad("check_every and max_iter must be >= 1".into()));
     }
-    let kind = problems[0].cost.kind();
-    let mut gpu = Vec::with_capacity(problems.len());
-    let (mut cost, mut logw) = (Vec::<f32>::new(), Vec::<f32>::new());
-    let mut pot_len = 0usize;
-    let (mut max_n, mut max_m) = (0usize, 0usize);
-    for (k, q) in problems.iter().enumerate() {
-        if q.cost.kind() != kind {
-            return Err(bad(
-                "every problem of one batch needs the same kind of cost (dense or points)".into(),
-            ));
-        }
-        let (n, m, d) = validate(k, q)?;
-        let cost_off = cost.len();
-        let costt_off;
-        let mut p = 2.0;
-        match q.cost {
-            CostInput::Dense(c) => {
-                cost.extend_from_slice(c);
-                costt_off = cost.len();
-                for j in 0..m {
-                    cost.extend((0..n).map(|i| c[i * m + j]));
-                }
-            }
-            CostInput::SqEuclidean { x, y, .. } | CostInput::PNorm { x, y, .. } => {
-                if let CostInput::PNorm { p: pp, .. } = q.cost {
-                    p = pp;
-                }
-                cost.extend_from_slice(x);
-                costt_off = cost.len();
-                cost.extend_from_slice(y);
-            }
-        }
-        let la_off = logw.len();
-        logw.extend(q.a.iter().map(|v| v.ln()));
-        let lb_off = logw.len();
-        logw.extend(q.b.iter().map(|v| v.ln()));
-        gpu.push(OtProblemGpu {
-            n: n as u32,
-            m: m as u32,
-            d: d as u32,
-            live: 1,
-            cost_off: cost_off as u32,
-            costt_off: costt_off as u32,
-            la_off: la_off as u32,
-            lb_off: lb_off as u32,
-            f_off: pot_len as u32,
-            g_off: (pot_len + n) as u32,
-            eps: eps as f32,
-            p,
-        });
-        pot_len += n + m;
-        max_n = max_n.max(n);
-        max_m = max_m.max(m);
-    }
-    let limit = engine.chunk_bytes();
-    let cost_bytes = cost.len() as u64 * 4;
-    if cost_bytes > limit || cost.len() > u32::MAX as usize / 2 {
-        return Err(Error::OverLimit {
-            what: "Sinkhorn cost data (dense C and Cᵀ, or the point clouds)".into(),
-            size: cost_bytes,
-            limit,
-        });
-    }
-    let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-    let upload = |label: &str, data: &[u8], extra: wgpu::BufferUsages| {
-        let b = engine.create_buffer(label, (data.len() as u64).max(16), storage | extra);
-        engine.queue().write_buffer(&b, 0, data);
-        b
-    };
-    let problems_buf = upload(
-        "ot problems",
-        bytemuck::cast_slice(&gpu),
-        wgpu::BufferUsages::empty(),
-    );
-    let cost_buf = upload(
-        "ot cost",
-        bytemuck::cast_slice(&cost),
-        wgpu::BufferUsages::empty(),
-    );
-    let logw_buf = upload(
-        "ot log weights",
-        bytemuck::cast_slice(&logw),
-        wgpu::BufferUsages::empty(),
-    );
-    let pot = engine.create_buffer(
-        "ot potentials",
-        (pot_len as u64 * 4).max(16),
-        storage | wgpu::BufferUsages::COPY_SRC,
-    );
-    let columns = engine.create_buffer("ot columns", (pot_len as u64 * 16).max(16), storage);
-    let summary = engine.create_buffer(
-        "ot summary",
-        problems.len() as u64 * 20,
-        storage | wgpu::BufferUsages::COPY_SRC,
-    );
-    let c = [("COST", kind as f64)];
-    let upd_g = engine.kernel(ShaderId::SinkhornUpdate, "main", &[c[0], ("SIDE", 0.0)]);
-    let upd_f = engine.kernel(ShaderId::SinkhornUpdate, "main", &[c[0], ("SIDE", 1.0)]);
-    let cols = engine.kernel(ShaderId::SinkhornColumns, "main", &c);
-    let summ = engine.kernel(ShaderId::SinkhornSummary, "main", &[]);
-    let batch = problems.len() as u32;
-    let wg = |outputs: usize| -> [u32; 3] {
-        let x = (outputs as u32).clamp(1, 65535);
-        [x, (outputs as u32).div_ceil(x), batch]
-    };
-    let dispatch = |label: &'static str, k: &Kernel, bufs: &[&wgpu::Buffer], workgroups| Dispatch {
-        label,
-        pipeline: k.pipeline.clone(),
-        bind_group: engine.bind_buffers(label, &k.layout, bufs),
-        workgroups,
-    };
-    let sweep = [
-        dispatch(
-            "sinkhorn g",
-            &upd_g,
-            &[&problems_buf, &cost_buf, &logw_buf, &pot],
-            wg(max_m),
-        ),
-        dispatch(
-            "sinkhorn f",
-            &upd_f,
-            &[&problems_buf, &cost_buf, &logw_buf, &pot],
-            wg(max_n),
-        ),
-    ];
-    let check = [
-        dispatch(
-            "sinkhorn columns",
-            &cols,
-            &[&problems_buf, &cost_buf, &logw_buf, &pot, &columns],
-            wg(max_m),
-        ),
-        dispatch(
-            "sinkhorn summary",
-            &summ,
-            &[&problems_buf, &logw_buf, &pot, &columns, &summary],
-            [batch, 1, 1],
-        ),
-    ];
-    let write_problems = |gpu: &[OtProblemGpu]| {
-        engine
-            .queue()
-            .write_buffer(&problems_buf, 0, bytemuck::cast_slice(gpu));
-    };
+    let eps = opts.eps;
+    let mut plan = SinkhornPlan::new(engine, problems, eps)?;
     // ε-scaling stages, warm-starting each from the last.
     if let Some(s) = opts.eps_scaling {
         if !(s.decay > 0.0 && s.decay < 1.0) || s.eps0.is_nan() {
@@ -361,22 +432,13 @@ pub fn sinkhorn(
         }
         let mut e = s.eps0;
         while e > eps {
-            for q in gpu.iter_mut() {
-                q.eps = e as f32;
-            }
-            write_problems(&gpu);
+            plan.set_eps(e);
             let mut rec = StepRecorder::new();
-            for _ in 0..opts.check_every {
-                rec.push(sweep[0].clone());
-                rec.push(sweep[1].clone());
-            }
+            plan.record_sweeps(&mut rec, opts.check_every);
             rec.submit(engine)?;
             e *= s.decay;
         }
-        for q in gpu.iter_mut() {
-            q.eps = eps as f32;
-        }
-        write_problems(&gpu);
+        plan.set_eps(eps);
     }
     let mut out: Vec<SinkhornResult> = problems
         .iter()
@@ -393,25 +455,20 @@ pub fn sinkhorn(
         })
         .collect();
     let mut it = 0usize;
-    while it < opts.max_iter && gpu.iter().any(|q| q.live == 1) {
+    while it < opts.max_iter && (0..problems.len()).any(|k| plan.live(k)) {
         let steps = opts.check_every.min(opts.max_iter - it);
         let mut rec = StepRecorder::new();
-        for _ in 0..steps {
-            rec.push(sweep[0].clone());
-            rec.push(sweep[1].clone());
-        }
-        rec.push(check[0].clone());
-        rec.push(check[1].clone());
+        plan.record_sweeps(&mut rec, steps);
+        plan.record_check(&mut rec);
         rec.submit(engine)?;
         it += steps;
-        let s = read_range(engine, &summary, 0, summary.size())?;
+        let summary = plan.read_summary()?;
         let mut changed = false;
-        for (k, q) in gpu.iter_mut().enumerate() {
-            if q.live == 0 {
+        for (k, row) in summary.iter().enumerate() {
+            if !plan.live(k) {
                 continue;
             }
             let r = &mut out[k];
-            let row = &s[k * 5..k * 5 + 5];
             r.errors.push(row[0]);
             r.marginal_error = row[0];
             r.cost_linear = row[2];
@@ -426,19 +483,17 @@ pub fn sinkhorn(
             }
             if (row[0] as f64) <= opts.tol {
                 r.converged = true;
-                q.live = 0;
+                plan.retire(k);
                 changed = true;
             }
         }
         if changed {
-            write_problems(&gpu);
+            plan.write_problems();
         }
     }
-    let pots = read_range(engine, &pot, 0, pot_len as u64 * 4)?;
-    for (k, q) in gpu.iter().enumerate() {
-        let (f0, g0) = (q.f_off as usize, q.g_off as usize);
-        out[k].f = pots[f0..f0 + q.n as usize].to_vec();
-        out[k].g = pots[g0..g0 + q.m as usize].to_vec();
+    for (r, (f, g)) in out.iter_mut().zip(plan.read_potentials()?) {
+        r.f = f;
+        r.g = g;
     }
     Ok(out)
 }

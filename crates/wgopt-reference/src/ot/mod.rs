@@ -11,6 +11,8 @@ pub mod cost;
 pub mod gaussian;
 pub mod hungarian;
 pub mod sinkhorn;
+pub mod sns;
 
 pub use cost::Cost;
 pub use sinkhorn::{sinkhorn_log, SinkhornOptions, SinkhornResult};
+pub use sns::{sinkhorn_newton_sparse, SnsOptions, SnsResult, Sparsify};

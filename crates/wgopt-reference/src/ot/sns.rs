@@ -1,0 +1,376 @@
+//! Sinkhorn–Newton–Sparse (Tang et al., ICLR 2024, rebuilt in spec A7) in f64: a Sinkhorn
+//! warm-up, then Newton steps on the dual with a sparsified Hessian solved by
+//! Jacobi-preconditioned conjugate gradient, and a safeguarded line search.
+//!
+//! Dual (concave): `D(f, g) = ⟨a, f⟩ + ⟨b, g⟩ − ε Σ P_ij`, `P_ij = exp((f_i + g_j − C_ij)/ε)`;
+//! `∇D = (a − P1, b − Pᵀ1)`, whose L1 norm is the marginal error; `−∇²D = H/ε` with
+//! `H = [[diag(P1), P], [Pᵀ, diag(Pᵀ1)]]`. The Newton step solves `M Δ = ε ∇D` for a
+//! sparsified `M`: the diagonal blocks stay exact and only entries of P are dropped, so `M`
+//! stays diagonally dominant, hence positive semi-definite, whatever is dropped (its null
+//! vector (1, −1) is orthogonal to the right-hand side because Σa = Σb).
+//!
+//! Sparsification rules: [`Sparsify::Safe`] (the default, after RegOT's safe rule: per row,
+//! drop the smallest entries while the dropped mass stays ≤ ν·‖∇D‖₁, so the Hessian error is
+//! bounded by the gradient) and [`Sparsify::TopK`] (the paper's rule: keep the k largest per
+//! row; the spec's prototype found k < 3 degrades to linear convergence).
+
+use super::cost::Cost;
+use super::sinkhorn::{validate, SinkhornOptions};
+use crate::RefError;
+
+/// How the Hessian's off-diagonal block is sparsified.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Sparsify {
+    /// Per row, drop the smallest entries of total mass ≤ ν·‖∇D‖₁.
+    Safe { nu: f64 },
+    /// Keep the k largest entries per row.
+    TopK { k: usize },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SnsOptions {
+    /// Sinkhorn iterations before the Newton stage (N1).
+    pub sinkhorn_iterations: usize,
+    /// Newton steps at most (N2).
+    pub newton_iterations: usize,
+    /// Stop at this L1 marginal error.
+    pub tol: f64,
+    pub sparsify: Sparsify,
+    /// CG relative tolerance and iteration cap.
+    pub cg_tol: f64,
+    pub cg_max: usize,
+}
+
+impl Default for SnsOptions {
+    fn default() -> Self {
+        SnsOptions {
+            sinkhorn_iterations: 20,
+            newton_iterations: 100,
+            tol: 1e-10,
+            sparsify: Sparsify::Safe { nu: 0.01 },
+            cg_tol: 1e-10,
+            cg_max: 1000,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SnsResult {
+    pub f: Vec<f64>,
+    pub g: Vec<f64>,
+    pub sinkhorn_iterations: usize,
+    pub newton_iterations: usize,
+    /// CG iterations of every Newton step.
+    pub cg_iterations: Vec<usize>,
+    /// Kept entries of P per row, averaged, at each Newton step.
+    pub kept_per_row: Vec<f64>,
+    /// L1 marginal error after the warm-up and after each Newton step.
+    pub errors: Vec<f64>,
+    pub converged: bool,
+}
+
+struct State<'a> {
+    c: &'a [f64],
+    n: usize,
+    m: usize,
+    eps: f64,
+}
+
+impl State<'_> {
+    fn plan(&self, f: &[f64], g: &[f64]) -> Vec<f64> {
+        let (n, m) = (self.n, self.m);
+        (0..n * m)
+            .map(|k| ((f[k / m] + g[k % m] - self.c[k]) / self.eps).exp())
+            .collect()
+    }
+
+    /// (row sums, column sums) of P.
+    fn marginals(&self, p: &[f64]) -> (Vec<f64>, Vec<f64>) {
+        let (n, m) = (self.n, self.m);
+        let mut r = vec![0.0; n];
+        let mut c = vec![0.0; m];
+        for i in 0..n {
+            for j in 0..m {
+                r[i] += p[i * m + j];
+                c[j] += p[i * m + j];
+            }
+        }
+        (r, c)
+    }
+}
+
+fn l1(a: &[f64], b: &[f64], r: &[f64], c: &[f64]) -> f64 {
+    a.iter().zip(r).map(|(x, y)| (x - y).abs()).sum::<f64>()
+        + b.iter().zip(c).map(|(x, y)| (x - y).abs()).sum::<f64>()
+}
+
+/// Sinkhorn–Newton–Sparse from zero potentials.
+pub fn sinkhorn_newton_sparse(
+    a: &[f64],
+    b: &[f64],
+    cost: &Cost,
+    eps: f64,
+    opts: &SnsOptions,
+) -> Result<SnsResult, RefError> {
+    validate(a, b, cost, eps)?;
+    let (n, m) = cost.shape();
+    let c = cost.to_dense();
+    // Stage 1: Sinkhorn.
+    let warm = super::sinkhorn_log(
+        a,
+        b,
+        cost,
+        eps,
+        &SinkhornOptions {
+            tol: 0.0,
+            max_iter: opts.sinkhorn_iterations.max(1),
+            check_every: usize::MAX,
+            eps_scaling: None,
+        },
+        None,
+    )?;
+    let (mut f, mut g) = (warm.f, warm.g);
+    let st = State { c: &c, n, m, eps };
+    let mut p = st.plan(&f, &g);
+    let (mut r, mut cs) = st.marginals(&p);
+    let mut err = l1(a, b, &r, &cs);
+    let mut out = SnsResult {
+        f: Vec::new(),
+        g: Vec::new(),
+        sinkhorn_iterations: opts.sinkhorn_iterations.max(1),
+        newton_iterations: 0,
+        cg_iterations: Vec::new(),
+        kept_per_row: Vec::new(),
+        errors: vec![err],
+        converged: err <= opts.tol,
+    };
+    for _ in 0..opts.newton_iterations {
+        if err <= opts.tol {
+            out.converged = true;
+            break;
+        }
+        // Sparse off-diagonal block, row by row: (column, value).
+        let mut rows: Vec<Vec<(usize, f64)>> = Vec::with_capacity(n);
+        for i in 0..n {
+            let mut row: Vec<(usize, f64)> = (0..m).map(|j| (j, p[i * m + j])).collect();
+            row.sort_by(|x, y| y.1.total_cmp(&x.1));
+            let keep = match opts.sparsify {
+                Sparsify::TopK { k } => k.min(m),
+                Sparsify::Safe { nu } => {
+                    let budget = nu * err;
+                    let mut dropped = 0.0;
+                    let mut keep = m;
+                    while keep > 1 && dropped + row[keep - 1].1 <= budget {
+                        dropped += row[keep - 1].1;
+                        keep -= 1;
+                    }
+                    keep
+                }
+            };
+            row.truncate(keep);
+            rows.push(row);
+        }
+        out.kept_per_row
+            .push(rows.iter().map(|r| r.len()).sum::<usize>() as f64 / n as f64);
+        // M Δ = ε∇D with M = [[diag(r), S], [Sᵀ, diag(c)]].
+        let rhs: Vec<f64> = a
+            .iter()
+            .zip(&r)
+            .map(|(x, y)| eps * (x - y))
+            .chain(b.iter().zip(&cs).map(|(x, y)| eps * (x - y)))
+            .collect();
+        let diag: Vec<f64> = r.iter().chain(&cs).map(|v| v.max(1e-300)).collect();
+        let apply = |v: &[f64]| -> Vec<f64> {
+            let mut out: Vec<f64> = v.iter().zip(&diag).map(|(x, d)| x * d).collect();
+            for (i, row) in rows.iter().enumerate() {
+                for &(j, pij) in row {
+                    out[i] += pij * v[n + j];
+                    out[n + j] += pij * v[i];
+                }
+            }
+            out
+        };
+        let (delta, cg_its) = pcg(&apply, &rhs, &diag, opts.cg_tol, opts.cg_max);
+        out.cg_iterations.push(cg_its);
+        // Line search: accept the first step length that lowers the marginal error.
+        let mut alpha = 1.0;
+        let mut accepted = false;
+        while alpha > 1e-6 {
+            let f2: Vec<f64> = f
+                .iter()
+                .zip(&delta[..n])
+                .map(|(x, d)| x + alpha * d)
+                .collect();
+            let g2: Vec<f64> = g
+                .iter()
+                .zip(&delta[n..])
+                .map(|(x, d)| x + alpha * d)
+                .collect();
+            let p2 = st.plan(&f2, &g2);
+            let (r2, c2) = st.marginals(&p2);
+            let err2 = l1(a, b, &r2, &c2);
+            if err2 < err {
+                (f, g, p, r, cs, err) = (f2, g2, p2, r2, c2, err2);
+                accepted = true;
+                break;
+            }
+            alpha *= 0.5;
+        }
+        out.newton_iterations += 1;
+        out.errors.push(err);
+        if !accepted {
+            break;
+        }
+    }
+    out.converged = err <= opts.tol;
+    out.f = f;
+    out.g = g;
+    Ok(out)
+}
+
+/// Jacobi-preconditioned conjugate gradient from 0: (solution, iterations).
+fn pcg(
+    apply: &dyn Fn(&[f64]) -> Vec<f64>,
+    b: &[f64],
+    diag: &[f64],
+    tol: f64,
+    max: usize,
+) -> (Vec<f64>, usize) {
+    let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(a, b)| a * b).sum::<f64>();
+    let mut x = vec![0.0; b.len()];
+    let mut r = b.to_vec();
+    let mut z: Vec<f64> = r.iter().zip(diag).map(|(r, d)| r / d).collect();
+    let mut p = z.clone();
+    let mut rz = dot(&r, &z);
+    let b_norm = dot(b, b).sqrt();
+    for it in 0..max {
+        if dot(&r, &r).sqrt() <= tol * b_norm {
+            return (x, it);
+        }
+        let ap = apply(&p);
+        let pap = dot(&p, &ap);
+        if pap <= 0.0 {
+            return (x, it);
+        }
+        let alpha = rz / pap;
+        for k in 0..x.len() {
+            x[k] += alpha * p[k];
+            r[k] -= alpha * ap[k];
+        }
+        z = r.iter().zip(diag).map(|(r, d)| r / d).collect();
+        let rz2 = dot(&r, &z);
+        let beta = rz2 / rz;
+        rz = rz2;
+        for k in 0..p.len() {
+            p[k] = z[k] + beta * p[k];
+        }
+    }
+    (x, max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ot::sinkhorn_log;
+
+    fn assignment_problem(n: usize, seed: u64) -> (Vec<f64>, Cost) {
+        let mut s = seed;
+        let c: Vec<f64> = (0..n * n)
+            .map(|_| {
+                s = s
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                (s >> 11) as f64 / (1u64 << 53) as f64
+            })
+            .collect();
+        (vec![1.0 / n as f64; n], Cost::Dense { n, m: n, c })
+    }
+
+    /// Spec A7: on a random assignment problem (n = 80, C ~ U[0,1], η = 1/ε = 200) SNS reaches an
+    /// L1 marginal error of 1e-10 in 20 Sinkhorn + a few Newton steps, where plain Sinkhorn needs
+    /// orders of magnitude more iterations; both give the same potentials (after centring).
+    #[test]
+    fn sns_converges_fast_to_sinkhorns_answer() {
+        let (w, cost) = assignment_problem(80, 3);
+        let eps = 1.0 / 200.0;
+        let sns = sinkhorn_newton_sparse(&w, &w, &cost, eps, &SnsOptions::default()).unwrap();
+        assert!(sns.converged, "errors {:?}", sns.errors);
+        assert!(
+            sns.newton_iterations <= 30,
+            "{} Newton steps",
+            sns.newton_iterations
+        );
+        let long = sinkhorn_log(
+            &w,
+            &w,
+            &cost,
+            eps,
+            &SinkhornOptions {
+                tol: 1e-10,
+                max_iter: 200_000,
+                check_every: 10,
+                eps_scaling: None,
+            },
+            None,
+        )
+        .unwrap();
+        assert!(long.converged);
+        println!(
+            "n = 80, η = 200, to L1 error 1e-10: Sinkhorn {} iterations; SNS {} Sinkhorn + {} Newton \
+             (CG iterations {:?}, kept per row {:?})",
+            long.iterations,
+            sns.sinkhorn_iterations,
+            sns.newton_iterations,
+            sns.cg_iterations,
+            sns.kept_per_row
+        );
+        assert!(
+            long.iterations > 20 * (sns.sinkhorn_iterations + sns.newton_iterations),
+            "Sinkhorn {} vs SNS {} + {}",
+            long.iterations,
+            sns.sinkhorn_iterations,
+            sns.newton_iterations
+        );
+        // Potentials are defined up to (f + t, g − t): compare after centring f.
+        let shift = |f: &[f64]| f.iter().sum::<f64>() / f.len() as f64;
+        let (t1, t2) = (shift(&sns.f), shift(&long.f));
+        for (x, y) in sns.f.iter().zip(&long.f) {
+            assert!(((x - t1) - (y - t2)).abs() < 1e-8, "{x} vs {y}");
+        }
+        for (x, y) in sns.g.iter().zip(&long.g) {
+            assert!(((x + t1) - (y + t2)).abs() < 1e-8, "{x} vs {y}");
+        }
+    }
+
+    /// The spec's prototype: keeping only 2 entries per row converges linearly; the safe
+    /// default (which keeps ≥ 3 here) does not degrade that way.
+    #[test]
+    fn top2_is_slow_and_the_safe_default_is_not() {
+        let (w, cost) = assignment_problem(80, 4);
+        let eps = 1.0 / 200.0;
+        let top2 = SnsOptions {
+            sparsify: Sparsify::TopK { k: 2 },
+            newton_iterations: 25,
+            ..SnsOptions::default()
+        };
+        let safe = sinkhorn_newton_sparse(&w, &w, &cost, eps, &SnsOptions::default()).unwrap();
+        let two = sinkhorn_newton_sparse(&w, &w, &cost, eps, &top2).unwrap();
+        println!(
+            "safe: {} Newton steps, errors {:?}; top-2: {} steps, errors {:?}",
+            safe.newton_iterations, safe.errors, two.newton_iterations, two.errors
+        );
+        assert!(safe.converged);
+        assert!(
+            safe.newton_iterations < two.newton_iterations || !two.converged,
+            "safe {} steps, top-2 {} steps (converged {})",
+            safe.newton_iterations,
+            two.newton_iterations,
+            two.converged
+        );
+        let kept = safe.kept_per_row.last().copied().unwrap_or(0.0);
+        assert!(
+            kept >= 3.0 || safe.newton_iterations <= 15,
+            "safe kept {kept} per row"
+        );
+    }
+}

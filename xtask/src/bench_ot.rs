@@ -1,0 +1,167 @@
+//! bench-gpu rows for entropic OT: one log-domain Sinkhorn iteration (a g and an f update) on a
+//! dense cost, as bandwidth against the copy kernel (each half-iteration reads C or Cᵀ once:
+//! 8·n·m bytes per iteration), and iterations per second with the cost evaluated from 2-D point
+//! clouds in the kernels; the f64 CPU reference beside each where it finishes in seconds.
+
+use crate::bench::{fresh_engine, median, time_recorder};
+use anyhow::Result;
+use serde::Serialize;
+use std::time::Instant;
+use wgopt::reference::ot::{self as reference, Cost};
+use wgopt::scheduler::StepRecorder;
+use wgopt::solvers::ot::{CostInput, OtProblem, SinkhornPlan};
+
+#[derive(Serialize)]
+pub struct OtRow {
+    case: String,
+    n: usize,
+    us_per_iteration: f64,
+    /// Dense: achieved GB/s and its ratio to the copy kernel.
+    gbps: Option<f64>,
+    ratio_to_copy: Option<f64>,
+    iterations_per_s: f64,
+    cpu_reference_us_per_iteration: Option<f64>,
+}
+
+fn lcg(seed: u64, n: usize) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (s >> 40) as f32 / (1u64 << 24) as f32
+        })
+        .collect()
+}
+
+fn time_plan(problem: OtProblem, repeats: usize) -> Result<f64> {
+    let engine = fresh_engine()?;
+    let plan = SinkhornPlan::new(&engine, &[problem], 0.05)?;
+    let sweeps = 4;
+    let mut rec = StepRecorder::new();
+    rec.enable_timing(&engine, 2 * sweeps as u32)?;
+    let ns = time_recorder(&engine, &mut rec, repeats, |r| {
+        plan.record_sweeps(r, sweeps)
+    })?;
+    Ok(ns / sweeps as f64 / 1e3)
+}
+
+fn cpu_iteration_us(a: &[f32], b: &[f32], cost: &Cost) -> Result<f64> {
+    let f64s = |v: &[f32]| v.iter().map(|&x| x as f64).collect::<Vec<_>>();
+    let opts = reference::SinkhornOptions {
+        tol: 0.0,
+        max_iter: 1,
+        check_every: 1000,
+        eps_scaling: None,
+    };
+    let t = Instant::now();
+    reference::sinkhorn_log(&f64s(a), &f64s(b), cost, 0.05, &opts, None)?;
+    Ok(t.elapsed().as_secs_f64() * 1e6)
+}
+
+pub fn run(quick: bool, software: bool, repeats: usize, copy_gbps: f64) -> Result<Vec<OtRow>> {
+    let mut rows = Vec::new();
+    let dense_n = if quick {
+        256
+    } else if software {
+        1024
+    } else {
+        4096
+    };
+    let w = vec![1.0 / dense_n as f32; dense_n];
+    let c = lcg(1, dense_n * dense_n);
+    let us = time_plan(
+        OtProblem {
+            a: &w,
+            b: &w,
+            cost: CostInput::Dense(&c),
+        },
+        repeats,
+    )?;
+    let gbps = 8.0 * (dense_n * dense_n) as f64 / (us * 1e3);
+    let cost = Cost::Dense {
+        n: dense_n,
+        m: dense_n,
+        c: c.iter().map(|&v| v as f64).collect(),
+    };
+    let cpu = median(vec![cpu_iteration_us(&w, &w, &cost)?]);
+    println!(
+        "sinkhorn dense {dense_n}²: {us:.1} us/iteration, {gbps:.1} GB/s, {:.2}x copy (CPU reference {cpu:.0} us)",
+        gbps / copy_gbps
+    );
+    rows.push(OtRow {
+        case: format!("dense {dense_n}x{dense_n}"),
+        n: dense_n,
+        us_per_iteration: us,
+        gbps: Some(gbps),
+        ratio_to_copy: Some(gbps / copy_gbps),
+        iterations_per_s: 1e6 / us,
+        cpu_reference_us_per_iteration: Some(cpu),
+    });
+    let clouds: &[usize] = if quick {
+        &[1000]
+    } else if software {
+        &[1000, 10_000]
+    } else {
+        &[10_000, 100_000]
+    };
+    for &n in clouds {
+        let (x, y) = (lcg(2, 2 * n), lcg(3, 2 * n));
+        let w = vec![1.0 / n as f32; n];
+        let us = time_plan(
+            OtProblem {
+                a: &w,
+                b: &w,
+                cost: CostInput::SqEuclidean { x: &x, y: &y, d: 2 },
+            },
+            repeats.min(3),
+        )?;
+        let cpu = if n <= 10_000 {
+            let cost = Cost::SqEuclidean {
+                d: 2,
+                x: x.iter().map(|&v| v as f64).collect(),
+                y: y.iter().map(|&v| v as f64).collect(),
+            };
+            Some(cpu_iteration_us(&w, &w, &cost)?)
+        } else {
+            None
+        };
+        println!(
+            "sinkhorn online ‖x−y‖², {n} points (d = 2): {us:.1} us/iteration, {:.1} iterations/s (CPU reference {})",
+            1e6 / us,
+            cpu.map_or("not run".into(), |c| format!("{c:.0} us"))
+        );
+        rows.push(OtRow {
+            case: format!("online sqeuclidean {n} points, d = 2"),
+            n,
+            us_per_iteration: us,
+            gbps: None,
+            ratio_to_copy: None,
+            iterations_per_s: 1e6 / us,
+            cpu_reference_us_per_iteration: cpu,
+        });
+    }
+    Ok(rows)
+}
+
+pub fn markdown(rows: &[OtRow]) -> String {
+    let mut md = String::from(
+        "\n## Entropic OT: log-domain Sinkhorn (one iteration = a g and an f update, f32)\n\n\
+         | case | µs/iteration | iterations/s | GB/s | ÷ copy | CPU reference (f64) µs/iteration |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for r in rows {
+        let opt = |v: Option<f64>, p: usize| v.map_or("–".into(), |x| format!("{x:.p$}"));
+        md += &format!(
+            "| {} | {:.1} | {:.1} | {} | {} | {} |\n",
+            r.case,
+            r.us_per_iteration,
+            r.iterations_per_s,
+            opt(r.gbps, 1),
+            opt(r.ratio_to_copy, 2),
+            opt(r.cpu_reference_us_per_iteration, 0)
+        );
+    }
+    md
+}
