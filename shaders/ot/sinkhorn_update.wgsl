@@ -13,6 +13,14 @@ const UPDATE_WG: u32 = 256u;
 
 var<workgroup> scratch: array<vec2<f32>, UPDATE_WG>;
 
+// The exponent of entry l for output k: (f_l − C_lk)/ε (SIDE 0) or (g_l − C_kl)/ε (SIDE 1).
+fn term(q: OtProblem, k: u32, l: u32, inv_eps: f32) -> f32 {
+    if (SIDE == 0u) {
+        return (pot[q.f_off + l] - cost_col(q, l, k)) * inv_eps;
+    }
+    return (pot[q.g_off + l] - cost_at(q, k, l)) * inv_eps;
+}
+
 @compute @workgroup_size(UPDATE_WG)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -32,16 +40,23 @@ fn main(
         return;
     }
     let inv_eps = 1.0 / q.eps;
-    var acc = vec2<f32>(-3.0e38, 0.0);
-    for (var l = lid; l < others; l += UPDATE_WG) {
-        var v: f32;
-        if (SIDE == 0u) {
-            v = (pot[q.f_off + l] - cost_col(q, l, k)) * inv_eps;
-        } else {
-            v = (pot[q.g_off + l] - cost_at(q, k, l)) * inv_eps;
-        }
-        acc = lse_push(acc, v);
+    // Four independent running pairs per invocation, so consecutive loads do not wait on one
+    // dependency chain; merged before the tree.
+    var acc0 = vec2<f32>(-3.0e38, 0.0);
+    var acc1 = acc0;
+    var acc2 = acc0;
+    var acc3 = acc0;
+    var l = lid;
+    for (; l + 3u * UPDATE_WG < others; l += 4u * UPDATE_WG) {
+        acc0 = lse_push(acc0, term(q, k, l, inv_eps));
+        acc1 = lse_push(acc1, term(q, k, l + UPDATE_WG, inv_eps));
+        acc2 = lse_push(acc2, term(q, k, l + 2u * UPDATE_WG, inv_eps));
+        acc3 = lse_push(acc3, term(q, k, l + 3u * UPDATE_WG, inv_eps));
     }
+    for (; l < others; l += UPDATE_WG) {
+        acc0 = lse_push(acc0, term(q, k, l, inv_eps));
+    }
+    let acc = lse_merge(lse_merge(acc0, acc1), lse_merge(acc2, acc3));
     scratch[lid] = acc;
     workgroupBarrier();
     for (var w = UPDATE_WG / 2u; w > 0u; w = w / 2u) {
