@@ -1,6 +1,9 @@
 //! The `wgopt` binary: `info` lists adapters, features and limits; `replay` runs an optimizer
 //! over a recorded sequence of gradients (e.g. dumped from a PyTorch run) and writes the
-//! parameters after every step or the last. The file format is documented in the README.
+//! parameters after every step or the last; `ot` solves an entropic optimal transport problem
+//! from a file (see `ot.rs`). The file formats are documented in the README.
+
+mod ot;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -29,6 +32,8 @@ enum Command {
     Info,
     /// Replays gradients from a safetensors file through an optimizer.
     Replay(ReplayArgs),
+    /// Entropic optimal transport (log-domain Sinkhorn) from a safetensors file.
+    Ot(ot::OtArgs),
 }
 
 #[derive(clap::Args)]
@@ -63,6 +68,7 @@ fn main() -> Result<()> {
     match Cli::parse().command {
         Command::Info => info(),
         Command::Replay(a) => replay(a),
+        Command::Ot(a) => ot::run(a),
     }
 }
 
@@ -108,7 +114,7 @@ fn info() -> Result<()> {
     Ok(())
 }
 
-fn to_f32(view: &TensorView<'_>, name: &str) -> Result<Vec<f32>> {
+pub(crate) fn to_f32(view: &TensorView<'_>, name: &str) -> Result<Vec<f32>> {
     let d = view.data();
     Ok(match view.dtype() {
         Dtype::F32 => bytemuck::pod_collect_to_vec(d),
