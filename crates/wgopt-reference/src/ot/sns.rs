@@ -66,6 +66,8 @@ pub struct SnsResult {
     pub kept_per_row: Vec<f64>,
     /// L1 marginal error after the warm-up and after each Newton step.
     pub errors: Vec<f64>,
+    /// Seconds since the start at each entry of `errors`.
+    pub seconds: Vec<f64>,
     pub converged: bool,
 }
 
@@ -113,6 +115,7 @@ pub fn sinkhorn_newton_sparse(
     opts: &SnsOptions,
 ) -> Result<SnsResult, RefError> {
     validate(a, b, cost, eps)?;
+    let start = std::time::Instant::now();
     let (n, m) = cost.shape();
     let c = cost.to_dense();
     // Stage 1: Sinkhorn.
@@ -142,6 +145,7 @@ pub fn sinkhorn_newton_sparse(
         cg_iterations: Vec::new(),
         kept_per_row: Vec::new(),
         errors: vec![err],
+        seconds: vec![start.elapsed().as_secs_f64()],
         converged: err <= opts.tol,
     };
     for _ in 0..opts.newton_iterations {
@@ -218,6 +222,7 @@ pub fn sinkhorn_newton_sparse(
         }
         out.newton_iterations += 1;
         out.errors.push(err);
+        out.seconds.push(start.elapsed().as_secs_f64());
         if !accepted {
             break;
         }
