@@ -1,4 +1,5 @@
-//! AdaBelief, Adan, diffGrad and AdaGrad on the GPU: 100-step trajectories against the
+//! AdaBelief, Adan, diffGrad and AdaGrad on the GPU (shaders/optim/adabelief.wgsl, adan.wgsl,
+//! diffgrad.wgsl, adagrad.wgsl): 100-step trajectories against the
 //! reference over every flag (awkward sizes, two groups, warmup+cosine schedule, clipping in
 //! half the runs; tolerance and why in tests/parity.rs), and the spec's first-step identities
 //! checked against closed forms rather than the reference.

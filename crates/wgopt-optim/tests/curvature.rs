@@ -1,4 +1,5 @@
-//! Sophia (G and H) and AdaHessian on the GPU against the reference: 100-step trajectories with
+//! Sophia (G and H) and AdaHessian on the GPU (shaders/optim/sophia.wgsl, sophia_hessian.wgsl,
+//! adahessian.wgsl, adahessian_blocks.wgsl) against the reference: 100-step trajectories with
 //! Hessian updates every k steps (Sophia) or Hutchinson samples every step (AdaHessian),
 //! first-step identities, win rate, and bad input (out-of-order calls, NaN estimates, bad
 //! hyperparameters). Tolerance as in tests/parity.rs (rtol 2e-5, atol 2e-6, and why).

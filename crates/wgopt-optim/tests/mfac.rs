@@ -1,4 +1,5 @@
-//! M-FAC on the GPU (shaders/optim/mfac_{insert,dots,setup,apply}.wgsl) against the f64
+//! M-FAC on the GPU (shaders/optim/mfac_common.wgsl, mfac_insert.wgsl, mfac_dots.wgsl,
+//! mfac_setup.wgsl, mfac_apply.wgsl) against the f64
 //! reference: a 100-step trajectory with a window of 8 (so the ring wraps twelve times), two
 //! groups with different lr, decay and momentum, and global clipping; the first step's closed
 //! form; bad input.
