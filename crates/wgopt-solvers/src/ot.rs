@@ -497,3 +497,36 @@ pub fn sinkhorn(
     }
     Ok(out)
 }
+
+/// The debiased Sinkhorn divergence in the KL convention (GeomLoss, OTT):
+/// `S_ε(α, β) = OT_ε(α, β) − ½OT_ε(α, α) − ½OT_ε(β, β)`, between point clouds `x` (n×d,
+/// weights `a`) and `y` (m×d, weights `b`) with `‖x − y‖²`. The three problems run as one batch.
+/// Returns `(S, [the three results])`.
+pub fn sinkhorn_divergence(
+    engine: &Engine,
+    (a, x): (&[f32], &[f32]),
+    (b, y): (&[f32], &[f32]),
+    d: usize,
+    opts: &SinkhornOptions,
+) -> Result<(f32, Vec<SinkhornResult>)> {
+    let problems = [
+        OtProblem {
+            a,
+            b,
+            cost: CostInput::SqEuclidean { x, y, d },
+        },
+        OtProblem {
+            a,
+            b: a,
+            cost: CostInput::SqEuclidean { x, y: x, d },
+        },
+        OtProblem {
+            a: b,
+            b,
+            cost: CostInput::SqEuclidean { x: y, y, d },
+        },
+    ];
+    let r = sinkhorn(engine, &problems, opts)?;
+    let s = r[0].cost_kl - 0.5 * (r[1].cost_kl + r[2].cost_kl);
+    Ok((s, r))
+}
