@@ -145,6 +145,101 @@ pub fn run(quick: bool, software: bool, repeats: usize, copy_gbps: f64) -> Resul
     Ok(rows)
 }
 
+/// Time to an L1 marginal error of 1e-6 on the random assignment problem (C ~ U[0,1],
+/// uniform weights, η = 1/ε = 1000): GPU Sinkhorn (f32), and the CPU references of Sinkhorn and
+/// SNS (f64; the GPU SNS is not built yet). Returns (label, iterations, seconds, reached).
+pub fn race(quick: bool, software: bool) -> Result<Vec<(String, usize, f64, bool)>> {
+    let n = if quick { 64 } else { 200 };
+    let eps = 1e-3;
+    let c64: Vec<f64> = lcg(7, n * n).into_iter().map(|v| v as f64).collect();
+    let c32: Vec<f32> = c64.iter().map(|&v| v as f32).collect();
+    let w = vec![1.0 / n as f32; n];
+    let mut out = Vec::new();
+    let engine = fresh_engine()?;
+    let plan = SinkhornPlan::new(
+        &engine,
+        &[OtProblem {
+            a: &w,
+            b: &w,
+            cost: CostInput::Dense(&c32),
+        }],
+        eps,
+    )?;
+    // Iteration caps: a CPU adapter runs ~10² iterations per second here.
+    let cap = if quick {
+        500
+    } else if software {
+        2_000
+    } else {
+        20_000
+    };
+    let (start, mut it) = (Instant::now(), 0);
+    let mut reached = false;
+    while it < cap && !reached {
+        let mut rec = StepRecorder::new();
+        plan.record_sweeps(&mut rec, 50);
+        plan.record_check(&mut rec);
+        rec.submit(&engine)?;
+        it += 50;
+        reached = plan.read_summary()?[0][0] <= 1e-6;
+    }
+    out.push((
+        "GPU Sinkhorn (f32)".into(),
+        it,
+        start.elapsed().as_secs_f64(),
+        reached,
+    ));
+    let w64 = vec![1.0 / n as f64; n];
+    let cost = Cost::Dense { n, m: n, c: c64 };
+    let t = Instant::now();
+    let r = reference::sinkhorn_log(
+        &w64,
+        &w64,
+        &cost,
+        eps,
+        &reference::SinkhornOptions {
+            tol: 1e-6,
+            max_iter: cap,
+            check_every: 10,
+            eps_scaling: None,
+        },
+        None,
+    )?;
+    out.push((
+        "CPU Sinkhorn (f64)".into(),
+        r.iterations,
+        t.elapsed().as_secs_f64(),
+        r.converged,
+    ));
+    let t = Instant::now();
+    let s = reference::sinkhorn_newton_sparse(
+        &w64,
+        &w64,
+        &cost,
+        eps,
+        &reference::SnsOptions {
+            tol: 1e-6,
+            ..Default::default()
+        },
+    )?;
+    out.push((
+        format!(
+            "CPU SNS (f64; {} Sinkhorn + {} Newton)",
+            s.sinkhorn_iterations, s.newton_iterations
+        ),
+        s.sinkhorn_iterations + s.newton_iterations,
+        t.elapsed().as_secs_f64(),
+        s.converged,
+    ));
+    for (label, its, secs, ok) in &out {
+        println!(
+            "to 1e-6, assignment n = {n}, η = 1000: {label}: {its} iterations, {secs:.3} s{}",
+            if *ok { "" } else { " (not reached)" }
+        );
+    }
+    Ok(out)
+}
+
 pub fn markdown(rows: &[OtRow]) -> String {
     let mut md = String::from(
         "\n## Entropic OT: log-domain Sinkhorn (one iteration = a g and an f update, f32)\n\n\
