@@ -12,15 +12,13 @@
 //! ```
 
 use crate::fused::{Fused, Rule};
-use crate::optimizer::Optimizer;
+use crate::optimizer::{delegated_methods, Optimizer};
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::AdaHessianConfig;
-use wgopt_reference::schedule::Schedule;
 use wgopt_scheduler::arena::Arena;
-use wgopt_scheduler::pipelines::Kernel;
 use wgopt_scheduler::random::{Distribution, Probes};
 use wgopt_scheduler::recorder::Dispatch;
-use wgopt_scheduler::{Error, GuardConfig, ParamSet, Result, ShaderId, StepRecorder, StepStats};
+use wgopt_scheduler::{Error, GuardConfig, ParamSet, Result, ShaderId};
 
 /// Per-segment scalars. WGSL twin: `AdaHessianSegment` in shaders/optim/adahessian.wgsl.
 #[repr(C)]
@@ -109,7 +107,6 @@ impl Rule for AdaHessianRule {
 #[derive(Debug)]
 pub struct AdaHessian {
     update: Fused<AdaHessianRule>,
-    blocks: Kernel,
     /// One averaging dispatch per chunk that holds blocked parameters.
     block_dispatches: Vec<Dispatch>,
     probes: Probes,
@@ -215,7 +212,6 @@ impl AdaHessian {
         }
         Ok(AdaHessian {
             update,
-            blocks,
             block_dispatches,
             probes,
             probe_pending: false,
@@ -225,9 +221,7 @@ impl AdaHessian {
     /// Draws this step's Rademacher probes z on the GPU (submitted now).
     pub fn probes(&mut self) -> Result<&Probes> {
         let engine = self.update.engine().clone();
-        let mut rec = StepRecorder::new();
-        self.probes.record(&engine, &mut rec)?;
-        rec.submit(&engine)?;
+        self.probes.draw(&engine)?;
         self.probe_pending = true;
         Ok(&self.probes)
     }
@@ -247,14 +241,11 @@ impl AdaHessian {
     pub fn hvp_arena(&self) -> &Arena {
         &self.update.input_arenas()[0].1
     }
-
-    /// The kernel of the averaging pass (kept for its pipeline's lifetime).
-    pub fn blocks_kernel(&self) -> &Kernel {
-        &self.blocks
-    }
 }
 
 impl Optimizer for AdaHessian {
+    delegated_methods!(update);
+
     fn name(&self) -> &'static str {
         "adahessian"
     }
@@ -276,47 +267,7 @@ impl Optimizer for AdaHessian {
         Ok(())
     }
 
-    fn stats(&mut self) -> Result<StepStats> {
-        self.update.stats()
-    }
-
-    fn param_grad_norms(&mut self) -> Result<Vec<f32>> {
-        self.update.param_grad_norms()
-    }
-
-    fn set_schedule(&mut self, schedule: Schedule) {
-        self.update.set_schedule(schedule)
-    }
-
-    fn lr_multiplier(&self) -> f64 {
-        self.update.lr_multiplier()
-    }
-
     fn set_guard(&mut self, guard: GuardConfig) {
         self.update.set_guard(guard)
-    }
-
-    fn iteration(&self) -> u64 {
-        self.update.iteration()
-    }
-
-    fn dispatches_per_step(&self) -> usize {
-        self.update.dispatches_per_step()
-    }
-
-    fn enable_timing(&mut self) -> Result<()> {
-        self.update.enable_timing()
-    }
-
-    fn timings(&self) -> Result<Vec<(&'static str, f64)>> {
-        self.update.timings()
-    }
-
-    fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>> {
-        self.update.save(params)
-    }
-
-    fn load(&mut self, params: &ParamSet, bytes: &[u8]) -> Result<()> {
-        self.update.load(params, bytes)
     }
 }

@@ -8,8 +8,8 @@
 //! reduced inside one binding); 1-D parameters are plain Adam/SGD steps and may be split.
 
 use crate::blocks::{element_blocks, resolve_groups};
-use crate::checkpoint::{self, Stateful};
-use crate::optimizer::{counter_methods, Counters, Optimizer};
+use crate::checkpoint::Stateful;
+use crate::optimizer::{counter_methods, guarded_methods, Counters, Optimizer};
 use bytemuck::{Pod, Zeroable};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
@@ -18,9 +18,7 @@ use wgopt_reference::schedule::Schedule;
 use wgopt_scheduler::arena::Arena;
 use wgopt_scheduler::guard::{grid, Guard};
 use wgopt_scheduler::recorder::Dispatch;
-use wgopt_scheduler::{
-    Engine, Error, GuardConfig, ParamSet, Result, ShaderId, StepRecorder, StepStats,
-};
+use wgopt_scheduler::{Engine, Error, GuardConfig, ParamSet, Result, ShaderId, StepRecorder};
 
 /// Per-parameter scalars. WGSL twin: `AdamPParam` in shaders/optim/adamp_common.wgsl.
 #[repr(C)]
@@ -453,35 +451,11 @@ impl<F: Flavor> Optimizer for Projected<F> {
     }
 
     counter_methods!();
-
-    fn stats(&mut self) -> Result<StepStats> {
-        let s = self.guard.read_stats(&self.engine)?;
-        self.counters.sync(&s);
-        Ok(s)
-    }
-
-    fn param_grad_norms(&mut self) -> Result<Vec<f32>> {
-        self.guard.read_param_norms(&self.engine)
-    }
-
-    fn set_guard(&mut self, guard: GuardConfig) {
-        self.guard.reconfigure(&self.engine, guard);
-    }
+    guarded_methods!();
 
     fn enable_timing(&mut self) -> Result<()> {
         let n = self.dispatches.len() as u32 + 2 * self.engine_chunks() + 1;
         self.recorder.enable_timing(&self.engine, n)
-    }
-
-    fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>> {
-        self.check_params(params)?;
-        self.stats()?;
-        checkpoint::save(self, params)
-    }
-
-    fn load(&mut self, params: &ParamSet, bytes: &[u8]) -> Result<()> {
-        self.check_params(params)?;
-        checkpoint::load(self, params, bytes)
     }
 }
 

@@ -9,8 +9,8 @@
 //! applied and skipped steps itself; after a skip the host has not read yet, kernels fall back
 //! to recomputing the scalars from the GPU's count, so results stay right without a readback.
 
-use crate::checkpoint::{self, Stateful};
-use crate::optimizer::{counter_methods, Counters, Optimizer};
+use crate::checkpoint::Stateful;
+use crate::optimizer::{counter_methods, guarded_methods, Counters, Optimizer};
 use bytemuck::Pod;
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt::Debug;
@@ -18,9 +18,7 @@ use wgopt_reference::schedule::Schedule;
 use wgopt_scheduler::arena::Arena;
 use wgopt_scheduler::elementwise::ElementwiseKernel;
 use wgopt_scheduler::guard::Guard;
-use wgopt_scheduler::{
-    Engine, Error, GuardConfig, ParamSet, Result, ShaderId, StepRecorder, StepStats,
-};
+use wgopt_scheduler::{Engine, Error, GuardConfig, ParamSet, Result, ShaderId, StepRecorder};
 
 /// What distinguishes one fused elementwise optimizer from another.
 pub trait Rule: 'static {
@@ -222,6 +220,11 @@ impl<R: Rule> Fused<R> {
         self.groups.iter().map(|(_, l, c)| (l.as_str(), c))
     }
 
+    /// The hyperparameters of layout group `g`, if this optimizer updates it.
+    pub(crate) fn config_of_group(&self, g: usize) -> Option<&R::Config> {
+        self.groups.iter().find(|x| x.0 == g).map(|x| &x.2)
+    }
+
     /// Changes one group's hyperparameters (flags that select the kernel must not change).
     pub fn set_group_config(&mut self, label: &str, cfg: R::Config) -> Result<()> {
         R::validate(&cfg)?;
@@ -395,36 +398,12 @@ impl<R: Rule> Optimizer for Fused<R> {
     }
 
     counter_methods!();
-
-    fn stats(&mut self) -> Result<StepStats> {
-        let s = self.guard.read_stats(&self.engine)?;
-        self.counters.sync(&s);
-        Ok(s)
-    }
-
-    fn param_grad_norms(&mut self) -> Result<Vec<f32>> {
-        self.guard.read_param_norms(&self.engine)
-    }
-
-    fn set_guard(&mut self, guard: GuardConfig) {
-        self.guard.reconfigure(&self.engine, guard);
-    }
+    guarded_methods!();
 
     fn enable_timing(&mut self) -> Result<()> {
         // Per chunk a tile pass per source (gradients and each input), a pass between guard
         // and update (AdaHessian's averaging) and the update, plus the finalize.
         let n = (3 + R::INPUT_FIELDS.len() as u32) * self.kernel.plans().len() as u32 + 1;
         self.recorder.enable_timing(&self.engine, n)
-    }
-
-    fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>> {
-        self.check_params(params)?;
-        self.stats()?;
-        checkpoint::save(self, params)
-    }
-
-    fn load(&mut self, params: &ParamSet, bytes: &[u8]) -> Result<()> {
-        self.check_params(params)?;
-        checkpoint::load(self, params, bytes)
     }
 }

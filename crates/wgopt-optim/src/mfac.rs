@@ -8,8 +8,9 @@
 //! models, as its authors say. All groups share m and λ (one window); lr, momentum and weight
 //! decay may differ per group.
 
-use crate::checkpoint::{self, Stateful};
-use crate::optimizer::{counter_methods, Counters, Optimizer};
+use crate::blocks::resolve_groups;
+use crate::checkpoint::Stateful;
+use crate::optimizer::{counter_methods, guarded_methods, Counters, Optimizer};
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::MfacConfig;
 use wgopt_reference::schedule::Schedule;
@@ -17,9 +18,7 @@ use wgopt_scheduler::arena::{read_range, Arena};
 use wgopt_scheduler::elementwise::ElementwiseKernel;
 use wgopt_scheduler::guard::Guard;
 use wgopt_scheduler::recorder::Dispatch;
-use wgopt_scheduler::{
-    Engine, Error, GuardConfig, ParamSet, Result, ShaderId, StepRecorder, StepStats,
-};
+use wgopt_scheduler::{Engine, Error, GuardConfig, ParamSet, Result, ShaderId, StepRecorder};
 
 /// Uniform of the M-FAC kernels. WGSL twin: `MfacParams` in shaders/optim/mfac_common.wgsl.
 #[repr(C)]
@@ -92,33 +91,21 @@ impl Mfac {
     ) -> Result<Self> {
         let engine = params.engine().clone();
         let layout = params.layout();
-        let first = groups.first().ok_or_else(|| {
-            Error::InvalidHyperparameter("mfac: no parameter groups given".into())
-        })?;
-        let mut resolved = Vec::new();
-        for (label, cfg) in groups {
+        let first = groups.first().map(|g| g.1);
+        let (resolved, slots) = resolve_groups("mfac", layout, groups, |cfg: &MfacConfig| {
             cfg.validate()
                 .map_err(|e| Error::InvalidHyperparameter(e.to_string()))?;
-            if cfg.ngrads != first.1.ngrads || cfg.damp != first.1.damp {
+            if first.is_some_and(|f| (cfg.ngrads, cfg.damp) != (f.ngrads, f.damp)) {
                 return Err(Error::InvalidHyperparameter(
                     "mfac: ngrads and damp define the one shared window and must agree across \
                      groups"
                         .into(),
                 ));
             }
-            let gi = layout.group_index(label)?;
-            if resolved.iter().any(|(g, _, _)| *g == gi) {
-                return Err(Error::InvalidHyperparameter(format!(
-                    "group {label:?} given twice"
-                )));
-            }
-            resolved.push((gi, label.clone(), *cfg));
-        }
-        resolved.sort_by_key(|g| g.0);
+            Ok(())
+        })?;
+        let first = resolved[0].2;
         let group_ids: Vec<usize> = resolved.iter().map(|g| g.0).collect();
-        let slots: Vec<usize> = (0..layout.slots.len())
-            .filter(|&i| group_ids.contains(&layout.slots[i].group))
-            .collect();
         let pieces: Vec<_> = slots
             .iter()
             .flat_map(|&i| layout.slots[i].pieces.iter())
@@ -142,7 +129,7 @@ impl Mfac {
             .unwrap_or(0);
         let hi4 = pieces.iter().map(|p| p.vec4_range().end).max().unwrap_or(0);
         let width4 = hi4 - lo4;
-        let m = first.1.ngrads;
+        let m = first.ngrads;
         let window_bytes = m as u64 * width4 as u64 * 16;
         if window_bytes > engine.chunk_bytes() {
             return Err(Error::OverLimit {
@@ -169,7 +156,7 @@ impl Mfac {
             width4,
             lo4,
             tiles,
-            inv_damp: (1.0 / first.1.damp) as f32,
+            inv_damp: (1.0 / first.damp) as f32,
             ..Default::default()
         };
         engine
@@ -415,36 +402,10 @@ impl Optimizer for Mfac {
     }
 
     counter_methods!();
-
-    fn stats(&mut self) -> Result<StepStats> {
-        let s = self.guard.read_stats(&self.engine)?;
-        self.counters.sync(&s);
-        Ok(s)
-    }
-
-    fn param_grad_norms(&mut self) -> Result<Vec<f32>> {
-        self.guard.read_param_norms(&self.engine)
-    }
-
-    fn set_guard(&mut self, guard: GuardConfig) {
-        self.guard.reconfigure(&self.engine, guard);
-    }
+    guarded_methods!();
 
     fn enable_timing(&mut self) -> Result<()> {
         let n = 2 * self.insert.plans().len() as u32 + 2 * self.apply.plans().len() as u32 + 4;
         self.recorder.enable_timing(&self.engine, n)
-    }
-
-    /// Saves the momentum (`<param>.momentum`), the gradient window (`mfac.grads`, m × width)
-    /// and the m×m Gram matrix with the recursion's scratch (`mfac.small`).
-    fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>> {
-        self.check_params(params)?;
-        self.stats()?;
-        checkpoint::save(self, params)
-    }
-
-    fn load(&mut self, params: &ParamSet, bytes: &[u8]) -> Result<()> {
-        self.check_params(params)?;
-        checkpoint::load(self, params, bytes)
     }
 }

@@ -155,3 +155,91 @@ macro_rules! counter_methods {
     };
 }
 pub(crate) use counter_methods;
+
+/// `stats`, `param_grad_norms`, `set_guard`, `save` and `load` of an optimizer that owns its
+/// step guard (`self.guard`), `self.engine`, `self.counters`, a `check_params` method, and
+/// implements `Stateful` (checkpoints go through `checkpoint::save` / `load`).
+macro_rules! guarded_methods {
+    () => {
+        fn stats(&mut self) -> wgopt_scheduler::Result<wgopt_scheduler::StepStats> {
+            let s = self.guard.read_stats(&self.engine)?;
+            self.counters.sync(&s);
+            Ok(s)
+        }
+
+        fn param_grad_norms(&mut self) -> wgopt_scheduler::Result<Vec<f32>> {
+            self.guard.read_param_norms(&self.engine)
+        }
+
+        fn set_guard(&mut self, guard: wgopt_scheduler::GuardConfig) {
+            self.guard.reconfigure(&self.engine, guard);
+        }
+
+        fn save(&mut self, params: &wgopt_scheduler::ParamSet) -> wgopt_scheduler::Result<Vec<u8>> {
+            self.check_params(params)?;
+            self.stats()?;
+            $crate::checkpoint::save(self, params)
+        }
+
+        fn load(
+            &mut self,
+            params: &wgopt_scheduler::ParamSet,
+            bytes: &[u8],
+        ) -> wgopt_scheduler::Result<()> {
+            self.check_params(params)?;
+            $crate::checkpoint::load(self, params, bytes)
+        }
+    };
+}
+pub(crate) use guarded_methods;
+
+/// The `Optimizer` methods of a wrapper (Sophia, AdaHessian) that forwards them to the fused
+/// optimizer in `self.$inner`; the wrapper writes `name`, `step` and `set_guard` itself.
+macro_rules! delegated_methods {
+    ($inner:ident) => {
+        fn stats(&mut self) -> wgopt_scheduler::Result<wgopt_scheduler::StepStats> {
+            self.$inner.stats()
+        }
+
+        fn param_grad_norms(&mut self) -> wgopt_scheduler::Result<Vec<f32>> {
+            self.$inner.param_grad_norms()
+        }
+
+        fn set_schedule(&mut self, schedule: wgopt_reference::schedule::Schedule) {
+            self.$inner.set_schedule(schedule)
+        }
+
+        fn lr_multiplier(&self) -> f64 {
+            self.$inner.lr_multiplier()
+        }
+
+        fn iteration(&self) -> u64 {
+            self.$inner.iteration()
+        }
+
+        fn dispatches_per_step(&self) -> usize {
+            self.$inner.dispatches_per_step()
+        }
+
+        fn enable_timing(&mut self) -> wgopt_scheduler::Result<()> {
+            self.$inner.enable_timing()
+        }
+
+        fn timings(&self) -> wgopt_scheduler::Result<Vec<(&'static str, f64)>> {
+            self.$inner.timings()
+        }
+
+        fn save(&mut self, params: &wgopt_scheduler::ParamSet) -> wgopt_scheduler::Result<Vec<u8>> {
+            self.$inner.save(params)
+        }
+
+        fn load(
+            &mut self,
+            params: &wgopt_scheduler::ParamSet,
+            bytes: &[u8],
+        ) -> wgopt_scheduler::Result<()> {
+            self.$inner.load(params, bytes)
+        }
+    };
+}
+pub(crate) use delegated_methods;

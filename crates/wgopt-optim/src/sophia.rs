@@ -19,12 +19,10 @@
 //! non-finite estimate leaves the Hessian untouched; clipping (the guard's `max_grad_norm`)
 //! applies to it as the reference's training script clips it.
 
-use crate::checkpoint::Stateful;
 use crate::fused::{Fused, Rule};
-use crate::optimizer::Optimizer;
+use crate::optimizer::{delegated_methods, Optimizer};
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::{SophiaConfig, SophiaEstimator};
-use wgopt_reference::schedule::Schedule;
 use wgopt_scheduler::arena::read_range;
 use wgopt_scheduler::elementwise::ElementwiseKernel;
 use wgopt_scheduler::guard::Guard;
@@ -236,10 +234,7 @@ impl Sophia {
                 "SophiaG takes no probes: hand it the gradient on sampled labels".into(),
             )
         })?;
-        let mut rec = StepRecorder::new();
-        let draw = probes.record(&engine, &mut rec)?;
-        rec.submit(&engine)?;
-        self.pending_probe = Some(draw);
+        self.pending_probe = Some(probes.draw(&engine)?);
         Ok(self.probes.as_ref().expect("checked above"))
     }
 
@@ -252,15 +247,12 @@ impl Sophia {
             ));
         }
         let engine = self.update.engine().clone();
-        let cfgs: Vec<(String, SophiaConfig)> = self.update.group_configs();
-        let layout = params.layout().clone();
+        let update = &self.update;
         self.ema
             .write_segments(&engine, &mut self.scratch, |g, start, end| {
-                let cfg = &cfgs
-                    .iter()
-                    .find(|(l, _)| layout.groups[g] == *l)
-                    .expect("segments are planned from these groups")
-                    .1;
+                let cfg = update
+                    .config_of_group(g)
+                    .expect("segments are planned from these groups");
                 SophiaHessianSegment {
                     start,
                     end,
@@ -325,6 +317,8 @@ impl Sophia {
 }
 
 impl Optimizer for Sophia {
+    delegated_methods!(update);
+
     fn name(&self) -> &'static str {
         if self.hutchinson {
             "sophia-h"
@@ -337,48 +331,8 @@ impl Optimizer for Sophia {
         self.update.step(params)
     }
 
-    fn stats(&mut self) -> Result<StepStats> {
-        self.update.stats()
-    }
-
-    fn param_grad_norms(&mut self) -> Result<Vec<f32>> {
-        self.update.param_grad_norms()
-    }
-
-    fn set_schedule(&mut self, schedule: Schedule) {
-        self.update.set_schedule(schedule)
-    }
-
-    fn lr_multiplier(&self) -> f64 {
-        self.update.lr_multiplier()
-    }
-
     fn set_guard(&mut self, guard: GuardConfig) {
         self.ema_guard.reconfigure(self.update.engine(), guard);
         self.update.set_guard(guard)
-    }
-
-    fn iteration(&self) -> u64 {
-        self.update.iteration()
-    }
-
-    fn dispatches_per_step(&self) -> usize {
-        self.update.dispatches_per_step()
-    }
-
-    fn enable_timing(&mut self) -> Result<()> {
-        self.update.enable_timing()
-    }
-
-    fn timings(&self) -> Result<Vec<(&'static str, f64)>> {
-        self.update.timings()
-    }
-
-    fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>> {
-        self.update.save(params)
-    }
-
-    fn load(&mut self, params: &ParamSet, bytes: &[u8]) -> Result<()> {
-        self.update.load(params, bytes)
     }
 }

@@ -43,6 +43,8 @@ pub struct Probes {
     stream: u32,
     draws: u32,
     scratch: Vec<ProbeSegment>,
+    /// Reused by [`Probes::draw`].
+    recorder: StepRecorder,
 }
 
 impl Probes {
@@ -77,6 +79,7 @@ impl Probes {
             stream,
             draws: 0,
             scratch: Vec::new(),
+            recorder: StepRecorder::new(),
         }
     }
 
@@ -110,6 +113,17 @@ impl Probes {
             .checked_add(1)
             .ok_or_else(|| Error::InvalidHyperparameter("probe draw counter overflow".into()))?;
         Ok(draw)
+    }
+
+    /// Draws the next probes in a submit of their own (for a caller that needs them before its
+    /// step, to compute Hessian-vector products) and returns the draw's number.
+    pub fn draw(&mut self, engine: &Engine) -> Result<u32> {
+        let mut rec = std::mem::take(&mut self.recorder);
+        let r = self
+            .record(engine, &mut rec)
+            .and_then(|d| rec.submit(engine).map(|_| d));
+        self.recorder = rec;
+        r
     }
 
     /// The stream address of draw `draw` for parameter slot `slot`.
