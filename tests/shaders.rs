@@ -2,7 +2,7 @@
 //! the same member names, offsets and size; every kernel's declared bind-group layout matches
 //! its WGSL globals. Shared declarations checked here: common/step_stats.wgsl (StepStats),
 //! common/partial.wgsl (Partial), common/non_finite.wgsl, common/grid_stride.wgsl and
-//! common/torch_lerp.wgsl and common/philox.wgsl (composed into the kernels validated below), linalg/tile_core.wgsl (GemmParams, GemmOffsets; composed
+//! common/torch_lerp.wgsl, common/philox.wgsl and common/element_block.wgsl (ElementBlock; composed into the kernels validated below), linalg/tile_core.wgsl (GemmParams, GemmOffsets; composed
 //! into gemm and gram), optim/sinkgd_common.wgsl (SinkGdParams), reduce/quantile_common.wgsl (QuantileMatrix,
 //! QuantileState; composed into quantile_histogram and quantile_select), optim/adamp_common.wgsl
 //! (AdamPParam; composed into adamp_rows, adamp_decide and adamp), optim/mfac_common.wgsl
@@ -18,10 +18,10 @@ use wgopt::optim::adahessian::AdaHessianSegment;
 use wgopt::optim::adahessian::BlockSegment;
 use wgopt::optim::adam::AdamSegment;
 use wgopt::optim::adamp::AdamPParam;
-use wgopt::optim::adamp::AdamPSegment;
 use wgopt::optim::adan::AdanSegment;
+use wgopt::optim::blocks::ElementBlock;
 use wgopt::optim::diffgrad::DiffGradSegment;
-use wgopt::optim::frugal::{FrugalBlock, FrugalParam};
+use wgopt::optim::frugal::FrugalParam;
 use wgopt::optim::lion::LionSegment;
 use wgopt::optim::mfac::{MfacParams, MfacSegment};
 use wgopt::optim::muon::{MuonApplySegment, MuonMomentumSegment};
@@ -166,8 +166,8 @@ fn rust_structs_match_wgsl_twins() {
         ),
         (
             ShaderId::Frugal,
-            "FrugalBlock",
-            rust_layout!(FrugalBlock {
+            "ElementBlock",
+            rust_layout!(ElementBlock {
                 start,
                 end,
                 first_elem,
@@ -348,8 +348,8 @@ fn rust_structs_match_wgsl_twins() {
         ),
         (
             ShaderId::AdamP,
-            "AdamPSegment",
-            rust_layout!(AdamPSegment {
+            "ElementBlock",
+            rust_layout!(ElementBlock {
                 start,
                 end,
                 first_elem,

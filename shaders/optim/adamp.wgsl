@@ -1,24 +1,12 @@
 // AdamP/SGDP pass 3, the update: moments (or momentum), the direction u, the radial
 // projection the decision asked for (u −= p·⟨p, u⟩/(‖p‖ + eps)² per row or for the layer, with
-// p before decay), decay scaled by wd_ratio when projected, and the step. One segment per
-// parameter piece, in elements (rows need not align to vec4). Reference twin:
+// p before decay), decay scaled by wd_ratio when projected, and the step. Workgroup w updates
+// element block w (common/element_block.wgsl; rows need not align to vec4). Reference twin:
 // wgopt_reference::optim::adamp. Traffic: 28 bytes per element here, plus pass 1's 16 (20 SGDP).
 
-// Rust twin: wgopt_optim::adamp::AdamPSegment. One block of at most ADAMP_BLOCK elements of
-// one parameter piece; workgroup w updates block w, so no invocation walks other parameters.
-struct AdamPSegment {
-    // Element range within the chunk.
-    start: u32,
-    end: u32,
-    // Element of the parameter at `start` and the parameter index.
-    first_elem: u32,
-    param: u32,
-}
-
 const ADAMP_WG: u32 = 256u;
-const ADAMP_BLOCK: u32 = 1024u;
 
-@group(0) @binding(0) var<storage, read> segments: array<AdamPSegment>;
+@group(0) @binding(0) var<storage, read> blocks: array<ElementBlock>;
 @group(0) @binding(1) var<storage, read> params: array<AdamPParam>;
 @group(0) @binding(2) var<storage, read> stats: StepStats;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;
@@ -35,11 +23,11 @@ fn main(
     @builtin(local_invocation_index) lid: u32,
 ) {
     let b = wid.x + wid.y * nwg.x;
-    if (b >= arrayLength(&segments) || stats.found_inf != 0u) {
+    if (b >= arrayLength(&blocks) || stats.found_inf != 0u) {
         return;
     }
     let clip = stats.clip_coef;
-    let seg = segments[b];
+    let seg = blocks[b];
     let q = params[seg.param];
     let bias = adamp_bias(q, stats.applied_steps);
     let decision = sums[seg.param];

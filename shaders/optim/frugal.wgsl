@@ -1,22 +1,14 @@
 // FRUGAL's update: decay every parameter by 1 − lr·wd; AdamW (torch form, bias correction from
 // the last refresh, statistics zeroed on refresh steps) on plain parameters and on the
 // state-full columns of projected ones; signSGD / SGD / nothing (RULE 0 / 1 / 2) on the other
-// columns. Workgroup w updates block w (≤ FRUGAL_BLOCK elements of one parameter piece).
+// columns. Workgroup w updates block w (common/element_block.wgsl).
 // Traffic: 12 + 16ρ bytes per element of a projected parameter (state read only where active).
 
 override RULE: u32 = 0u;
 
-// Rust twin: wgopt_optim::frugal::FrugalBlock.
-struct FrugalBlock {
-    start: u32,
-    end: u32,
-    first_elem: u32,
-    param: u32,
-}
-
 const FRUGAL_WG: u32 = 256u;
 
-@group(0) @binding(0) var<storage, read> blocks: array<FrugalBlock>;
+@group(0) @binding(0) var<storage, read> blocks: array<ElementBlock>;
 @group(0) @binding(1) var<storage, read> params: array<FrugalParam>;
 @group(0) @binding(2) var<storage, read> stats: StepStats;
 @group(0) @binding(3) var<storage, read_write> param: array<f32>;

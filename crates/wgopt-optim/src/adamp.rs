@@ -42,20 +42,6 @@ pub struct AdamPParam {
     pub step: u32,
 }
 
-/// One block (at most [`ADAMP_BLOCK`] elements of one parameter piece) of the update pass;
-/// workgroup w updates block w. WGSL twin: `AdamPSegment` in shaders/optim/adamp.wgsl.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
-pub struct AdamPSegment {
-    pub start: u32,
-    pub end: u32,
-    pub first_elem: u32,
-    pub param: u32,
-}
-
-/// Elements per workgroup of the update pass (ADAMP_BLOCK in adamp.wgsl).
-pub const ADAMP_BLOCK: usize = 1024;
-
 /// What AdamP and SGDP differ in.
 pub trait Flavor: Clone + Debug + PartialEq + Serialize + DeserializeOwned + 'static {
     const NAME: &'static str;
@@ -292,10 +278,7 @@ impl<F: Flavor> Projected<F> {
                 workgroups: grid(&engine, host_params.len() as u32),
             });
         }
-        for (chunk, segs) in element_blocks(layout, &slots, ADAMP_BLOCK)
-            .iter()
-            .enumerate()
-        {
+        for (chunk, segs) in element_blocks(layout, &slots).iter().enumerate() {
             if segs.is_empty() {
                 continue;
             }

@@ -3,7 +3,21 @@
 //! update kernel handles block w (at most `block` elements of one parameter piece), so no
 //! invocation walks the segments of other parameters.
 
+use bytemuck::{Pod, Zeroable};
 use wgopt_scheduler::{Error, Layout, Result};
+
+/// Elements per block (one workgroup of 256 invocations, four elements each).
+pub const ELEMENT_BLOCK: usize = 1024;
+
+/// One block of an update pass. WGSL twin: `ElementBlock` in shaders/common/element_block.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct ElementBlock {
+    pub start: u32,
+    pub end: u32,
+    pub first_elem: u32,
+    pub param: u32,
+}
 
 /// (layout group index, label, config) sorted by group, and the layout slots they cover.
 pub(crate) type Resolved<C> = (Vec<(usize, String, C)>, Vec<usize>);
@@ -38,19 +52,18 @@ pub(crate) fn resolve_groups<C: Clone>(
     Ok((resolved, slots))
 }
 
-/// Per chunk, blocks `[start, end, first element of the parameter at start, k]` (elements
-/// within the chunk) of every piece of `slots[k]`.
-pub(crate) fn element_blocks(layout: &Layout, slots: &[usize], block: usize) -> Vec<Vec<[u32; 4]>> {
+/// Per chunk, the [`ELEMENT_BLOCK`]-element blocks of every piece of `slots[k]` (`param` = k).
+pub(crate) fn element_blocks(layout: &Layout, slots: &[usize]) -> Vec<Vec<ElementBlock>> {
     let mut per_chunk = vec![Vec::new(); layout.chunk_lens.len()];
     for (k, &i) in slots.iter().enumerate() {
         for piece in &layout.slots[i].pieces {
-            for b in (0..piece.len).step_by(block) {
-                per_chunk[piece.chunk].push([
-                    (piece.offset + b) as u32,
-                    (piece.offset + (b + block).min(piece.len)) as u32,
-                    (piece.start + b) as u32,
-                    k as u32,
-                ]);
+            for b in (0..piece.len).step_by(ELEMENT_BLOCK) {
+                per_chunk[piece.chunk].push(ElementBlock {
+                    start: (piece.offset + b) as u32,
+                    end: (piece.offset + (b + ELEMENT_BLOCK).min(piece.len)) as u32,
+                    first_elem: (piece.start + b) as u32,
+                    param: k as u32,
+                });
             }
         }
     }

@@ -46,19 +46,6 @@ pub struct FrugalParam {
     pub _pad0: u32,
 }
 
-/// One block of the update pass. WGSL twin: `FrugalBlock` in shaders/optim/frugal.wgsl.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
-pub struct FrugalBlock {
-    pub start: u32,
-    pub end: u32,
-    pub first_elem: u32,
-    pub param: u32,
-}
-
-/// Elements per workgroup of the update pass.
-const FRUGAL_BLOCK: usize = 1024;
-
 /// FRUGAL over some groups of a parameter set.
 #[derive(Debug)]
 pub struct Frugal {
@@ -162,10 +149,7 @@ impl Frugal {
             ),
             workgroups: grid(&engine, host_params.len().max(1) as u32),
         }];
-        for (chunk, blocks) in element_blocks(layout, &slots, FRUGAL_BLOCK)
-            .iter()
-            .enumerate()
-        {
+        for (chunk, blocks) in element_blocks(layout, &slots).iter().enumerate() {
             if blocks.is_empty() {
                 continue;
             }

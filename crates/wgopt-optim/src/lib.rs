@@ -13,7 +13,7 @@ pub mod adahessian;
 pub mod adam;
 pub mod adamp;
 pub mod adan;
-mod blocks;
+pub mod blocks;
 pub mod checkpoint;
 pub mod diffgrad;
 pub mod frugal;

@@ -30,6 +30,7 @@ const PARTIAL: &str = wgsl!("common/partial.wgsl");
 const TORCH_LERP: &str = wgsl!("common/torch_lerp.wgsl");
 const PHILOX: &str = wgsl!("common/philox.wgsl");
 const ADAMP_COMMON: &str = wgsl!("optim/adamp_common.wgsl");
+const ELEMENT_BLOCK: &str = wgsl!("common/element_block.wgsl");
 const MFAC_COMMON: &str = wgsl!("optim/mfac_common.wgsl");
 const FRUGAL_COMMON: &str = wgsl!("optim/frugal_common.wgsl");
 const SINKHORN_COMMON: &str = wgsl!("ot/sinkhorn_common.wgsl");
@@ -291,7 +292,7 @@ impl ShaderId {
             ShaderId::AdamPDecide => &[STEP_STATS, ADAMP_COMMON, wgsl!("optim/adamp_decide.wgsl")],
             ShaderId::AdamP => &[
                 STEP_STATS,
-                GRID_STRIDE,
+                ELEMENT_BLOCK,
                 ADAMP_COMMON,
                 wgsl!("optim/adamp.wgsl"),
             ],
@@ -315,7 +316,12 @@ impl ShaderId {
                 FRUGAL_COMMON,
                 wgsl!("optim/frugal_columns.wgsl"),
             ],
-            ShaderId::Frugal => &[STEP_STATS, FRUGAL_COMMON, wgsl!("optim/frugal.wgsl")],
+            ShaderId::Frugal => &[
+                STEP_STATS,
+                ELEMENT_BLOCK,
+                FRUGAL_COMMON,
+                wgsl!("optim/frugal.wgsl"),
+            ],
             ShaderId::MuonMomentum => &[
                 STEP_STATS,
                 GRID_STRIDE,
