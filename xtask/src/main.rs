@@ -7,6 +7,7 @@
 //! - `check-shaders` parse and validate every composed shader with naga
 
 mod bench;
+mod bench_linalg;
 mod bench_ot;
 mod bench_structured;
 
