@@ -218,6 +218,17 @@ impl AdaHessian {
         })
     }
 
+    /// Probe draws taken so far; saved in checkpoints.
+    fn probe_draws(&self) -> u32 {
+        self.probes.draws()
+    }
+
+    /// After a checkpoint load: the next draw continues the saved sequence.
+    fn restore_probe_draws(&mut self, draws: u32) {
+        self.probes.set_draws(draws);
+        self.probe_pending = false;
+    }
+
     /// Draws this step's Rademacher probes z on the GPU (submitted now).
     pub fn probes(&mut self) -> Result<&Probes> {
         let engine = self.update.engine().clone();

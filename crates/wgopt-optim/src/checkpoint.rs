@@ -330,6 +330,40 @@ pub(crate) fn save<S: Stateful>(opt: &S, params: &ParamSet) -> Result<Vec<u8>> {
     c.serialize()
 }
 
+/// Saves a single optimizer plus a wrapper's own counters as metadata entries (Sophia's and
+/// AdaHessian's probe draw number, without which a resumed run would reuse old probes).
+pub(crate) fn save_with_counters<S: Stateful>(
+    opt: &S,
+    params: &ParamSet,
+    counters: &[(&str, u64)],
+) -> Result<Vec<u8>> {
+    let mut c = Contents::new(opt.checkpoint_name());
+    c.add(opt, params, "")?;
+    for (k, v) in counters {
+        c.meta.insert((*k).to_string(), v.to_string());
+    }
+    c.serialize()
+}
+
+/// Loads a single optimizer saved by [`save_with_counters`] and returns the named counters
+/// (each required; nothing is written unless all are present and valid).
+pub(crate) fn load_with_counters<S: Stateful>(
+    opt: &mut S,
+    params: &ParamSet,
+    bytes: &[u8],
+    keys: &[&str],
+) -> Result<Vec<u64>> {
+    let mut file = File::open(bytes, opt.checkpoint_name())?;
+    let values = keys
+        .iter()
+        .map(|k| file.get_u64(k))
+        .collect::<Result<Vec<u64>>>()?;
+    let r = file.validate(opt, params, "")?;
+    file.check_nothing_left()?;
+    apply(opt, params, r)?;
+    Ok(values)
+}
+
 /// Loads a single optimizer.
 pub(crate) fn load<S: Stateful>(opt: &mut S, params: &ParamSet, bytes: &[u8]) -> Result<()> {
     let mut file = File::open(bytes, opt.checkpoint_name())?;

@@ -194,7 +194,8 @@ macro_rules! guarded_methods {
 pub(crate) use guarded_methods;
 
 /// The `Optimizer` methods of a wrapper (Sophia, AdaHessian) that forwards them to the fused
-/// optimizer in `self.$inner`; the wrapper writes `name`, `step` and `set_guard` itself.
+/// optimizer in `self.$inner`; the wrapper writes `name`, `step` and `set_guard` itself, and
+/// `probe_draws` / `restore_probe_draws` for its checkpoint.
 macro_rules! delegated_methods {
     ($inner:ident) => {
         fn stats(&mut self) -> wgopt_scheduler::Result<wgopt_scheduler::StepStats> {
@@ -229,8 +230,13 @@ macro_rules! delegated_methods {
             self.$inner.timings()
         }
 
+        /// The fused state plus the probe draw number (`probe_draws`).
         fn save(&mut self, params: &wgopt_scheduler::ParamSet) -> wgopt_scheduler::Result<Vec<u8>> {
-            self.$inner.save(params)
+            $crate::checkpoint::save_with_counters(
+                &self.$inner,
+                params,
+                &[("probe_draws", self.probe_draws() as u64)],
+            )
         }
 
         fn load(
@@ -238,7 +244,17 @@ macro_rules! delegated_methods {
             params: &wgopt_scheduler::ParamSet,
             bytes: &[u8],
         ) -> wgopt_scheduler::Result<()> {
-            self.$inner.load(params, bytes)
+            let v = $crate::checkpoint::load_with_counters(
+                &mut self.$inner,
+                params,
+                bytes,
+                &["probe_draws"],
+            )?;
+            let draws = u32::try_from(v[0]).map_err(|_| {
+                wgopt_scheduler::Error::Checkpoint("probe_draws exceeds u32".into())
+            })?;
+            self.restore_probe_draws(draws);
+            Ok(())
         }
     };
 }

@@ -213,6 +213,24 @@ impl Sophia {
         })
     }
 
+    /// Probe draws taken so far (0 for SophiaG); saved in checkpoints.
+    fn probe_draws(&self) -> u32 {
+        self.probes.as_ref().map_or(0, |p| p.draws())
+    }
+
+    /// After a checkpoint load: the next draw continues the saved sequence.
+    fn restore_probe_draws(&mut self, draws: u32) {
+        if let Some(p) = self.probes.as_mut() {
+            p.set_draws(draws);
+        }
+        self.pending_probe = None;
+    }
+
+    /// True for SophiaH (Hutchinson probes), false for SophiaG (sampled-label gradients).
+    pub fn is_hutchinson(&self) -> bool {
+        self.hutchinson
+    }
+
     /// True when the step just taken is one after which the reference updates the Hessian
     /// (`iteration % k == k − 1`, counted over `step` calls; all groups share group 0's k).
     pub fn hessian_due(&self) -> bool {

@@ -1,0 +1,392 @@
+//! Train a character-level GPT on Shakespeare with any wgopt optimizer, or race several.
+//!
+//! The model's forward and backward run on the CPU (crates/toygpt, llm.c-style Rust); the
+//! parameters live on the GPU and every update is one fused wgopt submit. Sophia gets its
+//! Gauss–Newton–Bartlett or Hutchinson estimate and AdaHessian its Hessian-vector products
+//! from the training loop (toygpt::curvature).
+//!
+//! - `cargo xtask demo` — the default run: Muon + AdamW, 300 steps, a few minutes on lavapipe.
+//! - `cargo run --release --example gpt_toy -- --optimizer sophia-g --steps 500`
+//! - `cargo run --release --example gpt_toy -- --compare adamw,muon,root,sophia-g,lion`
+//!   writes `<out>/compare.png` (validation loss vs steps and vs wall time) and
+//!   `<out>/compare.md` (final loss, steps to target, time split per step).
+//! - `--grad-noise 1.0` / `--label-noise 0.2` for the robustness variant (ROOT's claim).
+//! - `--save DIR` / `--resume DIR` checkpoint model and optimizer state.
+
+use anyhow::{bail, Context, Result};
+use clap::Parser;
+use indicatif::{ProgressBar, ProgressStyle};
+use plotters::prelude::*;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use toygpt::optimizers::{self, DEFAULT_OPTIMIZER};
+use toygpt::{Corpus, GptConfig, StepTimes, TrainConfig, Trainer};
+use wgopt::Engine;
+
+#[derive(Parser, Debug, Clone)]
+#[command(about = "Train a toy GPT whose optimizer runs on the GPU through wgopt")]
+struct Args {
+    /// Training text (UTF-8; every distinct character is a token).
+    #[arg(long, default_value = "data/shakespeare.txt")]
+    data: PathBuf,
+    /// Optimizer (`--list` shows all); the default is Muon on matrices + AdamW on the rest.
+    #[arg(long, default_value = DEFAULT_OPTIMIZER)]
+    optimizer: String,
+    /// Hyperparameters as key=value (config field names; `adamw.` prefix for a hybrid's AdamW
+    /// part). Without any, the comparison's recommended values are used.
+    #[arg(long = "hp", value_parser = parse_kv)]
+    hparams: Vec<(String, String)>,
+    /// The AdamW baseline's learning rate, which the recommended values of Adam-like methods
+    /// follow.
+    #[arg(long, default_value_t = 3e-3)]
+    adamw_lr: f64,
+    /// Learning-rate schedule in wgopt's syntax (default: 10 % warmup, cosine to 0.1×).
+    #[arg(long)]
+    schedule: Option<String>,
+    #[arg(long, default_value_t = 300)]
+    steps: u64,
+    /// Sequences per batch.
+    #[arg(long, default_value_t = 16)]
+    batch: usize,
+    #[arg(long, default_value_t = 1337)]
+    seed: u64,
+    #[arg(long, default_value_t = 64)]
+    context: usize,
+    #[arg(long, default_value_t = 2)]
+    layers: usize,
+    #[arg(long, default_value_t = 4)]
+    heads: usize,
+    #[arg(long, default_value_t = 64)]
+    width: usize,
+    /// Global gradient-norm clip (0: none).
+    #[arg(long, default_value_t = 1.0)]
+    grad_clip: f32,
+    /// Gaussian gradient noise, in units of each tensor's gradient RMS.
+    #[arg(long, default_value_t = 0.0)]
+    grad_noise: f64,
+    /// Probability of replacing a training target by a random symbol.
+    #[arg(long, default_value_t = 0.0)]
+    label_noise: f64,
+    /// Validation every this many steps.
+    #[arg(long, default_value_t = 25)]
+    eval_every: u64,
+    #[arg(long, default_value_t = 4)]
+    eval_batches: usize,
+    /// Comma-separated optimizers to race on the same seed, data and budget.
+    #[arg(long, value_delimiter = ',')]
+    compare: Vec<String>,
+    /// Validation loss whose first crossing the comparison reports.
+    #[arg(long, default_value_t = 2.5)]
+    target_loss: f32,
+    /// Output folder (CSV, plots, tables).
+    #[arg(long, default_value = "target/gpt_toy")]
+    out: PathBuf,
+    /// Save a checkpoint here at the end.
+    #[arg(long)]
+    save: Option<PathBuf>,
+    /// Continue from a checkpoint (its config wins; --steps is the new total).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    /// Characters of sample text at the end.
+    #[arg(long, default_value_t = 300)]
+    sample: usize,
+    /// List the optimizers and exit.
+    #[arg(long)]
+    list: bool,
+}
+
+fn parse_kv(s: &str) -> std::result::Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .ok_or_else(|| format!("expected key=value, got {s:?}"))
+}
+
+/// One run's curve: (step, elapsed optimizer-loop seconds, validation loss).
+type Curve = Vec<(u64, f64, f32)>;
+
+struct RunResult {
+    name: String,
+    curve: Curve,
+    times: StepTimes,
+    steps: u64,
+    tokens_per_s: f64,
+    source: String,
+}
+
+fn train_config(args: &Args, name: &str, vocab: usize) -> Result<(TrainConfig, String)> {
+    optimizers::check_name(name)?;
+    let model = GptConfig {
+        vocab,
+        context: args.context,
+        n_layer: args.layers,
+        n_head: args.heads,
+        n_embd: args.width,
+    };
+    let tokens = args.batch * args.context;
+    let (hparams, source) = if args.hparams.is_empty() || !args.compare.is_empty() {
+        let (mut hp, src) = optimizers::recommended(name, args.adamw_lr, tokens);
+        // Explicit --hp entries override the recommendation in comparisons too.
+        for (k, v) in &args.hparams {
+            hp.retain(|(k2, _)| k2 != k);
+            hp.push((k.clone(), v.clone()));
+        }
+        (hp, src.to_string())
+    } else {
+        (args.hparams.clone(), "command line".into())
+    };
+    Ok((
+        TrainConfig {
+            model,
+            batch: args.batch,
+            seed: args.seed,
+            steps: args.steps,
+            optimizer: name.into(),
+            hparams,
+            schedule: args
+                .schedule
+                .clone()
+                .unwrap_or_else(|| TrainConfig::default_schedule(args.steps)),
+            grad_clip: (args.grad_clip > 0.0).then_some(args.grad_clip),
+            grad_noise: args.grad_noise,
+            label_noise: args.label_noise,
+        },
+        source,
+    ))
+}
+
+fn run(args: &Args, engine: &Engine, corpus: &Corpus, mut trainer: Trainer, source: String, csv: &Path) -> Result<RunResult> {
+    let name = trainer.config().optimizer.clone();
+    let total = args.steps;
+    let tokens_per_step = (args.batch * args.context) as f64;
+    let mut f = std::io::BufWriter::new(std::fs::File::create(csv).with_context(|| format!("creating {}", csv.display()))?);
+    writeln!(f, "step,train_loss,val_loss,elapsed_s,forward_backward_s,curvature_s,transfer_s,optimizer_s")?;
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>13} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(name.clone());
+    bar.set_position(trainer.step_index());
+    let mut curve = Curve::new();
+    let mut times = StepTimes::default();
+    let mut elapsed = 0.0;
+    let first_step = trainer.step_index();
+    let mut last_val = trainer.evaluate(corpus, args.eval_batches)?;
+    curve.push((first_step, 0.0, last_val));
+    let mut last_loss = f32::NAN;
+    while trainer.step_index() < total {
+        let r = trainer.train_step(corpus)?;
+        times.add(&r.times);
+        elapsed += r.times.total();
+        last_loss = r.loss;
+        let step = r.step + 1;
+        let val = if step % args.eval_every == 0 || step == total {
+            last_val = trainer.evaluate(corpus, args.eval_batches)?;
+            curve.push((step, elapsed, last_val));
+            Some(last_val)
+        } else {
+            None
+        };
+        writeln!(
+            f,
+            "{step},{},{},{elapsed:.4},{:.5},{:.5},{:.5},{:.5}",
+            r.loss,
+            val.map_or(String::new(), |v| v.to_string()),
+            r.times.forward_backward,
+            r.times.curvature,
+            r.times.transfer,
+            r.times.optimizer
+        )?;
+        let done = (step - first_step) as f64;
+        bar.set_message(format!(
+            "loss {:.3} val {:.3} {:.0} tok/s",
+            r.loss,
+            last_val,
+            done * tokens_per_step / elapsed.max(1e-9)
+        ));
+        bar.set_position(step);
+        if !r.loss.is_finite() {
+            bar.abandon_with_message(format!("loss diverged at step {step}"));
+            break;
+        }
+    }
+    bar.finish();
+    let steps = trainer.step_index() - first_step;
+    let _ = engine;
+    println!(
+        "{name}: train loss {last_loss:.4}, val loss {last_val:.4} after {} steps; {:.1} ms/step (forward+backward {:.1}, curvature {:.1}, transfers {:.1}, optimizer {:.1})",
+        trainer.step_index(),
+        1e3 * times.total() / steps.max(1) as f64,
+        1e3 * times.forward_backward / steps.max(1) as f64,
+        1e3 * times.curvature / steps.max(1) as f64,
+        1e3 * times.transfer / steps.max(1) as f64,
+        1e3 * times.optimizer / steps.max(1) as f64,
+    );
+    if let Some(dir) = &args.save {
+        trainer.save(dir)?;
+        println!("saved checkpoint to {}", dir.display());
+    }
+    if args.sample > 0 && args.compare.is_empty() {
+        let text = trainer.generate(corpus, "\n", args.sample, 0.8, args.seed)?;
+        println!("--- sample ---{text}\n--------------");
+    }
+    Ok(RunResult {
+        name,
+        curve,
+        times,
+        steps,
+        tokens_per_s: steps as f64 * tokens_per_step / elapsed.max(1e-9),
+        source,
+    })
+}
+
+fn plot(path: &Path, runs: &[RunResult], title: &str) -> Result<()> {
+    let font = std::env::var("WGOPT_FONT").unwrap_or_else(|_| "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf".into());
+    let bytes = match std::fs::read(&font) {
+        Ok(b) => Box::leak(b.into_boxed_slice()),
+        Err(e) => {
+            println!("no plot: font {font} unreadable ({e}); set WGOPT_FONT to a .ttf file");
+            return Ok(());
+        }
+    };
+    plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).map_err(|_| anyhow::anyhow!("{font} is not a usable font"))?;
+    let root = BitMapBackend::new(path, (1300, 520)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (top, bottom) = root.split_vertically(36);
+    top.titled(title, ("sans-serif", 20))?;
+    let panels = bottom.split_evenly((1, 2));
+    let finite = |v: f32| v.is_finite();
+    let ymin = runs.iter().flat_map(|r| r.curve.iter().map(|c| c.2)).filter(|v| finite(*v)).fold(f32::MAX, f32::min) as f64;
+    let ymax = runs.iter().flat_map(|r| r.curve.iter().map(|c| c.2)).filter(|v| finite(*v)).fold(f32::MIN, f32::max) as f64;
+    for (i, panel) in panels.iter().enumerate() {
+        let x_of = |c: &(u64, f64, f32)| if i == 0 { c.0 as f64 } else { c.1 };
+        let xmax = runs.iter().flat_map(|r| r.curve.iter().map(x_of)).fold(1e-9, f64::max);
+        let axis = if i == 0 { "steps" } else { "seconds (step loop, without evaluation)" };
+        let mut chart = ChartBuilder::on(panel)
+            .caption(format!("validation loss vs {}", if i == 0 { "steps" } else { "wall time" }), ("sans-serif", 18))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d(0.0..xmax * 1.02, (ymin - 0.05)..(ymax + 0.05))?;
+        chart.configure_mesh().x_desc(axis).y_desc("cross-entropy (nats)").draw()?;
+        for (k, r) in runs.iter().enumerate() {
+            let color = Palette99::pick(k).to_rgba();
+            let pts: Vec<(f64, f64)> = r.curve.iter().filter(|c| finite(c.2)).map(|c| (x_of(c), c.2 as f64)).collect();
+            chart
+                .draw_series(LineSeries::new(pts, color.stroke_width(2)))?
+                .label(r.name.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2)));
+        }
+        chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw()?;
+    }
+    root.present()?;
+    println!("wrote {}", path.display());
+    Ok(())
+}
+
+fn table(runs: &[RunResult], target: f32) -> String {
+    let mut s = String::from(
+        "| optimizer | final val loss | best val loss | steps to val ≤ target | ms/step | forward+backward | curvature | transfers | optimizer (GPU) | tokens/s |\n|---|---|---|---|---|---|---|---|---|---|\n",
+    );
+    for r in runs {
+        let per = |x: f64| 1e3 * x / r.steps.max(1) as f64;
+        let last = r.curve.last().map_or(f32::NAN, |c| c.2);
+        let best = r.curve.iter().map(|c| c.2).filter(|v| v.is_finite()).fold(f32::INFINITY, f32::min);
+        let hit = r.curve.iter().find(|c| c.2 <= target).map_or("—".to_string(), |c| c.0.to_string());
+        s += &format!(
+            "| {} | {last:.4} | {best:.4} | {hit} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0} |\n",
+            r.name,
+            per(r.times.total()),
+            per(r.times.forward_backward),
+            per(r.times.curvature),
+            per(r.times.transfer),
+            per(r.times.optimizer),
+            r.tokens_per_s
+        );
+    }
+    s
+}
+
+fn main() -> Result<()> {
+    env_logger::init();
+    let args = Args::parse();
+    if args.list {
+        println!("{}", optimizers::all_names().join("\n"));
+        return Ok(());
+    }
+    let corpus = Corpus::load(&args.data, 0.1)?;
+    std::fs::create_dir_all(&args.out)?;
+    let engine = Engine::new()?;
+    println!(
+        "toy GPT on {} | optimizer on {} | {} symbols, {} train / {} val tokens",
+        args.data.display(),
+        engine.adapter(),
+        corpus.vocab(),
+        corpus.train.len(),
+        corpus.val.len()
+    );
+    if args.compare.is_empty() {
+        let trainer = match &args.resume {
+            Some(dir) => {
+                let t = Trainer::resume(&engine, &corpus, dir)?;
+                println!("resumed {} at step {} from {}", t.config().optimizer, t.step_index(), dir.display());
+                t
+            }
+            None => {
+                let (cfg, _) = train_config(&args, &args.optimizer, corpus.vocab())?;
+                Trainer::new(&engine, &corpus, cfg)?
+            }
+        };
+        println!(
+            "{} parameters, batch {}×{}, optimizer {} {:?}",
+            trainer.num_params(),
+            args.batch,
+            args.context,
+            trainer.config().optimizer,
+            trainer.config().hparams
+        );
+        let csv = args.out.join(format!("{}.csv", trainer.config().optimizer));
+        let r = run(&args, &engine, &corpus, trainer, "command line".into(), &csv)?;
+        println!("wrote {}", csv.display());
+        plot(&args.out.join(format!("{}.png", r.name)), std::slice::from_ref(&r), &format!("toy GPT, {}", r.name))?;
+        let (first, last) = (r.curve.first().map_or(f32::NAN, |c| c.2), r.curve.last().map_or(f32::NAN, |c| c.2));
+        if !(last < first) {
+            bail!("validation loss did not fall ({first:.4} → {last:.4})");
+        }
+        println!("validation loss fell from {first:.4} to {last:.4}");
+        return Ok(());
+    }
+    if args.resume.is_some() || args.save.is_some() {
+        bail!("--save/--resume apply to single runs, not --compare");
+    }
+    for name in &args.compare {
+        optimizers::check_name(name)?;
+    }
+    let mut runs = Vec::new();
+    for name in &args.compare {
+        let (cfg, source) = train_config(&args, name, corpus.vocab())?;
+        println!("{name}: {:?}", cfg.hparams);
+        let trainer = Trainer::new(&engine, &corpus, cfg)?;
+        runs.push(run(&args, &engine, &corpus, trainer, source, &args.out.join(format!("{name}.csv")))?);
+    }
+    let noise = match (args.grad_noise, args.label_noise) {
+        (g, l) if g > 0.0 || l > 0.0 => format!(", gradient noise {g}, label noise {l}"),
+        _ => String::new(),
+    };
+    let title = format!(
+        "toy GPT ({} layers, width {}, {} heads, context {}), batch {}, seed {}{noise}",
+        args.layers, args.width, args.heads, args.context, args.batch, args.seed
+    );
+    plot(&args.out.join("compare.png"), &runs, &title)?;
+    let mut md = format!("# {title}\n\nAdapter: {}\n\n", engine.adapter());
+    md += &table(&runs, args.target_loss);
+    md += &format!("\nTarget validation loss: {}. Hyperparameters and their sources:\n\n", args.target_loss);
+    for r in &runs {
+        md += &format!("- **{}**: {}\n", r.name, r.source);
+    }
+    let path = args.out.join("compare.md");
+    std::fs::write(&path, &md)?;
+    println!("\n{md}\nwrote {}", path.display());
+    Ok(())
+}
