@@ -2,7 +2,8 @@
 //!
 //! - `setup`      make sure a wgpu adapter exists (installs Mesa's lavapipe when none does)
 //! - `test`       setup, then `cargo test --workspace`
-//! - `demo`       setup, then the main example (quickstart)
+//! - `demo`       setup, then the main example (gpt_toy: a character-level GPT trained with
+//!                Muon + AdamW on the GPU)
 //! - `bench-gpu`  measure every hot path on the adapter at hand (release build; `--quick`)
 //! - `check-shaders` parse and validate every composed shader with naga
 
@@ -32,8 +33,12 @@ enum Cmd {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
-    /// Setup, then run the main example.
-    Demo,
+    /// Setup, then run the main example (the toy GPT; extra arguments go to it, e.g.
+    /// `cargo xtask demo -- --compare adamw,muon,sophia-g`).
+    Demo {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
     /// Benchmark every hot path; writes target/bench-gpu/report.{md,json}.
     BenchGpu {
         /// Small sizes only (a smoke test).
@@ -124,10 +129,11 @@ fn main() -> Result<()> {
             c.args(["test", "--workspace"]).args(args);
             run(c)
         }
-        Cmd::Demo => {
+        Cmd::Demo { args } => {
             setup()?;
             let mut c = cargo();
-            c.args(["run", "--release", "--example", "quickstart"]);
+            c.args(["run", "--release", "--example", "gpt_toy", "--"]);
+            c.args(args);
             run(c)
         }
         Cmd::BenchGpu {

@@ -160,9 +160,29 @@ pub fn matmul_backward<F: Real>(
     }
 }
 
+/// Threads for batch-parallel layers: one per core, at most one per sequence.
+fn threads_for(b: usize) -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get()).min(b).max(1)
+}
+
 /// Causal multi-head attention over `qkv[B, T, 3C]` (q, k, v side by side); `att[B, NH, T, T]`
-/// keeps the softmax weights (the upper triangle stays zero) for the backward pass.
+/// keeps the softmax weights (the upper triangle stays zero) for the backward pass. Sequences
+/// are independent, so they are split across threads (the GEMMs thread themselves).
 pub fn attention_forward<F: Real>(out: &mut [F], att: &mut [F], qkv: &[F], b: usize, t: usize, c: usize, nh: usize) {
+    let per = b.div_ceil(threads_for(b));
+    std::thread::scope(|s| {
+        let parts = out
+            .chunks_mut(per * t * c)
+            .zip(att.chunks_mut(per * nh * t * t))
+            .zip(qkv.chunks(per * t * 3 * c));
+        for ((o, a), q) in parts {
+            let bb = o.len() / (t * c);
+            s.spawn(move || attention_forward_serial(o, a, q, bb, t, c, nh));
+        }
+    });
+}
+
+fn attention_forward_serial<F: Real>(out: &mut [F], att: &mut [F], qkv: &[F], b: usize, t: usize, c: usize, nh: usize) {
     let hs = c / nh;
     let scale = F::one() / F::c(hs as f64).sqrt();
     let c3 = 3 * c;
@@ -204,9 +224,35 @@ pub fn attention_forward<F: Real>(out: &mut [F], att: &mut [F], qkv: &[F], b: us
 }
 
 /// Backward of [`attention_forward`]: the softmax Jacobian is applied row by row, so no
-/// `[B, NH, T, T]` gradient buffer is needed, only one row of length T.
+/// `[B, NH, T, T]` gradient buffer is needed, only one row of length T. Batch-parallel like
+/// the forward (a sequence's gradient rows depend on that sequence alone).
 #[allow(clippy::too_many_arguments)]
 pub fn attention_backward<F: Real>(
+    dqkv: &mut [F],
+    dout: &[F],
+    qkv: &[F],
+    att: &[F],
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+) {
+    let per = b.div_ceil(threads_for(b));
+    std::thread::scope(|s| {
+        let parts = dqkv
+            .chunks_mut(per * t * 3 * c)
+            .zip(dout.chunks(per * t * c))
+            .zip(qkv.chunks(per * t * 3 * c))
+            .zip(att.chunks(per * nh * t * t));
+        for (((dq, d), q), a) in parts {
+            let bb = d.len() / (t * c);
+            s.spawn(move || attention_backward_serial(dq, d, q, a, bb, t, c, nh));
+        }
+    });
+}
+
+#[allow(clippy::too_many_arguments)]
+fn attention_backward_serial<F: Real>(
     dqkv: &mut [F],
     dout: &[F],
     qkv: &[F],

@@ -18,6 +18,7 @@ pub mod optim;
 pub mod ot;
 pub mod random;
 pub mod scaling;
+pub mod sketch;
 pub mod schedule;
 
 /// Errors of the reference implementations: only shape disagreements can go wrong here.
