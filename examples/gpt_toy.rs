@@ -73,7 +73,8 @@ struct Args {
     eval_every: u64,
     #[arg(long, default_value_t = 4)]
     eval_batches: usize,
-    /// Comma-separated optimizers to race on the same seed, data and budget.
+    /// Comma-separated optimizers to race on the same seed, data and budget; `name@LR` sets
+    /// that entry's AdamW-baseline learning rate (what a per-optimizer sweep picked).
     #[arg(long, value_delimiter = ',')]
     compare: Vec<String>,
     /// Validation loss whose first crossing the comparison reports.
@@ -112,9 +113,19 @@ struct RunResult {
     steps: u64,
     tokens_per_s: f64,
     source: String,
+    hparams: String,
 }
 
-fn train_config(args: &Args, name: &str, vocab: usize) -> Result<(TrainConfig, String)> {
+/// `name` or `name@lr` (the AdamW-baseline learning rate for this entry).
+fn split_entry(entry: &str, default_lr: f64) -> Result<(&str, f64)> {
+    match entry.split_once('@') {
+        None => Ok((entry, default_lr)),
+        Some((name, lr)) => Ok((name, lr.parse().with_context(|| format!("learning rate in {entry:?}"))?)),
+    }
+}
+
+fn train_config(args: &Args, entry: &str, vocab: usize) -> Result<(TrainConfig, String)> {
+    let (name, adamw_lr) = split_entry(entry, args.adamw_lr)?;
     optimizers::check_name(name)?;
     let model = GptConfig {
         vocab,
@@ -125,7 +136,7 @@ fn train_config(args: &Args, name: &str, vocab: usize) -> Result<(TrainConfig, S
     };
     let tokens = args.batch * args.context;
     let (hparams, source) = if args.hparams.is_empty() || !args.compare.is_empty() {
-        let (mut hp, src) = optimizers::recommended(name, args.adamw_lr, tokens);
+        let (mut hp, src) = optimizers::recommended(name, adamw_lr, tokens);
         // Explicit --hp entries override the recommendation in comparisons too.
         for (k, v) in &args.hparams {
             hp.retain(|(k2, _)| k2 != k);
@@ -157,6 +168,13 @@ fn train_config(args: &Args, name: &str, vocab: usize) -> Result<(TrainConfig, S
 
 fn run(args: &Args, engine: &Engine, corpus: &Corpus, mut trainer: Trainer, source: String, csv: &Path) -> Result<RunResult> {
     let name = trainer.config().optimizer.clone();
+    let hparams = trainer
+        .config()
+        .hparams
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" ");
     let total = args.steps;
     let tokens_per_step = (args.batch * args.context) as f64;
     let mut f = std::io::BufWriter::new(std::fs::File::create(csv).with_context(|| format!("creating {}", csv.display()))?);
@@ -239,6 +257,7 @@ fn run(args: &Args, engine: &Engine, corpus: &Corpus, mut trainer: Trainer, sour
         steps,
         tokens_per_s: steps as f64 * tokens_per_step / elapsed.max(1e-9),
         source,
+        hparams,
     })
 }
 
@@ -361,13 +380,14 @@ fn main() -> Result<()> {
     if args.resume.is_some() || args.save.is_some() {
         bail!("--save/--resume apply to single runs, not --compare");
     }
-    for name in &args.compare {
-        optimizers::check_name(name)?;
+    for entry in &args.compare {
+        optimizers::check_name(split_entry(entry, args.adamw_lr)?.0)?;
     }
     let mut runs = Vec::new();
-    for name in &args.compare {
-        let (cfg, source) = train_config(&args, name, corpus.vocab())?;
-        println!("{name}: {:?}", cfg.hparams);
+    for entry in &args.compare {
+        let (cfg, source) = train_config(&args, entry, corpus.vocab())?;
+        let name = cfg.optimizer.clone();
+        println!("{entry}: {:?}", cfg.hparams);
         let trainer = Trainer::new(&engine, &corpus, cfg)?;
         runs.push(run(&args, &engine, &corpus, trainer, source, &args.out.join(format!("{name}.csv")))?);
     }
@@ -384,7 +404,7 @@ fn main() -> Result<()> {
     md += &table(&runs, args.target_loss);
     md += &format!("\nTarget validation loss: {}. Hyperparameters and their sources:\n\n", args.target_loss);
     for r in &runs {
-        md += &format!("- **{}**: {}\n", r.name, r.source);
+        md += &format!("- **{}** (`{}`): {}\n", r.name, r.hparams, r.source);
     }
     let path = args.out.join("compare.md");
     std::fs::write(&path, &md)?;

@@ -9,7 +9,8 @@
 //! (MfacParams, MfacSegment; composed into mfac_insert, mfac_dots, mfac_setup and mfac_apply),
 //! optim/frugal_common.wgsl (FrugalParam; composed into frugal_columns and frugal),
 //! ot/sinkhorn_common.wgsl (OtProblem) and ot/sinkhorn_cost.wgsl (composed into the Sinkhorn
-//! kernels).
+//! kernels), sketch/sketch_common.wgsl (SketchParams) and sketch/block_common.wgsl
+//! (BlockParams; composed into the sketch and block solver kernels).
 
 use naga::{AddressSpace, StorageAccess, TypeInner};
 use wgopt::optim::adabelief::AdaBeliefSegment;
@@ -36,6 +37,7 @@ use wgopt::scheduler::quantile::{QuantileMatrix, QuantileState, QuantileTile};
 use wgopt::scheduler::random::{BitsParams, ProbeSegment};
 use wgopt::scheduler::shaders::{Access, ShaderId};
 use wgopt::solvers::ot::OtProblemGpu;
+use wgopt::solvers::sketch::{BlockParams, SketchParams};
 
 fn module(id: ShaderId) -> naga::Module {
     naga::front::wgsl::parse_str(&id.source())
@@ -120,6 +122,40 @@ macro_rules! rust_layout {
 #[test]
 fn rust_structs_match_wgsl_twins() {
     let cases = [
+        (
+            ShaderId::SketchGaussian,
+            "SketchParams",
+            rust_layout!(SketchParams {
+                rows,
+                input,
+                cols,
+                stride,
+                key,
+                padded,
+                _pad0,
+                scale,
+                _pad1,
+                _pad2,
+                _pad3
+            }),
+        ),
+        (
+            ShaderId::BlockProject,
+            "BlockParams",
+            rust_layout!(BlockParams {
+                m,
+                n,
+                q,
+                blocks,
+                first_step,
+                steps,
+                key,
+                ridge_rel,
+                _pad0,
+                _pad1,
+                _pad2
+            }),
+        ),
         (
             ShaderId::SinkhornUpdate,
             "OtProblem",

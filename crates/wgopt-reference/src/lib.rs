@@ -12,6 +12,7 @@
 //! Module names mirror the GPU side: `reference::optim::adamw` ↔ `wgopt_optim::adamw` ↔
 //! `shaders/optim/adamw.wgsl`.
 
+pub mod constrained;
 pub mod guard;
 pub mod linalg;
 pub mod optim;

@@ -55,6 +55,10 @@ pub enum Error {
     /// The device was lost or a wgpu validation error surfaced.
     #[error("device error: {0}")]
     Device(String),
+    /// A solver's typed failure: bad dimensions, a non-SPD or singular system, non-finite
+    /// values, an iteration cap (see `wgopt_reference::sketch::SolveError`).
+    #[error("solver: {0}")]
+    Solve(#[from] wgopt_reference::sketch::SolveError),
     /// File input/output.
     #[error("I/O error on {path}: {source}")]
     Io {

@@ -34,6 +34,8 @@ const ELEMENT_BLOCK: &str = wgsl!("common/element_block.wgsl");
 const MFAC_COMMON: &str = wgsl!("optim/mfac_common.wgsl");
 const FRUGAL_COMMON: &str = wgsl!("optim/frugal_common.wgsl");
 const SINKHORN_COMMON: &str = wgsl!("ot/sinkhorn_common.wgsl");
+const SKETCH_COMMON: &str = wgsl!("sketch/sketch_common.wgsl");
+const BLOCK_COMMON: &str = wgsl!("sketch/block_common.wgsl");
 const SINKHORN_COST: &str = wgsl!("ot/sinkhorn_cost.wgsl");
 const TILE_CORE: &str = wgsl!("linalg/tile_core.wgsl");
 const SINKGD_COMMON: &str = wgsl!("optim/sinkgd_common.wgsl");
@@ -121,6 +123,20 @@ pub enum ShaderId {
     SinkhornColumns,
     /// `ot/sinkhorn_summary.wgsl`
     SinkhornSummary,
+    /// `sketch/sketch_gaussian.wgsl`
+    SketchGaussian,
+    /// `sketch/sketch_count.wgsl`
+    SketchCount,
+    /// `sketch/srht_sign.wgsl`
+    SrhtSign,
+    /// `sketch/srht_butterfly.wgsl`
+    SrhtButterfly,
+    /// `sketch/srht_gather.wgsl`
+    SrhtGather,
+    /// `sketch/block_factor.wgsl`
+    BlockFactor,
+    /// `sketch/block_project.wgsl`
+    BlockProject,
     /// `random/philox_bits.wgsl`
     PhiloxBits,
     /// `random/probe_fill.wgsl`
@@ -132,7 +148,7 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 43] = [
+    pub const ALL: [ShaderId; 50] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
@@ -172,6 +188,13 @@ impl ShaderId {
         ShaderId::SinkhornUpdate,
         ShaderId::SinkhornColumns,
         ShaderId::SinkhornSummary,
+        ShaderId::SketchGaussian,
+        ShaderId::SketchCount,
+        ShaderId::SrhtSign,
+        ShaderId::SrhtButterfly,
+        ShaderId::SrhtGather,
+        ShaderId::BlockFactor,
+        ShaderId::BlockProject,
         ShaderId::PhiloxBits,
         ShaderId::ProbeFill,
         ShaderId::Copy,
@@ -218,6 +241,13 @@ impl ShaderId {
             ShaderId::SinkhornUpdate => "ot/sinkhorn_update.wgsl",
             ShaderId::SinkhornColumns => "ot/sinkhorn_columns.wgsl",
             ShaderId::SinkhornSummary => "ot/sinkhorn_summary.wgsl",
+            ShaderId::SketchGaussian => "sketch/sketch_gaussian.wgsl",
+            ShaderId::SketchCount => "sketch/sketch_count.wgsl",
+            ShaderId::SrhtSign => "sketch/srht_sign.wgsl",
+            ShaderId::SrhtButterfly => "sketch/srht_butterfly.wgsl",
+            ShaderId::SrhtGather => "sketch/srht_gather.wgsl",
+            ShaderId::BlockFactor => "sketch/block_factor.wgsl",
+            ShaderId::BlockProject => "sketch/block_project.wgsl",
             ShaderId::PhiloxBits => "random/philox_bits.wgsl",
             ShaderId::ProbeFill => "random/probe_fill.wgsl",
             ShaderId::Copy => "bench/copy.wgsl",
@@ -356,6 +386,18 @@ impl ShaderId {
                 wgsl!("ot/sinkhorn_columns.wgsl"),
             ],
             ShaderId::SinkhornSummary => &[SINKHORN_COMMON, wgsl!("ot/sinkhorn_summary.wgsl")],
+            ShaderId::SketchGaussian => &[PHILOX, SKETCH_COMMON, wgsl!("sketch/sketch_gaussian.wgsl")],
+            ShaderId::SketchCount => &[SKETCH_COMMON, wgsl!("sketch/sketch_count.wgsl")],
+            ShaderId::SrhtSign => &[PHILOX, SKETCH_COMMON, wgsl!("sketch/srht_sign.wgsl")],
+            ShaderId::SrhtButterfly => &[SKETCH_COMMON, wgsl!("sketch/srht_butterfly.wgsl")],
+            ShaderId::SrhtGather => &[SKETCH_COMMON, wgsl!("sketch/srht_gather.wgsl")],
+            ShaderId::BlockFactor => &[BLOCK_COMMON, wgsl!("sketch/block_factor.wgsl")],
+            ShaderId::BlockProject => &[
+                PHILOX,
+                SKETCH_COMMON,
+                BLOCK_COMMON,
+                wgsl!("sketch/block_project.wgsl"),
+            ],
             ShaderId::PhiloxBits => &[PHILOX, wgsl!("random/philox_bits.wgsl")],
             ShaderId::ProbeFill => &[GRID_STRIDE, PHILOX, wgsl!("random/probe_fill.wgsl")],
             ShaderId::Copy => &[wgsl!("bench/copy.wgsl")],
@@ -438,6 +480,20 @@ impl ShaderId {
             ShaderId::SinkhornColumns => &[R, R, R, R, W],
             // problems, logw, pot, columns, summary
             ShaderId::SinkhornSummary => &[R, R, R, R, W],
+            // params, a, out
+            ShaderId::SketchGaussian => &[U, R, W],
+            // params, a, bucket_start, bucket_rows, out
+            ShaderId::SketchCount => &[U, R, R, R, W],
+            // params, a, x
+            ShaderId::SrhtSign => &[U, R, W],
+            // params, x
+            ShaderId::SrhtButterfly => &[U, W],
+            // params, x, keep, out
+            ShaderId::SrhtGather => &[U, R, R, W],
+            // params, a, factors, status
+            ShaderId::BlockFactor => &[U, R, W, W],
+            // params, a, b, factors, x
+            ShaderId::BlockProject => &[U, R, R, R, W],
             // params, out
             ShaderId::PhiloxBits => &[U, W],
             // segments, probes

@@ -203,6 +203,22 @@ impl BlockPlan {
         Ok(BlockPlan { parts: blocks(a.nrows(), q), factors: kaczmarz_factors(a, q)?, newton: false })
     }
 
+    /// Kaczmarz with ridge `δ = ridge_rel · tr/q` per block (the GPU solver's f32 ridge is
+    /// 1e-6; parity tests use this).
+    pub fn kaczmarz_with_ridge(a: ArrayView2<'_, f64>, q: usize, ridge_rel: f64) -> Result<BlockPlan, SolveError> {
+        let parts = blocks(a.nrows(), q);
+        let factors = parts
+            .iter()
+            .map(|&(lo, hi)| {
+                let at = a.slice(s![lo..hi, ..]);
+                let g = at.dot(&at.t());
+                let ridge = ridge_rel * g.diag().sum() / g.nrows() as f64;
+                cholesky_ridge(g.view(), ridge)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(BlockPlan { parts, factors, newton: false })
+    }
+
     /// For SPD `A` (checked: square, symmetric, positive pivots).
     pub fn newton(a: ArrayView2<'_, f64>, q: usize) -> Result<BlockPlan, SolveError> {
         if a.nrows() != a.ncols() {
