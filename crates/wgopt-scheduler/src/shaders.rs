@@ -36,6 +36,7 @@ const FRUGAL_COMMON: &str = wgsl!("optim/frugal_common.wgsl");
 const SINKHORN_COMMON: &str = wgsl!("ot/sinkhorn_common.wgsl");
 const SKETCH_COMMON: &str = wgsl!("sketch/sketch_common.wgsl");
 const BLOCK_COMMON: &str = wgsl!("sketch/block_common.wgsl");
+const LSTSQ_COMMON: &str = wgsl!("sketch/lstsq_common.wgsl");
 const SINKHORN_COST: &str = wgsl!("ot/sinkhorn_cost.wgsl");
 const TILE_CORE: &str = wgsl!("linalg/tile_core.wgsl");
 const SINKGD_COMMON: &str = wgsl!("optim/sinkgd_common.wgsl");
@@ -137,6 +138,12 @@ pub enum ShaderId {
     BlockFactor,
     /// `sketch/block_project.wgsl`
     BlockProject,
+    /// `sketch/lstsq_av.wgsl`
+    LstsqAv,
+    /// `sketch/lstsq_atu.wgsl`
+    LstsqAtu,
+    /// `sketch/lstsq_atu_reduce.wgsl`
+    LstsqAtuReduce,
     /// `random/philox_bits.wgsl`
     PhiloxBits,
     /// `random/probe_fill.wgsl`
@@ -148,7 +155,7 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 50] = [
+    pub const ALL: [ShaderId; 53] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
@@ -195,6 +202,9 @@ impl ShaderId {
         ShaderId::SrhtGather,
         ShaderId::BlockFactor,
         ShaderId::BlockProject,
+        ShaderId::LstsqAv,
+        ShaderId::LstsqAtu,
+        ShaderId::LstsqAtuReduce,
         ShaderId::PhiloxBits,
         ShaderId::ProbeFill,
         ShaderId::Copy,
@@ -248,6 +258,9 @@ impl ShaderId {
             ShaderId::SrhtGather => "sketch/srht_gather.wgsl",
             ShaderId::BlockFactor => "sketch/block_factor.wgsl",
             ShaderId::BlockProject => "sketch/block_project.wgsl",
+            ShaderId::LstsqAv => "sketch/lstsq_av.wgsl",
+            ShaderId::LstsqAtu => "sketch/lstsq_atu.wgsl",
+            ShaderId::LstsqAtuReduce => "sketch/lstsq_atu_reduce.wgsl",
             ShaderId::PhiloxBits => "random/philox_bits.wgsl",
             ShaderId::ProbeFill => "random/probe_fill.wgsl",
             ShaderId::Copy => "bench/copy.wgsl",
@@ -398,6 +411,9 @@ impl ShaderId {
                 BLOCK_COMMON,
                 wgsl!("sketch/block_project.wgsl"),
             ],
+            ShaderId::LstsqAv => &[LSTSQ_COMMON, wgsl!("sketch/lstsq_av.wgsl")],
+            ShaderId::LstsqAtu => &[LSTSQ_COMMON, wgsl!("sketch/lstsq_atu.wgsl")],
+            ShaderId::LstsqAtuReduce => &[LSTSQ_COMMON, wgsl!("sketch/lstsq_atu_reduce.wgsl")],
             ShaderId::PhiloxBits => &[PHILOX, wgsl!("random/philox_bits.wgsl")],
             ShaderId::ProbeFill => &[GRID_STRIDE, PHILOX, wgsl!("random/probe_fill.wgsl")],
             ShaderId::Copy => &[wgsl!("bench/copy.wgsl")],
@@ -494,6 +510,12 @@ impl ShaderId {
             ShaderId::BlockFactor => &[U, R, W, W],
             // params, a, b, factors, x
             ShaderId::BlockProject => &[U, R, R, R, W],
+            // params, a, v, u, partial
+            ShaderId::LstsqAv => &[U, R, R, W, W],
+            // params, a, u, partial
+            ShaderId::LstsqAtu => &[U, R, R, W],
+            // params, partial, out
+            ShaderId::LstsqAtuReduce => &[U, R, W],
             // params, out
             ShaderId::PhiloxBits => &[U, W],
             // segments, probes

@@ -1,0 +1,306 @@
+//! Sketch-and-precondition least squares on the GPU (Blendenpik / LSRN style), twin of
+//! `wgopt_reference::sketch::lsqr::sketch_precondition_lstsq`:
+//!
+//! 1. `S·A` on the GPU ([`crate::sketch::record_sketch`]; s = 4n rows), read back;
+//! 2. `R` from the QR of `S·A` on the host (faer, f64; n × n, small);
+//! 3. LSQR on `A·R⁻¹`: the long vectors (length m) stay on the GPU — `u ← A·v − α·u` with
+//!    ‖u‖ partials (`sketch/lstsq_av.wgsl`) and `Aᵀu` by row chunks
+//!    (`sketch/lstsq_atu.wgsl`, `lstsq_atu_reduce.wgsl`); the short ones (length n: v, w, x
+//!    and the `R⁻¹`, `R⁻ᵀ` triangular solves) and the scalar recurrences live on the host
+//!    in f64;
+//! 4. mixed-precision refinement: the residual `r = b − A·x` in f64 on the host, and the
+//!    correction solved again by 3. For a consistent system each round gains the f32 solve's
+//!    digits, so ‖r‖/‖b‖ reaches 1e-8 and below although every GPU product is f32. For an
+//!    inconsistent least-squares problem it does not help: the correction's signal Aᵀr is
+//!    ~1e-6·‖A‖‖r‖ there, below what f32 products resolve, so the normal-equation residual
+//!    stops near 1e-6 (reaching 1e-8 would need f64 products or refinement of the augmented
+//!    system with an f64 Aᵀr, not done yet).
+
+use bytemuck::{Pod, Zeroable};
+use std::time::Instant;
+use wgopt_reference::sketch::dense::qr_r;
+use wgopt_reference::sketch::lsqr::{back_substitute, forward_substitute_t, sketch_rows};
+use wgopt_reference::sketch::{Sketch, SketchKind, SolveError};
+use wgopt_scheduler::arena::read_range;
+use wgopt_scheduler::recorder::Dispatch;
+use wgopt_scheduler::{Engine, Error, Result, ShaderId, StepRecorder};
+
+use crate::sketch::record_sketch;
+
+/// Uniform parameters (`shaders/sketch/lstsq_common.wgsl`).
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+pub struct LstsqParams {
+    pub m: u32,
+    pub n: u32,
+    pub chunk_rows: u32,
+    pub chunks: u32,
+    pub coef: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+/// What to solve with.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LstsqOptions {
+    pub kind: SketchKind,
+    pub seed: u64,
+    /// Target of the normal-equation residual ‖Aᵀr‖/(‖A‖_F·‖r‖) (or ‖r‖/‖b‖ ≤ tol for a
+    /// consistent system).
+    pub tol: f64,
+    /// LSQR iterations per refinement round.
+    pub max_iter: usize,
+    /// Refinement rounds at most.
+    pub max_rounds: usize,
+}
+
+impl Default for LstsqOptions {
+    fn default() -> Self {
+        LstsqOptions {
+            kind: SketchKind::Srht,
+            seed: 0,
+            tol: 1e-8,
+            max_iter: 200,
+            max_rounds: 4,
+        }
+    }
+}
+
+/// The answer and where the time went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LstsqReport {
+    pub x: Vec<f64>,
+    /// ‖Aᵀr‖/(‖A‖_F·‖r‖) of the final x, in f64.
+    pub normal_residual: f64,
+    /// ‖r‖/‖b‖.
+    pub residual: f64,
+    /// LSQR iterations over all rounds.
+    pub iterations: usize,
+    pub rounds: usize,
+    pub sketch_seconds: f64,
+    pub qr_seconds: f64,
+    pub solve_seconds: f64,
+}
+
+/// The GPU half of LSQR on `A·R⁻¹` for one matrix.
+struct Operator {
+    engine: Engine,
+    params: LstsqParams,
+    params_buf: wgpu::Buffer,
+    v: wgpu::Buffer,
+    u: wgpu::Buffer,
+    av_partial: wgpu::Buffer,
+    atu_out: wgpu::Buffer,
+    av: Dispatch,
+    atu: [Dispatch; 2],
+    av_groups: usize,
+}
+
+impl Operator {
+    fn new(engine: &Engine, a: &wgpu::Buffer, m: usize, n: usize) -> Operator {
+        let chunk_rows = 256usize;
+        let chunks = m.div_ceil(chunk_rows);
+        let params = LstsqParams {
+            m: m as u32,
+            n: n as u32,
+            chunk_rows: chunk_rows as u32,
+            chunks: chunks as u32,
+            ..Default::default()
+        };
+        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+        let buf = |label: &str, floats: usize| engine.create_buffer(label, (floats * 4).max(16) as u64, usage);
+        let params_buf = engine.create_buffer(
+            "lstsq params",
+            std::mem::size_of::<LstsqParams>() as u64,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        engine.queue().write_buffer(&params_buf, 0, bytemuck::bytes_of(&params));
+        let av_groups = m.div_ceil(8);
+        let (v, u, av_partial) = (buf("lstsq v", n), buf("lstsq u", m), buf("lstsq |u| partials", av_groups));
+        let atu_partial = buf("lstsq Aᵀu partials", chunks * n);
+        let atu_out = buf("lstsq Aᵀu", n);
+        let mk = |label: &'static str, id: ShaderId, bufs: &[&wgpu::Buffer], wg: [u32; 3]| {
+            let k = engine.kernel(id, "main", &[]);
+            Dispatch {
+                label,
+                pipeline: k.pipeline.clone(),
+                bind_group: engine.bind_buffers(label, &k.layout, bufs),
+                workgroups: wg,
+            }
+        };
+        let gx = (av_groups as u32).clamp(1, 65535);
+        let av = mk("lstsq A·v", ShaderId::LstsqAv, &[&params_buf, a, &v, &u, &av_partial], [gx, (av_groups as u32).div_ceil(gx), 1]);
+        let atu = [
+            mk("lstsq Aᵀu", ShaderId::LstsqAtu, &[&params_buf, a, &u, &atu_partial], [(n as u32).div_ceil(64), chunks as u32, 1]),
+            mk("lstsq Aᵀu reduce", ShaderId::LstsqAtuReduce, &[&params_buf, &atu_partial, &atu_out], [(n as u32).div_ceil(64), 1, 1]),
+        ];
+        Operator { engine: engine.clone(), params, params_buf, v, u, av_partial, atu_out, av, atu, av_groups }
+    }
+
+    fn set_u(&self, u: &[f32]) {
+        self.engine.queue().write_buffer(&self.u, 0, bytemuck::cast_slice(u));
+    }
+
+    /// u ← A·v − coef·u on the GPU; returns ‖u‖².
+    fn av(&mut self, v: &[f64], coef: f64) -> Result<f64> {
+        let vf: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+        self.engine.queue().write_buffer(&self.v, 0, bytemuck::cast_slice(&vf));
+        self.params.coef = coef as f32;
+        self.engine.queue().write_buffer(&self.params_buf, 0, bytemuck::bytes_of(&self.params));
+        let mut rec = StepRecorder::new();
+        rec.push(self.av.clone());
+        rec.submit(&self.engine)?;
+        let p = read_range(&self.engine, &self.av_partial, 0, (self.av_groups * 4) as u64)?;
+        Ok(p.iter().map(|&x| x as f64).sum())
+    }
+
+    /// Aᵀu.
+    fn atu(&self) -> Result<Vec<f64>> {
+        let mut rec = StepRecorder::new();
+        rec.push(self.atu[0].clone());
+        rec.push(self.atu[1].clone());
+        rec.submit(&self.engine)?;
+        Ok(read_range(&self.engine, &self.atu_out, 0, self.params.n as u64 * 4)?.into_iter().map(f64::from).collect())
+    }
+}
+
+fn norm(x: &[f64]) -> f64 {
+    x.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// LSQR on `A·R⁻¹ y = rhs` (R upper triangular); returns y's image x = R⁻¹y and iterations.
+fn lsqr_round(op: &mut Operator, r: &ndarray::Array2<f64>, rhs: &[f64], tol: f64, max_iter: usize) -> Result<(Vec<f64>, usize)> {
+    let n = r.nrows();
+    let beta0 = norm(rhs);
+    if beta0 == 0.0 {
+        return Ok((vec![0.0; n], 0));
+    }
+    let u0: Vec<f32> = rhs.iter().map(|&x| (x / beta0) as f32).collect();
+    op.set_u(&u0);
+    // u is stored unnormalised; `uscale` turns it into the unit vector LSQR wants.
+    let mut uscale = 1.0;
+    let mut v = forward_substitute_t(r.view(), &op.atu()?);
+    let mut alpha = norm(&v);
+    if alpha == 0.0 {
+        return Ok((vec![0.0; n], 0));
+    }
+    v.iter_mut().for_each(|e| *e /= alpha);
+    let mut w = v.clone();
+    let mut y = vec![0.0; n];
+    let (mut phibar, mut rhobar) = (beta0, alpha);
+    let mut anorm2 = 0.0;
+    for it in 1..=max_iter {
+        // u ← (A R⁻¹ v − α·u_unit): stored u times uscale is the unit u.
+        let beta = op.av(&back_substitute(r.view(), &v), alpha * uscale)?.sqrt();
+        uscale = if beta > 0.0 { 1.0 / beta } else { 1.0 };
+        anorm2 += alpha * alpha + beta * beta;
+        let atu = op.atu()?;
+        let rt: Vec<f64> = forward_substitute_t(r.view(), &atu.iter().map(|x| x * uscale).collect::<Vec<_>>());
+        for (vi, t) in v.iter_mut().zip(&rt) {
+            *vi = t - beta * *vi;
+        }
+        alpha = norm(&v);
+        if alpha > 0.0 {
+            v.iter_mut().for_each(|e| *e /= alpha);
+        }
+        let rho = (rhobar * rhobar + beta * beta).sqrt();
+        let (c, s) = (rhobar / rho, beta / rho);
+        let theta = s * alpha;
+        rhobar = -c * alpha;
+        let phi = c * phibar;
+        phibar *= s;
+        for ((yi, wi), vi) in y.iter_mut().zip(w.iter_mut()).zip(&v) {
+            *yi += (phi / rho) * *wi;
+            *wi = vi - (theta / rho) * *wi;
+        }
+        if !phibar.is_finite() {
+            return Err(SolveError::NonFinite("GPU LSQR recurrence".into()).into());
+        }
+        let normal = alpha * c.abs() / anorm2.sqrt().max(f64::MIN_POSITIVE);
+        // f32 products: no point iterating past ~1e-6 within a round.
+        if phibar / beta0 <= tol.max(1e-6) || normal <= tol.max(1e-6) {
+            return Ok((back_substitute(r.view(), &y), it));
+        }
+    }
+    Ok((back_substitute(r.view(), &y), max_iter))
+}
+
+/// ‖Aᵀr‖/(‖A‖_F·‖r‖) and ‖r‖/‖b‖ for r = b − A·x, all in f64 on the host; returns r too.
+fn residuals(a: &[f32], b: &[f32], x: &[f64], n: usize, afro: f64) -> (f64, f64, Vec<f64>) {
+    let r: Vec<f64> = a
+        .chunks_exact(n)
+        .zip(b)
+        .map(|(row, &bi)| bi as f64 - row.iter().zip(x).map(|(&p, q)| p as f64 * q).sum::<f64>())
+        .collect();
+    let mut atr = vec![0.0; n];
+    for (row, ri) in a.chunks_exact(n).zip(&r) {
+        for (t, &p) in atr.iter_mut().zip(row) {
+            *t += p as f64 * ri;
+        }
+    }
+    let rn = norm(&r);
+    let bn = b.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+    (norm(&atr) / (afro * rn).max(f64::MIN_POSITIVE), rn / bn.max(f64::MIN_POSITIVE), r)
+}
+
+/// Solves `min ‖A x − b‖` for tall full-rank `A` (m × n row-major f32).
+pub fn sketch_precondition_lstsq(engine: &Engine, a: &[f32], b: &[f32], m: usize, n: usize, opts: &LstsqOptions) -> Result<LstsqReport> {
+    if a.len() != m * n || b.len() != m || n == 0 || m < n {
+        return Err(SolveError::Dimension(format!("least squares needs A of m×n with m ≥ n ≥ 1 and b of m; got {} values for {m}×{n}, b of {}", a.len(), b.len())).into());
+    }
+    if !a.iter().chain(b).all(|v| v.is_finite()) {
+        return Err(SolveError::NonFinite("A or b".into()).into());
+    }
+    if (m * n * 4) as u64 > engine.chunk_bytes() {
+        return Err(Error::OverLimit { what: "least-squares matrix".into(), size: (m * n * 4) as u64, limit: engine.chunk_bytes() });
+    }
+    let s = sketch_rows(n).min(if opts.kind == SketchKind::Srht { m.next_power_of_two() } else { usize::MAX });
+    let sketch = Sketch::new(opts.kind, s, m, opts.seed)?;
+    let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+    let abuf = engine.create_buffer("lstsq A", (m * n * 4) as u64, usage);
+    engine.queue().write_buffer(&abuf, 0, bytemuck::cast_slice(a));
+    let t0 = Instant::now();
+    let mut rec = StepRecorder::new();
+    let (sa_buf, _keep) = record_sketch(engine, &mut rec, &sketch, &abuf, n)?;
+    rec.submit(engine)?;
+    let sa = read_range(engine, &sa_buf, 0, (s * n * 4) as u64)?;
+    let sketch_seconds = t0.elapsed().as_secs_f64();
+    let t1 = Instant::now();
+    let sa64 = ndarray::Array2::from_shape_fn((s, n), |(i, j)| sa[i * n + j] as f64);
+    let r = qr_r(sa64.view());
+    let diag: Vec<f64> = (0..n).map(|i| r[[i, i]].abs()).collect();
+    let (dmin, dmax) = (diag.iter().cloned().fold(f64::INFINITY, f64::min), diag.iter().cloned().fold(0.0, f64::max));
+    if !(dmin > 1e-6 * dmax) {
+        return Err(SolveError::Singular(format!("sketched R has |r_ii| from {dmin:e} to {dmax:e}: A is (numerically, in f32) rank-deficient")).into());
+    }
+    let qr_seconds = t1.elapsed().as_secs_f64();
+    let t2 = Instant::now();
+    let afro = a.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
+    let mut op = Operator::new(engine, &abuf, m, n);
+    let mut x = vec![0.0; n];
+    let mut rhs: Vec<f64> = b.iter().map(|&v| v as f64).collect();
+    let mut iterations = 0;
+    let mut rounds = 0;
+    let (mut normal, mut rel) = (f64::INFINITY, f64::INFINITY);
+    while rounds < opts.max_rounds {
+        let (dx, its) = lsqr_round(&mut op, &r, &rhs, opts.tol, opts.max_iter)?;
+        iterations += its;
+        rounds += 1;
+        for (xi, d) in x.iter_mut().zip(&dx) {
+            *xi += d;
+        }
+        let (nr, rr, res) = residuals(a, b, &x, n, afro);
+        normal = nr;
+        rel = rr;
+        if normal <= opts.tol || rel <= opts.tol {
+            break;
+        }
+        rhs = res;
+    }
+    let solve_seconds = t2.elapsed().as_secs_f64();
+    if !(normal <= opts.tol || rel <= opts.tol) {
+        return Err(SolveError::IterationCap { iterations, residual: normal.min(rel), tolerance: opts.tol }.into());
+    }
+    Ok(LstsqReport { x, normal_residual: normal, residual: rel, iterations, rounds, sketch_seconds, qr_seconds, solve_seconds })
+}
