@@ -93,6 +93,7 @@ struct Report {
     ot: Vec<crate::bench_ot::OtRow>,
     /// (method, iterations, seconds, reached) to an L1 error of 1e-6.
     ot_race: Vec<(String, usize, f64, bool)>,
+    sketch: Vec<crate::bench_sketch::SketchRow>,
 }
 
 pub(crate) fn time_recorder(
@@ -483,6 +484,7 @@ pub fn run(quick: bool, only: &[String], linalg: bool) -> Result<()> {
     let structured = crate::bench_structured::run(quick, repeats)?;
     let ot = crate::bench_ot::run(quick, engine.adapter().is_software, repeats, copy_gbps)?;
     let ot_race = crate::bench_ot::race(quick, engine.adapter().is_software)?;
+    let sketch = crate::bench_sketch::run(quick, engine.adapter().is_software)?;
     let report = Report {
         adapter: engine.adapter().to_string(),
         quick,
@@ -500,6 +502,7 @@ pub fn run(quick: bool, only: &[String], linalg: bool) -> Result<()> {
         structured,
         ot,
         ot_race,
+        sketch,
     };
     write_report(&report)
 }
@@ -571,6 +574,7 @@ fn write_report(r: &Report) -> Result<()> {
     for (label, its, secs, ok) in &r.ot_race {
         md += &format!("| {label} | {its} | {secs:.3} | {ok} |\n");
     }
+    md += &crate::bench_sketch::markdown(&r.sketch);
     std::fs::write(dir.join("report.md"), &md)?;
     println!("wrote {}", dir.join("report.md").display());
     Ok(())

@@ -10,6 +10,7 @@
 mod bench;
 mod bench_linalg;
 mod bench_ot;
+mod bench_sketch;
 mod bench_structured;
 
 use anyhow::{bail, Context, Result};

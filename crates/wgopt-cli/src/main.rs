@@ -4,6 +4,7 @@
 //! from a file (see `ot.rs`). The file formats are documented in the README.
 
 mod ot;
+mod solve;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
@@ -34,6 +35,8 @@ enum Command {
     Replay(ReplayArgs),
     /// Entropic optimal transport (log-domain Sinkhorn) from a safetensors file.
     Ot(ot::OtArgs),
+    /// A least-squares problem or linear system from a safetensors file (`A`, `b`).
+    Solve(solve::SolveArgs),
 }
 
 #[derive(clap::Args)]
@@ -69,6 +72,7 @@ fn main() -> Result<()> {
         Command::Info => info(),
         Command::Replay(a) => replay(a),
         Command::Ot(a) => ot::run(a),
+        Command::Solve(a) => solve::run(a),
     }
 }
 

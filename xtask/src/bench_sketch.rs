@@ -1,0 +1,111 @@
+//! bench-gpu rows for sketched linear solves: sketch-and-precondition least squares against
+//! dense Householder QR (faer, f64, on the host: wgopt has no GPU QR), block Kaczmarz
+//! throughput in rows per second, and the constrained Newton method's time per outer iteration
+//! (its KKT systems are small and solved on the CPU).
+
+use anyhow::Result;
+use serde::Serialize;
+use std::time::Instant;
+use wgopt::reference::constrained::logistic::Logistic;
+use wgopt::reference::constrained::{solve, KktMethod, Options};
+use wgopt::reference::sketch::dense::qr_lstsq;
+use wgopt::reference::sketch::SketchKind;
+use wgopt::solvers::lstsq::{sketch_precondition_lstsq, LstsqOptions};
+use wgopt::solvers::sketch::BlockSolver;
+
+#[derive(Serialize)]
+pub struct SketchRow {
+    case: String,
+    seconds: f64,
+    detail: String,
+}
+
+fn lcg(seed: u64, n: usize) -> Vec<f32> {
+    let mut s = seed;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+        })
+        .collect()
+}
+
+pub fn run(quick: bool, software: bool) -> Result<Vec<SketchRow>> {
+    let engine = crate::bench::fresh_engine()?;
+    let mut rows = Vec::new();
+    // Least squares: the 65536×1024 on a GPU; smaller where the adapter is the CPU.
+    let (m, n) = match (quick, software) {
+        (true, _) => (4096, 128),
+        (false, true) => (16384, 512),
+        (false, false) => (65536, 1024),
+    };
+    let a = lcg(1, m * n);
+    let xs = lcg(2, n);
+    let b: Vec<f32> = a.chunks_exact(n).map(|r| r.iter().zip(&xs).map(|(p, q)| p * q).sum()).collect();
+    for kind in [SketchKind::Srht, SketchKind::CountSketch, SketchKind::Gaussian] {
+        let t = Instant::now();
+        let rep = sketch_precondition_lstsq(&engine, &a, &b, m, n, &LstsqOptions { kind, seed: 3, tol: 1e-7, ..Default::default() })?;
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "sketched lstsq {m}×{n} {kind:?}: {secs:.3} s (sketch {:.3}, QR of S·A {:.3}, LSQR {:.3}), {} iterations, ‖r‖/‖b‖ {:.1e}",
+            rep.sketch_seconds, rep.qr_seconds, rep.solve_seconds, rep.iterations, rep.residual
+        );
+        rows.push(SketchRow {
+            case: format!("sketch-and-precondition LSQR {m}×{n}, {kind:?}, to ‖r‖/‖b‖ ≤ 1e-7"),
+            seconds: secs,
+            detail: format!(
+                "sketch {:.3} s + QR(S·A) {:.3} s + LSQR {:.3} s, {} iterations in {} rounds, ‖r‖/‖b‖ {:.1e}",
+                rep.sketch_seconds, rep.qr_seconds, rep.solve_seconds, rep.iterations, rep.rounds, rep.residual
+            ),
+        });
+    }
+    let a64 = ndarray::Array2::from_shape_fn((m, n), |(i, j)| a[i * n + j] as f64);
+    let b64: Vec<f64> = b.iter().map(|&v| v as f64).collect();
+    let t = Instant::now();
+    let x = qr_lstsq(a64.view(), &b64)?;
+    let secs = t.elapsed().as_secs_f64();
+    println!("dense QR {m}×{n} (faer, f64, host): {secs:.3} s");
+    rows.push(SketchRow { case: format!("dense Householder QR {m}×{n} (faer, f64, host)"), seconds: secs, detail: format!("x[0] = {:.6}", x[0]) });
+
+    // Block Kaczmarz throughput.
+    let (km, kn, q) = if quick { (2048, 128, 32) } else if software { (8192, 256, 32) } else { (65536, 1024, 32) };
+    let ka = lcg(4, km * kn);
+    let kb = lcg(5, km);
+    let mut solver = BlockSolver::new(&engine, &ka, &kb, km, kn, q, false)?;
+    solver.run(0, 16, 1)?;
+    let steps = if software { 2000 } else { 20000 };
+    let t = Instant::now();
+    solver.run(16, steps, 1)?;
+    solver.x()?;
+    let secs = t.elapsed().as_secs_f64();
+    let rps = (steps * q) as f64 / secs;
+    println!("block Kaczmarz {km}×{kn}, q = {q}: {steps} steps in {secs:.3} s = {rps:.3e} rows/s");
+    rows.push(SketchRow {
+        case: format!("block Kaczmarz {km}×{kn}, q = {q} (one workgroup, {steps} steps per dispatch)"),
+        seconds: secs,
+        detail: format!("{rps:.3e} rows/s, {:.1} µs/step", secs / steps as f64 * 1e6),
+    });
+
+    // Constrained Newton: time per outer iteration on the logistic problem.
+    let p = Logistic::generate(if quick { 200 } else { 2000 }, if quick { 20 } else { 100 }, 7);
+    for method in [KktMethod::Direct, KktMethod::Kaczmarz, KktMethod::GaussianVector] {
+        let t = Instant::now();
+        let r = solve(&p, &Options { method, kkt_tol: 1e-8, max_iter: 2000, ..Options::default() })?;
+        let secs = t.elapsed().as_secs_f64();
+        println!("constrained logistic ({method:?}): {} iterations, {:.2} ms/iteration, {} sketch steps", r.iterations, secs / r.iterations.max(1) as f64 * 1e3, r.inner_steps);
+        rows.push(SketchRow {
+            case: format!("exact-AL Newton, constrained logistic d = {}, m = 11, {method:?} KKT solves (CPU)", p.a.ncols()),
+            seconds: secs,
+            detail: format!("{} iterations, {:.2} ms/iteration, {} sketch steps", r.iterations, secs / r.iterations.max(1) as f64 * 1e3, r.inner_steps),
+        });
+    }
+    Ok(rows)
+}
+
+pub fn markdown(rows: &[SketchRow]) -> String {
+    let mut md = String::from("\n## Sketched linear solves\n\n| case | seconds | detail |\n|---|---|---|\n");
+    for r in rows {
+        md += &format!("| {} | {:.3} | {} |\n", r.case, r.seconds, r.detail);
+    }
+    md
+}
