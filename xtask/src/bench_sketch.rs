@@ -24,7 +24,9 @@ fn lcg(seed: u64, n: usize) -> Vec<f32> {
     let mut s = seed;
     (0..n)
         .map(|_| {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             (s >> 40) as f32 / (1u64 << 24) as f32 - 0.5
         })
         .collect()
@@ -41,10 +43,29 @@ pub fn run(quick: bool, software: bool) -> Result<Vec<SketchRow>> {
     };
     let a = lcg(1, m * n);
     let xs = lcg(2, n);
-    let b: Vec<f32> = a.chunks_exact(n).map(|r| r.iter().zip(&xs).map(|(p, q)| p * q).sum()).collect();
-    for kind in [SketchKind::Srht, SketchKind::CountSketch, SketchKind::Gaussian] {
+    let b: Vec<f32> = a
+        .chunks_exact(n)
+        .map(|r| r.iter().zip(&xs).map(|(p, q)| p * q).sum())
+        .collect();
+    for kind in [
+        SketchKind::Srht,
+        SketchKind::CountSketch,
+        SketchKind::Gaussian,
+    ] {
         let t = Instant::now();
-        let rep = sketch_precondition_lstsq(&engine, &a, &b, m, n, &LstsqOptions { kind, seed: 3, tol: 1e-7, ..Default::default() })?;
+        let rep = sketch_precondition_lstsq(
+            &engine,
+            &a,
+            &b,
+            m,
+            n,
+            &LstsqOptions {
+                kind,
+                seed: 3,
+                tol: 1e-7,
+                ..Default::default()
+            },
+        )?;
         let secs = t.elapsed().as_secs_f64();
         println!(
             "sketched lstsq {m}×{n} {kind:?}: {secs:.3} s (sketch {:.3}, QR of S·A {:.3}, LSQR {:.3}), {} iterations, ‖r‖/‖b‖ {:.1e}",
@@ -65,10 +86,20 @@ pub fn run(quick: bool, software: bool) -> Result<Vec<SketchRow>> {
     let x = qr_lstsq(a64.view(), &b64)?;
     let secs = t.elapsed().as_secs_f64();
     println!("dense QR {m}×{n} (faer, f64, host): {secs:.3} s");
-    rows.push(SketchRow { case: format!("dense Householder QR {m}×{n} (faer, f64, host)"), seconds: secs, detail: format!("x[0] = {:.6}", x[0]) });
+    rows.push(SketchRow {
+        case: format!("dense Householder QR {m}×{n} (faer, f64, host)"),
+        seconds: secs,
+        detail: format!("x[0] = {:.6}", x[0]),
+    });
 
     // Block Kaczmarz throughput.
-    let (km, kn, q) = if quick { (2048, 128, 32) } else if software { (8192, 256, 32) } else { (65536, 1024, 32) };
+    let (km, kn, q) = if quick {
+        (2048, 128, 32)
+    } else if software {
+        (8192, 256, 32)
+    } else {
+        (65536, 1024, 32)
+    };
     let ka = lcg(4, km * kn);
     let kb = lcg(5, km);
     let mut solver = BlockSolver::new(&engine, &ka, &kb, km, kn, q, false)?;
@@ -81,29 +112,61 @@ pub fn run(quick: bool, software: bool) -> Result<Vec<SketchRow>> {
     let rps = (steps * q) as f64 / secs;
     println!("block Kaczmarz {km}×{kn}, q = {q}: {steps} steps in {secs:.3} s = {rps:.3e} rows/s");
     rows.push(SketchRow {
-        case: format!("block Kaczmarz {km}×{kn}, q = {q} (one workgroup, {steps} steps per dispatch)"),
+        case: format!(
+            "block Kaczmarz {km}×{kn}, q = {q} (one workgroup, {steps} steps per dispatch)"
+        ),
         seconds: secs,
         detail: format!("{rps:.3e} rows/s, {:.1} µs/step", secs / steps as f64 * 1e6),
     });
 
     // Constrained Newton: time per outer iteration on the logistic problem.
-    let p = Logistic::generate(if quick { 200 } else { 2000 }, if quick { 20 } else { 100 }, 7);
-    for method in [KktMethod::Direct, KktMethod::Kaczmarz, KktMethod::GaussianVector] {
+    let p = Logistic::generate(
+        if quick { 200 } else { 2000 },
+        if quick { 20 } else { 100 },
+        7,
+    );
+    for method in [
+        KktMethod::Direct,
+        KktMethod::Kaczmarz,
+        KktMethod::GaussianVector,
+    ] {
         let t = Instant::now();
-        let r = solve(&p, &Options { method, kkt_tol: 1e-8, max_iter: 2000, ..Options::default() })?;
+        let r = solve(
+            &p,
+            &Options {
+                method,
+                kkt_tol: 1e-8,
+                max_iter: 2000,
+                ..Options::default()
+            },
+        )?;
         let secs = t.elapsed().as_secs_f64();
-        println!("constrained logistic ({method:?}): {} iterations, {:.2} ms/iteration, {} sketch steps", r.iterations, secs / r.iterations.max(1) as f64 * 1e3, r.inner_steps);
+        println!(
+            "constrained logistic ({method:?}): {} iterations, {:.2} ms/iteration, {} sketch steps",
+            r.iterations,
+            secs / r.iterations.max(1) as f64 * 1e3,
+            r.inner_steps
+        );
         rows.push(SketchRow {
-            case: format!("exact-AL Newton, constrained logistic d = {}, m = 11, {method:?} KKT solves (CPU)", p.a.ncols()),
+            case: format!(
+                "exact-AL Newton, constrained logistic d = {}, m = 11, {method:?} KKT solves (CPU)",
+                p.a.ncols()
+            ),
             seconds: secs,
-            detail: format!("{} iterations, {:.2} ms/iteration, {} sketch steps", r.iterations, secs / r.iterations.max(1) as f64 * 1e3, r.inner_steps),
+            detail: format!(
+                "{} iterations, {:.2} ms/iteration, {} sketch steps",
+                r.iterations,
+                secs / r.iterations.max(1) as f64 * 1e3,
+                r.inner_steps
+            ),
         });
     }
     Ok(rows)
 }
 
 pub fn markdown(rows: &[SketchRow]) -> String {
-    let mut md = String::from("\n## Sketched linear solves\n\n| case | seconds | detail |\n|---|---|---|\n");
+    let mut md =
+        String::from("\n## Sketched linear solves\n\n| case | seconds | detail |\n|---|---|---|\n");
     for r in rows {
         md += &format!("| {} | {:.3} | {} |\n", r.case, r.seconds, r.detail);
     }

@@ -2,8 +2,8 @@
 //!
 //! - `setup`      make sure a wgpu adapter exists (installs Mesa's lavapipe when none does)
 //! - `test`       setup, then `cargo test --workspace`
-//! - `demo`       setup, then the main example (gpt_toy: a character-level GPT trained with
-//!                Muon + AdamW on the GPU)
+//! - `demo`       setup, then the main example (gpt_toy: a character-level GPT trained
+//!   with Muon + AdamW on the GPU)
 //! - `bench-gpu`  measure every hot path on the adapter at hand (release build; `--quick`)
 //! - `check-shaders` parse and validate every composed shader with naga
 

@@ -48,7 +48,7 @@ impl GptConfig {
         if self.vocab < 2 {
             return Err(Error::TooFewSymbols(self.vocab));
         }
-        if self.n_embd % self.n_head != 0 {
+        if !self.n_embd.is_multiple_of(self.n_head) {
             return Err(Error::Config(format!(
                 "n_embd {} is not a multiple of n_head {}",
                 self.n_embd, self.n_head

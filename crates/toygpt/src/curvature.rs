@@ -21,7 +21,11 @@ use crate::model::{Activations, Gpt};
 use rand::Rng;
 
 /// Labels sampled row by row from `acts.probs` (the softmax of the last forward).
-pub fn sample_labels<F: Real, R: Rng>(acts: &Activations<F>, vocab: usize, rng: &mut R) -> Vec<u32> {
+pub fn sample_labels<F: Real, R: Rng>(
+    acts: &Activations<F>,
+    vocab: usize,
+    rng: &mut R,
+) -> Vec<u32> {
     acts.probs
         .chunks_exact(vocab)
         .map(|p| {

@@ -55,7 +55,11 @@ impl Corpus {
         }
         let tokens: Vec<u32> = text
             .chars()
-            .map(|ch| chars.binary_search(&ch).expect("vocabulary built from this text") as u32)
+            .map(|ch| {
+                chars
+                    .binary_search(&ch)
+                    .expect("vocabulary built from this text") as u32
+            })
             .collect();
         let split = ((tokens.len() as f64) * (1.0 - val_fraction)).round() as usize;
         let (train, val) = tokens.split_at(split);
@@ -90,7 +94,9 @@ impl Corpus {
                 self.chars
                     .binary_search(&ch)
                     .map(|i| i as u32)
-                    .map_err(|_| Error::Config(format!("character {ch:?} is not in the vocabulary")))
+                    .map_err(|_| {
+                        Error::Config(format!("character {ch:?} is not in the vocabulary"))
+                    })
             })
             .collect()
     }

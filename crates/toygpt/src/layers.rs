@@ -25,7 +25,14 @@ impl Real for f64 {
 const LN_EPS: f64 = 1e-5;
 
 /// `out[b,t,:] = wte[tokens[b,t], :] + wpe[t, :]`.
-pub fn encoder_forward<F: Real>(out: &mut [F], tokens: &[u32], wte: &[F], wpe: &[F], t: usize, c: usize) {
+pub fn encoder_forward<F: Real>(
+    out: &mut [F],
+    tokens: &[u32],
+    wte: &[F],
+    wpe: &[F],
+    t: usize,
+    c: usize,
+) {
     for (i, &tok) in tokens.iter().enumerate() {
         let pos = i % t;
         let o = &mut out[i * c..(i + 1) * c];
@@ -37,7 +44,14 @@ pub fn encoder_forward<F: Real>(out: &mut [F], tokens: &[u32], wte: &[F], wpe: &
     }
 }
 
-pub fn encoder_backward<F: Real>(dwte: &mut [F], dwpe: &mut [F], dout: &[F], tokens: &[u32], t: usize, c: usize) {
+pub fn encoder_backward<F: Real>(
+    dwte: &mut [F],
+    dwpe: &mut [F],
+    dout: &[F],
+    tokens: &[u32],
+    t: usize,
+    c: usize,
+) {
     for (i, &tok) in tokens.iter().enumerate() {
         let pos = i % t;
         let d = &dout[i * c..(i + 1) * c];
@@ -123,9 +137,23 @@ fn view_mut<F>(data: &mut [F], rows: usize, cols: usize) -> ArrayViewMut2<'_, F>
 
 /// `out[n, oc] = inp[n, c] · w[oc, c]ᵀ (+ b[oc])`, through ndarray's GEMM (matrixmultiply,
 /// threaded on large products).
-pub fn matmul_forward<F: Real>(out: &mut [F], inp: &[F], w: &[F], b: Option<&[F]>, n: usize, c: usize, oc: usize) {
+pub fn matmul_forward<F: Real>(
+    out: &mut [F],
+    inp: &[F],
+    w: &[F],
+    b: Option<&[F]>,
+    n: usize,
+    c: usize,
+    oc: usize,
+) {
     let mut o = view_mut(out, n, oc);
-    general_mat_mul(F::one(), &view(inp, n, c), &view(w, oc, c).t(), F::zero(), &mut o);
+    general_mat_mul(
+        F::one(),
+        &view(inp, n, c),
+        &view(w, oc, c).t(),
+        F::zero(),
+        &mut o,
+    );
     if let Some(b) = b {
         for mut row in o.rows_mut() {
             for (x, &bj) in row.iter_mut().zip(b) {
@@ -149,8 +177,20 @@ pub fn matmul_backward<F: Real>(
     oc: usize,
 ) {
     let d = view(dout, n, oc);
-    general_mat_mul(F::one(), &d, &view(w, oc, c), F::one(), &mut view_mut(dinp, n, c));
-    general_mat_mul(F::one(), &d.t(), &view(inp, n, c), F::one(), &mut view_mut(dw, oc, c));
+    general_mat_mul(
+        F::one(),
+        &d,
+        &view(w, oc, c),
+        F::one(),
+        &mut view_mut(dinp, n, c),
+    );
+    general_mat_mul(
+        F::one(),
+        &d.t(),
+        &view(inp, n, c),
+        F::one(),
+        &mut view_mut(dw, oc, c),
+    );
     if let Some(db) = db {
         for row in d.rows() {
             for (x, &g) in db.iter_mut().zip(row) {
@@ -162,13 +202,24 @@ pub fn matmul_backward<F: Real>(
 
 /// Threads for batch-parallel layers: one per core, at most one per sequence.
 fn threads_for(b: usize) -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get()).min(b).max(1)
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(b)
+        .max(1)
 }
 
 /// Causal multi-head attention over `qkv[B, T, 3C]` (q, k, v side by side); `att[B, NH, T, T]`
 /// keeps the softmax weights (the upper triangle stays zero) for the backward pass. Sequences
 /// are independent, so they are split across threads (the GEMMs thread themselves).
-pub fn attention_forward<F: Real>(out: &mut [F], att: &mut [F], qkv: &[F], b: usize, t: usize, c: usize, nh: usize) {
+pub fn attention_forward<F: Real>(
+    out: &mut [F],
+    att: &mut [F],
+    qkv: &[F],
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+) {
     let per = b.div_ceil(threads_for(b));
     std::thread::scope(|s| {
         let parts = out
@@ -182,7 +233,15 @@ pub fn attention_forward<F: Real>(out: &mut [F], att: &mut [F], qkv: &[F], b: us
     });
 }
 
-fn attention_forward_serial<F: Real>(out: &mut [F], att: &mut [F], qkv: &[F], b: usize, t: usize, c: usize, nh: usize) {
+fn attention_forward_serial<F: Real>(
+    out: &mut [F],
+    att: &mut [F],
+    qkv: &[F],
+    b: usize,
+    t: usize,
+    c: usize,
+    nh: usize,
+) {
     let hs = c / nh;
     let scale = F::one() / F::c(hs as f64).sqrt();
     let c3 = 3 * c;
@@ -312,7 +371,8 @@ pub fn gelu_backward<F: Real>(dinp: &mut [F], inp: &[F], dout: &[F]) {
     for ((di, &x), &d) in dinp.iter_mut().zip(inp).zip(dout) {
         let th = (k * (x + cubic * x * x * x)).tanh();
         let sech2 = F::one() - th * th;
-        let local = half * (F::one() + th) + half * x * sech2 * k * (F::one() + F::c(3.0) * cubic * x * x);
+        let local =
+            half * (F::one() + th) + half * x * sech2 * k * (F::one() + F::c(3.0) * cubic * x * x);
         *di = *di + local * d;
     }
 }
@@ -334,7 +394,13 @@ pub fn residual_backward<F: Real>(da: &mut [F], db: &mut [F], dout: &[F]) {
 
 /// Row-wise softmax of `logits[N, V]` into `probs`, and the cross-entropy `−ln p[target]` of
 /// every row into `losses`.
-pub fn softmax_crossentropy_forward<F: Real>(probs: &mut [F], losses: &mut [F], logits: &[F], targets: &[u32], v: usize) {
+pub fn softmax_crossentropy_forward<F: Real>(
+    probs: &mut [F],
+    losses: &mut [F],
+    logits: &[F],
+    targets: &[u32],
+    v: usize,
+) {
     for (row, l) in logits.chunks_exact(v).enumerate() {
         let maxv = l.iter().fold(F::neg_infinity(), |a, &x| a.max(x));
         let p = &mut probs[row * v..(row + 1) * v];
@@ -351,10 +417,24 @@ pub fn softmax_crossentropy_forward<F: Real>(probs: &mut [F], losses: &mut [F], 
 }
 
 /// `dlogits = (probs − onehot(target)) · scale` (scale = 1/N for the mean loss).
-pub fn softmax_crossentropy_backward<F: Real>(dlogits: &mut [F], probs: &[F], targets: &[u32], v: usize, scale: F) {
-    for (row, (d, p)) in dlogits.chunks_exact_mut(v).zip(probs.chunks_exact(v)).enumerate() {
+pub fn softmax_crossentropy_backward<F: Real>(
+    dlogits: &mut [F],
+    probs: &[F],
+    targets: &[u32],
+    v: usize,
+    scale: F,
+) {
+    for (row, (d, p)) in dlogits
+        .chunks_exact_mut(v)
+        .zip(probs.chunks_exact(v))
+        .enumerate()
+    {
         for (j, (dj, &pj)) in d.iter_mut().zip(p).enumerate() {
-            let onehot = if j == targets[row] as usize { F::one() } else { F::zero() };
+            let onehot = if j == targets[row] as usize {
+                F::one()
+            } else {
+                F::zero()
+            };
             *dj = (pj - onehot) * scale;
         }
     }

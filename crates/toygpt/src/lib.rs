@@ -19,8 +19,8 @@ pub mod optimizers;
 pub mod trainer;
 
 pub use config::GptConfig;
+pub use data::{Batch, Corpus, Split};
 pub use error::{Error, Result};
 pub use layers::Real;
-pub use trainer::{StepReport, StepTimes, TrainConfig, Trainer};
-pub use data::{Batch, Corpus, Split};
 pub use model::{param_specs, Activations, Gpt};
+pub use trainer::{StepReport, StepTimes, TrainConfig, Trainer};

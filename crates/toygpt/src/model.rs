@@ -79,7 +79,11 @@ impl<F: Real> Gpt<F> {
                     let one = name.ends_with("weight");
                     vec![if one { F::one() } else { F::zero() }; n]
                 } else {
-                    let s = if name.ends_with("c_proj.weight") { proj_scale } else { 1.0 };
+                    let s = if name.ends_with("c_proj.weight") {
+                        proj_scale
+                    } else {
+                        1.0
+                    };
                     (0..n).map(|_| F::c(base.sample(&mut rng) * s)).collect()
                 }
             })
@@ -94,7 +98,11 @@ impl<F: Real> Gpt<F> {
             params: self
                 .params
                 .iter()
-                .map(|p| p.iter().map(|&x| G::c(x.to_f64().unwrap_or(f64::NAN))).collect())
+                .map(|p| {
+                    p.iter()
+                        .map(|&x| G::c(x.to_f64().unwrap_or(f64::NAN)))
+                        .collect()
+                })
                 .collect(),
         }
     }
@@ -106,7 +114,10 @@ impl<F: Real> Gpt<F> {
 
     /// Zeroed buffers of the parameters' shapes (gradients, probes).
     pub fn zeros_like(&self) -> Vec<Vec<F>> {
-        self.params.iter().map(|p| vec![F::zero(); p.len()]).collect()
+        self.params
+            .iter()
+            .map(|p| vec![F::zero(); p.len()])
+            .collect()
     }
 
     fn layer(&self, l: usize, k: usize) -> &[F] {
@@ -144,21 +155,64 @@ impl<F: Real> Gpt<F> {
         self.check_tokens(tokens)?;
         self.check_tokens(targets)?;
         let (c, nh, v) = (self.cfg.n_embd, self.cfg.n_head, self.cfg.vocab);
-        encoder_forward(&mut acts.encoded, tokens, &self.params[WTE], &self.params[WPE], t, c);
+        encoder_forward(
+            &mut acts.encoded,
+            tokens,
+            &self.params[WTE],
+            &self.params[WPE],
+            t,
+            c,
+        );
         for l in 0..self.cfg.n_layer {
             let (before, rest) = acts.layers.split_at_mut(l);
-            let input: &[F] = if l == 0 { &acts.encoded } else { &before[l - 1].res3 };
+            let input: &[F] = if l == 0 {
+                &acts.encoded
+            } else {
+                &before[l - 1].res3
+            };
             let a = &mut rest[0];
             let p = |k| self.layer(l, k);
-            layernorm_forward(&mut a.ln1, &mut a.ln1_mean, &mut a.ln1_rstd, input, p(LN1_W), p(LN1_B), c);
+            layernorm_forward(
+                &mut a.ln1,
+                &mut a.ln1_mean,
+                &mut a.ln1_rstd,
+                input,
+                p(LN1_W),
+                p(LN1_B),
+                c,
+            );
             matmul_forward(&mut a.qkv, &a.ln1, p(QKV_W), Some(p(QKV_B)), n, c, 3 * c);
             attention_forward(&mut a.atty, &mut a.att, &a.qkv, b, t, c, nh);
-            matmul_forward(&mut a.attproj, &a.atty, p(ATTPROJ_W), Some(p(ATTPROJ_B)), n, c, c);
+            matmul_forward(
+                &mut a.attproj,
+                &a.atty,
+                p(ATTPROJ_W),
+                Some(p(ATTPROJ_B)),
+                n,
+                c,
+                c,
+            );
             residual_forward(&mut a.res2, input, &a.attproj);
-            layernorm_forward(&mut a.ln2, &mut a.ln2_mean, &mut a.ln2_rstd, &a.res2, p(LN2_W), p(LN2_B), c);
+            layernorm_forward(
+                &mut a.ln2,
+                &mut a.ln2_mean,
+                &mut a.ln2_rstd,
+                &a.res2,
+                p(LN2_W),
+                p(LN2_B),
+                c,
+            );
             matmul_forward(&mut a.fch, &a.ln2, p(FC_W), Some(p(FC_B)), n, c, 4 * c);
             gelu_forward(&mut a.fch_gelu, &a.fch);
-            matmul_forward(&mut a.fcproj, &a.fch_gelu, p(FCPROJ_W), Some(p(FCPROJ_B)), n, 4 * c, c);
+            matmul_forward(
+                &mut a.fcproj,
+                &a.fch_gelu,
+                p(FCPROJ_W),
+                Some(p(FCPROJ_B)),
+                n,
+                4 * c,
+                c,
+            );
             residual_forward(&mut a.res3, &a.res2, &a.fcproj);
         }
         let last: &[F] = match acts.layers.last() {
@@ -166,8 +220,24 @@ impl<F: Real> Gpt<F> {
             None => &acts.encoded,
         };
         let (lw, lb) = self.lnf();
-        layernorm_forward(&mut acts.lnf, &mut acts.lnf_mean, &mut acts.lnf_rstd, last, lw, lb, c);
-        matmul_forward(&mut acts.logits, &acts.lnf, &self.params[WTE], None, n, c, v);
+        layernorm_forward(
+            &mut acts.lnf,
+            &mut acts.lnf_mean,
+            &mut acts.lnf_rstd,
+            last,
+            lw,
+            lb,
+            c,
+        );
+        matmul_forward(
+            &mut acts.logits,
+            &acts.lnf,
+            &self.params[WTE],
+            None,
+            n,
+            c,
+            v,
+        );
         softmax_crossentropy_forward(&mut acts.probs, &mut acts.losses, &acts.logits, targets, v);
         let sum = acts.losses.iter().fold(F::zero(), |s, &x| s + x);
         Ok(sum / F::c(n as f64))
@@ -186,7 +256,9 @@ impl<F: Real> Gpt<F> {
         let (b, t) = (acts.b, acts.t);
         let n = b * t;
         if targets.len() != n || tokens.len() != n || grads.len() != self.params.len() {
-            return Err(Error::Config("backward: buffers do not match the forward".into()));
+            return Err(Error::Config(
+                "backward: buffers do not match the forward".into(),
+            ));
         }
         self.check_tokens(targets)?;
         let (c, nh, v) = (self.cfg.n_embd, self.cfg.n_head, self.cfg.vocab);
@@ -194,12 +266,28 @@ impl<F: Real> Gpt<F> {
             g.iter_mut().for_each(|x| *x = F::zero());
         }
         let s = &mut acts.scratch;
-        softmax_crossentropy_backward(&mut s.dlogits, &acts.probs, targets, v, F::one() / F::c(n as f64));
+        softmax_crossentropy_backward(
+            &mut s.dlogits,
+            &acts.probs,
+            targets,
+            v,
+            F::one() / F::c(n as f64),
+        );
         let (head, rest) = grads.split_at_mut(2);
         let (dwte, dwpe) = head.split_at_mut(1);
         let (dwte, dwpe) = (&mut dwte[0], &mut dwpe[0]);
         zero(&mut s.dln);
-        matmul_backward(&mut s.dln, dwte, None, &s.dlogits, &acts.lnf, &self.params[WTE], n, c, v);
+        matmul_backward(
+            &mut s.dln,
+            dwte,
+            None,
+            &s.dlogits,
+            &acts.lnf,
+            &self.params[WTE],
+            n,
+            c,
+            v,
+        );
         let (dlayers, dlnf) = rest.split_at_mut(self.cfg.n_layer * PER_LAYER);
         let last: &[F] = match acts.layers.last() {
             Some(a) => &a.res3,
@@ -208,31 +296,107 @@ impl<F: Real> Gpt<F> {
         let (lw, _) = self.lnf();
         zero(&mut s.dres);
         let (dlw, dlb) = dlnf.split_at_mut(1);
-        layernorm_backward(&mut s.dres, &mut dlw[0], &mut dlb[0], &s.dln, last, lw, &acts.lnf_mean, &acts.lnf_rstd, c);
+        layernorm_backward(
+            &mut s.dres,
+            &mut dlw[0],
+            &mut dlb[0],
+            &s.dln,
+            last,
+            lw,
+            &acts.lnf_mean,
+            &acts.lnf_rstd,
+            c,
+        );
         for l in (0..self.cfg.n_layer).rev() {
-            let input: &[F] = if l == 0 { &acts.encoded } else { &acts.layers[l - 1].res3 };
+            let input: &[F] = if l == 0 {
+                &acts.encoded
+            } else {
+                &acts.layers[l - 1].res3
+            };
             let a = &acts.layers[l];
             let p = |k| self.layer(l, k);
             let d = &mut dlayers[l * PER_LAYER..(l + 1) * PER_LAYER];
-            let [dln1w, dln1b, dqkvw, dqkvb, dattw, dattb, dln2w, dln2b, dfcw, dfcb, dfcpw, dfcpb] = d else {
+            let [dln1w, dln1b, dqkvw, dqkvb, dattw, dattb, dln2w, dln2b, dfcw, dfcb, dfcpw, dfcpb] =
+                d
+            else {
                 unreachable!("PER_LAYER tensors per block")
             };
             // res3 = res2 + fcproj(gelu(fc(ln2(res2)))): dres carries d res3, then d res2.
             zero(&mut s.d4c_a);
-            matmul_backward(&mut s.d4c_a, dfcpw, Some(dfcpb), &s.dres, &a.fch_gelu, p(FCPROJ_W), n, 4 * c, c);
+            matmul_backward(
+                &mut s.d4c_a,
+                dfcpw,
+                Some(dfcpb),
+                &s.dres,
+                &a.fch_gelu,
+                p(FCPROJ_W),
+                n,
+                4 * c,
+                c,
+            );
             zero(&mut s.d4c_b);
             gelu_backward(&mut s.d4c_b, &a.fch, &s.d4c_a);
             zero(&mut s.dln);
-            matmul_backward(&mut s.dln, dfcw, Some(dfcb), &s.d4c_b, &a.ln2, p(FC_W), n, c, 4 * c);
-            layernorm_backward(&mut s.dres, dln2w, dln2b, &s.dln, &a.res2, p(LN2_W), &a.ln2_mean, &a.ln2_rstd, c);
+            matmul_backward(
+                &mut s.dln,
+                dfcw,
+                Some(dfcb),
+                &s.d4c_b,
+                &a.ln2,
+                p(FC_W),
+                n,
+                c,
+                4 * c,
+            );
+            layernorm_backward(
+                &mut s.dres,
+                dln2w,
+                dln2b,
+                &s.dln,
+                &a.res2,
+                p(LN2_W),
+                &a.ln2_mean,
+                &a.ln2_rstd,
+                c,
+            );
             // res2 = input + attproj(attention(qkv(ln1(input)))).
             zero(&mut s.datty);
-            matmul_backward(&mut s.datty, dattw, Some(dattb), &s.dres, &a.atty, p(ATTPROJ_W), n, c, c);
+            matmul_backward(
+                &mut s.datty,
+                dattw,
+                Some(dattb),
+                &s.dres,
+                &a.atty,
+                p(ATTPROJ_W),
+                n,
+                c,
+                c,
+            );
             zero(&mut s.dqkv);
             attention_backward(&mut s.dqkv, &s.datty, &a.qkv, &a.att, b, t, c, nh);
             zero(&mut s.dln);
-            matmul_backward(&mut s.dln, dqkvw, Some(dqkvb), &s.dqkv, &a.ln1, p(QKV_W), n, c, 3 * c);
-            layernorm_backward(&mut s.dres, dln1w, dln1b, &s.dln, input, p(LN1_W), &a.ln1_mean, &a.ln1_rstd, c);
+            matmul_backward(
+                &mut s.dln,
+                dqkvw,
+                Some(dqkvb),
+                &s.dqkv,
+                &a.ln1,
+                p(QKV_W),
+                n,
+                c,
+                3 * c,
+            );
+            layernorm_backward(
+                &mut s.dres,
+                dln1w,
+                dln1b,
+                &s.dln,
+                input,
+                p(LN1_W),
+                &a.ln1_mean,
+                &a.ln1_rstd,
+                c,
+            );
         }
         encoder_backward(dwte, dwpe, &s.dres, tokens, t, c);
         Ok(())

@@ -22,7 +22,11 @@ pub const DEFAULT_OPTIMIZER: &str = "muon";
 
 /// Every name [`build`] accepts.
 pub fn all_names() -> Vec<&'static str> {
-    HYBRID_NAMES.iter().chain(OPTIMIZER_NAMES).copied().collect()
+    HYBRID_NAMES
+        .iter()
+        .chain(OPTIMIZER_NAMES)
+        .copied()
+        .collect()
 }
 
 /// Fails with the list of known names unless `name` is one.
@@ -51,7 +55,11 @@ pub fn router(name: &str) -> Router {
 /// The comparison's hyperparameters for `name` at the AdamW baseline learning rate
 /// `adamw_lr`, and where they come from. Learning rates of Adam-like methods are tied to
 /// `adamw_lr` so one number tunes the whole race.
-pub fn recommended(name: &str, adamw_lr: f64, tokens_per_batch: usize) -> (Vec<(String, String)>, &'static str) {
+pub fn recommended(
+    name: &str,
+    adamw_lr: f64,
+    tokens_per_batch: usize,
+) -> (Vec<(String, String)>, &'static str) {
     let lr = |x: f64| ("lr".to_string(), format!("{x:e}"));
     let kv = |k: &str, v: &str| (k.to_string(), v.to_string());
     let aux = |v: &mut Vec<(String, String)>| {
@@ -159,7 +167,9 @@ pub fn build(
     check_name(name)?;
     let (main, aux) = split_aux(hparams);
     if !HYBRID_NAMES.contains(&name) && !aux.is_empty() {
-        return Err(Error::Config(format!("{name} has no AdamW part: drop the adamw.* keys")));
+        return Err(Error::Config(format!(
+            "{name} has no AdamW part: drop the adamw.* keys"
+        )));
     }
     let groups = &params.layout().groups;
     let has = |g: &str| groups.iter().any(|x| x == g);
@@ -189,32 +199,56 @@ pub fn build(
                 aux.push(("lr", &lr_text));
             }
             let adamw = config_from("adamw part", aux_base, &aux)?;
-            let mg: Vec<(String, MuonConfig)> = has("muon").then(|| ("muon".into(), muon)).into_iter().collect();
-            let ag: Vec<(String, AdamConfig)> = has("adamw").then(|| ("adamw".into(), adamw)).into_iter().collect();
+            let mg: Vec<(String, MuonConfig)> = has("muon")
+                .then(|| ("muon".into(), muon))
+                .into_iter()
+                .collect();
+            let ag: Vec<(String, AdamConfig)> = has("adamw")
+                .then(|| ("adamw".into(), adamw))
+                .into_iter()
+                .collect();
             Driver::Plain(Box::new(MuonAdamW::new(params, &mg, &ag, guard)?))
         }
         "sophia-g" | "sophia-h" => {
-            let base = if name == "sophia-g" { SophiaConfig::g() } else { SophiaConfig::h() };
+            let base = if name == "sophia-g" {
+                SophiaConfig::g()
+            } else {
+                SophiaConfig::h()
+            };
             let cfg = config_from(name, base, &main)?;
-            let g = decay_groups(params, cfg, |c| SophiaConfig { weight_decay: 0.0, ..c });
+            let g = decay_groups(params, cfg, |c| SophiaConfig {
+                weight_decay: 0.0,
+                ..c
+            });
             Driver::Sophia(Box::new(Sophia::with_seed(params, &g, guard, seed)?))
         }
         "adahessian" => {
             let cfg = config_from(name, AdaHessianConfig::default(), &main)?;
-            let g = decay_groups(params, cfg, |c| AdaHessianConfig { weight_decay: 0.0, ..c });
+            let g = decay_groups(params, cfg, |c| AdaHessianConfig {
+                weight_decay: 0.0,
+                ..c
+            });
             Driver::AdaHessian(Box::new(AdaHessian::new(params, &g, guard, seed)?))
         }
         _ => Driver::Plain(create(name, params, &main, &["no_decay"], guard)?),
     })
 }
 
-fn decay_groups<C: Clone>(params: &ParamSet, cfg: C, no_decay: impl Fn(C) -> C) -> Vec<(String, C)> {
+fn decay_groups<C: Clone>(
+    params: &ParamSet,
+    cfg: C,
+    no_decay: impl Fn(C) -> C,
+) -> Vec<(String, C)> {
     params
         .layout()
         .groups
         .iter()
         .map(|g| {
-            let c = if g == "no_decay" { no_decay(cfg.clone()) } else { cfg.clone() };
+            let c = if g == "no_decay" {
+                no_decay(cfg.clone())
+            } else {
+                cfg.clone()
+            };
             (g.clone(), c)
         })
         .collect()

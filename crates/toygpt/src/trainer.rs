@@ -48,7 +48,10 @@ impl TrainConfig {
     /// 10 % linear warmup, then cosine decay to 0.1× (nanoGPT's shape).
     pub fn default_schedule(steps: u64) -> String {
         let warmup = (steps / 10).max(1);
-        format!("warmup:{warmup}+cosine:{}:0.1", steps.saturating_sub(warmup).max(1))
+        format!(
+            "warmup:{warmup}+cosine:{}:0.1",
+            steps.saturating_sub(warmup).max(1)
+        )
     }
 }
 
@@ -129,13 +132,19 @@ impl Trainer {
         if cfg.batch == 0 || cfg.steps == 0 {
             return Err(Error::Config("batch and steps must be positive".into()));
         }
-        if !(0.0..=1.0).contains(&cfg.label_noise) || !(cfg.grad_noise >= 0.0 && cfg.grad_noise.is_finite()) {
-            return Err(Error::Config("label noise must be in [0, 1], gradient noise ≥ 0".into()));
+        if !((0.0..=1.0).contains(&cfg.label_noise)
+            && cfg.grad_noise >= 0.0
+            && cfg.grad_noise.is_finite())
+        {
+            return Err(Error::Config(
+                "label noise must be in [0, 1], gradient noise ≥ 0".into(),
+            ));
         }
         let schedule = Schedule::parse(&cfg.schedule).map_err(|e| Error::Config(e.to_string()))?;
         let model: Gpt<f32> = Gpt::new(cfg.model, cfg.seed)?;
         let named = param_specs(&cfg.model);
-        let specs = router(&cfg.optimizer).specs(named.iter().map(|(n, s)| (n.as_str(), s.as_slice())));
+        let specs =
+            router(&cfg.optimizer).specs(named.iter().map(|(n, s)| (n.as_str(), s.as_slice())));
         let mut params = ParamSet::new(engine, &specs)?;
         let slots = named
             .iter()
@@ -233,7 +242,14 @@ impl Trainer {
 
     /// H·(probe) into `grads`, at the host parameters, on `batch`.
     fn hvp_of_probes(&mut self, batch: &Batch) -> Result<()> {
-        hvp(&self.model, &mut self.scratch, &mut self.acts, batch, &self.aux, &mut self.grads)
+        hvp(
+            &self.model,
+            &mut self.scratch,
+            &mut self.acts,
+            batch,
+            &self.aux,
+            &mut self.grads,
+        )
     }
 
     /// One training step: forward/backward on the next batch, the curvature work the
@@ -245,10 +261,24 @@ impl Trainer {
         times.transfer += t0.elapsed().as_secs_f64();
 
         let (b, t) = (self.cfg.batch, self.cfg.model.context);
-        let batch = corpus.batch(Split::Train, b, t, self.cfg.seed, self.step, self.cfg.label_noise)?;
+        let batch = corpus.batch(
+            Split::Train,
+            b,
+            t,
+            self.cfg.seed,
+            self.step,
+            self.cfg.label_noise,
+        )?;
         let t1 = Instant::now();
-        let loss = self.model.forward(&mut self.acts, &batch.tokens, &batch.targets)?;
-        self.model.backward(&mut self.acts, &batch.tokens, &batch.targets, &mut self.grads)?;
+        let loss = self
+            .model
+            .forward(&mut self.acts, &batch.tokens, &batch.targets)?;
+        self.model.backward(
+            &mut self.acts,
+            &batch.tokens,
+            &batch.targets,
+            &mut self.grads,
+        )?;
         if self.cfg.grad_noise > 0.0 {
             self.add_grad_noise();
         }
@@ -307,9 +337,16 @@ impl Trainer {
             self.probes_into_aux()?;
             self.hvp_of_probes(batch)?;
         } else {
-            self.model.forward(&mut self.acts, &batch.tokens, &batch.targets)?;
+            self.model
+                .forward(&mut self.acts, &batch.tokens, &batch.targets)?;
             let mut rng = stream_rng(self.cfg.seed, STREAM_SOPHIA_LABELS, self.step);
-            gnb_gradient(&self.model, &mut self.acts, &batch.tokens, &mut rng, &mut self.grads)?;
+            gnb_gradient(
+                &self.model,
+                &mut self.acts,
+                &batch.tokens,
+                &mut rng,
+                &mut self.grads,
+            )?;
         }
         Self::push_grads(&mut self.params, &self.slots, &self.grads)?;
         if let Driver::Sophia(s) = &mut self.driver {
@@ -338,15 +375,26 @@ impl Trainer {
         let mut sum = 0.0;
         for i in 0..batches.max(1) {
             let batch = corpus.batch(Split::Val, b, t, self.cfg.seed, i as u64, 0.0)?;
-            sum += self.model.forward(&mut self.acts, &batch.tokens, &batch.targets)?;
+            sum += self
+                .model
+                .forward(&mut self.acts, &batch.tokens, &batch.targets)?;
         }
         Ok(sum / batches.max(1) as f32)
     }
 
     /// `len` characters sampled after `prompt` at `temperature` (> 0), seeded.
-    pub fn generate(&mut self, corpus: &Corpus, prompt: &str, len: usize, temperature: f32, seed: u64) -> Result<String> {
+    pub fn generate(
+        &mut self,
+        corpus: &Corpus,
+        prompt: &str,
+        len: usize,
+        temperature: f32,
+        seed: u64,
+    ) -> Result<String> {
         if !(temperature > 0.0 && temperature.is_finite()) {
-            return Err(Error::Config(format!("temperature must be positive, got {temperature}")));
+            return Err(Error::Config(format!(
+                "temperature must be positive, got {temperature}"
+            )));
         }
         self.pull()?;
         let mut tokens = corpus.encode(prompt)?;
@@ -362,7 +410,10 @@ impl Trainer {
             let mut acts = Activations::new(&self.cfg.model, 1, window.len());
             self.model.forward(&mut acts, window, window)?;
             let last = &acts.probs[(window.len() - 1) * v..window.len() * v];
-            let weights: Vec<f64> = last.iter().map(|&p| (p as f64).powf(1.0 / temperature as f64)).collect();
+            let weights: Vec<f64> = last
+                .iter()
+                .map(|&p| (p as f64).powf(1.0 / temperature as f64))
+                .collect();
             let total: f64 = weights.iter().sum();
             let mut u = rng.random::<f64>() * total;
             let mut next = v - 1;
@@ -384,7 +435,12 @@ impl Trainer {
         self.pull()?;
         std::fs::create_dir_all(dir)?;
         let named = param_specs(&self.cfg.model);
-        let bytes: Vec<&[u8]> = self.model.params.iter().map(|p| bytemuck::cast_slice(p)).collect();
+        let bytes: Vec<&[u8]> = self
+            .model
+            .params
+            .iter()
+            .map(|p| bytemuck::cast_slice(p))
+            .collect();
         let views = named
             .iter()
             .zip(&bytes)
@@ -394,7 +450,8 @@ impl Trainer {
                     .map_err(|e| ckpt_err(dir, e.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
-        let model = safetensors::serialize(views, None).map_err(|e| ckpt_err(dir, e.to_string()))?;
+        let model =
+            safetensors::serialize(views, None).map_err(|e| ckpt_err(dir, e.to_string()))?;
         std::fs::write(dir.join("model.safetensors"), model)?;
         let opt = self.driver.optimizer().save(&self.params)?;
         std::fs::write(dir.join("optimizer.safetensors"), opt)?;
@@ -411,20 +468,37 @@ impl Trainer {
     /// Continues a run saved by [`Trainer::save`]; the corpus must have the same vocabulary.
     /// Steps after a resume are identical to those of the uninterrupted run.
     pub fn resume(engine: &Engine, corpus: &Corpus, dir: &Path) -> Result<Trainer> {
-        let read = |f: &str| std::fs::read(dir.join(f)).map_err(|e| ckpt_err(dir, format!("{f}: {e}")));
-        let meta: TrainerFile =
-            serde_json::from_slice(&read("trainer.json")?).map_err(|e| ckpt_err(dir, format!("trainer.json: {e}")))?;
+        let read =
+            |f: &str| std::fs::read(dir.join(f)).map_err(|e| ckpt_err(dir, format!("{f}: {e}")));
+        let meta: TrainerFile = serde_json::from_slice(&read("trainer.json")?)
+            .map_err(|e| ckpt_err(dir, format!("trainer.json: {e}")))?;
         let vocab: String = corpus.chars.iter().collect();
         if meta.vocab != vocab {
-            return Err(ckpt_err(dir, "the data's vocabulary differs from the checkpoint's".into()));
+            return Err(ckpt_err(
+                dir,
+                "the data's vocabulary differs from the checkpoint's".into(),
+            ));
         }
         let mut tr = Trainer::new(engine, corpus, meta.config)?;
         let model_bytes = read("model.safetensors")?;
-        let st = SafeTensors::deserialize(&model_bytes).map_err(|e| ckpt_err(dir, format!("model.safetensors: {e}")))?;
-        for ((name, shape), dst) in param_specs(&tr.cfg.model).iter().zip(tr.model.params.iter_mut()) {
-            let view = st.tensor(name).map_err(|e| ckpt_err(dir, format!("{name}: {e}")))?;
+        let st = SafeTensors::deserialize(&model_bytes)
+            .map_err(|e| ckpt_err(dir, format!("model.safetensors: {e}")))?;
+        for ((name, shape), dst) in param_specs(&tr.cfg.model)
+            .iter()
+            .zip(tr.model.params.iter_mut())
+        {
+            let view = st
+                .tensor(name)
+                .map_err(|e| ckpt_err(dir, format!("{name}: {e}")))?;
             if view.dtype() != Dtype::F32 || view.shape() != shape.as_slice() {
-                return Err(ckpt_err(dir, format!("{name}: expected f32 {shape:?}, found {:?} {:?}", view.dtype(), view.shape())));
+                return Err(ckpt_err(
+                    dir,
+                    format!(
+                        "{name}: expected f32 {shape:?}, found {:?} {:?}",
+                        view.dtype(),
+                        view.shape()
+                    ),
+                ));
             }
             for (d, c) in dst.iter_mut().zip(view.data().chunks_exact(4)) {
                 *d = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);

@@ -27,7 +27,11 @@ fn direction<F: toygpt::Real>(model: &Gpt<F>, salt: f64) -> Vec<Vec<F>> {
         .params
         .iter()
         .enumerate()
-        .map(|(j, p)| (0..p.len()).map(|i| F::c(((i as f64 + 1.3 * j as f64 + salt) * 0.91).sin())).collect())
+        .map(|(j, p)| {
+            (0..p.len())
+                .map(|i| F::c(((i as f64 + 1.3 * j as f64 + salt) * 0.91).sin()))
+                .collect()
+        })
         .collect()
 }
 
@@ -57,7 +61,10 @@ fn finite_difference_hvp_is_symmetric_and_f32_matches_f64() {
     hvp(&m64, &mut scratch, &mut acts64, &b, &u, &mut hu).unwrap();
     hvp(&m64, &mut scratch, &mut acts64, &b, &v, &mut hv).unwrap();
     let (uhv, vhu) = (dot(&u, &hv), dot(&v, &hu));
-    assert!((uhv - vhu).abs() <= 1e-5 * uhv.abs().max(vhu.abs()), "uᵀHv {uhv} vs vᵀHu {vhu}");
+    assert!(
+        (uhv - vhu).abs() <= 1e-5 * uhv.abs().max(vhu.abs()),
+        "uᵀHv {uhv} vs vᵀHu {vhu}"
+    );
     assert!(dot(&hu, &hu) > 0.0);
 
     let mut acts32 = Activations::new(&c, 2, 8);
@@ -91,8 +98,8 @@ fn sampled_labels_follow_the_softmax() {
     model.forward(&mut acts, &b.tokens, &b.targets).unwrap();
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let draws = 4000;
-    let mut counts = vec![0usize; 11];
-    let mut expected = vec![0.0f64; 11];
+    let mut counts = [0usize; 11];
+    let mut expected = [0.0f64; 11];
     for _ in 0..draws {
         for y in sample_labels(&acts, 11, &mut rng) {
             counts[y as usize] += 1;
@@ -107,7 +114,9 @@ fn sampled_labels_follow_the_softmax() {
     for (k, (&got, &want)) in counts.iter().zip(&expected).enumerate() {
         let p = want / n;
         let se = (n * p * (1.0 - p)).sqrt().max(1.0);
-        assert!((got as f64 - want).abs() < 5.0 * se, "symbol {k}: {got} draws, expected {want:.0}");
+        assert!(
+            (got as f64 - want).abs() < 5.0 * se,
+            "symbol {k}: {got} draws, expected {want:.0}"
+        );
     }
 }
-

@@ -47,10 +47,14 @@ pub struct SolveArgs {
 }
 
 pub fn run(args: SolveArgs) -> Result<()> {
-    let bytes = std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
-    let file = SafeTensors::deserialize(&bytes).with_context(|| format!("{} is not a safetensors file", args.input.display()))?;
+    let bytes =
+        std::fs::read(&args.input).with_context(|| format!("reading {}", args.input.display()))?;
+    let file = SafeTensors::deserialize(&bytes)
+        .with_context(|| format!("{} is not a safetensors file", args.input.display()))?;
     let get = |name: &str| -> Result<(Vec<usize>, Vec<f32>)> {
-        let t = file.tensor(name).with_context(|| format!("tensor `{name}` is missing"))?;
+        let t = file
+            .tensor(name)
+            .with_context(|| format!("tensor `{name}` is missing"))?;
         Ok((t.shape().to_vec(), to_f32(&t, name)?))
     };
     let (sa, a) = get("A")?;
@@ -73,7 +77,19 @@ pub fn run(args: SolveArgs) -> Result<()> {
                 "gaussian" => SketchKind::Gaussian,
                 other => bail!("unknown sketch {other:?}; known: srht, count, gaussian"),
             };
-            let r = sketch_precondition_lstsq(&engine, &a, &b, m, n, &LstsqOptions { kind, seed: args.seed, tol: args.tol, ..Default::default() })?;
+            let r = sketch_precondition_lstsq(
+                &engine,
+                &a,
+                &b,
+                m,
+                n,
+                &LstsqOptions {
+                    kind,
+                    seed: args.seed,
+                    tol: args.tol,
+                    ..Default::default()
+                },
+            )?;
             println!(
                 "{m}×{n} least squares ({kind:?} sketch): {} LSQR iterations in {} rounds, ‖r‖/‖b‖ = {:.3e}, ‖Aᵀr‖/(‖A‖‖r‖) = {:.3e}; sketch {:.3} s, QR {:.3} s, LSQR {:.3} s",
                 r.iterations, r.rounds, r.residual, r.normal_residual, r.sketch_seconds, r.qr_seconds, r.solve_seconds
@@ -84,9 +100,18 @@ pub fn run(args: SolveArgs) -> Result<()> {
             r.x.iter().map(|&v| v as f32).collect()
         }
         "kaczmarz" | "newton" => {
-            let mut s = BlockSolver::new(&engine, &a, &b, m, n, args.block, args.method == "newton")?;
-            let r = s.solve(&IterOptions { tol: args.tol, max_steps: args.max_steps, check_every: 0, seed: args.seed })?;
-            println!("{m}×{n} {}: {} steps, ‖r‖/‖b‖ = {:.3e}", args.method, r.steps, r.residual);
+            let mut s =
+                BlockSolver::new(&engine, &a, &b, m, n, args.block, args.method == "newton")?;
+            let r = s.solve(&IterOptions {
+                tol: args.tol,
+                max_steps: args.max_steps,
+                check_every: 0,
+                seed: args.seed,
+            })?;
+            println!(
+                "{m}×{n} {}: {} steps, ‖r‖/‖b‖ = {:.3e}",
+                args.method, r.steps, r.residual
+            );
             meta.insert("iterations".into(), r.steps.to_string());
             meta.insert("residual".into(), r.residual.to_string());
             r.x.iter().map(|&v| v as f32).collect()
@@ -95,6 +120,7 @@ pub fn run(args: SolveArgs) -> Result<()> {
     };
     let xb: Vec<u8> = bytemuck::cast_slice(&x).to_vec();
     let views = vec![("x".to_string(), TensorView::new(Dtype::F32, vec![n], &xb)?)];
-    safetensors::serialize_to_file(views, Some(meta), &args.output).with_context(|| format!("writing {}", args.output.display()))?;
+    safetensors::serialize_to_file(views, Some(meta), &args.output)
+        .with_context(|| format!("writing {}", args.output.display()))?;
     Ok(())
 }

@@ -19,8 +19,8 @@ pub mod optim;
 pub mod ot;
 pub mod random;
 pub mod scaling;
-pub mod sketch;
 pub mod schedule;
+pub mod sketch;
 
 /// Errors of the reference implementations: only shape disagreements can go wrong here.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

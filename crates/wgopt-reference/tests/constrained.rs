@@ -32,7 +32,12 @@ fn run_set(method: KktMethod) -> Vec<String> {
         let p = tp.problem.as_ref();
         let sketched_degenerate = tp.degenerate && method != KktMethod::Direct;
         let opts = match (tp.degenerate, sketched_degenerate) {
-            (_, true) => Options { method, kkt_tol: 1e-4, max_iter: 3000, ..Options::default() },
+            (_, true) => Options {
+                method,
+                kkt_tol: 1e-4,
+                max_iter: 3000,
+                ..Options::default()
+            },
             (true, false) => Options {
                 method,
                 kkt_tol: 1e-6,
@@ -40,7 +45,12 @@ fn run_set(method: KktMethod) -> Vec<String> {
                 max_iter: 3000,
                 ..Options::default()
             },
-            _ => Options { method, kkt_tol: 1e-9, max_iter: 3000, ..Options::default() },
+            _ => Options {
+                method,
+                kkt_tol: 1e-9,
+                max_iter: 3000,
+                ..Options::default()
+            },
         };
         match solve(p, &opts) {
             Ok(r) => {
@@ -63,7 +73,13 @@ fn run_set(method: KktMethod) -> Vec<String> {
                     if ok { "" } else { "← MISSED" }
                 );
                 if !ok {
-                    failures.push(format!("{}: f = {} ({:?}), |c| = {:e}", p.name(), r.objective, tp.expect, r.violation));
+                    failures.push(format!(
+                        "{}: f = {} ({:?}), |c| = {:e}",
+                        p.name(),
+                        r.objective,
+                        tp.expect,
+                        r.violation
+                    ));
                 }
             }
             Err(SolveError::Singular(msg)) if matches!(tp.expect, Expect::LicqFails(_)) => {
@@ -72,7 +88,9 @@ fn run_set(method: KktMethod) -> Vec<String> {
             // Named failure: with the Gaussian-vector sketch (seed 2023) BT1's first inexact
             // step lands near the origin, where ∇c = 2x vanishes, and the LICQ check
             // (λ_min(GGᵀ) = 5.2e-4 < 1e-2) stops the method. RK and direct solves pass.
-            Err(SolveError::Singular(msg)) if method == KktMethod::GaussianVector && p.name() == "BT1" => {
+            Err(SolveError::Singular(msg))
+                if method == KktMethod::GaussianVector && p.name() == "BT1" =>
+            {
                 println!("{method:?} {:>6}: known failure: {msg}", p.name());
             }
             Err(e) => {
@@ -88,13 +106,31 @@ fn run_set(method: KktMethod) -> Vec<String> {
 #[test]
 fn constrained_logistic_regression_agrees_across_kkt_solvers() {
     let p = Logistic::generate(200, 12, 7);
-    let base = Options { kkt_tol: 1e-8, max_iter: 500, ..Options::default() };
-    let direct = solve(&p, &Options { method: KktMethod::Direct, ..base }).unwrap();
+    let base = Options {
+        kkt_tol: 1e-8,
+        max_iter: 500,
+        ..Options::default()
+    };
+    let direct = solve(
+        &p,
+        &Options {
+            method: KktMethod::Direct,
+            ..base
+        },
+    )
+    .unwrap();
     assert!(direct.violation <= 1e-8);
     for method in [KktMethod::GaussianVector, KktMethod::Kaczmarz] {
         let r = solve(&p, &Options { method, ..base }).unwrap();
-        let dx = r.x.iter().zip(&direct.x).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
-        println!("logistic {method:?}: {} iterations, f = {:.10} (direct {:.10}), max |Δx| = {dx:e}", r.iterations, r.objective, direct.objective);
+        let dx =
+            r.x.iter()
+                .zip(&direct.x)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+        println!(
+            "logistic {method:?}: {} iterations, f = {:.10} (direct {:.10}), max |Δx| = {dx:e}",
+            r.iterations, r.objective, direct.objective
+        );
         assert!((r.objective - direct.objective).abs() <= 1e-6 * direct.objective.abs().max(1.0));
         assert!(r.violation <= 1e-8 && dx <= 1e-5);
     }
@@ -105,51 +141,131 @@ fn constrained_logistic_regression_agrees_across_kkt_solvers() {
 #[test]
 fn bad_problems_are_typed_errors() {
     let licq = solve(&hs61(), &Options::default());
-    assert!(matches!(licq, Err(SolveError::Singular(ref m)) if m.contains("LICQ")), "{licq:?}");
+    assert!(
+        matches!(licq, Err(SolveError::Singular(ref m)) if m.contains("LICQ")),
+        "{licq:?}"
+    );
     // From a regular start in x*'s orthant HS61 reaches its optimum (from (1, 1, 1) it stops
     // at another KKT point, f = −81.919).
     struct Shifted;
     impl Problem for Shifted {
-        fn name(&self) -> &str { "HS61 from a regular start" }
-        fn dims(&self) -> (usize, usize) { (3, 2) }
-        fn x0(&self) -> Vec<f64> { vec![1.0, -1.0, 1.0] }
-        fn objective(&self, x: &[f64]) -> f64 { hs61().objective(x) }
-        fn gradient(&self, x: &[f64]) -> Vec<f64> { hs61().gradient(x) }
-        fn constraints(&self, x: &[f64]) -> Vec<f64> { hs61().constraints(x) }
-        fn jacobian(&self, x: &[f64]) -> ndarray::Array2<f64> { hs61().jacobian(x) }
-        fn lagrangian_hessian(&self, x: &[f64], l: &[f64]) -> ndarray::Array2<f64> { hs61().lagrangian_hessian(x, l) }
+        fn name(&self) -> &str {
+            "HS61 from a regular start"
+        }
+        fn dims(&self) -> (usize, usize) {
+            (3, 2)
+        }
+        fn x0(&self) -> Vec<f64> {
+            vec![1.0, -1.0, 1.0]
+        }
+        fn objective(&self, x: &[f64]) -> f64 {
+            hs61().objective(x)
+        }
+        fn gradient(&self, x: &[f64]) -> Vec<f64> {
+            hs61().gradient(x)
+        }
+        fn constraints(&self, x: &[f64]) -> Vec<f64> {
+            hs61().constraints(x)
+        }
+        fn jacobian(&self, x: &[f64]) -> ndarray::Array2<f64> {
+            hs61().jacobian(x)
+        }
+        fn lagrangian_hessian(&self, x: &[f64], l: &[f64]) -> ndarray::Array2<f64> {
+            hs61().lagrangian_hessian(x, l)
+        }
     }
-    let r = solve(&Shifted, &Options { method: KktMethod::Direct, kkt_tol: 1e-9, ..Options::default() }).unwrap();
-    assert!((r.objective - HS61_OPTIMUM).abs() <= 1e-6 * HS61_OPTIMUM.abs(), "{}", r.objective);
+    let r = solve(
+        &Shifted,
+        &Options {
+            method: KktMethod::Direct,
+            kkt_tol: 1e-9,
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    assert!(
+        (r.objective - HS61_OPTIMUM).abs() <= 1e-6 * HS61_OPTIMUM.abs(),
+        "{}",
+        r.objective
+    );
 
     struct Nan;
     impl Problem for Nan {
-        fn name(&self) -> &str { "nan" }
-        fn dims(&self) -> (usize, usize) { (2, 1) }
-        fn x0(&self) -> Vec<f64> { vec![1.0, 1.0] }
-        fn objective(&self, _: &[f64]) -> f64 { f64::NAN }
-        fn gradient(&self, _: &[f64]) -> Vec<f64> { vec![0.0, 0.0] }
-        fn constraints(&self, x: &[f64]) -> Vec<f64> { vec![x[0] - 1.0] }
-        fn jacobian(&self, _: &[f64]) -> ndarray::Array2<f64> { ndarray::array![[1.0, 0.0]] }
-        fn lagrangian_hessian(&self, _: &[f64], _: &[f64]) -> ndarray::Array2<f64> { ndarray::Array2::eye(2) }
+        fn name(&self) -> &str {
+            "nan"
+        }
+        fn dims(&self) -> (usize, usize) {
+            (2, 1)
+        }
+        fn x0(&self) -> Vec<f64> {
+            vec![1.0, 1.0]
+        }
+        fn objective(&self, _: &[f64]) -> f64 {
+            f64::NAN
+        }
+        fn gradient(&self, _: &[f64]) -> Vec<f64> {
+            vec![0.0, 0.0]
+        }
+        fn constraints(&self, x: &[f64]) -> Vec<f64> {
+            vec![x[0] - 1.0]
+        }
+        fn jacobian(&self, _: &[f64]) -> ndarray::Array2<f64> {
+            ndarray::array![[1.0, 0.0]]
+        }
+        fn lagrangian_hessian(&self, _: &[f64], _: &[f64]) -> ndarray::Array2<f64> {
+            ndarray::Array2::eye(2)
+        }
     }
-    assert!(matches!(solve(&Nan, &Options::default()), Err(SolveError::NonFinite(_))));
+    assert!(matches!(
+        solve(&Nan, &Options::default()),
+        Err(SolveError::NonFinite(_))
+    ));
 
     struct WrongDims;
     impl Problem for WrongDims {
-        fn name(&self) -> &str { "wrong dims" }
-        fn dims(&self) -> (usize, usize) { (3, 1) }
-        fn x0(&self) -> Vec<f64> { vec![1.0, 1.0] }
-        fn objective(&self, _: &[f64]) -> f64 { 0.0 }
-        fn gradient(&self, _: &[f64]) -> Vec<f64> { vec![0.0; 3] }
-        fn constraints(&self, _: &[f64]) -> Vec<f64> { vec![0.0] }
-        fn jacobian(&self, _: &[f64]) -> ndarray::Array2<f64> { ndarray::Array2::zeros((1, 3)) }
-        fn lagrangian_hessian(&self, _: &[f64], _: &[f64]) -> ndarray::Array2<f64> { ndarray::Array2::eye(3) }
+        fn name(&self) -> &str {
+            "wrong dims"
+        }
+        fn dims(&self) -> (usize, usize) {
+            (3, 1)
+        }
+        fn x0(&self) -> Vec<f64> {
+            vec![1.0, 1.0]
+        }
+        fn objective(&self, _: &[f64]) -> f64 {
+            0.0
+        }
+        fn gradient(&self, _: &[f64]) -> Vec<f64> {
+            vec![0.0; 3]
+        }
+        fn constraints(&self, _: &[f64]) -> Vec<f64> {
+            vec![0.0]
+        }
+        fn jacobian(&self, _: &[f64]) -> ndarray::Array2<f64> {
+            ndarray::Array2::zeros((1, 3))
+        }
+        fn lagrangian_hessian(&self, _: &[f64], _: &[f64]) -> ndarray::Array2<f64> {
+            ndarray::Array2::eye(3)
+        }
     }
-    assert!(matches!(solve(&WrongDims, &Options::default()), Err(SolveError::Dimension(_))));
+    assert!(matches!(
+        solve(&WrongDims, &Options::default()),
+        Err(SolveError::Dimension(_))
+    ));
 
-    let capped = solve(test_set()[4].problem.as_ref(), &Options { method: KktMethod::Direct, kkt_tol: 1e-15, max_iter: 5, ..Options::default() });
-    assert!(matches!(capped, Err(SolveError::IterationCap { iterations: 5, .. })), "{capped:?}");
+    let capped = solve(
+        test_set()[4].problem.as_ref(),
+        &Options {
+            method: KktMethod::Direct,
+            kkt_tol: 1e-15,
+            max_iter: 5,
+            ..Options::default()
+        },
+    );
+    assert!(
+        matches!(capped, Err(SolveError::IterationCap { iterations: 5, .. })),
+        "{capped:?}"
+    );
 }
 
 #[test]

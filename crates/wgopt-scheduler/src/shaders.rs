@@ -399,7 +399,9 @@ impl ShaderId {
                 wgsl!("ot/sinkhorn_columns.wgsl"),
             ],
             ShaderId::SinkhornSummary => &[SINKHORN_COMMON, wgsl!("ot/sinkhorn_summary.wgsl")],
-            ShaderId::SketchGaussian => &[PHILOX, SKETCH_COMMON, wgsl!("sketch/sketch_gaussian.wgsl")],
+            ShaderId::SketchGaussian => {
+                &[PHILOX, SKETCH_COMMON, wgsl!("sketch/sketch_gaussian.wgsl")]
+            }
             ShaderId::SketchCount => &[SKETCH_COMMON, wgsl!("sketch/sketch_count.wgsl")],
             ShaderId::SrhtSign => &[PHILOX, SKETCH_COMMON, wgsl!("sketch/srht_sign.wgsl")],
             ShaderId::SrhtButterfly => &[SKETCH_COMMON, wgsl!("sketch/srht_butterfly.wgsl")],

@@ -108,16 +108,26 @@ impl Operator {
             chunks: chunks as u32,
             ..Default::default()
         };
-        let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
-        let buf = |label: &str, floats: usize| engine.create_buffer(label, (floats * 4).max(16) as u64, usage);
+        let usage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_DST
+            | wgpu::BufferUsages::COPY_SRC;
+        let buf = |label: &str, floats: usize| {
+            engine.create_buffer(label, (floats * 4).max(16) as u64, usage)
+        };
         let params_buf = engine.create_buffer(
             "lstsq params",
             std::mem::size_of::<LstsqParams>() as u64,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         );
-        engine.queue().write_buffer(&params_buf, 0, bytemuck::bytes_of(&params));
+        engine
+            .queue()
+            .write_buffer(&params_buf, 0, bytemuck::bytes_of(&params));
         let av_groups = m.div_ceil(8);
-        let (v, u, av_partial) = (buf("lstsq v", n), buf("lstsq u", m), buf("lstsq |u| partials", av_groups));
+        let (v, u, av_partial) = (
+            buf("lstsq v", n),
+            buf("lstsq u", m),
+            buf("lstsq |u| partials", av_groups),
+        );
         let atu_partial = buf("lstsq Aᵀu partials", chunks * n);
         let atu_out = buf("lstsq Aᵀu", n);
         let mk = |label: &'static str, id: ShaderId, bufs: &[&wgpu::Buffer], wg: [u32; 3]| {
@@ -130,28 +140,65 @@ impl Operator {
             }
         };
         let gx = (av_groups as u32).clamp(1, 65535);
-        let av = mk("lstsq A·v", ShaderId::LstsqAv, &[&params_buf, a, &v, &u, &av_partial], [gx, (av_groups as u32).div_ceil(gx), 1]);
+        let av = mk(
+            "lstsq A·v",
+            ShaderId::LstsqAv,
+            &[&params_buf, a, &v, &u, &av_partial],
+            [gx, (av_groups as u32).div_ceil(gx), 1],
+        );
         let atu = [
-            mk("lstsq Aᵀu", ShaderId::LstsqAtu, &[&params_buf, a, &u, &atu_partial], [(n as u32).div_ceil(64), chunks as u32, 1]),
-            mk("lstsq Aᵀu reduce", ShaderId::LstsqAtuReduce, &[&params_buf, &atu_partial, &atu_out], [(n as u32).div_ceil(64), 1, 1]),
+            mk(
+                "lstsq Aᵀu",
+                ShaderId::LstsqAtu,
+                &[&params_buf, a, &u, &atu_partial],
+                [(n as u32).div_ceil(64), chunks as u32, 1],
+            ),
+            mk(
+                "lstsq Aᵀu reduce",
+                ShaderId::LstsqAtuReduce,
+                &[&params_buf, &atu_partial, &atu_out],
+                [(n as u32).div_ceil(64), 1, 1],
+            ),
         ];
-        Operator { engine: engine.clone(), params, params_buf, v, u, av_partial, atu_out, av, atu, av_groups }
+        Operator {
+            engine: engine.clone(),
+            params,
+            params_buf,
+            v,
+            u,
+            av_partial,
+            atu_out,
+            av,
+            atu,
+            av_groups,
+        }
     }
 
     fn set_u(&self, u: &[f32]) {
-        self.engine.queue().write_buffer(&self.u, 0, bytemuck::cast_slice(u));
+        self.engine
+            .queue()
+            .write_buffer(&self.u, 0, bytemuck::cast_slice(u));
     }
 
     /// u ← A·v − coef·u on the GPU; returns ‖u‖².
     fn av(&mut self, v: &[f64], coef: f64) -> Result<f64> {
         let vf: Vec<f32> = v.iter().map(|&x| x as f32).collect();
-        self.engine.queue().write_buffer(&self.v, 0, bytemuck::cast_slice(&vf));
+        self.engine
+            .queue()
+            .write_buffer(&self.v, 0, bytemuck::cast_slice(&vf));
         self.params.coef = coef as f32;
-        self.engine.queue().write_buffer(&self.params_buf, 0, bytemuck::bytes_of(&self.params));
+        self.engine
+            .queue()
+            .write_buffer(&self.params_buf, 0, bytemuck::bytes_of(&self.params));
         let mut rec = StepRecorder::new();
         rec.push(self.av.clone());
         rec.submit(&self.engine)?;
-        let p = read_range(&self.engine, &self.av_partial, 0, (self.av_groups * 4) as u64)?;
+        let p = read_range(
+            &self.engine,
+            &self.av_partial,
+            0,
+            (self.av_groups * 4) as u64,
+        )?;
         Ok(p.iter().map(|&x| x as f64).sum())
     }
 
@@ -161,7 +208,12 @@ impl Operator {
         rec.push(self.atu[0].clone());
         rec.push(self.atu[1].clone());
         rec.submit(&self.engine)?;
-        Ok(read_range(&self.engine, &self.atu_out, 0, self.params.n as u64 * 4)?.into_iter().map(f64::from).collect())
+        Ok(
+            read_range(&self.engine, &self.atu_out, 0, self.params.n as u64 * 4)?
+                .into_iter()
+                .map(f64::from)
+                .collect(),
+        )
     }
 }
 
@@ -170,7 +222,13 @@ fn norm(x: &[f64]) -> f64 {
 }
 
 /// LSQR on `A·R⁻¹ y = rhs` (R upper triangular); returns y's image x = R⁻¹y and iterations.
-fn lsqr_round(op: &mut Operator, r: &ndarray::Array2<f64>, rhs: &[f64], tol: f64, max_iter: usize) -> Result<(Vec<f64>, usize)> {
+fn lsqr_round(
+    op: &mut Operator,
+    r: &ndarray::Array2<f64>,
+    rhs: &[f64],
+    tol: f64,
+    max_iter: usize,
+) -> Result<(Vec<f64>, usize)> {
     let n = r.nrows();
     let beta0 = norm(rhs);
     if beta0 == 0.0 {
@@ -192,11 +250,16 @@ fn lsqr_round(op: &mut Operator, r: &ndarray::Array2<f64>, rhs: &[f64], tol: f64
     let mut anorm2 = 0.0;
     for it in 1..=max_iter {
         // u ← (A R⁻¹ v − α·u_unit): stored u times uscale is the unit u.
-        let beta = op.av(&back_substitute(r.view(), &v), alpha * uscale)?.sqrt();
+        let beta = op
+            .av(&back_substitute(r.view(), &v), alpha * uscale)?
+            .sqrt();
         uscale = if beta > 0.0 { 1.0 / beta } else { 1.0 };
         anorm2 += alpha * alpha + beta * beta;
         let atu = op.atu()?;
-        let rt: Vec<f64> = forward_substitute_t(r.view(), &atu.iter().map(|x| x * uscale).collect::<Vec<_>>());
+        let rt: Vec<f64> = forward_substitute_t(
+            r.view(),
+            &atu.iter().map(|x| x * uscale).collect::<Vec<_>>(),
+        );
         for (vi, t) in v.iter_mut().zip(&rt) {
             *vi = t - beta * *vi;
         }
@@ -241,11 +304,22 @@ fn residuals(a: &[f32], b: &[f32], x: &[f64], n: usize, afro: f64) -> (f64, f64,
     }
     let rn = norm(&r);
     let bn = b.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
-    (norm(&atr) / (afro * rn).max(f64::MIN_POSITIVE), rn / bn.max(f64::MIN_POSITIVE), r)
+    (
+        norm(&atr) / (afro * rn).max(f64::MIN_POSITIVE),
+        rn / bn.max(f64::MIN_POSITIVE),
+        r,
+    )
 }
 
 /// Solves `min ‖A x − b‖` for tall full-rank `A` (m × n row-major f32).
-pub fn sketch_precondition_lstsq(engine: &Engine, a: &[f32], b: &[f32], m: usize, n: usize, opts: &LstsqOptions) -> Result<LstsqReport> {
+pub fn sketch_precondition_lstsq(
+    engine: &Engine,
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    n: usize,
+    opts: &LstsqOptions,
+) -> Result<LstsqReport> {
     if a.len() != m * n || b.len() != m || n == 0 || m < n {
         return Err(SolveError::Dimension(format!("least squares needs A of m×n with m ≥ n ≥ 1 and b of m; got {} values for {m}×{n}, b of {}", a.len(), b.len())).into());
     }
@@ -253,13 +327,23 @@ pub fn sketch_precondition_lstsq(engine: &Engine, a: &[f32], b: &[f32], m: usize
         return Err(SolveError::NonFinite("A or b".into()).into());
     }
     if (m * n * 4) as u64 > engine.chunk_bytes() {
-        return Err(Error::OverLimit { what: "least-squares matrix".into(), size: (m * n * 4) as u64, limit: engine.chunk_bytes() });
+        return Err(Error::OverLimit {
+            what: "least-squares matrix".into(),
+            size: (m * n * 4) as u64,
+            limit: engine.chunk_bytes(),
+        });
     }
-    let s = sketch_rows(n).min(if opts.kind == SketchKind::Srht { m.next_power_of_two() } else { usize::MAX });
+    let s = sketch_rows(n).min(if opts.kind == SketchKind::Srht {
+        m.next_power_of_two()
+    } else {
+        usize::MAX
+    });
     let sketch = Sketch::new(opts.kind, s, m, opts.seed)?;
     let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
     let abuf = engine.create_buffer("lstsq A", (m * n * 4) as u64, usage);
-    engine.queue().write_buffer(&abuf, 0, bytemuck::cast_slice(a));
+    engine
+        .queue()
+        .write_buffer(&abuf, 0, bytemuck::cast_slice(a));
     let t0 = Instant::now();
     let mut rec = StepRecorder::new();
     let (sa_buf, _keep) = record_sketch(engine, &mut rec, &sketch, &abuf, n)?;
@@ -270,8 +354,11 @@ pub fn sketch_precondition_lstsq(engine: &Engine, a: &[f32], b: &[f32], m: usize
     let sa64 = ndarray::Array2::from_shape_fn((s, n), |(i, j)| sa[i * n + j] as f64);
     let r = qr_r(sa64.view());
     let diag: Vec<f64> = (0..n).map(|i| r[[i, i]].abs()).collect();
-    let (dmin, dmax) = (diag.iter().cloned().fold(f64::INFINITY, f64::min), diag.iter().cloned().fold(0.0, f64::max));
-    if !(dmin > 1e-6 * dmax) {
+    let (dmin, dmax) = (
+        diag.iter().cloned().fold(f64::INFINITY, f64::min),
+        diag.iter().cloned().fold(0.0, f64::max),
+    );
+    if dmin.is_nan() || dmin <= 1e-6 * dmax {
         return Err(SolveError::Singular(format!("sketched R has |r_ii| from {dmin:e} to {dmax:e}: A is (numerically, in f32) rank-deficient")).into());
     }
     let qr_seconds = t1.elapsed().as_secs_f64();
@@ -300,7 +387,21 @@ pub fn sketch_precondition_lstsq(engine: &Engine, a: &[f32], b: &[f32], m: usize
     }
     let solve_seconds = t2.elapsed().as_secs_f64();
     if !(normal <= opts.tol || rel <= opts.tol) {
-        return Err(SolveError::IterationCap { iterations, residual: normal.min(rel), tolerance: opts.tol }.into());
+        return Err(SolveError::IterationCap {
+            iterations,
+            residual: normal.min(rel),
+            tolerance: opts.tol,
+        }
+        .into());
     }
-    Ok(LstsqReport { x, normal_residual: normal, residual: rel, iterations, rounds, sketch_seconds, qr_seconds, solve_seconds })
+    Ok(LstsqReport {
+        x,
+        normal_residual: normal,
+        residual: rel,
+        iterations,
+        rounds,
+        sketch_seconds,
+        qr_seconds,
+        solve_seconds,
+    })
 }

@@ -69,7 +69,8 @@ fn grid(cols: usize, rows: usize) -> [u32; 3] {
 }
 
 fn storage_buffer(engine: &Engine, label: &str, bytes: &[u8]) -> wgpu::Buffer {
-    let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
+    let usage =
+        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
     let buf = engine.create_buffer(label, (bytes.len() as u64).max(16), usage);
     engine.queue().write_buffer(&buf, 0, bytes);
     buf
@@ -81,11 +82,19 @@ fn uniform_buffer<T: Pod>(engine: &Engine, label: &str, value: &T) -> wgpu::Buff
         std::mem::size_of::<T>() as u64,
         wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
     );
-    engine.queue().write_buffer(&buf, 0, bytemuck::bytes_of(value));
+    engine
+        .queue()
+        .write_buffer(&buf, 0, bytemuck::bytes_of(value));
     buf
 }
 
-fn dispatch(engine: &Engine, label: &'static str, k: &Kernel, bufs: &[&wgpu::Buffer], workgroups: [u32; 3]) -> Dispatch {
+fn dispatch(
+    engine: &Engine,
+    label: &'static str,
+    k: &Kernel,
+    bufs: &[&wgpu::Buffer],
+    workgroups: [u32; 3],
+) -> Dispatch {
     Dispatch {
         label,
         pipeline: k.pipeline.clone(),
@@ -139,7 +148,9 @@ pub fn record_sketch(
             let k = engine.kernel(ShaderId::SketchGaussian, "main", &[]);
             let wg = [(n as u32).div_ceil(16), (s as u32).div_ceil(16), 1];
             if wg[1] > 65535 {
-                return Err(bad(format!("Gaussian sketch of {s} rows exceeds the dispatch grid")));
+                return Err(bad(format!(
+                    "Gaussian sketch of {s} rows exceeds the dispatch grid"
+                )));
             }
             rec.push(dispatch(engine, "sketch gaussian", &k, &[&p, a, &out], wg));
             keep.push(p);
@@ -161,29 +172,69 @@ pub fn record_sketch(
                 fill[bkt] += 1;
             }
             let p = uniform_buffer(engine, "sketch params", &params);
-            let starts = storage_buffer(engine, "countsketch starts", bytemuck::cast_slice(&counts));
+            let starts =
+                storage_buffer(engine, "countsketch starts", bytemuck::cast_slice(&counts));
             let list = storage_buffer(engine, "countsketch rows", bytemuck::cast_slice(&rows));
             let k = engine.kernel(ShaderId::SketchCount, "main", &[]);
-            rec.push(dispatch(engine, "sketch count", &k, &[&p, a, &starts, &list, &out], grid(n, s)));
+            rec.push(dispatch(
+                engine,
+                "sketch count",
+                &k,
+                &[&p, a, &starts, &list, &out],
+                grid(n, s),
+            ));
             keep.extend([p, starts, list]);
         }
         SketchKind::Srht => {
             check_size(engine, "SRHT work buffer", padded * n)?;
-            let x = engine.create_buffer("srht mixed", (padded * n * 4) as u64, wgpu::BufferUsages::STORAGE);
+            let x = engine.create_buffer(
+                "srht mixed",
+                (padded * n * 4) as u64,
+                wgpu::BufferUsages::STORAGE,
+            );
             let p = uniform_buffer(engine, "sketch params", &params);
             let sign = engine.kernel(ShaderId::SrhtSign, "main", &[]);
-            rec.push(dispatch(engine, "srht sign", &sign, &[&p, a, &x], grid(n, padded)));
+            rec.push(dispatch(
+                engine,
+                "srht sign",
+                &sign,
+                &[&p, a, &x],
+                grid(n, padded),
+            ));
             let fly = engine.kernel(ShaderId::SrhtButterfly, "main", &[]);
             let mut h = 1;
             while h < padded {
-                let ph = uniform_buffer(engine, "srht pass", &SketchParams { stride: h as u32, ..params });
-                rec.push(dispatch(engine, "srht butterfly", &fly, &[&ph, &x], grid(n, padded / 2)));
+                let ph = uniform_buffer(
+                    engine,
+                    "srht pass",
+                    &SketchParams {
+                        stride: h as u32,
+                        ..params
+                    },
+                );
+                rec.push(dispatch(
+                    engine,
+                    "srht butterfly",
+                    &fly,
+                    &[&ph, &x],
+                    grid(n, padded / 2),
+                ));
                 keep.push(ph);
                 h *= 2;
             }
-            let rows = storage_buffer(engine, "srht rows", bytemuck::cast_slice(&sketch.srht_rows()));
+            let rows = storage_buffer(
+                engine,
+                "srht rows",
+                bytemuck::cast_slice(&sketch.srht_rows()),
+            );
             let gather = engine.kernel(ShaderId::SrhtGather, "main", &[]);
-            rec.push(dispatch(engine, "srht gather", &gather, &[&p, &x, &rows, &out], grid(n, s)));
+            rec.push(dispatch(
+                engine,
+                "srht gather",
+                &gather,
+                &[&p, &x, &rows, &out],
+                grid(n, s),
+            ));
             keep.extend([p, x, rows]);
         }
     }
@@ -221,7 +272,15 @@ pub struct BlockSolver {
 impl BlockSolver {
     /// Uploads `a` (m × n row-major) and `b`, and factors every block on the GPU. `newton`
     /// needs a square SPD `a`; `q` ∈ 1..=32.
-    pub fn new(engine: &Engine, a: &[f32], b: &[f32], m: usize, n: usize, q: usize, newton: bool) -> Result<BlockSolver> {
+    pub fn new(
+        engine: &Engine,
+        a: &[f32],
+        b: &[f32],
+        m: usize,
+        n: usize,
+        q: usize,
+        newton: bool,
+    ) -> Result<BlockSolver> {
         if a.len() != m * n || b.len() != m || m == 0 || n == 0 {
             return Err(Error::ShapeMismatch {
                 name: "block solver system".into(),
@@ -233,7 +292,10 @@ impl BlockSolver {
             return Err(bad(format!("block size q must be in 1..=32, got {q}")));
         }
         if newton && m != n {
-            return Err(SolveError::Dimension(format!("block Newton needs a square SPD matrix, got {m}×{n}")).into());
+            return Err(SolveError::Dimension(format!(
+                "block Newton needs a square SPD matrix, got {m}×{n}"
+            ))
+            .into());
         }
         if !a.iter().chain(b).all(|v| v.is_finite()) {
             return Err(SolveError::NonFinite("A or b of the block solver".into()).into());
@@ -259,17 +321,36 @@ impl BlockSolver {
         let project = engine.kernel(ShaderId::BlockProject, "main", &over);
         let gx = (nb as u32).clamp(1, 65535);
         let mut rec = StepRecorder::new();
-        rec.push(dispatch(engine, "block factor", &factor, &[&params_buf, &abuf, &factors, &status], [gx, (nb as u32).div_ceil(gx), 1]));
+        rec.push(dispatch(
+            engine,
+            "block factor",
+            &factor,
+            &[&params_buf, &abuf, &factors, &status],
+            [gx, (nb as u32).div_ceil(gx), 1],
+        ));
         rec.submit(engine)?;
-        let st: Vec<u32> = read_range(engine, &status, 0, (nb * 4) as u64)?.iter().map(|v| v.to_bits()).collect();
+        let st: Vec<u32> = read_range(engine, &status, 0, (nb * 4) as u64)?
+            .iter()
+            .map(|v| v.to_bits())
+            .collect();
         if let Some(t) = st.iter().position(|&s| s != 1) {
             return Err(SolveError::NotSpd(format!(
                 "block {t}: its {} is not positive definite in f32",
-                if newton { "diagonal block A_ττ" } else { "Gram matrix A_τA_τᵀ + δI" }
+                if newton {
+                    "diagonal block A_ττ"
+                } else {
+                    "Gram matrix A_τA_τᵀ + δI"
+                }
             ))
             .into());
         }
-        let project = dispatch(engine, "block project", &project, &[&params_buf, &abuf, &bbuf, &factors, &x], [1, 1, 1]);
+        let project = dispatch(
+            engine,
+            "block project",
+            &project,
+            &[&params_buf, &abuf, &bbuf, &factors, &x],
+            [1, 1, 1],
+        );
         Ok(BlockSolver {
             engine: engine.clone(),
             params,
@@ -284,9 +365,15 @@ impl BlockSolver {
     /// Sets the iterate.
     pub fn set_x(&mut self, x: &[f32]) -> Result<()> {
         if x.len() != self.params.n as usize {
-            return Err(Error::ShapeMismatch { name: "x".into(), expected: self.params.n.to_string(), got: x.len().to_string() });
+            return Err(Error::ShapeMismatch {
+                name: "x".into(),
+                expected: self.params.n.to_string(),
+                got: x.len().to_string(),
+            });
         }
-        self.engine.queue().write_buffer(&self.x, 0, bytemuck::cast_slice(x));
+        self.engine
+            .queue()
+            .write_buffer(&self.x, 0, bytemuck::cast_slice(x));
         Ok(())
     }
 
@@ -295,7 +382,9 @@ impl BlockSolver {
         self.params.first_step = first as u32;
         self.params.steps = steps as u32;
         self.params.key = random::key(seed);
-        self.engine.queue().write_buffer(&self.params_buf, 0, bytemuck::bytes_of(&self.params));
+        self.engine
+            .queue()
+            .write_buffer(&self.params_buf, 0, bytemuck::bytes_of(&self.params));
         rec.push(self.project.clone());
     }
 
@@ -318,7 +407,12 @@ impl BlockSolver {
         let n = self.params.n as usize;
         let (mut rr, mut bb) = (0.0f64, 0.0f64);
         for (row, &bi) in self.a_host.chunks_exact(n).zip(&self.b_host) {
-            let r: f64 = row.iter().zip(&x).map(|(&a, &xv)| a as f64 * xv as f64).sum::<f64>() - bi as f64;
+            let r: f64 = row
+                .iter()
+                .zip(&x)
+                .map(|(&a, &xv)| a as f64 * xv as f64)
+                .sum::<f64>()
+                - bi as f64;
             rr += r * r;
             bb += bi as f64 * bi as f64;
         }
@@ -329,7 +423,11 @@ impl BlockSolver {
     /// `opts.check_every` steps, default one pass over the blocks) or `opts.max_steps`.
     pub fn solve(&mut self, opts: &IterOptions) -> Result<IterSolution> {
         self.set_x(&vec![0.0; self.params.n as usize])?;
-        let per = if opts.check_every == 0 { self.params.blocks as usize } else { opts.check_every };
+        let per = if opts.check_every == 0 {
+            self.params.blocks as usize
+        } else {
+            opts.check_every
+        };
         let mut history = vec![(0, 1.0)];
         let mut k = 0;
         while k < opts.max_steps {
@@ -343,7 +441,12 @@ impl BlockSolver {
             history.push((k, res));
             if res <= opts.tol {
                 let x = self.x()?.into_iter().map(f64::from).collect();
-                return Ok(IterSolution { x, steps: k, residual: res, history });
+                return Ok(IterSolution {
+                    x,
+                    steps: k,
+                    residual: res,
+                    history,
+                });
             }
         }
         Err(SolveError::IterationCap {

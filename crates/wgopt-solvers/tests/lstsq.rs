@@ -15,13 +15,17 @@ fn engine() -> Engine {
 
 fn conditioned(m: usize, n: usize, kappa: f64, seed: u64) -> Vec<f32> {
     let mut r = ChaCha8Rng::seed_from_u64(seed);
-    let g = |rows, cols, r: &mut ChaCha8Rng| Array2::from_shape_fn((rows, cols), |_| r.random_range(-1.0..1.0f64));
+    let g = |rows, cols, r: &mut ChaCha8Rng| {
+        Array2::from_shape_fn((rows, cols), |_| r.random_range(-1.0..1.0f64))
+    };
     let q1 = to_faer(g(m, n, &mut r).view()).qr().compute_thin_Q();
     let q2 = to_faer(g(n, n, &mut r).view()).qr().compute_thin_Q();
     (0..m * n)
         .map(|e| {
             let (i, j) = (e / n, e % n);
-            (0..n).map(|k| q1[(i, k)] * kappa.powf(-(k as f64) / (n - 1) as f64) * q2[(j, k)]).sum::<f64>() as f32
+            (0..n)
+                .map(|k| q1[(i, k)] * kappa.powf(-(k as f64) / (n - 1) as f64) * q2[(j, k)])
+                .sum::<f64>() as f32
         })
         .collect()
 }
@@ -34,6 +38,7 @@ fn conditioned(m: usize, n: usize, kappa: f64, seed: u64) -> Vec<f32> {
 ///   products cannot resolve Aᵀr below ~ε_f32·‖A‖‖r‖, and refinement on r cannot help (see
 ///   wgopt_solvers::lstsq) — and x agrees with dense QR (f64, same f32 matrix) to
 ///   10·ε_f32·κ(A) ≈ 1e-2 relative, the f32 perturbation bound.
+///
 /// In both cases the preconditioned LSQR needs ≤ 40 iterations per round (κ(AR⁻¹) = O(1)).
 #[test]
 fn gpu_sketched_lstsq_matches_dense_qr() {
@@ -43,20 +48,58 @@ fn gpu_sketched_lstsq_matches_dense_qr() {
     let a64 = Array2::from_shape_fn((m, n), |(i, j)| a[i * n + j] as f64);
     let mut r = ChaCha8Rng::seed_from_u64(3);
     let xs: Vec<f64> = (0..n).map(|_| r.random_range(-1.0..1.0)).collect();
-    let consistent: Vec<f32> = a64.dot(&ndarray::Array1::from(xs.clone())).iter().map(|&v| v as f32).collect();
+    let consistent: Vec<f32> = a64
+        .dot(&ndarray::Array1::from(xs.clone()))
+        .iter()
+        .map(|&v| v as f32)
+        .collect();
     let noisy: Vec<f32> = (0..m).map(|_| r.random_range(-1.0..1.0f32)).collect();
-    for kind in [SketchKind::Gaussian, SketchKind::CountSketch, SketchKind::Srht] {
-        let opts = LstsqOptions { kind, seed: 5, ..Default::default() };
-        let rep = sketch_precondition_lstsq(&engine, &a, &consistent, m, n, &LstsqOptions { tol: 1e-7, ..opts }).unwrap();
-        println!("{kind:?} consistent: {} iterations, {} rounds, ‖r‖/‖b‖ = {:e}", rep.iterations, rep.rounds, rep.residual);
+    for kind in [
+        SketchKind::Gaussian,
+        SketchKind::CountSketch,
+        SketchKind::Srht,
+    ] {
+        let opts = LstsqOptions {
+            kind,
+            seed: 5,
+            ..Default::default()
+        };
+        let rep = sketch_precondition_lstsq(
+            &engine,
+            &a,
+            &consistent,
+            m,
+            n,
+            &LstsqOptions { tol: 1e-7, ..opts },
+        )
+        .unwrap();
+        println!(
+            "{kind:?} consistent: {} iterations, {} rounds, ‖r‖/‖b‖ = {:e}",
+            rep.iterations, rep.rounds, rep.residual
+        );
         assert!(rep.residual <= 1e-7);
         assert!(rep.iterations <= 40 * rep.rounds);
 
         let b64: Vec<f64> = noisy.iter().map(|&v| v as f64).collect();
         let oracle = qr_lstsq(a64.view(), &b64).unwrap();
         let onorm = oracle.iter().map(|v| v * v).sum::<f64>().sqrt();
-        let rep = sketch_precondition_lstsq(&engine, &a, &noisy, m, n, &LstsqOptions { tol: 1e-6, ..opts }).unwrap();
-        let err = rep.x.iter().zip(&oracle).map(|(p, q)| (p - q).powi(2)).sum::<f64>().sqrt() / onorm;
+        let rep = sketch_precondition_lstsq(
+            &engine,
+            &a,
+            &noisy,
+            m,
+            n,
+            &LstsqOptions { tol: 1e-6, ..opts },
+        )
+        .unwrap();
+        let err = rep
+            .x
+            .iter()
+            .zip(&oracle)
+            .map(|(p, q)| (p - q).powi(2))
+            .sum::<f64>()
+            .sqrt()
+            / onorm;
         println!(
             "{kind:?} least squares: {} iterations, normal residual {:e}, |x − x_qr|/|x_qr| = {err:e}",
             rep.iterations, rep.normal_residual
@@ -72,14 +115,23 @@ fn gpu_lstsq_bad_input_is_typed() {
     let engine = engine();
     let opts = LstsqOptions::default();
     let a = vec![1.0f32; 12];
-    assert!(matches!(sketch_precondition_lstsq(&engine, &a, &[1.0; 3], 3, 4, &opts), Err(Error::Solve(SolveError::Dimension(_)))));
+    assert!(matches!(
+        sketch_precondition_lstsq(&engine, &a, &[1.0; 3], 3, 4, &opts),
+        Err(Error::Solve(SolveError::Dimension(_)))
+    ));
     let mut nan = conditioned(40, 4, 2.0, 1);
     nan[7] = f32::NAN;
-    assert!(matches!(sketch_precondition_lstsq(&engine, &nan, &[1.0; 40], 40, 4, &opts), Err(Error::Solve(SolveError::NonFinite(_)))));
+    assert!(matches!(
+        sketch_precondition_lstsq(&engine, &nan, &[1.0; 40], 40, 4, &opts),
+        Err(Error::Solve(SolveError::NonFinite(_)))
+    ));
     // Two equal columns: rank-deficient, refused rather than answered wrongly.
     let mut rd = conditioned(40, 4, 2.0, 1);
     for i in 0..40 {
         rd[i * 4 + 3] = rd[i * 4];
     }
-    assert!(matches!(sketch_precondition_lstsq(&engine, &rd, &[1.0; 40], 40, 4, &opts), Err(Error::Solve(SolveError::Singular(_)))));
+    assert!(matches!(
+        sketch_precondition_lstsq(&engine, &rd, &[1.0; 40], 40, 4, &opts),
+        Err(Error::Solve(SolveError::Singular(_)))
+    ));
 }

@@ -52,14 +52,20 @@ fn gpu_sketches_match_the_reference() {
                 let bound = match kind {
                     SketchKind::Gaussian => {
                         let g = sk.gaussian_row(i);
-                        let weighted: f64 = (0..m).map(|r| (g[r] as f64).abs() * a[[r, j]].abs()).sum();
+                        let weighted: f64 =
+                            (0..m).map(|r| (g[r] as f64).abs() * a[[r, j]].abs()).sum();
                         (2.8e-3 * col_abs + 1e-5 * weighted) / (s as f64).sqrt()
                     }
                     _ => 1e-5 * col_abs,
                 };
                 let d = (got[i * n + j] as f64 - want[[i, j]]).abs();
                 worst = worst.max(d / bound);
-                assert!(d <= bound, "{kind:?} {m}×{n}→{s}: ({i}, {j}) GPU {} vs {} (bound {bound:e})", got[i * n + j], want[[i, j]]);
+                assert!(
+                    d <= bound,
+                    "{kind:?} {m}×{n}→{s}: ({i}, {j}) GPU {} vs {} (bound {bound:e})",
+                    got[i * n + j],
+                    want[[i, j]]
+                );
             }
         }
         println!("{kind:?} {m}×{n} → {s}: worst error {worst:.2e} of its bound");
@@ -70,7 +76,9 @@ fn conditioned(m: usize, n: usize, kappa: f64, seed: u64) -> Array2<f64> {
     let q1 = to_faer(random(m, n, seed).view()).qr().compute_thin_Q();
     let q2 = to_faer(random(n, n, seed + 1).view()).qr().compute_thin_Q();
     Array2::from_shape_fn((m, n), |(i, j)| {
-        (0..n).map(|k| q1[(i, k)] * kappa.powf(-(k as f64) / (n - 1) as f64) * q2[(j, k)]).sum::<f64>()
+        (0..n)
+            .map(|k| q1[(i, k)] * kappa.powf(-(k as f64) / (n - 1) as f64) * q2[(j, k)])
+            .sum::<f64>()
     })
 }
 
@@ -92,9 +100,17 @@ fn gpu_block_solvers_follow_the_reference_trajectory() {
     let mut gpu = BlockSolver::new(&engine, &f32s(&a), &bf, 150, 40, 32, false).unwrap();
     gpu.run(0, steps, 9).unwrap();
     let got = gpu.x().unwrap();
-    let err = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).powi(2)).sum::<f64>().sqrt();
+    let err = got
+        .iter()
+        .zip(&want)
+        .map(|(g, w)| (*g as f64 - w).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let nrm = want.iter().map(|w| w * w).sum::<f64>().sqrt();
-    println!("block Kaczmarz: ‖x_gpu − x_ref‖/‖x_ref‖ = {:e} after {steps} steps", err / nrm);
+    println!(
+        "block Kaczmarz: ‖x_gpu − x_ref‖/‖x_ref‖ = {:e} after {steps} steps",
+        err / nrm
+    );
     assert!(err <= 1e-4 * nrm);
 
     let g = random(90, 70, 5);
@@ -109,9 +125,17 @@ fn gpu_block_solvers_follow_the_reference_trajectory() {
     let mut gpu = BlockSolver::new(&engine, &f32s(&spd), &bf, 70, 70, 16, true).unwrap();
     gpu.run(0, steps, 4).unwrap();
     let got = gpu.x().unwrap();
-    let err = got.iter().zip(&want).map(|(g, w)| (*g as f64 - w).powi(2)).sum::<f64>().sqrt();
+    let err = got
+        .iter()
+        .zip(&want)
+        .map(|(g, w)| (*g as f64 - w).powi(2))
+        .sum::<f64>()
+        .sqrt();
     let nrm = want.iter().map(|w| w * w).sum::<f64>().sqrt();
-    println!("block Newton: ‖x_gpu − x_ref‖/‖x_ref‖ = {:e} after {steps} steps", err / nrm);
+    println!(
+        "block Newton: ‖x_gpu − x_ref‖/‖x_ref‖ = {:e} after {steps} steps",
+        err / nrm
+    );
     assert!(err <= 1e-4 * nrm);
 }
 
@@ -123,9 +147,26 @@ fn gpu_block_kaczmarz_solves_to_tolerance() {
     let xs: Vec<f64> = (0..60).map(|i| 1.0 + 0.01 * i as f64).collect();
     let b: Vec<f32> = matvec(a.view(), &xs).iter().map(|&v| v as f32).collect();
     let mut gpu = BlockSolver::new(&engine, &f32s(&a), &b, 300, 60, 32, false).unwrap();
-    let sol = gpu.solve(&IterOptions { tol: 1e-5, max_steps: 20_000, check_every: 0, seed: 1 }).unwrap();
-    let err = sol.x.iter().zip(&xs).map(|(g, w)| (g - w).powi(2)).sum::<f64>().sqrt() / xs.iter().map(|w| w * w).sum::<f64>().sqrt();
-    println!("GPU block Kaczmarz: {} steps, residual {:e}, error {err:e}", sol.steps, sol.residual);
+    let sol = gpu
+        .solve(&IterOptions {
+            tol: 1e-5,
+            max_steps: 20_000,
+            check_every: 0,
+            seed: 1,
+        })
+        .unwrap();
+    let err = sol
+        .x
+        .iter()
+        .zip(&xs)
+        .map(|(g, w)| (g - w).powi(2))
+        .sum::<f64>()
+        .sqrt()
+        / xs.iter().map(|w| w * w).sum::<f64>().sqrt();
+    println!(
+        "GPU block Kaczmarz: {} steps, residual {:e}, error {err:e}",
+        sol.steps, sol.residual
+    );
     assert!(sol.residual <= 1e-5 && err < 1e-3);
 }
 
@@ -134,21 +175,47 @@ fn gpu_sketch_bad_input_is_typed() {
     let engine = engine();
     let a = vec![1.0f32; 12];
     let sk = Sketch::new(SketchKind::Gaussian, 2, 4, 0).unwrap();
-    assert!(matches!(apply_sketch(&engine, &sk, &a[..10], 3), Err(Error::ShapeMismatch { .. })));
-    assert!(matches!(BlockSolver::new(&engine, &a, &[1.0; 4], 4, 3, 0, false), Err(Error::InvalidHyperparameter(_))));
-    assert!(matches!(BlockSolver::new(&engine, &a, &[1.0; 4], 4, 3, 33, false), Err(Error::InvalidHyperparameter(_))));
+    assert!(matches!(
+        apply_sketch(&engine, &sk, &a[..10], 3),
+        Err(Error::ShapeMismatch { .. })
+    ));
+    assert!(matches!(
+        BlockSolver::new(&engine, &a, &[1.0; 4], 4, 3, 0, false),
+        Err(Error::InvalidHyperparameter(_))
+    ));
+    assert!(matches!(
+        BlockSolver::new(&engine, &a, &[1.0; 4], 4, 3, 33, false),
+        Err(Error::InvalidHyperparameter(_))
+    ));
     let mut nan = a.clone();
     nan[5] = f32::NAN;
-    assert!(matches!(BlockSolver::new(&engine, &nan, &[1.0; 4], 4, 3, 2, false), Err(Error::Solve(SolveError::NonFinite(_)))));
+    assert!(matches!(
+        BlockSolver::new(&engine, &nan, &[1.0; 4], 4, 3, 2, false),
+        Err(Error::Solve(SolveError::NonFinite(_)))
+    ));
     // Indefinite diagonal block for block Newton: typed NotSpd from the GPU factorisation.
     let indefinite = vec![1.0f32, 2.0, 2.0, 1.0];
-    assert!(matches!(BlockSolver::new(&engine, &indefinite, &[1.0; 2], 2, 2, 2, true), Err(Error::Solve(SolveError::NotSpd(_)))));
-    assert!(matches!(BlockSolver::new(&engine, &a, &[1.0; 4], 4, 3, 2, true), Err(Error::Solve(SolveError::Dimension(_)))));
+    assert!(matches!(
+        BlockSolver::new(&engine, &indefinite, &[1.0; 2], 2, 2, 2, true),
+        Err(Error::Solve(SolveError::NotSpd(_)))
+    ));
+    assert!(matches!(
+        BlockSolver::new(&engine, &a, &[1.0; 4], 4, 3, 2, true),
+        Err(Error::Solve(SolveError::Dimension(_)))
+    ));
     // An inconsistent system reports the cap, not an endless loop.
     let inc = vec![1.0f32, 0.0, 1.0, 0.0, 0.0, 1.0];
     let mut s = BlockSolver::new(&engine, &inc, &[1.0, 2.0, 0.0], 3, 2, 1, false).unwrap();
     assert!(matches!(
-        s.solve(&IterOptions { tol: 1e-6, max_steps: 300, check_every: 100, seed: 0 }),
-        Err(Error::Solve(SolveError::IterationCap { iterations: 300, .. }))
+        s.solve(&IterOptions {
+            tol: 1e-6,
+            max_steps: 300,
+            check_every: 100,
+            seed: 0
+        }),
+        Err(Error::Solve(SolveError::IterationCap {
+            iterations: 300,
+            ..
+        }))
     ));
 }

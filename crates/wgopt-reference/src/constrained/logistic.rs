@@ -20,7 +20,16 @@ pub struct Logistic {
 
 fn gaussians(seed: u64, slot: u32, len: usize) -> Vec<f64> {
     let mut v = vec![0.0f32; len];
-    random::fill(Distribution::Gaussian, StreamId { seed, slot, draw: 0, stream: 0x1061_5710 }, &mut v);
+    random::fill(
+        Distribution::Gaussian,
+        StreamId {
+            seed,
+            slot,
+            draw: 0,
+            stream: 0x1061_5710,
+        },
+        &mut v,
+    );
     v.into_iter().map(f64::from).collect()
 }
 
@@ -35,14 +44,20 @@ impl Logistic {
             .map(|i| {
                 let s: f64 = a.row(i).iter().zip(&planted).map(|(p, q)| p * q).sum();
                 let label = if s >= 0.0 { 1.0 } else { -1.0 };
-                if flips[i] > 1.2816 { -label } else { label } // P(N(0,1) > 1.2816) = 0.1
+                if flips[i] > 1.2816 {
+                    -label
+                } else {
+                    label
+                } // P(N(0,1) > 1.2816) = 0.1
             })
             .collect();
         let c = Array2::from_shape_vec((10, d), gaussians(seed, 3, 10 * d)).expect("10·d values");
         // A right-hand side the unit sphere can meet: e = C θ̂ for a unit θ̂.
         let th = gaussians(seed, 4, d);
         let nrm = th.iter().map(|v| v * v).sum::<f64>().sqrt();
-        let e = (0..10).map(|i| c.row(i).iter().zip(&th).map(|(p, q)| p * q / nrm).sum()).collect();
+        let e = (0..10)
+            .map(|i| c.row(i).iter().zip(&th).map(|(p, q)| p * q / nrm).sum())
+            .collect();
         Logistic { a, y, c, e }
     }
 
@@ -55,11 +70,19 @@ impl Logistic {
 
 /// log(1 + e^{−t}) without overflow.
 fn softplus_neg(t: f64) -> f64 {
-    if t > 0.0 { (-t).exp().ln_1p() } else { -t + t.exp().ln_1p() }
+    if t > 0.0 {
+        (-t).exp().ln_1p()
+    } else {
+        -t + t.exp().ln_1p()
+    }
 }
 
 fn sigmoid(t: f64) -> f64 {
-    if t >= 0.0 { 1.0 / (1.0 + (-t).exp()) } else { t.exp() / (1.0 + t.exp()) }
+    if t >= 0.0 {
+        1.0 / (1.0 + (-t).exp())
+    } else {
+        t.exp() / (1.0 + t.exp())
+    }
 }
 
 impl Problem for Logistic {
@@ -81,7 +104,11 @@ impl Problem for Logistic {
 
     fn objective(&self, x: &[f64]) -> f64 {
         let n = self.y.len() as f64;
-        self.margins(x).iter().map(|&t| softplus_neg(t)).sum::<f64>() / n
+        self.margins(x)
+            .iter()
+            .map(|&t| softplus_neg(t))
+            .sum::<f64>()
+            / n
     }
 
     fn gradient(&self, x: &[f64]) -> Vec<f64> {

@@ -148,7 +148,9 @@ fn finite(what: &str, it: usize, v: &[f64]) -> Result<(), SolveError> {
     if v.iter().all(|x| x.is_finite()) {
         Ok(())
     } else {
-        Err(SolveError::NonFinite(format!("the problem's {what} at iteration {it}")))
+        Err(SolveError::NonFinite(format!(
+            "the problem's {what} at iteration {it}"
+        )))
     }
 }
 
@@ -157,7 +159,13 @@ fn fro(a: ArrayView2<'_, f64>) -> f64 {
 }
 
 /// f, ∇_x L and c at (x, λ).
-fn point<P: Problem + ?Sized>(p: &P, x: &[f64], lambda: &[f64], it: usize, evals: &mut usize) -> Result<Point, SolveError> {
+fn point<P: Problem + ?Sized>(
+    p: &P,
+    x: &[f64],
+    lambda: &[f64],
+    it: usize,
+    evals: &mut usize,
+) -> Result<Point, SolveError> {
     *evals += 1;
     let f = p.objective(x);
     let g = p.gradient(x);
@@ -174,11 +182,16 @@ fn point<P: Problem + ?Sized>(p: &P, x: &[f64], lambda: &[f64], it: usize, evals
 
 /// The exact augmented Lagrangian.
 fn merit(pt: &Point, lambda: &[f64], eta1: f64, eta2: f64) -> f64 {
-    pt.f + dot(lambda, &pt.c) + 0.5 * eta1 * dot(&pt.c, &pt.c) + 0.5 * eta2 * dot(&pt.grad_l, &pt.grad_l)
+    pt.f + dot(lambda, &pt.c)
+        + 0.5 * eta1 * dot(&pt.c, &pt.c)
+        + 0.5 * eta2 * dot(&pt.grad_l, &pt.grad_l)
 }
 
 /// λ_min of the reduced Hessian ZᵀHZ (Z from the full QR of Gᵀ); `None` when null(G) = {0}.
-fn reduced_hessian_min(h: ArrayView2<'_, f64>, g: ArrayView2<'_, f64>) -> Result<Option<f64>, SolveError> {
+fn reduced_hessian_min(
+    h: ArrayView2<'_, f64>,
+    g: ArrayView2<'_, f64>,
+) -> Result<Option<f64>, SolveError> {
     let (m, d) = g.dim();
     if m >= d {
         return Ok(None);
@@ -240,7 +253,12 @@ fn sketch_steps(
             KktMethod::GaussianVector => {
                 random::fill(
                     Distribution::Gaussian,
-                    StreamId { seed, slot: outer as u32, draw: t as u32, stream: KKT_STREAM },
+                    StreamId {
+                        seed,
+                        slot: outer as u32,
+                        draw: t as u32,
+                        stream: KKT_STREAM,
+                    },
                     &mut s,
                 );
                 for (a, &v) in sv.iter_mut().zip(&s) {
@@ -262,7 +280,10 @@ fn sketch_steps(
                 }
             }
             KktMethod::Kaczmarz => {
-                let w = random::philox4x32_10([t as u32, outer as u32, 0, KKT_STREAM], random::key(seed));
+                let w = random::philox4x32_10(
+                    [t as u32, outer as u32, 0, KKT_STREAM],
+                    random::key(seed),
+                );
                 let i = w[0] as usize % n;
                 if row_norms[i] > 0.0 {
                     let step = r[i] / row_norms[i];
@@ -299,7 +320,9 @@ pub fn solve<P: Problem + ?Sized>(problem: &P, opts: &Options) -> Result<Report,
         )));
     }
     if !(opts.beta > 0.0 && opts.beta < 0.5 && opts.nu > 1.0 && opts.kkt_tol > 0.0) {
-        return Err(SolveError::Invalid("need 0 < β < ½, ν > 1, kkt_tol > 0".into()));
+        return Err(SolveError::Invalid(
+            "need 0 < β < ½, ν > 1, kkt_tol > 0".into(),
+        ));
     }
     let (mut eta1, mut eta2, mut delta) = (opts.eta1, opts.eta2, opts.delta);
     let mut evals = 0;
@@ -309,7 +332,9 @@ pub fn solve<P: Problem + ?Sized>(problem: &P, opts: &Options) -> Result<Report,
     let mut pt = point(problem, &x, &lambda, 0, &mut evals)?;
     for it in 0..opts.max_iter {
         let kkt = (dot(&pt.grad_l, &pt.grad_l) + dot(&pt.c, &pt.c)).sqrt();
-        let feasible = opts.constraint_tol.is_none_or(|t| pt.c.iter().all(|v| v.abs() <= t));
+        let feasible = opts
+            .constraint_tol
+            .is_none_or(|t| pt.c.iter().all(|v| v.abs() <= t));
         if kkt <= opts.kkt_tol && feasible {
             return Ok(Report {
                 objective: pt.f,
@@ -326,8 +351,12 @@ pub fn solve<P: Problem + ?Sized>(problem: &P, opts: &Options) -> Result<Report,
         let g = problem.jacobian(&x);
         let h = problem.lagrangian_hessian(&x, &lambda);
         finite("Lagrangian Hessian", it, h.as_slice().unwrap_or(&[]))?;
-        let xi_g = if m == 0 { 1.0 } else { sym_eigenvalues(g.dot(&g.t()).view())?[0] };
-        if m > 0 && !(xi_g >= opts.licq_threshold) {
+        let xi_g = if m == 0 {
+            1.0
+        } else {
+            sym_eigenvalues(g.dot(&g.t()).view())?[0]
+        };
+        if m > 0 && (xi_g.is_nan() || xi_g < opts.licq_threshold) {
             return Err(SolveError::Singular(format!(
                 "{}: LICQ fails at iteration {it}: λ_min(GGᵀ) = {xi_g:e} < {:e}",
                 problem.name(),
@@ -352,9 +381,15 @@ pub fn solve<P: Problem + ?Sized>(problem: &P, opts: &Options) -> Result<Report,
         let psi = 20.0 * fro(bmat.view()).powi(2).max(1.0) / (xi_g.min(1.0) * opts.xi_b.min(1.0));
         let upsilon = fro(g.view()).max(fro(h.view())).max(1.0);
         let kfro = fro(kmat.view());
-        let delta_trial = |e1: f64, e2: f64| (0.5 - opts.beta) * e2 / ((1.0 + e1 + e2) * upsilon * upsilon * psi * psi);
+        let delta_trial = |e1: f64, e2: f64| {
+            (0.5 - opts.beta) * e2 / ((1.0 + e1 + e2) * upsilon * upsilon * psi * psi)
+        };
         delta = delta.min(delta_trial(eta1, eta2)).max(1e-6);
-        let hm = if opts.code_merit_gradient { problem.objective_hessian(&x) } else { h.clone() };
+        let hm = if opts.code_merit_gradient {
+            problem.objective_hessian(&x)
+        } else {
+            h.clone()
+        };
         let mut z = vec![0.0; n];
         let mut inner = 0;
         let mut capped = false;
@@ -376,7 +411,9 @@ pub fn solve<P: Problem + ?Sized>(problem: &P, opts: &Options) -> Result<Report,
             // ∇L_η.
             let gc = g.t().dot(&ndarray::Array1::from(pt.c.clone()));
             let hgl = hm.dot(&ndarray::Array1::from(pt.grad_l.clone()));
-            let gx: Vec<f64> = (0..d).map(|i| pt.grad_l[i] + eta1 * gc[i] + eta2 * hgl[i]).collect();
+            let gx: Vec<f64> = (0..d)
+                .map(|i| pt.grad_l[i] + eta1 * gc[i] + eta2 * hgl[i])
+                .collect();
             let ggl = g.dot(&ndarray::Array1::from(pt.grad_l.clone()));
             let gl: Vec<f64> = (0..m).map(|i| pt.c[i] + eta2 * ggl[i]).collect();
             let slope = dot(&gx, &z[..d]) + dot(&gl, &z[d..]);
@@ -385,7 +422,9 @@ pub fn solve<P: Problem + ?Sized>(problem: &P, opts: &Options) -> Result<Report,
             }
             eta1 *= opts.nu * opts.nu;
             eta2 /= opts.nu;
-            delta = (delta / opts.nu.powi(4)).min(delta_trial(eta1, eta2)).max(1e-6);
+            delta = (delta / opts.nu.powi(4))
+                .min(delta_trial(eta1, eta2))
+                .max(1e-6);
         };
         inner_total += inner;
         let slope = dot(&gx, &z[..d]) + dot(&gl, &z[d..]);
@@ -393,8 +432,16 @@ pub fn solve<P: Problem + ?Sized>(problem: &P, opts: &Options) -> Result<Report,
         let mut alpha = 1.0;
         let mut halvings = 0;
         let (xn, ln, ptn) = loop {
-            let xn: Vec<f64> = x.iter().zip(&z[..d]).map(|(a, dz)| a + alpha * dz).collect();
-            let ln: Vec<f64> = lambda.iter().zip(&z[d..]).map(|(a, dz)| a + alpha * dz).collect();
+            let xn: Vec<f64> = x
+                .iter()
+                .zip(&z[..d])
+                .map(|(a, dz)| a + alpha * dz)
+                .collect();
+            let ln: Vec<f64> = lambda
+                .iter()
+                .zip(&z[d..])
+                .map(|(a, dz)| a + alpha * dz)
+                .collect();
             let trial = point(problem, &xn, &ln, it, &mut evals);
             if let Ok(t) = trial {
                 // Armijo, relaxed by 10·ε·|L_η| as IPOPT does: near the solution the merit's
@@ -414,9 +461,6 @@ pub fn solve<P: Problem + ?Sized>(problem: &P, opts: &Options) -> Result<Report,
             }
             alpha *= 0.5;
         };
-        if std::env::var_os("DBG").is_some() {
-            eprintln!("it {it} kkt {kkt:e} alpha {alpha} eta {eta1} {eta2} delta {delta:e} modified {modified} f {}", pt.f);
-        }
         log.push(IterationLog {
             kkt,
             inner_steps: inner,

@@ -32,7 +32,12 @@ pub fn cholesky(a: ArrayView2<'_, f64>) -> Result<Array2<f64>, SolveError> {
 /// not finite.
 pub fn lu_solve(a: ArrayView2<'_, f64>, b: &[f64]) -> Result<Vec<f64>, SolveError> {
     if a.nrows() != a.ncols() || a.nrows() != b.len() {
-        return Err(SolveError::Dimension(format!("{}×{} system with {} right-hand sides", a.nrows(), a.ncols(), b.len())));
+        return Err(SolveError::Dimension(format!(
+            "{}×{} system with {} right-hand sides",
+            a.nrows(),
+            a.ncols(),
+            b.len()
+        )));
     }
     let lu = to_faer(a).partial_piv_lu();
     let rhs = Mat::from_fn(b.len(), 1, |i, _| b[i]);
@@ -41,14 +46,21 @@ pub fn lu_solve(a: ArrayView2<'_, f64>, b: &[f64]) -> Result<Vec<f64>, SolveErro
     if out.iter().all(|v| v.is_finite()) {
         Ok(out)
     } else {
-        Err(SolveError::Singular("LU solve produced non-finite values".into()))
+        Err(SolveError::Singular(
+            "LU solve produced non-finite values".into(),
+        ))
     }
 }
 
 /// Dense least squares `min ‖Ax − b‖` by Householder QR (the oracle the sketched solvers race).
 pub fn qr_lstsq(a: ArrayView2<'_, f64>, b: &[f64]) -> Result<Vec<f64>, SolveError> {
     if a.nrows() != b.len() || a.nrows() < a.ncols() {
-        return Err(SolveError::Dimension(format!("{}×{} least squares with {} right-hand sides", a.nrows(), a.ncols(), b.len())));
+        return Err(SolveError::Dimension(format!(
+            "{}×{} least squares with {} right-hand sides",
+            a.nrows(),
+            a.ncols(),
+            b.len()
+        )));
     }
     let qr = to_faer(a).qr();
     let rhs = Mat::from_fn(b.len(), 1, |i, _| b[i]);
@@ -57,7 +69,9 @@ pub fn qr_lstsq(a: ArrayView2<'_, f64>, b: &[f64]) -> Result<Vec<f64>, SolveErro
     if out.iter().all(|v| v.is_finite()) {
         Ok(out)
     } else {
-        Err(SolveError::Singular("QR least squares produced non-finite values (rank-deficient A?)".into()))
+        Err(SolveError::Singular(
+            "QR least squares produced non-finite values (rank-deficient A?)".into(),
+        ))
     }
 }
 

@@ -30,19 +30,32 @@ pub fn lsqr(
     max_iter: usize,
 ) -> Result<LsqrSolution, SolveError> {
     if b.len() != rows {
-        return Err(SolveError::Dimension(format!("b has {} entries, A has {rows} rows", b.len())));
+        return Err(SolveError::Dimension(format!(
+            "b has {} entries, A has {rows} rows",
+            b.len()
+        )));
     }
     let bnorm = norm(b);
     let mut x = vec![0.0; cols];
     if bnorm == 0.0 {
-        return Ok(LsqrSolution { x, iterations: 0, normal_residual: 0.0, residual: 0.0 });
+        return Ok(LsqrSolution {
+            x,
+            iterations: 0,
+            normal_residual: 0.0,
+            residual: 0.0,
+        });
     }
     let mut beta = bnorm;
     let mut u: Vec<f64> = b.iter().map(|v| v / beta).collect();
     let mut v = op_t(&u);
     let mut alpha = norm(&v);
     if alpha == 0.0 {
-        return Ok(LsqrSolution { x, iterations: 0, normal_residual: 0.0, residual: 1.0 });
+        return Ok(LsqrSolution {
+            x,
+            iterations: 0,
+            normal_residual: 0.0,
+            residual: 1.0,
+        });
     }
     v.iter_mut().for_each(|e| *e /= alpha);
     let mut w = v.clone();
@@ -85,9 +98,15 @@ pub fn lsqr(
         }
         residual = phibar / bnorm;
         // ‖Aᵀr‖ = φ̄·α·|c|.
-        normal_residual = phibar * alpha * c.abs() / (anorm2.sqrt() * phibar).max(f64::MIN_POSITIVE);
+        normal_residual =
+            phibar * alpha * c.abs() / (anorm2.sqrt() * phibar).max(f64::MIN_POSITIVE);
         if residual <= tol || normal_residual <= tol {
-            return Ok(LsqrSolution { x, iterations: it, normal_residual, residual });
+            return Ok(LsqrSolution {
+                x,
+                iterations: it,
+                normal_residual,
+                residual,
+            });
         }
     }
     Err(SolveError::IterationCap {
@@ -125,10 +144,15 @@ pub fn sketch_precondition_lstsq(
 ) -> Result<SketchedLstsq, SolveError> {
     let (m, n) = a.dim();
     if b.len() != m {
-        return Err(SolveError::Dimension(format!("b has {} entries, A has {m} rows", b.len())));
+        return Err(SolveError::Dimension(format!(
+            "b has {} entries, A has {m} rows",
+            b.len()
+        )));
     }
     if m < n {
-        return Err(SolveError::Dimension(format!("least squares needs rows ≥ columns, got {m}×{n}")));
+        return Err(SolveError::Dimension(format!(
+            "least squares needs rows ≥ columns, got {m}×{n}"
+        )));
     }
     if !a.iter().chain(b).all(|v| v.is_finite()) {
         return Err(SolveError::NonFinite("A or b".into()));
@@ -142,12 +166,22 @@ pub fn sketch_precondition_lstsq(
     let diag: Vec<f64> = (0..n).map(|i| r[[i, i]].abs()).collect();
     let dmax = diag.iter().cloned().fold(0.0, f64::max);
     let dmin = diag.iter().cloned().fold(f64::INFINITY, f64::min);
-    if !(dmin > 1e-12 * dmax) {
-        return Err(SolveError::Singular(format!("sketched R has |r_ii| from {dmin:e} to {dmax:e}")));
+    if dmin.is_nan() || dmin <= 1e-12 * dmax {
+        return Err(SolveError::Singular(format!(
+            "sketched R has |r_ii| from {dmin:e} to {dmax:e}"
+        )));
     }
     let rinv_apply = |y: &[f64]| back_substitute(r.view(), y);
     let rinv_t_apply = |y: &[f64]| forward_substitute_t(r.view(), y);
-    let sol = lsqr(m, n, |v| matvec(a, &rinv_apply(v)), |u| rinv_t_apply(&rmatvec(a, u)), b, tol, max_iter)?;
+    let sol = lsqr(
+        m,
+        n,
+        |v| matvec(a, &rinv_apply(v)),
+        |u| rinv_t_apply(&rmatvec(a, u)),
+        b,
+        tol,
+        max_iter,
+    )?;
     let x = back_substitute(r.view(), &sol.x);
     Ok(SketchedLstsq { x, lsqr: sol, r })
 }

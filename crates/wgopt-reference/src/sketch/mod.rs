@@ -72,12 +72,19 @@ pub struct Sketch {
 }
 
 impl Sketch {
-    pub fn new(kind: SketchKind, rows: usize, input: usize, seed: u64) -> Result<Sketch, SolveError> {
+    pub fn new(
+        kind: SketchKind,
+        rows: usize,
+        input: usize,
+        seed: u64,
+    ) -> Result<Sketch, SolveError> {
         if rows == 0 || input == 0 {
             return Err(SolveError::Invalid("a sketch needs positive sizes".into()));
         }
         if rows > u32::MAX as usize || input > u32::MAX as usize / 2 {
-            return Err(SolveError::Invalid("sketch sizes must fit 32-bit counters".into()));
+            return Err(SolveError::Invalid(
+                "sketch sizes must fit 32-bit counters".into(),
+            ));
         }
         if kind == SketchKind::Srht && rows > input.next_power_of_two() {
             return Err(SolveError::Invalid(format!(
@@ -85,7 +92,12 @@ impl Sketch {
                 input.next_power_of_two()
             )));
         }
-        Ok(Sketch { kind, rows, input, seed })
+        Ok(Sketch {
+            kind,
+            rows,
+            input,
+            seed,
+        })
     }
 
     /// Row `i` of a Gaussian sketch, unscaled (the standard normals `g(i, 0..m)`), as the GPU
@@ -196,7 +208,8 @@ impl Sketch {
 
     /// `S·b` for a vector.
     pub fn apply_vec(&self, b: &[f64]) -> Result<Vec<f64>, SolveError> {
-        let a = ArrayView2::from_shape((b.len(), 1), b).map_err(|e| SolveError::Dimension(e.to_string()))?;
+        let a = ArrayView2::from_shape((b.len(), 1), b)
+            .map_err(|e| SolveError::Dimension(e.to_string()))?;
         Ok(self.apply(a)?.into_raw_vec_and_offset().0)
     }
 }

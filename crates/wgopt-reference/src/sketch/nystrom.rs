@@ -28,14 +28,23 @@ impl Nystrom {
     pub fn new(a: ArrayView2<'_, f64>, rank: usize, seed: u64) -> Result<Nystrom, SolveError> {
         let n = a.nrows();
         if a.ncols() != n || rank == 0 || rank > n {
-            return Err(SolveError::Dimension(format!("Nyström of rank {rank} of a {}×{} matrix", n, a.ncols())));
+            return Err(SolveError::Dimension(format!(
+                "Nyström of rank {rank} of a {}×{} matrix",
+                n,
+                a.ncols()
+            )));
         }
         let mut omega = Array2::<f64>::zeros((n, rank));
         for j in 0..rank {
             let mut col = vec![0.0f32; n];
             random::fill(
                 Distribution::Gaussian,
-                StreamId { seed, slot: j as u32, draw: 1, stream: SKETCH_STREAM },
+                StreamId {
+                    seed,
+                    slot: j as u32,
+                    draw: 1,
+                    stream: SKETCH_STREAM,
+                },
                 &mut col,
             );
             for (i, v) in col.iter().enumerate() {
@@ -53,7 +62,7 @@ impl Nystrom {
         // Symmetrise against rounding before Cholesky.
         core = (&core + &core.t()) * 0.5;
         let c = cholesky(core.view())?; // lower: core = C Cᵀ
-        // B = Y_ν C⁻ᵀ: solve C·Bᵀ = Y_νᵀ row by row.
+                                        // B = Y_ν C⁻ᵀ: solve C·Bᵀ = Y_νᵀ row by row.
         let mut bmat = y_nu.clone();
         for mut row in bmat.rows_mut() {
             let mut v: Vec<f64> = row.to_vec();
@@ -70,7 +79,9 @@ impl Nystrom {
             .thin_svd()
             .map_err(|e| SolveError::Singular(format!("SVD did not converge: {e:?}")))?;
         let u = Array2::from_shape_fn((n, rank), |(i, j)| svd.U()[(i, j)]);
-        let lambda = (0..rank).map(|j| (svd.S()[j] * svd.S()[j] - nu).max(0.0)).collect();
+        let lambda = (0..rank)
+            .map(|j| (svd.S()[j] * svd.S()[j] - nu).max(0.0))
+            .collect();
         Ok(Nystrom { u, lambda })
     }
 
@@ -108,9 +119,14 @@ pub fn pcg(
 ) -> Result<CgSolution, SolveError> {
     let n = a.nrows();
     if a.ncols() != n || b.len() != n {
-        return Err(SolveError::Dimension(format!("{}×{} system, b of {}", n, a.ncols(), b.len())));
+        return Err(SolveError::Dimension(format!(
+            "{}×{} system, b of {}",
+            n,
+            a.ncols(),
+            b.len()
+        )));
     }
-    if !(mu >= 0.0) {
+    if mu.is_nan() || mu < 0.0 {
         return Err(SolveError::Invalid(format!("μ must be ≥ 0, got {mu}")));
     }
     let apply = |v: &[f64]| -> Vec<f64> {
@@ -127,8 +143,10 @@ pub fn pcg(
     for it in 1..=max_iter {
         let ap = apply(&p);
         let pap = dot(&p, &ap);
-        if !(pap > 0.0) {
-            return Err(SolveError::NotSpd(format!("pᵀ(A + μI)p = {pap:e} at iteration {it}")));
+        if pap.is_nan() || pap <= 0.0 {
+            return Err(SolveError::NotSpd(format!(
+                "pᵀ(A + μI)p = {pap:e} at iteration {it}"
+            )));
         }
         let alpha = rz / pap;
         for i in 0..n {
@@ -140,7 +158,11 @@ pub fn pcg(
             return Err(SolveError::NonFinite("CG iterate".into()));
         }
         if res <= tol {
-            return Ok(CgSolution { x, iterations: it, residual: res });
+            return Ok(CgSolution {
+                x,
+                iterations: it,
+                residual: res,
+            });
         }
         z = pre(&r);
         let rz_new = dot(&r, &z);
@@ -151,5 +173,9 @@ pub fn pcg(
         }
     }
     let residual = norm(&r) / bnorm;
-    Err(SolveError::IterationCap { iterations: max_iter, residual, tolerance: tol })
+    Err(SolveError::IterationCap {
+        iterations: max_iter,
+        residual,
+        tolerance: tol,
+    })
 }

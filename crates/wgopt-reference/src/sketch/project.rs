@@ -53,7 +53,9 @@ pub struct IterSolution {
 
 /// Contiguous blocks of `q` indices out of `m` (the last may be shorter).
 pub fn blocks(m: usize, q: usize) -> Vec<(usize, usize)> {
-    (0..m.div_ceil(q.max(1))).map(|i| (i * q, ((i + 1) * q).min(m))).collect()
+    (0..m.div_ceil(q.max(1)))
+        .map(|i| (i * q, ((i + 1) * q).min(m)))
+        .collect()
 }
 
 /// The block step `k` draws.
@@ -79,7 +81,7 @@ pub fn cholesky_ridge(mat: ArrayView2<'_, f64>, ridge: f64) -> Result<Array2<f64
         for k in 0..j {
             d -= l[[j, k]] * l[[j, k]];
         }
-        if !(d > 0.0) {
+        if d.is_nan() || d <= 0.0 {
             return Err(SolveError::NotSpd(format!("pivot {j} is {d:e}")));
         }
         let djj = d.sqrt();
@@ -116,7 +118,11 @@ pub fn cholesky_solve(l: ArrayView2<'_, f64>, r: &mut [f64]) {
 
 fn check_system(a: ArrayView2<'_, f64>, b: &[f64], q: usize) -> Result<(), SolveError> {
     if a.nrows() != b.len() {
-        return Err(SolveError::Dimension(format!("A has {} rows, b has {}", a.nrows(), b.len())));
+        return Err(SolveError::Dimension(format!(
+            "A has {} rows, b has {}",
+            a.nrows(),
+            b.len()
+        )));
     }
     if q == 0 || a.nrows() == 0 || a.ncols() == 0 {
         return Err(SolveError::Invalid("empty system or block size 0".into()));
@@ -155,7 +161,11 @@ fn iterate(
     per_pass: usize,
     mut step: impl FnMut(usize, &mut [f64]),
 ) -> Result<IterSolution, SolveError> {
-    let check = if opts.check_every == 0 { per_pass.max(1) } else { opts.check_every };
+    let check = if opts.check_every == 0 {
+        per_pass.max(1)
+    } else {
+        opts.check_every
+    };
     let mut history = vec![(0, relative_residual(a, x, b))];
     let mut k = 0;
     while k < opts.max_steps {
@@ -200,12 +210,20 @@ pub struct BlockPlan {
 
 impl BlockPlan {
     pub fn kaczmarz(a: ArrayView2<'_, f64>, q: usize) -> Result<BlockPlan, SolveError> {
-        Ok(BlockPlan { parts: blocks(a.nrows(), q), factors: kaczmarz_factors(a, q)?, newton: false })
+        Ok(BlockPlan {
+            parts: blocks(a.nrows(), q),
+            factors: kaczmarz_factors(a, q)?,
+            newton: false,
+        })
     }
 
     /// Kaczmarz with ridge `δ = ridge_rel · tr/q` per block (the GPU solver's f32 ridge is
     /// 1e-6; parity tests use this).
-    pub fn kaczmarz_with_ridge(a: ArrayView2<'_, f64>, q: usize, ridge_rel: f64) -> Result<BlockPlan, SolveError> {
+    pub fn kaczmarz_with_ridge(
+        a: ArrayView2<'_, f64>,
+        q: usize,
+        ridge_rel: f64,
+    ) -> Result<BlockPlan, SolveError> {
         let parts = blocks(a.nrows(), q);
         let factors = parts
             .iter()
@@ -216,35 +234,62 @@ impl BlockPlan {
                 cholesky_ridge(g.view(), ridge)
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(BlockPlan { parts, factors, newton: false })
+        Ok(BlockPlan {
+            parts,
+            factors,
+            newton: false,
+        })
     }
 
     /// For SPD `A` (checked: square, symmetric, positive pivots).
     pub fn newton(a: ArrayView2<'_, f64>, q: usize) -> Result<BlockPlan, SolveError> {
         if a.nrows() != a.ncols() {
-            return Err(SolveError::Dimension(format!("SPD solver given a {}×{} matrix", a.nrows(), a.ncols())));
+            return Err(SolveError::Dimension(format!(
+                "SPD solver given a {}×{} matrix",
+                a.nrows(),
+                a.ncols()
+            )));
         }
-        let asym = a.iter().zip(a.t().iter()).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        let asym = a
+            .iter()
+            .zip(a.t().iter())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
         let scale = a.iter().map(|v| v.abs()).fold(0.0, f64::max);
         if asym > 1e-12 * scale.max(1.0) {
-            return Err(SolveError::NotSpd(format!("not symmetric (max |A − Aᵀ| = {asym:e})")));
+            return Err(SolveError::NotSpd(format!(
+                "not symmetric (max |A − Aᵀ| = {asym:e})"
+            )));
         }
         let parts = blocks(a.nrows(), q);
         let factors = parts
             .iter()
             .map(|&(lo, hi)| cholesky_ridge(a.slice(s![lo..hi, lo..hi]), 0.0))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(BlockPlan { parts, factors, newton: true })
+        Ok(BlockPlan {
+            parts,
+            factors,
+            newton: true,
+        })
     }
 
     /// Steps `first .. first + steps` (block choices depend on the step number and seed only).
-    pub fn run(&self, a: ArrayView2<'_, f64>, b: &[f64], x: &mut [f64], first: usize, steps: usize, seed: u64) {
+    pub fn run(
+        &self,
+        a: ArrayView2<'_, f64>,
+        b: &[f64],
+        x: &mut [f64],
+        first: usize,
+        steps: usize,
+        seed: u64,
+    ) {
         let nb = self.parts.len();
         for k in first..first + steps {
             let t = block_of_step(seed, k, nb);
             let (lo, hi) = self.parts[t];
-            let mut r: Vec<f64> =
-                (lo..hi).map(|i| dot(a.row(i).as_slice().expect("row-major"), x) - b[i]).collect();
+            let mut r: Vec<f64> = (lo..hi)
+                .map(|i| dot(a.row(i).as_slice().expect("row-major"), x) - b[i])
+                .collect();
             cholesky_solve(self.factors[t].view(), &mut r);
             if self.newton {
                 for (xi, y) in x[lo..hi].iter_mut().zip(&r) {
@@ -273,7 +318,9 @@ pub fn block_kaczmarz(
     let plan = BlockPlan::kaczmarz(a, q)?;
     let mut x = x0.map_or_else(|| vec![0.0; a.ncols()], <[f64]>::to_vec);
     let nb = plan.parts.len();
-    iterate(a, b, &mut x, opts, nb, |k, x| plan.run(a, b, x, k, 1, opts.seed))
+    iterate(a, b, &mut x, opts, nb, |k, x| {
+        plan.run(a, b, x, k, 1, opts.seed)
+    })
 }
 
 /// Randomised block Newton (block coordinate descent in the A-norm) for SPD `A`.
@@ -288,7 +335,9 @@ pub fn block_newton(
     let plan = BlockPlan::newton(a, q)?;
     let mut x = x0.map_or_else(|| vec![0.0; a.ncols()], <[f64]>::to_vec);
     let nb = plan.parts.len();
-    iterate(a, b, &mut x, opts, nb, |k, x| plan.run(a, b, x, k, 1, opts.seed))
+    iterate(a, b, &mut x, opts, nb, |k, x| {
+        plan.run(a, b, x, k, 1, opts.seed)
+    })
 }
 
 /// Gaussian sketch-and-project with `q` sketch columns per step (draw `k` of the sketch
@@ -310,17 +359,22 @@ pub fn gaussian_sketch_project(
         let mut sa = Array2::<f64>::zeros((q, n));
         let mut sr = vec![0.0; q];
         let ax = matvec(a, x);
-        for i in 0..q {
+        for (i, sri) in sr.iter_mut().enumerate() {
             let mut col = vec![0.0f32; m];
             random::fill(
                 Distribution::Gaussian,
-                StreamId { seed: opts.seed, slot: i as u32, draw: k as u32, stream: SKETCH_STREAM },
+                StreamId {
+                    seed: opts.seed,
+                    slot: i as u32,
+                    draw: k as u32,
+                    stream: SKETCH_STREAM,
+                },
                 &mut col,
             );
             for (r, &g) in col.iter().enumerate() {
                 let g = g as f64;
                 sa.row_mut(i).scaled_add(g, &a.row(r));
-                sr[i] += g * (ax[r] - b[r]);
+                *sri += g * (ax[r] - b[r]);
             }
         }
         let g = sa.dot(&sa.t());
