@@ -95,7 +95,7 @@ fn srht_matches_the_explicit_hadamard_product() {
         for j in 0..n {
             let direct: f64 = (0..m)
                 .map(|r| {
-                    let h = if (p as usize & r).count_ones() % 2 == 0 {
+                    let h = if (p as usize & r).count_ones().is_multiple_of(2) {
                         1.0
                     } else {
                         -1.0
@@ -304,7 +304,7 @@ fn bad_input_is_typed() {
     let mut bad = a.clone();
     bad[[3, 1]] = f64::NAN;
     assert!(matches!(
-        block_kaczmarz(bad.view(), &vec![1.0; 10], 2, None, &o),
+        block_kaczmarz(bad.view(), &[1.0; 10], 2, None, &o),
         Err(SolveError::NonFinite(_))
     ));
     let nonspd = ndarray::array![[1.0, 2.0], [2.0, 1.0]];
@@ -321,7 +321,7 @@ fn bad_input_is_typed() {
     let inc = gaussian(20, 3, 2);
     let capped = block_kaczmarz(
         inc.view(),
-        &vec![1.0; 20],
+        &[1.0; 20],
         4,
         None,
         &IterOptions {
