@@ -9,8 +9,9 @@
 //! (MfacParams, MfacSegment; composed into mfac_insert, mfac_dots, mfac_setup and mfac_apply),
 //! optim/frugal_common.wgsl (FrugalParam; composed into frugal_columns and frugal),
 //! ot/sinkhorn_common.wgsl (OtProblem) and ot/sinkhorn_cost.wgsl (composed into the Sinkhorn
-//! kernels), sketch/sketch_common.wgsl (SketchParams) and sketch/block_common.wgsl
-//! (BlockParams; composed into the sketch and block solver kernels).
+//! kernels), sketch/sketch_common.wgsl (SketchParams), sketch/block_common.wgsl
+//! (BlockParams) and sketch/lstsq_common.wgsl (LstsqParams; composed into the sketch, block
+//! solver and least-squares kernels).
 
 use naga::{AddressSpace, StorageAccess, TypeInner};
 use wgopt::optim::adabelief::AdaBeliefSegment;
@@ -36,6 +37,7 @@ use wgopt::scheduler::linalg::{GemmOffsets, GemmParams, NormalizeOffsets, Normal
 use wgopt::scheduler::quantile::{QuantileMatrix, QuantileState, QuantileTile};
 use wgopt::scheduler::random::{BitsParams, ProbeSegment};
 use wgopt::scheduler::shaders::{Access, ShaderId};
+use wgopt::solvers::lstsq::LstsqParams;
 use wgopt::solvers::ot::OtProblemGpu;
 use wgopt::solvers::sketch::{BlockParams, SketchParams};
 
@@ -137,6 +139,20 @@ fn rust_structs_match_wgsl_twins() {
                 _pad1,
                 _pad2,
                 _pad3
+            }),
+        ),
+        (
+            ShaderId::LstsqAv,
+            "LstsqParams",
+            rust_layout!(LstsqParams {
+                m,
+                n,
+                chunk_rows,
+                chunks,
+                coef,
+                _pad0,
+                _pad1,
+                _pad2
             }),
         ),
         (

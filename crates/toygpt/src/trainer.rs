@@ -109,6 +109,10 @@ pub struct Trainer {
     acts: Activations<f32>,
     grads: Vec<Vec<f32>>,
     aux: Vec<Vec<f32>>,
+    /// Hessian-vector products (AdaHessian's Hz, SophiaH's Hu), model order.
+    hz: Vec<Vec<f32>>,
+    /// Parameter names in model order.
+    names: Vec<String>,
     /// Layout slot of each model tensor.
     slots: Vec<usize>,
     /// True while `model.params` equals the GPU's parameters.
@@ -167,6 +171,8 @@ impl Trainer {
             scratch: model.clone(),
             grads: model.zeros_like(),
             aux: model.zeros_like(),
+            hz: model.zeros_like(),
+            names: named.iter().map(|(n, _)| n.clone()).collect(),
             model,
             acts,
             slots,
@@ -240,7 +246,7 @@ impl Trainer {
         Ok(())
     }
 
-    /// H·(probe) into `grads`, at the host parameters, on `batch`.
+    /// H·(probe) into `hz`, at the host parameters, on `batch`.
     fn hvp_of_probes(&mut self, batch: &Batch) -> Result<()> {
         hvp(
             &self.model,
@@ -248,7 +254,7 @@ impl Trainer {
             &mut self.acts,
             batch,
             &self.aux,
-            &mut self.grads,
+            &mut self.hz,
         )
     }
 
@@ -286,14 +292,11 @@ impl Trainer {
 
         if matches!(self.driver, Driver::AdaHessian(_)) {
             let t2 = Instant::now();
-            // Hz goes to its own arena; the gradient buffer is borrowed for it meanwhile.
-            let g = std::mem::take(&mut self.grads);
-            self.grads = self.model.zeros_like();
+            // Hz goes to its own arena, beside the gradient.
             self.probes_into_aux()?;
             self.hvp_of_probes(&batch)?;
-            let hz = std::mem::replace(&mut self.grads, g);
             if let Driver::AdaHessian(a) = &mut self.driver {
-                for ((name, _), h) in param_specs(&self.cfg.model).iter().zip(&hz) {
+                for (name, h) in self.names.iter().zip(&self.hz) {
                     a.write_hvp(&self.params, name, h)?;
                 }
             }
@@ -336,6 +339,7 @@ impl Trainer {
         if hutchinson {
             self.probes_into_aux()?;
             self.hvp_of_probes(batch)?;
+            Self::push_grads(&mut self.params, &self.slots, &self.hz)?;
         } else {
             self.model
                 .forward(&mut self.acts, &batch.tokens, &batch.targets)?;
@@ -347,8 +351,8 @@ impl Trainer {
                 &mut rng,
                 &mut self.grads,
             )?;
+            Self::push_grads(&mut self.params, &self.slots, &self.grads)?;
         }
-        Self::push_grads(&mut self.params, &self.slots, &self.grads)?;
         if let Driver::Sophia(s) = &mut self.driver {
             s.update_hessian(&mut self.params)?;
         }

@@ -1,33 +1,13 @@
 //! `wgopt ot` end to end: the POT 2×2 example from a dense cost (⟨P,C⟩ = 1/(1+e), rtol 1e-5 for
 //! f32), point clouds with uniform weights against the f64 reference, and bad files.
 
-use safetensors::tensor::{Dtype, TensorView};
-use safetensors::SafeTensors;
-use std::process::Command;
+mod common;
 
-fn write(path: &std::path::Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) {
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(n, s, v)| (n.to_string(), s.clone(), bytemuck::cast_slice(v).to_vec()))
-        .collect();
-    let views: Vec<(String, TensorView)> = bytes
-        .iter()
-        .map(|(n, s, b)| {
-            (
-                n.clone(),
-                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
-            )
-        })
-        .collect();
-    safetensors::serialize_to_file(views, None, path).unwrap();
-}
+use common::write;
+use safetensors::SafeTensors;
 
 fn run(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wgopt"))
-        .arg("ot")
-        .args(args)
-        .output()
-        .unwrap()
+    common::run("ot", args)
 }
 
 fn meta(path: &std::path::Path, key: &str) -> f64 {

@@ -1,6 +1,9 @@
 //! `wgopt replay` end to end: a recording with f32 and bf16 tensors, replayed on the GPU and on
 //! the CPU reference, agrees (rtol 2e-5, as the optimizer parity tests), and bad files fail.
 
+mod common;
+
+use common::read;
 use safetensors::tensor::{Dtype, TensorView};
 use std::collections::HashMap;
 use std::process::Command;
@@ -55,12 +58,6 @@ fn write_recording(path: &std::path::Path, steps: usize) {
         safetensors::serialize(views, None::<HashMap<String, String>>).unwrap(),
     )
     .unwrap();
-}
-
-fn read(path: &std::path::Path, name: &str) -> Vec<f32> {
-    let bytes = std::fs::read(path).unwrap();
-    let f = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    bytemuck::pod_collect_to_vec(f.tensor(name).unwrap().data())
 }
 
 #[test]

@@ -1,39 +1,16 @@
 //! `wgopt solve` end to end: a least-squares problem and an SPD system from files, checked
 //! against the known solution, and bad files.
 
-use safetensors::tensor::{Dtype, TensorView};
-use safetensors::SafeTensors;
-use std::process::Command;
+mod common;
 
-fn write(path: &std::path::Path, tensors: &[(&str, Vec<usize>, Vec<f32>)]) {
-    let bytes: Vec<(String, Vec<usize>, Vec<u8>)> = tensors
-        .iter()
-        .map(|(n, s, v)| (n.to_string(), s.clone(), bytemuck::cast_slice(v).to_vec()))
-        .collect();
-    let views: Vec<(String, TensorView)> = bytes
-        .iter()
-        .map(|(n, s, b)| {
-            (
-                n.clone(),
-                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
-            )
-        })
-        .collect();
-    safetensors::serialize_to_file(views, None, path).unwrap();
-}
+use common::write;
 
 fn solve(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_wgopt"))
-        .arg("solve")
-        .args(args)
-        .output()
-        .unwrap()
+    common::run("solve", args)
 }
 
 fn read_x(path: &std::path::Path) -> Vec<f32> {
-    let bytes = std::fs::read(path).unwrap();
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    bytemuck::cast_slice(st.tensor("x").unwrap().data()).to_vec()
+    common::read(path, "x")
 }
 
 /// x* = (1, −2, 0.5) recovered to 1e-4 (f32 products on a well-conditioned 300×3 system) by

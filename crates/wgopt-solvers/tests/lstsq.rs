@@ -1,5 +1,7 @@
 //! Sketch-and-precondition least squares on the GPU (sketch/lstsq_av, lstsq_atu,
-//! lstsq_atu_reduce with the sketch kernels) against dense QR in f64 on the same (f32) matrix.
+//! lstsq_atu_reduce and their shared sketch/lstsq_common, whose LstsqParams layout
+//! tests/shaders.rs checks; with the sketch kernels) against dense QR in f64 on the same
+//! (f32) matrix.
 
 use ndarray::Array2;
 use rand::{Rng, SeedableRng};

@@ -91,39 +91,34 @@ fn gpu_block_solvers_follow_the_reference_trajectory() {
     let engine = engine();
     let a = conditioned(150, 40, 5.0, 3);
     let xs: Vec<f64> = (0..40).map(|i| (i as f64 * 0.3).sin()).collect();
-    let b = matvec(a.view(), &xs);
     let plan = BlockPlan::kaczmarz_with_ridge(a.view(), 32, GPU_RIDGE as f64).unwrap();
-    let steps = 3 * plan.parts.len();
-    let mut want = vec![0.0; 40];
-    plan.run(a.view(), &b, &mut want, 0, steps, 9);
-    let bf: Vec<f32> = b.iter().map(|&v| v as f32).collect();
-    let mut gpu = BlockSolver::new(&engine, &f32s(&a), &bf, 150, 40, 32, false).unwrap();
-    gpu.run(0, steps, 9).unwrap();
-    let got = gpu.x().unwrap();
-    let err = got
-        .iter()
-        .zip(&want)
-        .map(|(g, w)| (*g as f64 - w).powi(2))
-        .sum::<f64>()
-        .sqrt();
-    let nrm = want.iter().map(|w| w * w).sum::<f64>().sqrt();
-    println!(
-        "block Kaczmarz: ‖x_gpu − x_ref‖/‖x_ref‖ = {:e} after {steps} steps",
-        err / nrm
-    );
-    assert!(err <= 1e-4 * nrm);
+    check_trajectory(&engine, "block Kaczmarz", &a, &xs, &plan, 32, 9);
 
     let g = random(90, 70, 5);
     let spd = g.t().dot(&g) / 90.0 + Array2::<f64>::eye(70) * 0.3;
     let xs: Vec<f64> = (0..70).map(|i| (i as f64 * 0.7).cos()).collect();
-    let b = matvec(spd.view(), &xs);
     let plan = BlockPlan::newton(spd.view(), 16).unwrap();
+    check_trajectory(&engine, "block Newton", &spd, &xs, &plan, 16, 4);
+}
+
+/// Three passes of `plan` from zero on `a·x = a·xs`, GPU against reference, to 1e-4 relative.
+fn check_trajectory(
+    engine: &Engine,
+    name: &str,
+    a: &Array2<f64>,
+    xs: &[f64],
+    plan: &BlockPlan,
+    q: usize,
+    seed: u64,
+) {
+    let (m, n) = a.dim();
+    let b = matvec(a.view(), xs);
     let steps = 3 * plan.parts.len();
-    let mut want = vec![0.0; 70];
-    plan.run(spd.view(), &b, &mut want, 0, steps, 4);
+    let mut want = vec![0.0; n];
+    plan.run(a.view(), &b, &mut want, 0, steps, seed);
     let bf: Vec<f32> = b.iter().map(|&v| v as f32).collect();
-    let mut gpu = BlockSolver::new(&engine, &f32s(&spd), &bf, 70, 70, 16, true).unwrap();
-    gpu.run(0, steps, 4).unwrap();
+    let mut gpu = BlockSolver::new(engine, &f32s(a), &bf, m, n, q, plan.newton).unwrap();
+    gpu.run(0, steps, seed).unwrap();
     let got = gpu.x().unwrap();
     let err = got
         .iter()
@@ -133,10 +128,10 @@ fn gpu_block_solvers_follow_the_reference_trajectory() {
         .sqrt();
     let nrm = want.iter().map(|w| w * w).sum::<f64>().sqrt();
     println!(
-        "block Newton: ‖x_gpu − x_ref‖/‖x_ref‖ = {:e} after {steps} steps",
+        "{name}: ‖x_gpu − x_ref‖/‖x_ref‖ = {:e} after {steps} steps",
         err / nrm
     );
-    assert!(err <= 1e-4 * nrm);
+    assert!(err <= 1e-4 * nrm, "{name}");
 }
 
 /// Solves to 1e-5 relative residual (f32's floor is ~1e-6 here) and recovers x*.

@@ -64,11 +64,14 @@ pub fn block_of_step(seed: u64, k: usize, nblocks: usize) -> usize {
     w[0] as usize % nblocks
 }
 
-/// Ridge added to each block's Gram matrix before factoring: `δ = 1e-12 · tr/q` keeps
+/// Relative ridge of the reference's Kaczmarz block factors: `δ = 1e-12 · tr/q` keeps
 /// rank-deficient blocks (repeated rows) factorable and acts as the pseudo-inverse on their
 /// range.
-pub fn block_ridge(gram: ArrayView2<'_, f64>) -> f64 {
-    1e-12 * gram.diag().sum() / gram.nrows().max(1) as f64
+pub const REFERENCE_RIDGE: f64 = 1e-12;
+
+/// `ridge_rel · tr(G)/q` for a block Gram matrix `G`.
+pub fn block_ridge(gram: ArrayView2<'_, f64>, ridge_rel: f64) -> f64 {
+    ridge_rel * gram.diag().sum() / gram.nrows().max(1) as f64
 }
 
 /// Lower Cholesky factor of `M + δI` by the textbook row-by-row recurrence: the twin of the
@@ -141,13 +144,17 @@ fn relative_residual(a: ArrayView2<'_, f64>, x: &[f64], b: &[f64]) -> f64 {
 
 /// Every block's Cholesky factor of `A_τ A_τᵀ + δI` (row blocks) — the setup both the
 /// reference and the GPU solver do once.
-pub fn kaczmarz_factors(a: ArrayView2<'_, f64>, q: usize) -> Result<Vec<Array2<f64>>, SolveError> {
+pub fn kaczmarz_factors(
+    a: ArrayView2<'_, f64>,
+    q: usize,
+    ridge_rel: f64,
+) -> Result<Vec<Array2<f64>>, SolveError> {
     blocks(a.nrows(), q)
         .into_iter()
         .map(|(lo, hi)| {
             let at = a.slice(s![lo..hi, ..]);
             let g = at.dot(&at.t());
-            cholesky_ridge(g.view(), block_ridge(g.view()))
+            cholesky_ridge(g.view(), block_ridge(g.view(), ridge_rel))
         })
         .collect()
 }
@@ -210,11 +217,7 @@ pub struct BlockPlan {
 
 impl BlockPlan {
     pub fn kaczmarz(a: ArrayView2<'_, f64>, q: usize) -> Result<BlockPlan, SolveError> {
-        Ok(BlockPlan {
-            parts: blocks(a.nrows(), q),
-            factors: kaczmarz_factors(a, q)?,
-            newton: false,
-        })
+        Self::kaczmarz_with_ridge(a, q, REFERENCE_RIDGE)
     }
 
     /// Kaczmarz with ridge `δ = ridge_rel · tr/q` per block (the GPU solver's f32 ridge is
@@ -224,19 +227,9 @@ impl BlockPlan {
         q: usize,
         ridge_rel: f64,
     ) -> Result<BlockPlan, SolveError> {
-        let parts = blocks(a.nrows(), q);
-        let factors = parts
-            .iter()
-            .map(|&(lo, hi)| {
-                let at = a.slice(s![lo..hi, ..]);
-                let g = at.dot(&at.t());
-                let ridge = ridge_rel * g.diag().sum() / g.nrows() as f64;
-                cholesky_ridge(g.view(), ridge)
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(BlockPlan {
-            parts,
-            factors,
+            parts: blocks(a.nrows(), q),
+            factors: kaczmarz_factors(a, q, ridge_rel)?,
             newton: false,
         })
     }
@@ -306,6 +299,20 @@ impl BlockPlan {
     }
 }
 
+/// Runs a block plan from `x0` (zeros if `None`) until the residual test passes.
+fn solve_with_plan(
+    a: ArrayView2<'_, f64>,
+    b: &[f64],
+    plan: &BlockPlan,
+    x0: Option<&[f64]>,
+    opts: &IterOptions,
+) -> Result<IterSolution, SolveError> {
+    let mut x = x0.map_or_else(|| vec![0.0; a.ncols()], <[f64]>::to_vec);
+    iterate(a, b, &mut x, opts, plan.parts.len(), |k, x| {
+        plan.run(a, b, x, k, 1, opts.seed)
+    })
+}
+
 /// Randomised block Kaczmarz from `x0` (zeros if `None`).
 pub fn block_kaczmarz(
     a: ArrayView2<'_, f64>,
@@ -315,12 +322,7 @@ pub fn block_kaczmarz(
     opts: &IterOptions,
 ) -> Result<IterSolution, SolveError> {
     check_system(a, b, q)?;
-    let plan = BlockPlan::kaczmarz(a, q)?;
-    let mut x = x0.map_or_else(|| vec![0.0; a.ncols()], <[f64]>::to_vec);
-    let nb = plan.parts.len();
-    iterate(a, b, &mut x, opts, nb, |k, x| {
-        plan.run(a, b, x, k, 1, opts.seed)
-    })
+    solve_with_plan(a, b, &BlockPlan::kaczmarz(a, q)?, x0, opts)
 }
 
 /// Randomised block Newton (block coordinate descent in the A-norm) for SPD `A`.
@@ -332,12 +334,7 @@ pub fn block_newton(
     opts: &IterOptions,
 ) -> Result<IterSolution, SolveError> {
     check_system(a, b, q)?;
-    let plan = BlockPlan::newton(a, q)?;
-    let mut x = x0.map_or_else(|| vec![0.0; a.ncols()], <[f64]>::to_vec);
-    let nb = plan.parts.len();
-    iterate(a, b, &mut x, opts, nb, |k, x| {
-        plan.run(a, b, x, k, 1, opts.seed)
-    })
+    solve_with_plan(a, b, &BlockPlan::newton(a, q)?, x0, opts)
 }
 
 /// Gaussian sketch-and-project with `q` sketch columns per step (draw `k` of the sketch
@@ -378,7 +375,7 @@ pub fn gaussian_sketch_project(
             }
         }
         let g = sa.dot(&sa.t());
-        match cholesky_ridge(g.view(), block_ridge(g.view())) {
+        match cholesky_ridge(g.view(), block_ridge(g.view(), REFERENCE_RIDGE)) {
             Ok(l) => {
                 cholesky_solve(l.view(), &mut sr);
                 let d = rmatvec(sa.view(), &sr);
@@ -401,7 +398,7 @@ pub fn kaczmarz_rate(a: ArrayView2<'_, f64>, q: usize) -> Result<f64, SolveError
     let n = a.ncols();
     let parts = blocks(a.nrows(), q);
     let mut ez = Array2::<f64>::zeros((n, n));
-    for (&(lo, hi), l) in parts.iter().zip(kaczmarz_factors(a, q)?) {
+    for (&(lo, hi), l) in parts.iter().zip(kaczmarz_factors(a, q, REFERENCE_RIDGE)?) {
         let at = a.slice(s![lo..hi, ..]);
         // Z = A_τᵀ (A_τ A_τᵀ)⁻¹ A_τ, column by column of A_τ.
         let mut w = at.to_owned();
