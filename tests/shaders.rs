@@ -9,7 +9,7 @@
 //! (MfacParams, MfacSegment; composed into mfac_insert, mfac_dots, mfac_setup and mfac_apply),
 //! optim/frugal_common.wgsl (FrugalParam; composed into frugal_columns and frugal),
 //! ot/sinkhorn_common.wgsl (OtProblem) and ot/sinkhorn_cost.wgsl (composed into the Sinkhorn
-//! kernels), sketch/sketch_common.wgsl (SketchParams), sketch/block_common.wgsl
+//! kernels), ot/sns_common.wgsl (SnsParams) and ot/sns_bin.wgsl (composed into the SNS kernels), sketch/sketch_common.wgsl (SketchParams), sketch/block_common.wgsl
 //! (BlockParams) and sketch/lstsq_common.wgsl (LstsqParams; composed into the sketch, block
 //! solver and least-squares kernels).
 
@@ -40,6 +40,7 @@ use wgopt::scheduler::shaders::{Access, ShaderId};
 use wgopt::solvers::lstsq::LstsqParams;
 use wgopt::solvers::ot::OtProblemGpu;
 use wgopt::solvers::sketch::{BlockParams, SketchParams};
+use wgopt::solvers::sns::SnsParams;
 
 fn module(id: ShaderId) -> naga::Module {
     naga::front::wgsl::parse_str(&id.source())
@@ -167,6 +168,24 @@ fn rust_structs_match_wgsl_twins() {
                 steps,
                 key,
                 ridge_rel,
+                _pad0,
+                _pad1,
+                _pad2
+            }),
+        ),
+        (
+            ShaderId::SnsSpmv,
+            "SnsParams",
+            rust_layout!(SnsParams {
+                n,
+                m,
+                cap,
+                cap_total,
+                parts,
+                cg_max,
+                nu,
+                alpha,
+                cg_tol2,
                 _pad0,
                 _pad1,
                 _pad2

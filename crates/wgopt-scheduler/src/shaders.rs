@@ -38,6 +38,8 @@ const SKETCH_COMMON: &str = wgsl!("sketch/sketch_common.wgsl");
 const BLOCK_COMMON: &str = wgsl!("sketch/block_common.wgsl");
 const LSTSQ_COMMON: &str = wgsl!("sketch/lstsq_common.wgsl");
 const SINKHORN_COST: &str = wgsl!("ot/sinkhorn_cost.wgsl");
+const SNS_COMMON: &str = wgsl!("ot/sns_common.wgsl");
+const SNS_BIN: &str = wgsl!("ot/sns_bin.wgsl");
 const TILE_CORE: &str = wgsl!("linalg/tile_core.wgsl");
 const SINKGD_COMMON: &str = wgsl!("optim/sinkgd_common.wgsl");
 const QUANTILE_COMMON: &str = wgsl!("reduce/quantile_common.wgsl");
@@ -124,6 +126,30 @@ pub enum ShaderId {
     SinkhornColumns,
     /// `ot/sinkhorn_summary.wgsl`
     SinkhornSummary,
+    /// `ot/sns_marginals.wgsl`
+    SnsMarginals,
+    /// `ot/sns_summary.wgsl`
+    SnsSummary,
+    /// `ot/sns_threshold.wgsl`
+    SnsThreshold,
+    /// `ot/sns_pattern.wgsl`
+    SnsPattern,
+    /// `ot/sns_scan.wgsl`
+    SnsScan,
+    /// `ot/sns_setup.wgsl`
+    SnsSetup,
+    /// `ot/sns_spmv.wgsl`
+    SnsSpmv,
+    /// `ot/sns_cg_scalars.wgsl`
+    SnsCgScalars,
+    /// `ot/sns_cg_update.wgsl`
+    SnsCgUpdate,
+    /// `ot/sns_cg_direction.wgsl`
+    SnsCgDirection,
+    /// `ot/sns_trial.wgsl`
+    SnsTrial,
+    /// `ot/sns_accept.wgsl`
+    SnsAccept,
     /// `sketch/sketch_gaussian.wgsl`
     SketchGaussian,
     /// `sketch/sketch_count.wgsl`
@@ -155,7 +181,7 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 53] = [
+    pub const ALL: [ShaderId; 65] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
@@ -195,6 +221,18 @@ impl ShaderId {
         ShaderId::SinkhornUpdate,
         ShaderId::SinkhornColumns,
         ShaderId::SinkhornSummary,
+        ShaderId::SnsMarginals,
+        ShaderId::SnsSummary,
+        ShaderId::SnsThreshold,
+        ShaderId::SnsPattern,
+        ShaderId::SnsScan,
+        ShaderId::SnsSetup,
+        ShaderId::SnsSpmv,
+        ShaderId::SnsCgScalars,
+        ShaderId::SnsCgUpdate,
+        ShaderId::SnsCgDirection,
+        ShaderId::SnsTrial,
+        ShaderId::SnsAccept,
         ShaderId::SketchGaussian,
         ShaderId::SketchCount,
         ShaderId::SrhtSign,
@@ -251,6 +289,18 @@ impl ShaderId {
             ShaderId::SinkhornUpdate => "ot/sinkhorn_update.wgsl",
             ShaderId::SinkhornColumns => "ot/sinkhorn_columns.wgsl",
             ShaderId::SinkhornSummary => "ot/sinkhorn_summary.wgsl",
+            ShaderId::SnsMarginals => "ot/sns_marginals.wgsl",
+            ShaderId::SnsSummary => "ot/sns_summary.wgsl",
+            ShaderId::SnsThreshold => "ot/sns_threshold.wgsl",
+            ShaderId::SnsPattern => "ot/sns_pattern.wgsl",
+            ShaderId::SnsScan => "ot/sns_scan.wgsl",
+            ShaderId::SnsSetup => "ot/sns_setup.wgsl",
+            ShaderId::SnsSpmv => "ot/sns_spmv.wgsl",
+            ShaderId::SnsCgScalars => "ot/sns_cg_scalars.wgsl",
+            ShaderId::SnsCgUpdate => "ot/sns_cg_update.wgsl",
+            ShaderId::SnsCgDirection => "ot/sns_cg_direction.wgsl",
+            ShaderId::SnsTrial => "ot/sns_trial.wgsl",
+            ShaderId::SnsAccept => "ot/sns_accept.wgsl",
             ShaderId::SketchGaussian => "sketch/sketch_gaussian.wgsl",
             ShaderId::SketchCount => "sketch/sketch_count.wgsl",
             ShaderId::SrhtSign => "sketch/srht_sign.wgsl",
@@ -399,6 +449,35 @@ impl ShaderId {
                 wgsl!("ot/sinkhorn_columns.wgsl"),
             ],
             ShaderId::SinkhornSummary => &[SINKHORN_COMMON, wgsl!("ot/sinkhorn_summary.wgsl")],
+            ShaderId::SnsMarginals => &[
+                SINKHORN_COMMON,
+                SINKHORN_COST,
+                SNS_COMMON,
+                wgsl!("ot/sns_marginals.wgsl"),
+            ],
+            ShaderId::SnsSummary => &[SINKHORN_COMMON, SNS_COMMON, wgsl!("ot/sns_summary.wgsl")],
+            ShaderId::SnsThreshold => &[
+                SINKHORN_COMMON,
+                SINKHORN_COST,
+                SNS_COMMON,
+                SNS_BIN,
+                wgsl!("ot/sns_threshold.wgsl"),
+            ],
+            ShaderId::SnsPattern => &[
+                SINKHORN_COMMON,
+                SINKHORN_COST,
+                SNS_COMMON,
+                SNS_BIN,
+                wgsl!("ot/sns_pattern.wgsl"),
+            ],
+            ShaderId::SnsScan => &[SNS_COMMON, wgsl!("ot/sns_scan.wgsl")],
+            ShaderId::SnsSetup => &[SINKHORN_COMMON, SNS_COMMON, wgsl!("ot/sns_setup.wgsl")],
+            ShaderId::SnsSpmv => &[SNS_COMMON, wgsl!("ot/sns_spmv.wgsl")],
+            ShaderId::SnsCgScalars => &[SNS_COMMON, wgsl!("ot/sns_cg_scalars.wgsl")],
+            ShaderId::SnsCgUpdate => &[SNS_COMMON, wgsl!("ot/sns_cg_update.wgsl")],
+            ShaderId::SnsCgDirection => &[SNS_COMMON, wgsl!("ot/sns_cg_direction.wgsl")],
+            ShaderId::SnsTrial => &[SINKHORN_COMMON, SNS_COMMON, wgsl!("ot/sns_trial.wgsl")],
+            ShaderId::SnsAccept => &[SINKHORN_COMMON, SNS_COMMON, wgsl!("ot/sns_accept.wgsl")],
             ShaderId::SketchGaussian => {
                 &[PHILOX, SKETCH_COMMON, wgsl!("sketch/sketch_gaussian.wgsl")]
             }
@@ -498,6 +577,30 @@ impl ShaderId {
             ShaderId::SinkhornColumns => &[R, R, R, R, W],
             // problems, logw, pot, columns, summary
             ShaderId::SinkhornSummary => &[R, R, R, R, W],
+            // problems, cost, pot, marg
+            ShaderId::SnsMarginals => &[R, R, R, W],
+            // problems, logw, pot, marg, scalars
+            ShaderId::SnsSummary => &[R, R, R, R, W],
+            // params, problems, cost, pot, marg, scalars, pattern
+            ShaderId::SnsThreshold => &[U, R, R, R, R, R, W],
+            // params, problems, cost, pot, marg, pattern, idx, val
+            ShaderId::SnsPattern => &[U, R, R, R, R, W, W, W],
+            // params, pattern, scalars
+            ShaderId::SnsScan => &[U, W, W],
+            // params, problems, logw, marg, scalars, vecs, partial
+            ShaderId::SnsSetup => &[U, R, R, R, R, W, W],
+            // params, pattern, idx, val, scalars, vecs, partial
+            ShaderId::SnsSpmv => &[U, R, R, R, R, W, W],
+            // params, partial, scalars
+            ShaderId::SnsCgScalars => &[U, R, W],
+            // params, scalars, vecs, partial
+            ShaderId::SnsCgUpdate => &[U, R, W, W],
+            // params, scalars, vecs
+            ShaderId::SnsCgDirection => &[U, R, W],
+            // params, problems, vecs, pot, partial
+            ShaderId::SnsTrial => &[U, R, R, W, W],
+            // problems, pot, marg, scalars
+            ShaderId::SnsAccept => &[R, W, W, W],
             // params, a, out
             ShaderId::SketchGaussian => &[U, R, W],
             // params, a, bucket_start, bucket_rows, out

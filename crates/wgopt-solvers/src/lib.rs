@@ -8,6 +8,7 @@ pub mod lstsq;
 pub mod orthogonalize;
 pub mod ot;
 pub mod sketch;
+pub mod sns;
 
 pub use orthogonalize::{matrix_view, orthogonalize, orthogonalize_with, MatrixView};
 pub use wgopt_reference::linalg::{NsSchedule, Precision};

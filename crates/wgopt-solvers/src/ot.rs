@@ -121,7 +121,7 @@ pub struct OtProblemGpu {
     pub p: f32,
 }
 
-fn bad(msg: String) -> Error {
+pub(crate) fn bad(msg: String) -> Error {
     Error::InvalidHyperparameter(msg)
 }
 
@@ -191,6 +191,100 @@ fn validate(k: usize, q: &OtProblem) -> Result<(usize, usize, usize)> {
     Ok((n, m, d))
 }
 
+/// A batch laid out for the GPU: the problem table, the cost data (dense C then Cᵀ, or the two
+/// point clouds, per problem), log a and log b per problem, and the potentials' length.
+pub(crate) struct Packed {
+    pub gpu: Vec<OtProblemGpu>,
+    pub cost: Vec<f32>,
+    pub logw: Vec<f32>,
+    pub pot_len: usize,
+    pub max_n: usize,
+    pub max_m: usize,
+    pub kind: u32,
+}
+
+/// Validates and lays out a batch (all problems with the same kind of cost) at `eps`.
+pub(crate) fn pack(engine: &Engine, problems: &[OtProblem], eps: f64) -> Result<Packed> {
+    if problems.is_empty() {
+        return Err(bad("no problems given".into()));
+    }
+    if eps.is_nan() || eps <= 0.0 || !eps.is_finite() {
+        return Err(bad(format!("eps must be > 0 and finite, got {eps}")));
+    }
+    let kind = problems[0].cost.kind();
+    let mut gpu = Vec::with_capacity(problems.len());
+    let (mut cost, mut logw) = (Vec::<f32>::new(), Vec::<f32>::new());
+    let mut pot_len = 0usize;
+    let (mut max_n, mut max_m) = (0usize, 0usize);
+    for (k, q) in problems.iter().enumerate() {
+        if q.cost.kind() != kind {
+            return Err(bad(
+                "every problem of one batch needs the same kind of cost (dense or points)".into(),
+            ));
+        }
+        let (n, m, d) = validate(k, q)?;
+        let cost_off = cost.len();
+        let costt_off;
+        let mut p = 2.0;
+        match q.cost {
+            CostInput::Dense(c) => {
+                cost.extend_from_slice(c);
+                costt_off = cost.len();
+                for j in 0..m {
+                    cost.extend((0..n).map(|i| c[i * m + j]));
+                }
+            }
+            CostInput::SqEuclidean { x, y, .. } | CostInput::PNorm { x, y, .. } => {
+                if let CostInput::PNorm { p: pp, .. } = q.cost {
+                    p = pp;
+                }
+                cost.extend_from_slice(x);
+                costt_off = cost.len();
+                cost.extend_from_slice(y);
+            }
+        }
+        let la_off = logw.len();
+        logw.extend(q.a.iter().map(|v| v.ln()));
+        let lb_off = logw.len();
+        logw.extend(q.b.iter().map(|v| v.ln()));
+        gpu.push(OtProblemGpu {
+            n: n as u32,
+            m: m as u32,
+            d: d as u32,
+            live: 1,
+            cost_off: cost_off as u32,
+            costt_off: costt_off as u32,
+            la_off: la_off as u32,
+            lb_off: lb_off as u32,
+            f_off: pot_len as u32,
+            g_off: (pot_len + n) as u32,
+            eps: eps as f32,
+            p,
+        });
+        pot_len += n + m;
+        max_n = max_n.max(n);
+        max_m = max_m.max(m);
+    }
+    let limit = engine.chunk_bytes();
+    let cost_bytes = cost.len() as u64 * 4;
+    if cost_bytes > limit || cost.len() > u32::MAX as usize / 2 {
+        return Err(Error::OverLimit {
+            what: "Sinkhorn cost data (dense C and Cᵀ, or the point clouds)".into(),
+            size: cost_bytes,
+            limit,
+        });
+    }
+    Ok(Packed {
+        gpu,
+        cost,
+        logw,
+        pot_len,
+        max_n,
+        max_m,
+        kind,
+    })
+}
+
 /// The GPU side of a batch, built once: buffers, pipelines and the dispatches of a sweep (a g
 /// and an f update) and of a check (column sums, then the per-problem summary).
 #[derive(Debug)]
@@ -208,76 +302,15 @@ pub struct SinkhornPlan {
 impl SinkhornPlan {
     /// Validates and uploads the batch (all problems with the same kind of cost) at `eps`.
     pub fn new(engine: &Engine, problems: &[OtProblem], eps: f64) -> Result<SinkhornPlan> {
-        if problems.is_empty() {
-            return Err(bad("no problems given".into()));
-        }
-        if eps.is_nan() || eps <= 0.0 || !eps.is_finite() {
-            return Err(bad(format!("eps must be > 0 and finite, got {eps}")));
-        }
-        let kind = problems[0].cost.kind();
-        let mut gpu = Vec::with_capacity(problems.len());
-        let (mut cost, mut logw) = (Vec::<f32>::new(), Vec::<f32>::new());
-        let mut pot_len = 0usize;
-        let (mut max_n, mut max_m) = (0usize, 0usize);
-        for (k, q) in problems.iter().enumerate() {
-            if q.cost.kind() != kind {
-                return Err(bad(
-                    "every problem of one batch needs the same kind of cost (dense or points)"
-                        .into(),
-                ));
-            }
-            let (n, m, d) = validate(k, q)?;
-            let cost_off = cost.len();
-            let costt_off;
-            let mut p = 2.0;
-            match q.cost {
-                CostInput::Dense(c) => {
-                    cost.extend_from_slice(c);
-                    costt_off = cost.len();
-                    for j in 0..m {
-                        cost.extend((0..n).map(|i| c[i * m + j]));
-                    }
-                }
-                CostInput::SqEuclidean { x, y, .. } | CostInput::PNorm { x, y, .. } => {
-                    if let CostInput::PNorm { p: pp, .. } = q.cost {
-                        p = pp;
-                    }
-                    cost.extend_from_slice(x);
-                    costt_off = cost.len();
-                    cost.extend_from_slice(y);
-                }
-            }
-            let la_off = logw.len();
-            logw.extend(q.a.iter().map(|v| v.ln()));
-            let lb_off = logw.len();
-            logw.extend(q.b.iter().map(|v| v.ln()));
-            gpu.push(OtProblemGpu {
-                n: n as u32,
-                m: m as u32,
-                d: d as u32,
-                live: 1,
-                cost_off: cost_off as u32,
-                costt_off: costt_off as u32,
-                la_off: la_off as u32,
-                lb_off: lb_off as u32,
-                f_off: pot_len as u32,
-                g_off: (pot_len + n) as u32,
-                eps: eps as f32,
-                p,
-            });
-            pot_len += n + m;
-            max_n = max_n.max(n);
-            max_m = max_m.max(m);
-        }
-        let limit = engine.chunk_bytes();
-        let cost_bytes = cost.len() as u64 * 4;
-        if cost_bytes > limit || cost.len() > u32::MAX as usize / 2 {
-            return Err(Error::OverLimit {
-                what: "Sinkhorn cost data (dense C and Cᵀ, or the point clouds)".into(),
-                size: cost_bytes,
-                limit,
-            });
-        }
+        let Packed {
+            gpu,
+            cost,
+            logw,
+            pot_len,
+            max_n,
+            max_m,
+            kind,
+        } = pack(engine, problems, eps)?;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
         let upload = |label: &str, data: &[u8]| {
             let b = engine.create_buffer(label, (data.len() as u64).max(16), storage);

@@ -15,4 +15,7 @@ pub mod sns;
 
 pub use cost::Cost;
 pub use sinkhorn::{sinkhorn_log, SinkhornOptions, SinkhornResult};
-pub use sns::{sinkhorn_newton_sparse, SnsOptions, SnsResult, Sparsify};
+pub use sns::{
+    binned_cut, sinkhorn_newton_sparse, sns_bin, SnsOptions, SnsResult, Sparsify, SNS_BINS,
+    SNS_BIN_WIDTH,
+};

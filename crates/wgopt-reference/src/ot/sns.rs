@@ -23,8 +23,48 @@ use crate::RefError;
 pub enum Sparsify {
     /// Per row, drop the smallest entries of total mass ≤ ν·‖∇D‖₁·(P1)ᵢ.
     Safe { nu: f64 },
+    /// The GPU's form of the safe rule ([`binned_cut`]): the same budget, met by dropping whole
+    /// log-mass bins instead of single entries (no sort on the GPU), and at most `cap` kept
+    /// entries per row (so the CSR buffers have a fixed size).
+    Binned { nu: f64, cap: usize },
     /// Keep the k largest entries per row.
     TopK { k: usize },
+}
+
+/// Log-mass bins of the binned safe rule: an entry's bin is ⌊−ln(P_ij/(P1)_i)/width⌋, clamped to
+/// the last bin, which gathers everything below e^(−width·(BINS−1)) of the row. WGSL twin:
+/// `shaders/ot/sns_common.wgsl` (the same constants).
+pub const SNS_BINS: usize = 32;
+pub const SNS_BIN_WIDTH: f64 = 0.5;
+
+/// The bin of an entry with log-ratio `l = ln(P_ij/(P1)_i)` (≤ 0 up to rounding).
+pub fn sns_bin(l: f64) -> usize {
+    let b = (-l / SNS_BIN_WIDTH).floor();
+    if b.is_nan() || b <= 0.0 {
+        0
+    } else {
+        (b as usize).min(SNS_BINS - 1)
+    }
+}
+
+/// The binned safe rule for one row from its histogram (mass relative to the row sum, count per
+/// bin): drops bins from the smallest up while the dropped relative mass stays ≤ `budget`, never
+/// the largest non-empty bin, then drops more while more than `cap` entries are kept. Returns
+/// the last kept bin and the kept count; `None` when the row is empty.
+pub fn binned_cut(mass: &[f64], count: &[u32], budget: f64, cap: usize) -> Option<(usize, usize)> {
+    let first = count.iter().position(|&c| c > 0)?;
+    let mut last = SNS_BINS - 1;
+    let mut dropped = 0.0;
+    while last > first && dropped + mass[last] <= budget {
+        dropped += mass[last];
+        last -= 1;
+    }
+    let mut kept: usize = count[..=last].iter().map(|&c| c as usize).sum();
+    while kept > cap && last > first {
+        kept -= count[last] as usize;
+        last -= 1;
+    }
+    Some((last, kept))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -160,6 +200,24 @@ pub fn sinkhorn_newton_sparse(
             row.sort_by(|x, y| y.1.total_cmp(&x.1));
             let keep = match opts.sparsify {
                 Sparsify::TopK { k } => k.min(m),
+                Sparsify::Binned { nu, cap } => {
+                    let ln_r = r[i].ln();
+                    let bins: Vec<usize> = (0..m)
+                        .map(|j| sns_bin((f[i] + g[j] - c[i * m + j]) / eps - ln_r))
+                        .collect();
+                    let (mut mass, mut count) = ([0.0; SNS_BINS], [0u32; SNS_BINS]);
+                    for (j, &b) in bins.iter().enumerate() {
+                        mass[b] += p[i * m + j] / r[i];
+                        count[b] += 1;
+                    }
+                    let last = binned_cut(&mass, &count, nu * err, cap).map_or(0, |(l, _)| l);
+                    // Keep every entry of the kept bins, in column order (as the GPU's CSR).
+                    row = (0..m)
+                        .filter(|&j| bins[j] <= last && r[i] > 0.0)
+                        .map(|j| (j, p[i * m + j]))
+                        .collect();
+                    row.len()
+                }
                 Sparsify::Safe { nu } => {
                     // The dropped mass of row i stays ≤ ν·‖∇D‖₁·(P1)_i: relative to the row, so
                     // thin rows are not emptied, and shrinking with the gradient.
@@ -393,5 +451,67 @@ mod tests {
             kept >= 3.0 || safe.newton_iterations <= 15,
             "safe kept {kept} per row"
         );
+    }
+
+    /// The GPU's binned form of the safe rule converges as the exact one does: to 1e-10 in a
+    /// handful of Newton steps, keeping a few entries per row; with a cap of 2 per row it falls
+    /// back to the top-2 rule's slow linear rate.
+    #[test]
+    fn binned_rule_matches_the_safe_rule() {
+        let (w, cost) = assignment_problem(80, 4);
+        let eps = 1.0 / 200.0;
+        let run = |sparsify| {
+            let opts = SnsOptions {
+                sparsify,
+                newton_iterations: 25,
+                ..SnsOptions::default()
+            };
+            sinkhorn_newton_sparse(&w, &w, &cost, eps, &opts).unwrap()
+        };
+        let safe = run(Sparsify::Safe { nu: 0.01 });
+        let binned = run(Sparsify::Binned { nu: 0.01, cap: 256 });
+        let capped = run(Sparsify::Binned { nu: 0.01, cap: 2 });
+        println!(
+            "safe {} steps kept {:?}; binned {} steps kept {:?}; capped at 2: errors {:?}",
+            safe.newton_iterations,
+            safe.kept_per_row,
+            binned.newton_iterations,
+            binned.kept_per_row,
+            capped.errors
+        );
+        assert!(binned.converged, "binned errors {:?}", binned.errors);
+        assert!(
+            binned.newton_iterations <= safe.newton_iterations + 3,
+            "binned {} vs safe {}",
+            binned.newton_iterations,
+            safe.newton_iterations
+        );
+        // Whole bins are kept, so never fewer entries than the exact rule keeps.
+        for (b, s) in binned.kept_per_row.iter().zip(&safe.kept_per_row) {
+            assert!(b + 1e-9 >= *s * 0.9, "binned kept {b} per row, safe {s}");
+        }
+        assert!(!capped.converged || capped.newton_iterations > binned.newton_iterations);
+    }
+
+    #[test]
+    fn binned_cut_keeps_the_budget_and_the_cap() {
+        let mut mass = [0.0; SNS_BINS];
+        let mut count = [0u32; SNS_BINS];
+        (mass[0], count[0]) = (0.6, 1);
+        (mass[2], count[2]) = (0.3, 3);
+        (mass[5], count[5]) = (0.08, 10);
+        (mass[31], count[31]) = (0.02, 50);
+        assert_eq!(binned_cut(&mass, &count, 0.01, 100), Some((31, 64)));
+        assert_eq!(binned_cut(&mass, &count, 0.05, 100), Some((5, 14)));
+        assert_eq!(binned_cut(&mass, &count, 0.15, 100), Some((2, 4)));
+        // The cap drops bin 2 as well; the last kept bin is then the empty bin 1.
+        assert_eq!(binned_cut(&mass, &count, 0.15, 3), Some((1, 1)));
+        assert_eq!(binned_cut(&mass, &count, 10.0, 100), Some((0, 1)));
+        assert_eq!(binned_cut(&[0.0; SNS_BINS], &[0; SNS_BINS], 0.1, 3), None);
+        assert_eq!(sns_bin(0.0), 0);
+        assert_eq!(sns_bin(-0.49), 0);
+        assert_eq!(sns_bin(-0.5), 1);
+        assert_eq!(sns_bin(-1e6), SNS_BINS - 1);
+        assert_eq!(sns_bin(1e-7), 0);
     }
 }
