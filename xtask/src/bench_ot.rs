@@ -146,8 +146,8 @@ pub fn run(quick: bool, software: bool, repeats: usize, copy_gbps: f64) -> Resul
 }
 
 /// Time to an L1 marginal error of 1e-6 on the random assignment problem (C ~ U[0,1],
-/// uniform weights, η = 1/ε = 1000): GPU Sinkhorn (f32), and the CPU references of Sinkhorn and
-/// SNS (f64; the GPU SNS is not built yet). Returns (label, iterations, seconds, reached).
+/// uniform weights, η = 1/ε = 1000): GPU Sinkhorn and SNS (f32), and the CPU references of
+/// Sinkhorn and SNS (f64). Returns (label, iterations, seconds, reached).
 pub fn race(quick: bool, software: bool) -> Result<Vec<(String, usize, f64, bool)>> {
     let n = if quick { 64 } else { 200 };
     let eps = 1e-3;
@@ -188,6 +188,31 @@ pub fn race(quick: bool, software: bool) -> Result<Vec<(String, usize, f64, bool
         it,
         start.elapsed().as_secs_f64(),
         reached,
+    ));
+    let t = Instant::now();
+    let sns = wgopt::solvers::sns::sinkhorn_newton_sparse(
+        &engine,
+        &OtProblem {
+            a: &w,
+            b: &w,
+            cost: CostInput::Dense(&c32),
+        },
+        eps,
+        &wgopt::solvers::sns::SnsOptions {
+            tol: 1e-6,
+            ..Default::default()
+        },
+    )?;
+    out.push((
+        format!(
+            "GPU SNS (f32; {} Sinkhorn + {} Newton, {} CG iterations)",
+            sns.sinkhorn_iterations,
+            sns.newton_iterations,
+            sns.cg_iterations.iter().sum::<usize>()
+        ),
+        sns.sinkhorn_iterations + sns.newton_iterations,
+        t.elapsed().as_secs_f64(),
+        sns.converged,
     ));
     let w64 = vec![1.0 / n as f64; n];
     let cost = Cost::Dense { n, m: n, c: c64 };
