@@ -126,6 +126,10 @@ pub enum ShaderId {
     SinkhornColumns,
     /// `ot/sinkhorn_summary.wgsl`
     SinkhornSummary,
+    /// `ot/sinkhorn_apply.wgsl`
+    SinkhornApply,
+    /// `ot/sinkhorn_plan.wgsl`
+    SinkhornPlan,
     /// `ot/sns_marginals.wgsl`
     SnsMarginals,
     /// `ot/sns_summary.wgsl`
@@ -181,7 +185,7 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 65] = [
+    pub const ALL: [ShaderId; 67] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
@@ -221,6 +225,8 @@ impl ShaderId {
         ShaderId::SinkhornUpdate,
         ShaderId::SinkhornColumns,
         ShaderId::SinkhornSummary,
+        ShaderId::SinkhornApply,
+        ShaderId::SinkhornPlan,
         ShaderId::SnsMarginals,
         ShaderId::SnsSummary,
         ShaderId::SnsThreshold,
@@ -289,6 +295,8 @@ impl ShaderId {
             ShaderId::SinkhornUpdate => "ot/sinkhorn_update.wgsl",
             ShaderId::SinkhornColumns => "ot/sinkhorn_columns.wgsl",
             ShaderId::SinkhornSummary => "ot/sinkhorn_summary.wgsl",
+            ShaderId::SinkhornApply => "ot/sinkhorn_apply.wgsl",
+            ShaderId::SinkhornPlan => "ot/sinkhorn_plan.wgsl",
             ShaderId::SnsMarginals => "ot/sns_marginals.wgsl",
             ShaderId::SnsSummary => "ot/sns_summary.wgsl",
             ShaderId::SnsThreshold => "ot/sns_threshold.wgsl",
@@ -449,6 +457,16 @@ impl ShaderId {
                 wgsl!("ot/sinkhorn_columns.wgsl"),
             ],
             ShaderId::SinkhornSummary => &[SINKHORN_COMMON, wgsl!("ot/sinkhorn_summary.wgsl")],
+            ShaderId::SinkhornApply => &[
+                SINKHORN_COMMON,
+                SINKHORN_COST,
+                wgsl!("ot/sinkhorn_apply.wgsl"),
+            ],
+            ShaderId::SinkhornPlan => &[
+                SINKHORN_COMMON,
+                SINKHORN_COST,
+                wgsl!("ot/sinkhorn_plan.wgsl"),
+            ],
             ShaderId::SnsMarginals => &[
                 SINKHORN_COMMON,
                 SINKHORN_COST,
@@ -577,6 +595,10 @@ impl ShaderId {
             ShaderId::SinkhornColumns => &[R, R, R, R, W],
             // problems, logw, pot, columns, summary
             ShaderId::SinkhornSummary => &[R, R, R, R, W],
+            // problems, cost, pot, input, output
+            ShaderId::SinkhornApply => &[R, R, R, R, W],
+            // problems, cost, pot, plan_offsets, plan
+            ShaderId::SinkhornPlan => &[R, R, R, R, W],
             // problems, cost, pot, marg
             ShaderId::SnsMarginals => &[R, R, R, W],
             // problems, logw, pot, marg, scalars

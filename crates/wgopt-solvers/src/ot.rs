@@ -291,7 +291,9 @@ pub(crate) fn pack(engine: &Engine, problems: &[OtProblem], eps: f64) -> Result<
 pub struct SinkhornPlan {
     engine: Engine,
     gpu: Vec<OtProblemGpu>,
+    kind: u32,
     problems_buf: wgpu::Buffer,
+    cost_buf: wgpu::Buffer,
     pot: wgpu::Buffer,
     summary: wgpu::Buffer,
     pot_len: usize,
@@ -370,7 +372,9 @@ impl SinkhornPlan {
         Ok(SinkhornPlan {
             engine: engine.clone(),
             gpu,
+            kind,
             problems_buf,
+            cost_buf,
             pot,
             summary,
             pot_len,
@@ -428,6 +432,181 @@ impl SinkhornPlan {
                     pots[g0..g0 + q.m as usize].to_vec(),
                 )
             })
+            .collect())
+    }
+
+    /// Sets every problem's potentials (f, g per problem), e.g. from a finished solve.
+    pub fn set_potentials(&self, pots: &[(&[f32], &[f32])]) -> Result<()> {
+        if pots.len() != self.gpu.len() {
+            return Err(bad(format!(
+                "{} potential pairs for {} problems",
+                pots.len(),
+                self.gpu.len()
+            )));
+        }
+        let mut all = vec![0f32; self.pot_len];
+        for (k, (q, (f, g))) in self.gpu.iter().zip(pots).enumerate() {
+            if f.len() != q.n as usize || g.len() != q.m as usize {
+                return Err(Error::ShapeMismatch {
+                    name: format!("problem {k} potentials"),
+                    expected: format!("f: {}, g: {}", q.n, q.m),
+                    got: format!("f: {}, g: {}", f.len(), g.len()),
+                });
+            }
+            all[q.f_off as usize..][..f.len()].copy_from_slice(f);
+            all[q.g_off as usize..][..g.len()].copy_from_slice(g);
+        }
+        self.engine
+            .queue()
+            .write_buffer(&self.pot, 0, bytemuck::cast_slice(&all));
+        Ok(())
+    }
+
+    /// The plans applied to vectors without forming them: `P v` per problem (v of length m),
+    /// or `Pᵀ u` (u of length n) when `transpose` (waits).
+    pub fn apply_plan(&self, transpose: bool, vectors: &[&[f32]]) -> Result<Vec<Vec<f32>>> {
+        if vectors.len() != self.gpu.len() {
+            return Err(bad(format!(
+                "{} vectors for {} problems",
+                vectors.len(),
+                self.gpu.len()
+            )));
+        }
+        let mut input = vec![0f32; self.pot_len];
+        let mut max_out = 1;
+        for (k, (q, v)) in self.gpu.iter().zip(vectors).enumerate() {
+            let (len, off, out) = if transpose {
+                (q.n, q.f_off, q.m)
+            } else {
+                (q.m, q.g_off, q.n)
+            };
+            if v.len() != len as usize {
+                return Err(Error::ShapeMismatch {
+                    name: format!("problem {k} vector"),
+                    expected: format!("{len} values"),
+                    got: format!("{} values", v.len()),
+                });
+            }
+            if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+                return Err(bad(format!("problem {k}: vector[{i}] is not finite")));
+            }
+            input[off as usize..][..v.len()].copy_from_slice(v);
+            max_out = max_out.max(out as usize);
+        }
+        let e = &self.engine;
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        let bytes = (self.pot_len as u64 * 4).max(16);
+        let in_buf = e.create_buffer("ot apply input", bytes, storage);
+        e.queue()
+            .write_buffer(&in_buf, 0, bytemuck::cast_slice(&input));
+        let out_buf = e.create_buffer(
+            "ot apply output",
+            bytes,
+            storage | wgpu::BufferUsages::COPY_SRC,
+        );
+        let side = if transpose { 0.0 } else { 1.0 };
+        let k = e.kernel(
+            ShaderId::SinkhornApply,
+            "main",
+            &[("COST", self.kind as f64), ("SIDE", side)],
+        );
+        let x = (max_out as u32).clamp(1, 65535);
+        let mut rec = StepRecorder::new();
+        rec.push(Dispatch {
+            label: "sinkhorn apply",
+            pipeline: k.pipeline.clone(),
+            bind_group: e.bind_buffers(
+                "sinkhorn apply",
+                &k.layout,
+                &[
+                    &self.problems_buf,
+                    &self.cost_buf,
+                    &self.pot,
+                    &in_buf,
+                    &out_buf,
+                ],
+            ),
+            workgroups: [x, (max_out as u32).div_ceil(x), self.gpu.len() as u32],
+        });
+        rec.submit(e)?;
+        let out = read_range(e, &out_buf, 0, self.pot_len as u64 * 4)?;
+        Ok(self
+            .gpu
+            .iter()
+            .map(|q| {
+                let (off, len) = if transpose {
+                    (q.g_off, q.m)
+                } else {
+                    (q.f_off, q.n)
+                };
+                out[off as usize..][..len as usize].to_vec()
+            })
+            .collect())
+    }
+
+    /// The dense plans, row-major n×m per problem (waits; n·m values each).
+    pub fn transport_plans(&self) -> Result<Vec<Vec<f32>>> {
+        let mut offsets = Vec::with_capacity(self.gpu.len());
+        let mut total = 0u64;
+        let mut max_nm = 1u64;
+        for q in &self.gpu {
+            offsets.push(total as u32);
+            let nm = q.n as u64 * q.m as u64;
+            total += nm;
+            max_nm = max_nm.max(nm);
+        }
+        let e = &self.engine;
+        if total * 4 > e.chunk_bytes() || total > u32::MAX as u64 {
+            return Err(Error::OverLimit {
+                what: "dense transport plans".into(),
+                size: total * 4,
+                limit: e.chunk_bytes(),
+            });
+        }
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        let off_buf = e.create_buffer(
+            "ot plan offsets",
+            (offsets.len() as u64 * 4).max(16),
+            storage,
+        );
+        e.queue()
+            .write_buffer(&off_buf, 0, bytemuck::cast_slice(&offsets));
+        let plan = e.create_buffer(
+            "ot plans",
+            (total * 4).max(16),
+            storage | wgpu::BufferUsages::COPY_SRC,
+        );
+        let k = e.kernel(
+            ShaderId::SinkhornPlan,
+            "main",
+            &[("COST", self.kind as f64)],
+        );
+        let groups = max_nm.div_ceil(256) as u32;
+        let x = groups.clamp(1, 65535);
+        let mut rec = StepRecorder::new();
+        rec.push(Dispatch {
+            label: "sinkhorn plan",
+            pipeline: k.pipeline.clone(),
+            bind_group: e.bind_buffers(
+                "sinkhorn plan",
+                &k.layout,
+                &[
+                    &self.problems_buf,
+                    &self.cost_buf,
+                    &self.pot,
+                    &off_buf,
+                    &plan,
+                ],
+            ),
+            workgroups: [x, groups.div_ceil(x), self.gpu.len() as u32],
+        });
+        rec.submit(e)?;
+        let all = read_range(e, &plan, 0, total * 4)?;
+        Ok(self
+            .gpu
+            .iter()
+            .zip(&offsets)
+            .map(|(q, &o)| all[o as usize..][..(q.n * q.m) as usize].to_vec())
             .collect())
     }
 

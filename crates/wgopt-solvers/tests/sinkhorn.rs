@@ -10,7 +10,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wgopt_reference::ot::{self, gaussian, hungarian, Cost};
 use wgopt_scheduler::{Engine, Error};
-use wgopt_solvers::ot::{sinkhorn, CostInput, EpsScaling, OtProblem, SinkhornOptions};
+use wgopt_solvers::ot::{
+    sinkhorn, CostInput, EpsScaling, OtProblem, SinkhornOptions, SinkhornPlan,
+};
 
 fn engine() -> Engine {
     Engine::new().unwrap_or_else(|e| panic!("{e}"))
@@ -425,4 +427,119 @@ fn sinkhorn_divergence_matches_reference_and_closed_form() {
     };
     let (s, _) = sinkhorn_divergence(&engine, (&pa, &grid), (&pb, &grid), 1, &opts).unwrap();
     assert!((s as f64 - 1.992309330485511).abs() < 2e-3, "S = {s}");
+}
+
+/// The plan on request: the dense P and P·v, Pᵀ·u without forming P, for a batch (awkward
+/// sizes, dense and point-cloud costs), against P computed in f64 from the same potentials
+/// (rtol 1e-5: one f32 exp per entry, sums of ≤ 300 positive terms), and marginals ≈ (a, b)
+/// after convergence.
+#[test]
+fn transport_plan_on_request() {
+    let engine = engine();
+    let mut r = ChaCha8Rng::seed_from_u64(9);
+    let d = 2;
+    let shapes = [(33usize, 17usize), (1, 5), (300, 7)];
+    let eps = 0.1;
+    for dense in [true, false] {
+        type Data = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>, Vec<f32>);
+        let data: Vec<Data> = shapes
+            .iter()
+            .map(|&(n, m)| {
+                let (x, y) = (points(&mut r, n, d), points(&mut r, m, d));
+                let c = Cost::SqEuclidean {
+                    d,
+                    x: f64s(&x),
+                    y: f64s(&y),
+                };
+                let c: Vec<f32> = c.to_dense().into_iter().map(|v| v as f32).collect();
+                (weights(&mut r, n), weights(&mut r, m), x, y, c)
+            })
+            .collect();
+        let problems: Vec<OtProblem> = data
+            .iter()
+            .map(|(a, b, x, y, c)| OtProblem {
+                a,
+                b,
+                cost: if dense {
+                    CostInput::Dense(c)
+                } else {
+                    CostInput::SqEuclidean { x, y, d }
+                },
+            })
+            .collect();
+        let opts = SinkhornOptions {
+            tol: 1e-5,
+            ..SinkhornOptions::new(eps)
+        };
+        let res = sinkhorn(&engine, &problems, &opts).unwrap();
+        let plan = SinkhornPlan::new(&engine, &problems, eps).unwrap();
+        let pots: Vec<(&[f32], &[f32])> = res.iter().map(|r| (&r.f[..], &r.g[..])).collect();
+        plan.set_potentials(&pots).unwrap();
+        let dense_plans = plan.transport_plans().unwrap();
+        let vs: Vec<Vec<f32>> = shapes.iter().map(|&(_, m)| points(&mut r, m, 1)).collect();
+        let us: Vec<Vec<f32>> = shapes.iter().map(|&(n, _)| points(&mut r, n, 1)).collect();
+        let pv = plan
+            .apply_plan(false, &vs.iter().map(|v| &v[..]).collect::<Vec<_>>())
+            .unwrap();
+        let ptu = plan
+            .apply_plan(true, &us.iter().map(|u| &u[..]).collect::<Vec<_>>())
+            .unwrap();
+        for (k, &(n, m)) in shapes.iter().enumerate() {
+            let (a, b, _, _, c) = &data[k];
+            let (f, g) = (&res[k].f, &res[k].g);
+            let p: Vec<f64> = (0..n * m)
+                .map(|e| ((f[e / m] as f64 + g[e % m] as f64 - c[e] as f64) / eps).exp())
+                .collect();
+            for (e, (&got, want)) in dense_plans[k].iter().zip(&p).enumerate() {
+                assert!(
+                    (got as f64 - want).abs() <= 1e-5 * want + 1e-12,
+                    "dense {dense} problem {k}: P[{e}] = {got} vs {want}"
+                );
+            }
+            let scale_v: f64 = vs[k].iter().map(|v| v.abs() as f64).sum::<f64>();
+            for i in 0..n {
+                let want: f64 = (0..m).map(|j| p[i * m + j] * vs[k][j] as f64).sum();
+                let tol =
+                    1e-5 * scale_v * p[i * m..(i + 1) * m].iter().cloned().fold(0.0, f64::max);
+                assert!(
+                    (pv[k][i] as f64 - want).abs() <= tol + 1e-12,
+                    "Pv[{i}] {} vs {want}",
+                    pv[k][i]
+                );
+                let row: f64 = p[i * m..(i + 1) * m].iter().sum();
+                assert!(
+                    (row - a[i] as f64).abs() <= 1e-4 * a[i] as f64 + 1e-6,
+                    "row {i}: {row} vs {}",
+                    a[i]
+                );
+            }
+            let scale_u: f64 = us[k].iter().map(|u| u.abs() as f64).sum::<f64>();
+            for j in 0..m {
+                let want: f64 = (0..n).map(|i| p[i * m + j] * us[k][i] as f64).sum();
+                let colmax = (0..n).map(|i| p[i * m + j]).fold(0.0, f64::max);
+                assert!(
+                    (ptu[k][j] as f64 - want).abs() <= 1e-5 * scale_u * colmax + 1e-12,
+                    "Pᵀu[{j}] {} vs {want}",
+                    ptu[k][j]
+                );
+                let col: f64 = (0..n).map(|i| p[i * m + j]).sum();
+                assert!(
+                    (col - b[j] as f64).abs() <= 1e-5 + 1e-3 * b[j] as f64,
+                    "column {j}: {col} vs {}",
+                    b[j]
+                );
+            }
+        }
+        // Wrong lengths are typed errors.
+        let short: Vec<&[f32]> = vs.iter().map(|v| &v[..v.len() - 1]).collect();
+        assert!(matches!(
+            plan.apply_plan(false, &short),
+            Err(Error::ShapeMismatch { .. })
+        ));
+        assert!(plan.apply_plan(false, &[&vs[0][..]]).is_err());
+        assert!(matches!(
+            plan.set_potentials(&[(&[0.0][..], &[0.0][..]), pots[1], pots[2]]),
+            Err(Error::ShapeMismatch { .. })
+        ));
+    }
 }
