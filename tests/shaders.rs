@@ -10,7 +10,7 @@
 //! optim/frugal_common.wgsl (FrugalParam; composed into frugal_columns and frugal),
 //! ot/sinkhorn_common.wgsl (OtProblem) and ot/sinkhorn_cost.wgsl (composed into the Sinkhorn
 //! kernels), ot/sns_common.wgsl (SnsParams) and ot/sns_bin.wgsl (composed into the SNS kernels), sketch/sketch_common.wgsl (SketchParams), sketch/block_common.wgsl
-//! (BlockParams) and sketch/lstsq_common.wgsl (LstsqParams; composed into the sketch, block
+//! (BlockParams) and sketch/lstsq_common.wgsl (LstsqParams) and sketch/nystrom_common.wgsl (NystromParams; composed into the sketch, block
 //! solver and least-squares kernels).
 
 use naga::{AddressSpace, StorageAccess, TypeInner};
@@ -38,6 +38,7 @@ use wgopt::scheduler::quantile::{QuantileMatrix, QuantileState, QuantileTile};
 use wgopt::scheduler::random::{BitsParams, ProbeSegment};
 use wgopt::scheduler::shaders::{Access, ShaderId};
 use wgopt::solvers::lstsq::LstsqParams;
+use wgopt::solvers::nystrom::NystromParams;
 use wgopt::solvers::ot::OtProblemGpu;
 use wgopt::solvers::sketch::{BlockParams, SketchParams};
 use wgopt::solvers::sns::SnsParams;
@@ -171,6 +172,20 @@ fn rust_structs_match_wgsl_twins() {
                 _pad0,
                 _pad1,
                 _pad2
+            }),
+        ),
+        (
+            ShaderId::NystromMatvec,
+            "NystromParams",
+            rust_layout!(NystromParams {
+                n,
+                rank,
+                matvec_parts,
+                parts,
+                cg_max,
+                _pad0,
+                mu,
+                tol2
             }),
         ),
         (

@@ -3,7 +3,9 @@
 //! Input (safetensors, F32/F16/BF16): `A` (m×n) and `b` (m). Methods:
 //! - `lstsq` (default): sketch-and-precondition LSQR for m ≥ n (`--sketch srht|count|gaussian`);
 //! - `kaczmarz`: randomised block Kaczmarz for a consistent system (`--block q`, q ≤ 32);
-//! - `newton`: randomised block Newton for SPD `A` (m = n).
+//! - `newton`: randomised block Newton for SPD `A` (m = n);
+//! - `nystrom`: Nyström-preconditioned CG for `(A + μI)x = b`, `A` symmetric PSD
+//!   (`--rank ℓ`, `--mu μ`).
 //!
 //! Output (safetensors, F32): `x` (n), with metadata: method, iterations, residual
 //! (‖Ax − b‖/‖b‖) and, for `lstsq`, the normal-equation residual and the time split.
@@ -17,6 +19,7 @@ use std::path::PathBuf;
 use wgopt::reference::sketch::project::IterOptions;
 use wgopt::reference::sketch::SketchKind;
 use wgopt::solvers::lstsq::{sketch_precondition_lstsq, LstsqOptions};
+use wgopt::solvers::nystrom::NystromPcg;
 use wgopt::solvers::sketch::BlockSolver;
 use wgopt::Engine;
 
@@ -24,7 +27,7 @@ use wgopt::Engine;
 pub struct SolveArgs {
     /// Input: `A` (m×n) and `b` (m).
     input: PathBuf,
-    /// `lstsq`, `kaczmarz` or `newton`.
+    /// `lstsq`, `kaczmarz`, `newton` or `nystrom`.
     #[arg(long, default_value = "lstsq")]
     method: String,
     /// Sketch of `lstsq`: `srht`, `count` or `gaussian`.
@@ -41,6 +44,12 @@ pub struct SolveArgs {
     max_steps: usize,
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Rank ℓ of the Nyström preconditioner (`nystrom`; 0 is plain CG).
+    #[arg(long, default_value_t = 50)]
+    rank: usize,
+    /// Shift μ of `nystrom`: solves (A + μI)x = b.
+    #[arg(long, default_value_t = 0.0)]
+    mu: f64,
     /// Output safetensors file.
     #[arg(long, short)]
     output: PathBuf,
@@ -116,7 +125,25 @@ pub fn run(args: SolveArgs) -> Result<()> {
             meta.insert("residual".into(), r.residual.to_string());
             r.x.iter().map(|&v| v as f32).collect()
         }
-        other => bail!("unknown method {other:?}; known: lstsq, kaczmarz, newton"),
+        "nystrom" => {
+            if m != n {
+                bail!("`nystrom` needs a square A, got {m}×{n}");
+            }
+            let mut p = NystromPcg::new(&engine, &a, n, args.mu, args.rank.min(n), args.seed)?;
+            let cap = args.max_steps.min(100_000);
+            let r = p.solve(&b, args.tol, cap, 10)?;
+            println!(
+                "{n}×{n} Nyström PCG (ℓ = {}, μ = {}): {} iterations, ‖r‖/‖b‖ = {:.3e}",
+                args.rank.min(n),
+                args.mu,
+                r.iterations,
+                r.residual
+            );
+            meta.insert("iterations".into(), r.iterations.to_string());
+            meta.insert("residual".into(), r.residual.to_string());
+            r.x
+        }
+        other => bail!("unknown method {other:?}; known: lstsq, kaczmarz, newton, nystrom"),
     };
     let xb: Vec<u8> = bytemuck::cast_slice(&x).to_vec();
     let views = vec![("x".to_string(), TensorView::new(Dtype::F32, vec![n], &xb)?)];

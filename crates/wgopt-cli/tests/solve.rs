@@ -80,6 +80,23 @@ fn systems_from_files_are_solved() {
     for (g, w) in read_x(&out).iter().zip(&xs4) {
         assert!((g - w).abs() < 1e-4);
     }
+    // Nyström PCG on the same SPD system (μ = 0, rank 2 of 4).
+    let out = dir.join("nystrom.safetensors");
+    let o = solve(&[
+        input.to_str().unwrap(),
+        "--method",
+        "nystrom",
+        "--rank",
+        "2",
+        "--tol",
+        "1e-6",
+        "-o",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for (g, w) in read_x(&out).iter().zip(&xs4) {
+        assert!((g - w).abs() < 1e-4, "nystrom: {g} vs {w}");
+    }
     // Bad input: b of the wrong length, an unknown method, a missing tensor.
     let bad = dir.join("bad.safetensors");
     write(

@@ -37,6 +37,7 @@ const SINKHORN_COMMON: &str = wgsl!("ot/sinkhorn_common.wgsl");
 const SKETCH_COMMON: &str = wgsl!("sketch/sketch_common.wgsl");
 const BLOCK_COMMON: &str = wgsl!("sketch/block_common.wgsl");
 const LSTSQ_COMMON: &str = wgsl!("sketch/lstsq_common.wgsl");
+const NYSTROM_COMMON: &str = wgsl!("sketch/nystrom_common.wgsl");
 const SINKHORN_COST: &str = wgsl!("ot/sinkhorn_cost.wgsl");
 const SNS_COMMON: &str = wgsl!("ot/sns_common.wgsl");
 const SNS_BIN: &str = wgsl!("ot/sns_bin.wgsl");
@@ -174,6 +175,18 @@ pub enum ShaderId {
     LstsqAtu,
     /// `sketch/lstsq_atu_reduce.wgsl`
     LstsqAtuReduce,
+    /// `sketch/nystrom_matvec.wgsl`
+    NystromMatvec,
+    /// `sketch/nystrom_project.wgsl`
+    NystromProject,
+    /// `sketch/nystrom_precondition.wgsl`
+    NystromPrecondition,
+    /// `sketch/nystrom_cg_scalars.wgsl`
+    NystromCgScalars,
+    /// `sketch/nystrom_cg_update.wgsl`
+    NystromCgUpdate,
+    /// `sketch/nystrom_cg_direction.wgsl`
+    NystromCgDirection,
     /// `random/philox_bits.wgsl`
     PhiloxBits,
     /// `random/probe_fill.wgsl`
@@ -185,7 +198,7 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 67] = [
+    pub const ALL: [ShaderId; 73] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
@@ -249,6 +262,12 @@ impl ShaderId {
         ShaderId::LstsqAv,
         ShaderId::LstsqAtu,
         ShaderId::LstsqAtuReduce,
+        ShaderId::NystromMatvec,
+        ShaderId::NystromProject,
+        ShaderId::NystromPrecondition,
+        ShaderId::NystromCgScalars,
+        ShaderId::NystromCgUpdate,
+        ShaderId::NystromCgDirection,
         ShaderId::PhiloxBits,
         ShaderId::ProbeFill,
         ShaderId::Copy,
@@ -319,6 +338,12 @@ impl ShaderId {
             ShaderId::LstsqAv => "sketch/lstsq_av.wgsl",
             ShaderId::LstsqAtu => "sketch/lstsq_atu.wgsl",
             ShaderId::LstsqAtuReduce => "sketch/lstsq_atu_reduce.wgsl",
+            ShaderId::NystromMatvec => "sketch/nystrom_matvec.wgsl",
+            ShaderId::NystromProject => "sketch/nystrom_project.wgsl",
+            ShaderId::NystromPrecondition => "sketch/nystrom_precondition.wgsl",
+            ShaderId::NystromCgScalars => "sketch/nystrom_cg_scalars.wgsl",
+            ShaderId::NystromCgUpdate => "sketch/nystrom_cg_update.wgsl",
+            ShaderId::NystromCgDirection => "sketch/nystrom_cg_direction.wgsl",
             ShaderId::PhiloxBits => "random/philox_bits.wgsl",
             ShaderId::ProbeFill => "random/probe_fill.wgsl",
             ShaderId::Copy => "bench/copy.wgsl",
@@ -513,6 +538,18 @@ impl ShaderId {
             ShaderId::LstsqAv => &[LSTSQ_COMMON, wgsl!("sketch/lstsq_av.wgsl")],
             ShaderId::LstsqAtu => &[LSTSQ_COMMON, wgsl!("sketch/lstsq_atu.wgsl")],
             ShaderId::LstsqAtuReduce => &[LSTSQ_COMMON, wgsl!("sketch/lstsq_atu_reduce.wgsl")],
+            ShaderId::NystromMatvec => &[NYSTROM_COMMON, wgsl!("sketch/nystrom_matvec.wgsl")],
+            ShaderId::NystromProject => &[NYSTROM_COMMON, wgsl!("sketch/nystrom_project.wgsl")],
+            ShaderId::NystromPrecondition => {
+                &[NYSTROM_COMMON, wgsl!("sketch/nystrom_precondition.wgsl")]
+            }
+            ShaderId::NystromCgScalars => {
+                &[NYSTROM_COMMON, wgsl!("sketch/nystrom_cg_scalars.wgsl")]
+            }
+            ShaderId::NystromCgUpdate => &[NYSTROM_COMMON, wgsl!("sketch/nystrom_cg_update.wgsl")],
+            ShaderId::NystromCgDirection => {
+                &[NYSTROM_COMMON, wgsl!("sketch/nystrom_cg_direction.wgsl")]
+            }
             ShaderId::PhiloxBits => &[PHILOX, wgsl!("random/philox_bits.wgsl")],
             ShaderId::ProbeFill => &[GRID_STRIDE, PHILOX, wgsl!("random/probe_fill.wgsl")],
             ShaderId::Copy => &[wgsl!("bench/copy.wgsl")],
@@ -643,6 +680,18 @@ impl ShaderId {
             ShaderId::LstsqAtu => &[U, R, R, W],
             // params, partial, out
             ShaderId::LstsqAtuReduce => &[U, R, W],
+            // params, a, scalars, vecs, partial
+            ShaderId::NystromMatvec => &[U, R, R, W, W],
+            // params, ut, scalars, vecs, w
+            ShaderId::NystromProject => &[U, R, R, R, W],
+            // params, u, scale, w, scalars, vecs, partial
+            ShaderId::NystromPrecondition => &[U, R, R, R, R, W, W],
+            // params, partial, scalars
+            ShaderId::NystromCgScalars => &[U, R, W],
+            // params, scalars, vecs, partial
+            ShaderId::NystromCgUpdate => &[U, R, W, W],
+            // params, scalars, vecs
+            ShaderId::NystromCgDirection => &[U, R, W],
             // params, out
             ShaderId::PhiloxBits => &[U, W],
             // segments, probes

@@ -5,6 +5,7 @@
 //! Newton solvers).
 
 pub mod lstsq;
+pub mod nystrom;
 pub mod orthogonalize;
 pub mod ot;
 pub mod sketch;

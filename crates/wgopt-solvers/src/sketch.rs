@@ -146,7 +146,8 @@ pub fn record_sketch(
         SketchKind::Gaussian => {
             let p = uniform_buffer(engine, "sketch params", &params);
             let k = engine.kernel(ShaderId::SketchGaussian, "main", &[]);
-            let wg = [(n as u32).div_ceil(16), (s as u32).div_ceil(16), 1];
+            // 64×64 output tiles (shaders/sketch/sketch_gaussian.wgsl).
+            let wg = [(n as u32).div_ceil(64), (s as u32).div_ceil(64), 1];
             if wg[1] > 65535 {
                 return Err(bad(format!(
                     "Gaussian sketch of {s} rows exceeds the dispatch grid"

@@ -37,6 +37,8 @@ fn gpu_sketches_match_the_reference() {
     for (kind, m, n, s) in [
         (SketchKind::Gaussian, 37, 13, 10),
         (SketchKind::Gaussian, 70, 17, 33),
+        // Several 64×64 output tiles, partial in both directions.
+        (SketchKind::Gaussian, 150, 70, 130),
         (SketchKind::CountSketch, 101, 9, 12),
         (SketchKind::Srht, 37, 5, 16),
         (SketchKind::Srht, 130, 7, 40),
