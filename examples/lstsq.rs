@@ -21,6 +21,9 @@ struct Args {
     /// Condition number of A (singular values log-spaced from 1 to 1/κ, approximately).
     #[arg(long, default_value_t = 1e3)]
     kappa: f64,
+    /// Target of ‖Aᵀr‖/(‖A‖_F‖r‖) (or ‖r‖/‖b‖): the goal is 1e-8.
+    #[arg(long, default_value_t = 1e-8)]
+    tol: f64,
 }
 
 /// A = (random signs) with columns scaled geometrically: κ(A) ≈ kappa, cheap to build.
@@ -73,7 +76,7 @@ fn main() -> Result<()> {
             &LstsqOptions {
                 kind,
                 seed: 1,
-                tol: 1e-6,
+                tol: args.tol,
                 ..Default::default()
             },
         )?;

@@ -1,6 +1,6 @@
 //! bench-gpu rows for sketched linear solves: sketch-and-precondition least squares against
 //! dense Householder QR (faer, f64, on the host: wgopt has no GPU QR), block Kaczmarz
-//! throughput in rows per second, and the constrained Newton method's time per outer iteration
+//! throughput in rows per second, Nyström PCG against plain CG, and the constrained Newton method's time per outer iteration
 //! (its KKT systems are small and solved on the CPU).
 
 use anyhow::Result;
@@ -11,6 +11,7 @@ use wgopt::reference::constrained::{solve, KktMethod, Options};
 use wgopt::reference::sketch::dense::qr_lstsq;
 use wgopt::reference::sketch::SketchKind;
 use wgopt::solvers::lstsq::{sketch_precondition_lstsq, LstsqOptions};
+use wgopt::solvers::nystrom::NystromPcg;
 use wgopt::solvers::sketch::BlockSolver;
 
 #[derive(Serialize)]
@@ -62,7 +63,7 @@ pub fn run(quick: bool, software: bool) -> Result<Vec<SketchRow>> {
             &LstsqOptions {
                 kind,
                 seed: 3,
-                tol: 1e-7,
+                tol: 1e-8,
                 ..Default::default()
             },
         )?;
@@ -118,6 +119,51 @@ pub fn run(quick: bool, software: bool) -> Result<Vec<SketchRow>> {
         seconds: secs,
         detail: format!("{rps:.3e} rows/s, {:.1} µs/step", secs / steps as f64 * 1e6),
     });
+
+    // Nyström PCG against plain CG on the GPU and the f64 reference on the CPU: a symmetric
+    // PSD matrix with a polynomially decaying spectrum, (A + μI)x = b to 1e-5.
+    let nn = if quick {
+        256
+    } else if software {
+        1024
+    } else {
+        8192
+    };
+    let (rank, mu) = (if quick { 32 } else { 100 }, 1e-4);
+    let bm = lcg(6, nn * nn);
+    let mut spd = vec![0f32; nn * nn];
+    for i in 0..nn {
+        for j in 0..=i {
+            let v: f32 = (0..nn)
+                .step_by((nn / 256).max(1))
+                .map(|k| bm[i * nn + k] * bm[j * nn + k] / ((k + 1) * (k + 1)) as f32)
+                .sum();
+            spd[i * nn + j] = v;
+            spd[j * nn + i] = v;
+        }
+    }
+    let rhs = lcg(7, nn);
+    for (label, r) in [("Nyström PCG", rank), ("plain CG", 0)] {
+        let t = Instant::now();
+        let mut pcg = NystromPcg::new(&engine, &spd, nn, mu, r, 1)?;
+        let setup = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let sol = pcg.solve(&rhs, 1e-5, 20_000, 20)?;
+        let secs = t.elapsed().as_secs_f64();
+        println!(
+            "{label} n = {nn}, ℓ = {r}, μ = {mu}: setup {setup:.3} s, {} iterations in {secs:.3} s",
+            sol.iterations
+        );
+        rows.push(SketchRow {
+            case: format!("GPU {label}, n = {nn}, ℓ = {r}, μ = {mu}, to 1e-5"),
+            seconds: secs,
+            detail: format!(
+                "{} iterations, {:.1} µs/iteration, setup (upload + host Nyström factor) {setup:.3} s",
+                sol.iterations,
+                secs / sol.iterations.max(1) as f64 * 1e6
+            ),
+        });
+    }
 
     // Constrained Newton: time per outer iteration on the logistic problem.
     let p = Logistic::generate(

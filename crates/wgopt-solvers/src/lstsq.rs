@@ -8,13 +8,14 @@
 //!    (`sketch/lstsq_atu.wgsl`, `lstsq_atu_reduce.wgsl`); the short ones (length n: v, w, x
 //!    and the `R⁻¹`, `R⁻ᵀ` triangular solves) and the scalar recurrences live on the host
 //!    in f64;
-//! 4. mixed-precision refinement: the residual `r = b − A·x` in f64 on the host, and the
-//!    correction solved again by 3. For a consistent system each round gains the f32 solve's
-//!    digits, so ‖r‖/‖b‖ reaches 1e-8 and below although every GPU product is f32. For an
-//!    inconsistent least-squares problem it does not help: the correction's signal Aᵀr is
-//!    ~1e-6·‖A‖‖r‖ there, below what f32 products resolve, so the normal-equation residual
-//!    stops near 1e-6 (reaching 1e-8 would need f64 products or refinement of the augmented
-//!    system with an f64 Aᵀr, not done yet).
+//! 4. mixed-precision refinement on the normal equations: the residual `r = b − A·x` and
+//!    `c = Aᵀr` in f64 on the host, then the correction `AᵀA·δ = c` by conjugate gradient
+//!    preconditioned with `RᵀR` (κ = O(1)), whose products `A·p` and `Aᵀ(A·p)` are f32 on the
+//!    GPU. Refining with LSQR on `r` (min ‖A·δ − r‖) would not do for an inconsistent
+//!    problem: there `Aᵀr` is ~1e-6·‖A‖‖r‖ after one round, below what f32 products of the
+//!    large `r` resolve. CG on the normal equations sees only `c`, so its f32 error is relative
+//!    to ‖c‖, and each round gains the f32 solve's digits: ‖Aᵀr‖/(‖A‖_F‖r‖) reaches 1e-8 and
+//!    below, as ‖r‖/‖b‖ does for a consistent system.
 
 use bytemuck::{Pod, Zeroable};
 use std::time::Instant;
@@ -75,7 +76,7 @@ pub struct LstsqReport {
     pub normal_residual: f64,
     /// ‖r‖/‖b‖.
     pub residual: f64,
-    /// LSQR iterations over all rounds.
+    /// LSQR (first round) and CG (refinement rounds) iterations over all rounds.
     pub iterations: usize,
     pub rounds: usize,
     pub sketch_seconds: f64,
@@ -289,7 +290,59 @@ fn lsqr_round(
     Ok((back_substitute(r.view(), &y), max_iter))
 }
 
-/// ‖Aᵀr‖/(‖A‖_F·‖r‖) and ‖r‖/‖b‖ for r = b − A·x, all in f64 on the host; returns r too.
+/// CG on `AᵀA·δ = c` preconditioned by `RᵀR` (`AᵀA ≈ RᵀR` from the sketch): the products on
+/// the GPU in f32, the n-vectors in f64. Stops at ‖c − AᵀA·δ‖ ≤ 1e-5·‖c‖ (where f32 products
+/// stop helping) or at `max_iter`; returns δ and the iterations.
+fn normal_cg_round(
+    op: &mut Operator,
+    r: &ndarray::Array2<f64>,
+    c: &[f64],
+    max_iter: usize,
+) -> Result<(Vec<f64>, usize)> {
+    let n = c.len();
+    let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(p, q)| p * q).sum::<f64>();
+    let precondition = |v: &[f64]| back_substitute(r.view(), &forward_substitute_t(r.view(), v));
+    let cnorm = norm(c);
+    let mut delta = vec![0.0; n];
+    if cnorm == 0.0 {
+        return Ok((delta, 0));
+    }
+    let mut res = c.to_vec();
+    let mut z = precondition(&res);
+    let mut p = z.clone();
+    let mut rz = dot(&res, &z);
+    for it in 1..=max_iter {
+        op.av(&p, 0.0)?;
+        let q = op.atu()?;
+        let pq = dot(&p, &q);
+        if !(pq > 0.0) {
+            // AᵀA is positive definite for full-rank A; here f32 rounding has swamped the
+            // correction, which is as far as this round can go.
+            return Ok((delta, it));
+        }
+        let alpha = rz / pq;
+        for ((d, pi), (ri, qi)) in delta.iter_mut().zip(&p).zip(res.iter_mut().zip(&q)) {
+            *d += alpha * pi;
+            *ri -= alpha * qi;
+        }
+        if !alpha.is_finite() {
+            return Err(SolveError::NonFinite("GPU normal-equation CG".into()).into());
+        }
+        if norm(&res) <= 1e-5 * cnorm {
+            return Ok((delta, it));
+        }
+        z = precondition(&res);
+        let rz_new = dot(&res, &z);
+        let beta = rz_new / rz;
+        rz = rz_new;
+        for (pi, zi) in p.iter_mut().zip(&z) {
+            *pi = zi + beta * *pi;
+        }
+    }
+    Ok((delta, max_iter))
+}
+
+/// ‖Aᵀr‖/(‖A‖_F·‖r‖) and ‖r‖/‖b‖ for r = b − A·x, all in f64 on the host; returns Aᵀr too.
 fn residuals(a: &[f32], b: &[f32], x: &[f64], n: usize, afro: f64) -> (f64, f64, Vec<f64>) {
     let r: Vec<f64> = a
         .chunks_exact(n)
@@ -307,7 +360,7 @@ fn residuals(a: &[f32], b: &[f32], x: &[f64], n: usize, afro: f64) -> (f64, f64,
     (
         norm(&atr) / (afro * rn).max(f64::MIN_POSITIVE),
         rn / bn.max(f64::MIN_POSITIVE),
-        r,
+        atr,
     )
 }
 
@@ -366,24 +419,30 @@ pub fn sketch_precondition_lstsq(
     let afro = a.iter().map(|&v| v as f64 * v as f64).sum::<f64>().sqrt();
     let mut op = Operator::new(engine, &abuf, m, n);
     let mut x = vec![0.0; n];
-    let mut rhs: Vec<f64> = b.iter().map(|&v| v as f64).collect();
+    let rhs: Vec<f64> = b.iter().map(|&v| v as f64).collect();
     let mut iterations = 0;
     let mut rounds = 0;
     let (mut normal, mut rel) = (f64::INFINITY, f64::INFINITY);
+    let mut atr = Vec::new();
     while rounds < opts.max_rounds {
-        let (dx, its) = lsqr_round(&mut op, &r, &rhs, opts.tol, opts.max_iter)?;
+        // Round 1: LSQR from b; then corrections from the f64 normal residual.
+        let (dx, its) = if rounds == 0 {
+            lsqr_round(&mut op, &r, &rhs, opts.tol, opts.max_iter)?
+        } else {
+            normal_cg_round(&mut op, &r, &atr, opts.max_iter)?
+        };
         iterations += its;
         rounds += 1;
         for (xi, d) in x.iter_mut().zip(&dx) {
             *xi += d;
         }
-        let (nr, rr, res) = residuals(a, b, &x, n, afro);
+        let (nr, rr, c) = residuals(a, b, &x, n, afro);
         normal = nr;
         rel = rr;
         if normal <= opts.tol || rel <= opts.tol {
             break;
         }
-        rhs = res;
+        atr = c;
     }
     let solve_seconds = t2.elapsed().as_secs_f64();
     if !(normal <= opts.tol || rel <= opts.tol) {
