@@ -136,9 +136,9 @@ fn rust_structs_match_wgsl_twins() {
                 stride,
                 key,
                 padded,
-                _pad0,
+                draw,
                 scale,
-                _pad1,
+                ridge_rel,
                 _pad2,
                 _pad3
             }),

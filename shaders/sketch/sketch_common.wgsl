@@ -17,10 +17,12 @@ struct SketchParams {
     key: vec2<u32>,
     // m' = 2^⌈log₂ m⌉ (SRHT).
     padded: u32,
-    _pad0: u32,
+    // Gaussian: the Philox draw of S (step k of sketch-and-project).
+    draw: u32,
     // 1/√s (Gaussian, SRHT).
     scale: f32,
-    _pad1: f32,
+    // Gaussian sketch-and-project: δ = ridge_rel · tr(G)/q.
+    ridge_rel: f32,
     _pad2: f32,
     _pad3: f32,
 }

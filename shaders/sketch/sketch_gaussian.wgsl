@@ -1,6 +1,6 @@
 // S·A for a Gaussian sketch whose entries are generated, never stored: S[i, r] =
-// g(i, r)/√s with g(i, r) element r of the Philox Gaussian stream (seed, slot i, draw 0,
-// SKETCH_STREAM) — wgopt_reference::sketch::Sketch::gaussian_row. A 64×64 output tile per
+// g(i, r)/√s with g(i, r) element r of the Philox Gaussian stream (seed, slot i, draw
+// params.draw, SKETCH_STREAM) — wgopt_reference::sketch::Sketch::gaussian_row. A 64×64 output tile per
 // workgroup, 4×4 outputs per invocation: per 16-row slab of A each of the 256 invocations draws
 // one Philox block (4 entries of S: 64 sketch rows × 16), loads 4 entries of A, then
 // accumulates. Generating S once per 64 columns of A (not per 16) and the 4×4 register block
@@ -29,7 +29,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
         let blk = flat % 4u;
         var v = vec4<f32>(0.0);
         if (i0 + si < params.rows) {
-            v = philox_gaussian(philox4x32_10(vec4<u32>(r0 / 4u + blk, i0 + si, 0u, SKETCH_STREAM), params.key));
+            v = philox_gaussian(philox4x32_10(vec4<u32>(r0 / 4u + blk, i0 + si, params.draw, SKETCH_STREAM), params.key));
         }
         s_tile[si][blk * 4u] = v.x;
         s_tile[si][blk * 4u + 1u] = v.y;

@@ -4,6 +4,8 @@
 //! - `lstsq` (default): sketch-and-precondition LSQR for m ≥ n (`--sketch srht|count|gaussian`);
 //! - `kaczmarz`: randomised block Kaczmarz for a consistent system (`--block q`, q ≤ 32);
 //! - `newton`: randomised block Newton for SPD `A` (m = n);
+//! - `sketch-project`: Gaussian sketch-and-project for a consistent system (`--block q`
+//!   sketch rows per step, q ≤ 32);
 //! - `nystrom`: Nyström-preconditioned CG for `(A + μI)x = b`, `A` symmetric PSD
 //!   (`--rank ℓ`, `--mu μ`).
 //!
@@ -21,13 +23,14 @@ use wgopt::reference::sketch::SketchKind;
 use wgopt::solvers::lstsq::{sketch_precondition_lstsq, LstsqOptions};
 use wgopt::solvers::nystrom::NystromPcg;
 use wgopt::solvers::sketch::BlockSolver;
+use wgopt::solvers::sketch_project::GaussianSketchProject;
 use wgopt::Engine;
 
 #[derive(clap::Args)]
 pub struct SolveArgs {
     /// Input: `A` (m×n) and `b` (m).
     input: PathBuf,
-    /// `lstsq`, `kaczmarz`, `newton` or `nystrom`.
+    /// `lstsq`, `kaczmarz`, `newton`, `sketch-project` or `nystrom`.
     #[arg(long, default_value = "lstsq")]
     method: String,
     /// Sketch of `lstsq`: `srht`, `count` or `gaussian`.
@@ -125,6 +128,22 @@ pub fn run(args: SolveArgs) -> Result<()> {
             meta.insert("residual".into(), r.residual.to_string());
             r.x.iter().map(|&v| v as f32).collect()
         }
+        "sketch-project" => {
+            let mut s = GaussianSketchProject::new(&engine, &a, &b, m, n, args.block)?;
+            let r = s.solve(&IterOptions {
+                tol: args.tol,
+                max_steps: args.max_steps,
+                check_every: 0,
+                seed: args.seed,
+            })?;
+            println!(
+                "{m}×{n} Gaussian sketch-and-project (q = {}): {} steps, ‖r‖/‖b‖ = {:.3e}",
+                args.block, r.steps, r.residual
+            );
+            meta.insert("iterations".into(), r.steps.to_string());
+            meta.insert("residual".into(), r.residual.to_string());
+            r.x.iter().map(|&v| v as f32).collect()
+        }
         "nystrom" => {
             if m != n {
                 bail!("`nystrom` needs a square A, got {m}×{n}");
@@ -143,7 +162,9 @@ pub fn run(args: SolveArgs) -> Result<()> {
             meta.insert("residual".into(), r.residual.to_string());
             r.x
         }
-        other => bail!("unknown method {other:?}; known: lstsq, kaczmarz, newton, nystrom"),
+        other => bail!(
+            "unknown method {other:?}; known: lstsq, kaczmarz, newton, sketch-project, nystrom"
+        ),
     };
     let xb: Vec<u8> = bytemuck::cast_slice(&x).to_vec();
     let views = vec![("x".to_string(), TensorView::new(Dtype::F32, vec![n], &xb)?)];

@@ -33,7 +33,7 @@ fn systems_from_files_are_solved() {
         &input,
         &[("A", vec![m, n], a.clone()), ("b", vec![m], b.clone())],
     );
-    for method in ["lstsq", "kaczmarz"] {
+    for method in ["lstsq", "kaczmarz", "sketch-project"] {
         let out = dir.join(format!("{method}.safetensors"));
         let o = solve(&[
             input.to_str().unwrap(),

@@ -175,6 +175,8 @@ pub enum ShaderId {
     LstsqAtu,
     /// `sketch/lstsq_atu_reduce.wgsl`
     LstsqAtuReduce,
+    /// `sketch/gaussian_sketch_project.wgsl`
+    GaussianSketchProject,
     /// `sketch/nystrom_matvec.wgsl`
     NystromMatvec,
     /// `sketch/nystrom_project.wgsl`
@@ -198,7 +200,7 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 73] = [
+    pub const ALL: [ShaderId; 74] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
@@ -262,6 +264,7 @@ impl ShaderId {
         ShaderId::LstsqAv,
         ShaderId::LstsqAtu,
         ShaderId::LstsqAtuReduce,
+        ShaderId::GaussianSketchProject,
         ShaderId::NystromMatvec,
         ShaderId::NystromProject,
         ShaderId::NystromPrecondition,
@@ -338,6 +341,7 @@ impl ShaderId {
             ShaderId::LstsqAv => "sketch/lstsq_av.wgsl",
             ShaderId::LstsqAtu => "sketch/lstsq_atu.wgsl",
             ShaderId::LstsqAtuReduce => "sketch/lstsq_atu_reduce.wgsl",
+            ShaderId::GaussianSketchProject => "sketch/gaussian_sketch_project.wgsl",
             ShaderId::NystromMatvec => "sketch/nystrom_matvec.wgsl",
             ShaderId::NystromProject => "sketch/nystrom_project.wgsl",
             ShaderId::NystromPrecondition => "sketch/nystrom_precondition.wgsl",
@@ -538,6 +542,9 @@ impl ShaderId {
             ShaderId::LstsqAv => &[LSTSQ_COMMON, wgsl!("sketch/lstsq_av.wgsl")],
             ShaderId::LstsqAtu => &[LSTSQ_COMMON, wgsl!("sketch/lstsq_atu.wgsl")],
             ShaderId::LstsqAtuReduce => &[LSTSQ_COMMON, wgsl!("sketch/lstsq_atu_reduce.wgsl")],
+            ShaderId::GaussianSketchProject => {
+                &[SKETCH_COMMON, wgsl!("sketch/gaussian_sketch_project.wgsl")]
+            }
             ShaderId::NystromMatvec => &[NYSTROM_COMMON, wgsl!("sketch/nystrom_matvec.wgsl")],
             ShaderId::NystromProject => &[NYSTROM_COMMON, wgsl!("sketch/nystrom_project.wgsl")],
             ShaderId::NystromPrecondition => {
@@ -680,6 +687,8 @@ impl ShaderId {
             ShaderId::LstsqAtu => &[U, R, R, W],
             // params, partial, out
             ShaderId::LstsqAtuReduce => &[U, R, W],
+            // params, sab, x, status
+            ShaderId::GaussianSketchProject => &[U, R, W, W],
             // params, a, scalars, vecs, partial
             ShaderId::NystromMatvec => &[U, R, R, W, W],
             // params, ut, scalars, vecs, w

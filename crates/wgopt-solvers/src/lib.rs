@@ -9,6 +9,7 @@ pub mod nystrom;
 pub mod orthogonalize;
 pub mod ot;
 pub mod sketch;
+pub mod sketch_project;
 pub mod sns;
 
 pub use orthogonalize::{matrix_view, orthogonalize, orthogonalize_with, MatrixView};

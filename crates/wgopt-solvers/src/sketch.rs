@@ -30,9 +30,11 @@ pub struct SketchParams {
     pub stride: u32,
     pub key: [u32; 2],
     pub padded: u32,
-    pub _pad0: u32,
+    /// Gaussian: the Philox draw of S (0 for a one-off sketch; step k for sketch-and-project).
+    pub draw: u32,
     pub scale: f32,
-    pub _pad1: f32,
+    /// Gaussian sketch-and-project: δ = ridge_rel · tr(G)/q.
+    pub ridge_rel: f32,
     pub _pad2: f32,
     pub _pad3: f32,
 }
@@ -59,7 +61,7 @@ pub struct BlockParams {
 /// factorable in f32 and changes a well-conditioned block's solve by ~1e-6 relative.
 pub const GPU_RIDGE: f32 = 1e-6;
 
-fn bad(msg: String) -> Error {
+pub(crate) fn bad(msg: String) -> Error {
     Error::InvalidHyperparameter(msg)
 }
 
@@ -68,7 +70,7 @@ fn grid(cols: usize, rows: usize) -> [u32; 3] {
     [(cols as u32).div_ceil(64), (rows as u32).clamp(1, 65535), 1]
 }
 
-fn storage_buffer(engine: &Engine, label: &str, bytes: &[u8]) -> wgpu::Buffer {
+pub(crate) fn storage_buffer(engine: &Engine, label: &str, bytes: &[u8]) -> wgpu::Buffer {
     let usage =
         wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
     let buf = engine.create_buffer(label, (bytes.len() as u64).max(16), usage);
@@ -76,7 +78,7 @@ fn storage_buffer(engine: &Engine, label: &str, bytes: &[u8]) -> wgpu::Buffer {
     buf
 }
 
-fn uniform_buffer<T: Pod>(engine: &Engine, label: &str, value: &T) -> wgpu::Buffer {
+pub(crate) fn uniform_buffer<T: Pod>(engine: &Engine, label: &str, value: &T) -> wgpu::Buffer {
     let buf = engine.create_buffer(
         label,
         std::mem::size_of::<T>() as u64,
@@ -88,7 +90,7 @@ fn uniform_buffer<T: Pod>(engine: &Engine, label: &str, value: &T) -> wgpu::Buff
     buf
 }
 
-fn dispatch(
+pub(crate) fn dispatch(
     engine: &Engine,
     label: &'static str,
     k: &Kernel,
@@ -103,7 +105,7 @@ fn dispatch(
     }
 }
 
-fn check_size(engine: &Engine, what: &str, floats: usize) -> Result<()> {
+pub(crate) fn check_size(engine: &Engine, what: &str, floats: usize) -> Result<()> {
     let size = floats as u64 * 4;
     if size > engine.chunk_bytes() {
         return Err(Error::OverLimit {
