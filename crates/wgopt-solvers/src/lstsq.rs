@@ -315,7 +315,7 @@ fn normal_cg_round(
         op.av(&p, 0.0)?;
         let q = op.atu()?;
         let pq = dot(&p, &q);
-        if !(pq > 0.0) {
+        if pq.is_nan() || pq <= 0.0 {
             // AᵀA is positive definite for full-rank A; here f32 rounding has swamped the
             // correction, which is as far as this round can go.
             return Ok((delta, it));
