@@ -266,6 +266,7 @@ pub struct BlockSolver {
     engine: Engine,
     params: BlockParams,
     params_buf: wgpu::Buffer,
+    b: wgpu::Buffer,
     x: wgpu::Buffer,
     project: Dispatch,
     a_host: Vec<f32>,
@@ -358,11 +359,31 @@ impl BlockSolver {
             engine: engine.clone(),
             params,
             params_buf,
+            b: bbuf,
             x,
             project,
             a_host: a.to_vec(),
             b_host: b.to_vec(),
         })
+    }
+
+    /// Replaces the right-hand side (the block factors depend on A only, so they stay).
+    pub fn set_b(&mut self, b: &[f32]) -> Result<()> {
+        if b.len() != self.b_host.len() {
+            return Err(Error::ShapeMismatch {
+                name: "b".into(),
+                expected: self.b_host.len().to_string(),
+                got: b.len().to_string(),
+            });
+        }
+        if !b.iter().all(|v| v.is_finite()) {
+            return Err(SolveError::NonFinite("b of the block solver".into()).into());
+        }
+        self.engine
+            .queue()
+            .write_buffer(&self.b, 0, bytemuck::cast_slice(b));
+        self.b_host.copy_from_slice(b);
+        Ok(())
     }
 
     /// Sets the iterate.

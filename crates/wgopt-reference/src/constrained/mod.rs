@@ -19,4 +19,4 @@ pub mod problems;
 pub mod solver;
 
 pub use problem::{AutoDiff, Problem, Scalar, Smooth};
-pub use solver::{solve, KktMethod, Options, Report};
+pub use solver::{solve, solve_with, BuiltinKkt, KktMethod, KktSolver, Options, Report};

@@ -306,8 +306,74 @@ fn sketch_steps(
     Ok((steps, false))
 }
 
-/// Solves `problem` from its starting point.
+/// Solves the Newton system `K z = b` (K symmetric, (d + m) × (d + m)) to the adaptive
+/// accuracy the method asks for. The built-in [`KktMethod`]s implement it, and a caller can
+/// supply another, e.g. on the GPU (`wgopt_solvers::kkt::GpuKkt`), through [`solve_with`].
+pub trait KktSolver {
+    /// Improves `z` in place (a warm start: the method continues from the same z after a
+    /// failed descent test) until ‖K z − b‖ ≤ `target` or `cap` steps. Returns (steps taken,
+    /// whether the cap stopped it). `outer` is the Newton iteration, for seeding.
+    fn solve(
+        &mut self,
+        k: ArrayView2<'_, f64>,
+        b: &[f64],
+        z: &mut [f64],
+        target: f64,
+        cap: usize,
+        outer: usize,
+    ) -> Result<(usize, bool), SolveError>;
+}
+
+/// The built-in solvers: the paper's sketches on the host in f64, or dense LU.
+#[derive(Debug, Clone, Copy)]
+pub struct BuiltinKkt {
+    pub method: KktMethod,
+    pub seed: u64,
+    /// Sketch draws so far (each outer iteration continues the stream).
+    pub counter: usize,
+}
+
+impl KktSolver for BuiltinKkt {
+    fn solve(
+        &mut self,
+        k: ArrayView2<'_, f64>,
+        b: &[f64],
+        z: &mut [f64],
+        target: f64,
+        cap: usize,
+        outer: usize,
+    ) -> Result<(usize, bool), SolveError> {
+        sketch_steps(
+            self.method,
+            k,
+            b,
+            z,
+            target,
+            cap,
+            self.seed,
+            outer,
+            &mut self.counter,
+        )
+    }
+}
+
+/// Solves `problem` from its starting point with the KKT solver `opts.method`.
 pub fn solve<P: Problem + ?Sized>(problem: &P, opts: &Options) -> Result<Report, SolveError> {
+    let mut kkt = BuiltinKkt {
+        method: opts.method,
+        seed: opts.seed,
+        counter: 0,
+    };
+    solve_with(problem, opts, &mut kkt)
+}
+
+/// Solves `problem` from its starting point with the caller's KKT solver (`opts.method` is
+/// ignored).
+pub fn solve_with<P: Problem + ?Sized>(
+    problem: &P,
+    opts: &Options,
+    kkt_solver: &mut dyn KktSolver,
+) -> Result<Report, SolveError> {
     let (d, m) = problem.dims();
     let mut x = problem.x0();
     let mut lambda = problem.lambda0();
@@ -328,7 +394,6 @@ pub fn solve<P: Problem + ?Sized>(problem: &P, opts: &Options) -> Result<Report,
     let mut evals = 0;
     let mut log = Vec::new();
     let mut inner_total = 0;
-    let mut counter = 0;
     let mut pt = point(problem, &x, &lambda, 0, &mut evals)?;
     for it in 0..opts.max_iter {
         let kkt = (dot(&pt.grad_l, &pt.grad_l) + dot(&pt.c, &pt.c)).sqrt();
@@ -395,16 +460,13 @@ pub fn solve<P: Problem + ?Sized>(problem: &P, opts: &Options) -> Result<Report,
         let mut capped = false;
         let (gx, gl) = loop {
             let target = opts.theta * delta * bnorm / (kfro * psi);
-            let (steps, hit_cap) = sketch_steps(
-                opts.method,
+            let (steps, hit_cap) = kkt_solver.solve(
                 kmat.view(),
                 &rhs,
                 &mut z,
                 target,
                 opts.inner_max.saturating_sub(inner),
-                opts.seed,
                 it,
-                &mut counter,
             )?;
             inner += steps;
             capped |= hit_cap;
