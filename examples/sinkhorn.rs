@@ -225,6 +225,13 @@ fn sns_experiment(args: &Args) -> Result<(Trace, Trace, Trace)> {
         gpu.marginal_error,
         if gpu.converged { "" } else { " (not converged)" }
     );
+    println!(
+        "  GPU SNS errors: {:?}",
+        gpu.errors
+            .iter()
+            .map(|e| format!("{e:.1e}"))
+            .collect::<Vec<_>>()
+    );
     Ok((trace, sns_trace, gpu_trace))
 }
 

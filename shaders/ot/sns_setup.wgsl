@@ -1,5 +1,6 @@
 // The Newton system of slot 0, one invocation per unknown k < N (f then g): the right-hand side
-// ε∇D = ε(a − r; b − c), the shifted diagonal (r; c) + σ with σ = ‖∇D‖₁·mean(r; c), and CG's
+// ε∇D = ε(a − r; b − c), the shifted diagonal (r; c) + σ with σ = ‖∇D‖₁^1.5·mean(r; c)
+// (wgopt_reference::ot::sns::SHIFT_POWER), and CG's
 // start x = 0, res = rhs, z = res/diag, p = z; partial sums (res·z, rhs·rhs) per workgroup.
 
 const ELEMENT_WG: u32 = 256u;
@@ -21,7 +22,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let k = wid.x * ELEMENT_WG + lid;
     var s = vec2<f32>(0.0);
     if (k < total) {
-        let shift = scalars[S_ERR] * (scalars[S_SUM_R] + scalars[S_SUM_C]) / f32(total);
+        let err = scalars[S_ERR];
+        let shift = err * sqrt(err) * (scalars[S_SUM_R] + scalars[S_SUM_C]) / f32(total);
         let v = marg[q.f_off + k];
         let rhs = q.eps * (exp(logw[q.la_off + k]) - v);
         let diag = max(v, 1e-30) + shift;

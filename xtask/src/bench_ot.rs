@@ -198,11 +198,8 @@ pub fn race(quick: bool, software: bool) -> Result<Vec<(String, usize, f64, bool
             cost: CostInput::Dense(&c32),
         },
         eps,
-        // At η = 1000, 20 warm-up sweeps leave a long damped-Newton phase (the error falls by
-        // a constant amount per step); 200 start Newton near its fast basin.
         &wgopt::solvers::sns::SnsOptions {
             tol: 1e-6,
-            sinkhorn_iterations: 200,
             ..Default::default()
         },
     )?;

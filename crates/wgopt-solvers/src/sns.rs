@@ -6,7 +6,7 @@
 //! is the rule the GPU runs.
 //!
 //! The Newton system is `(M + σI) Δ = ε∇D` with `M = [[diag(r), S], [Sᵀ, diag(c)]]`, r = P1 and
-//! c = Pᵀ1 exact and S the kept entries of P; σ = ‖∇D‖₁·mean(r; c) vanishes at the solution.
+//! c = Pᵀ1 exact and S the kept entries of P; σ = ‖∇D‖₁^1.5·mean(r; c) vanishes at the solution.
 //! Whatever is dropped, M stays diagonally dominant, so CG always sees a positive definite
 //! system. The sparsification is the safe rule in binned form: per row, whole log-mass bins
 //! (width ½ nat, relative to the row sum) are dropped from the smallest up while the dropped mass
