@@ -1,23 +1,5 @@
-//! Sinkhorn–Newton–Sparse on the GPU (Tang et al., ICLR 2024; spec A7): a log-domain Sinkhorn
-//! warm-up, then Newton steps on the dual potentials with a sparsified Hessian held as CSR and
-//! CSC on the GPU, solved by Jacobi-preconditioned conjugate gradient on the GPU, and the
-//! safeguarded line search. Kernels: `shaders/ot/sns_*.wgsl`. Reference twin:
-//! `wgopt_reference::ot::sns` with [`Sparsify::Binned`](wgopt_reference::ot::Sparsify), which
-//! is the rule the GPU runs.
-//!
-//! The Newton system is `(M + σI) Δ = ε∇D` with `M = [[diag(r), S], [Sᵀ, diag(c)]]`, r = P1 and
-//! c = Pᵀ1 exact and S the kept entries of P; σ = ‖∇D‖₁^1.5·mean(r; c) vanishes at the solution.
-//! Whatever is dropped, M stays diagonally dominant, so CG always sees a positive definite
-//! system. The sparsification is the safe rule in binned form: per row, whole log-mass bins
-//! (width ½ nat, relative to the row sum) are dropped from the smallest up while the dropped mass
-//! stays ≤ ν·‖∇D‖₁·rᵢ, with at most `cap` entries kept per row so the CSR arrays have a fixed size.
-//! Binning avoids a per-row sort on the GPU and keeps at most e^½ times the entries the exact
-//! rule would.
-//!
-//! Host syncs: one small read (32 scalars) per CG chunk (`cg_check_every` iterations) and per
-//! line-search trial; nothing else leaves the GPU until the potentials are read at the end.
-
-use std::time::Instant;
+//! [`SnsPlan`]: one problem's buffers, pipelines and the dispatches of each phase of a Newton
+//! step (evaluation, sparsification and system, CG, line-search trial, acceptance), built once.
 
 use bytemuck::{Pod, Zeroable};
 use wgopt_scheduler::arena::{read_bytes, read_range};
@@ -25,63 +7,8 @@ use wgopt_scheduler::pipelines::Kernel;
 use wgopt_scheduler::recorder::Dispatch;
 use wgopt_scheduler::{Engine, Error, Result, ShaderId, StepRecorder};
 
+use super::SnsOptions;
 use crate::ot::{bad, pack, OtProblem, OtProblemGpu, Packed};
-
-/// Solver options. Defaults: 20 Sinkhorn iterations, at most 50 Newton steps, L1 marginal
-/// tolerance 1e-5 (f32 potentials floor the error near 1e-6), ν = 0.01, at most 128 kept
-/// entries per row, CG to a relative residual of 1e-5 in at most 500 iterations, checked every
-/// 20.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SnsOptions {
-    pub sinkhorn_iterations: usize,
-    pub newton_iterations: usize,
-    pub tol: f64,
-    /// The safe rule's budget: dropped mass ≤ ν·‖∇D‖₁·rᵢ per row.
-    pub nu: f64,
-    /// Kept entries per row at most (the CSR and CSC arrays hold n·cap entries each).
-    pub cap: usize,
-    pub cg_tol: f64,
-    pub cg_max: usize,
-    pub cg_check_every: usize,
-}
-
-impl Default for SnsOptions {
-    fn default() -> Self {
-        SnsOptions {
-            sinkhorn_iterations: 20,
-            newton_iterations: 50,
-            tol: 1e-5,
-            nu: 0.01,
-            cap: 128,
-            cg_tol: 1e-5,
-            cg_max: 500,
-            cg_check_every: 20,
-        }
-    }
-}
-
-/// What the solver did. Errors and times have one entry after the warm-up and one per Newton
-/// step.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SnsResult {
-    pub f: Vec<f32>,
-    pub g: Vec<f32>,
-    pub sinkhorn_iterations: usize,
-    pub newton_iterations: usize,
-    pub cg_iterations: Vec<usize>,
-    /// Kept entries of P per row (mean) at each Newton step.
-    pub kept_per_row: Vec<f64>,
-    /// Step length accepted by each Newton step's line search (0 when none was).
-    pub step_lengths: Vec<f64>,
-    pub errors: Vec<f32>,
-    pub seconds: Vec<f64>,
-    pub converged: bool,
-    pub marginal_error: f32,
-    /// ⟨P, C⟩.
-    pub cost_linear: f32,
-    /// ⟨P, C⟩ + ε KL(P ‖ a⊗b).
-    pub cost_kl: f32,
-}
 
 /// The kernels' uniform. WGSL twin: `SnsParams` in shaders/ot/sns_common.wgsl.
 #[repr(C)]
@@ -102,7 +29,7 @@ pub struct SnsParams {
 }
 
 /// Scalar slots (twin: the S_* constants of sns_common.wgsl).
-mod slot {
+pub(super) mod slot {
     pub const ERR: usize = 0;
     pub const DUAL: usize = 1;
     pub const TRIAL: usize = 4;
@@ -129,29 +56,29 @@ pub struct SnsPattern {
 /// Buffers, pipelines and dispatches of one problem, built once.
 #[derive(Debug)]
 pub struct SnsPlan {
-    engine: Engine,
-    n: usize,
-    m: usize,
-    eps: f32,
-    params: SnsParams,
-    params_buf: wgpu::Buffer,
-    pot: wgpu::Buffer,
-    scalars: wgpu::Buffer,
-    pattern: wgpu::Buffer,
-    idx: wgpu::Buffer,
-    val: wgpu::Buffer,
-    summary: wgpu::Buffer,
-    sweep: [Dispatch; 2],
+    pub(super) engine: Engine,
+    pub(super) n: usize,
+    pub(super) m: usize,
+    pub(super) eps: f32,
+    pub(super) params: SnsParams,
+    pub(super) params_buf: wgpu::Buffer,
+    pub(super) pot: wgpu::Buffer,
+    pub(super) scalars: wgpu::Buffer,
+    pub(super) pattern: wgpu::Buffer,
+    pub(super) idx: wgpu::Buffer,
+    pub(super) val: wgpu::Buffer,
+    pub(super) summary: wgpu::Buffer,
+    pub(super) sweep: [Dispatch; 2],
     /// Marginals of slot 0 and its summary.
-    evaluate: [Dispatch; 3],
+    pub(super) evaluate: [Dispatch; 3],
     /// Threshold, the four pattern passes and the scan, setup and its scalars.
-    build: Vec<Dispatch>,
+    pub(super) build: Vec<Dispatch>,
     /// spmv, α, update, β, direction.
-    cg: [Dispatch; 5],
+    pub(super) cg: [Dispatch; 5],
     /// trial, its slope, slot 1's marginals and summary.
-    trial: [Dispatch; 5],
-    accept: Dispatch,
-    objective: [Dispatch; 2],
+    pub(super) trial: [Dispatch; 5],
+    pub(super) accept: Dispatch,
+    pub(super) objective: [Dispatch; 2],
 }
 
 impl SnsPlan {
@@ -446,11 +373,11 @@ impl SnsPlan {
         })
     }
 
-    fn read_scalars(&self) -> Result<Vec<f32>> {
+    pub(super) fn read_scalars(&self) -> Result<Vec<f32>> {
         read_range(&self.engine, &self.scalars, 0, slot::COUNT as u64 * 4)
     }
 
-    fn set_alpha(&mut self, alpha: f64) {
+    pub(super) fn set_alpha(&mut self, alpha: f64) {
         self.params.alpha = alpha as f32;
         self.engine
             .queue()
@@ -479,7 +406,7 @@ impl SnsPlan {
         }
     }
 
-    fn record_cg(&self, rec: &mut StepRecorder, iterations: usize) {
+    pub(super) fn record_cg(&self, rec: &mut StepRecorder, iterations: usize) {
         for _ in 0..iterations {
             for d in &self.cg {
                 rec.push(d.clone());
@@ -521,111 +448,4 @@ impl SnsPlan {
         let p = read_range(&self.engine, &self.pot, 0, (self.n + self.m) as u64 * 4)?;
         Ok((p[..self.n].to_vec(), p[self.n..].to_vec()))
     }
-}
-
-/// Sinkhorn–Newton–Sparse for one problem (dense cost or point clouds) from zero potentials.
-pub fn sinkhorn_newton_sparse(
-    engine: &Engine,
-    problem: &OtProblem,
-    eps: f64,
-    opts: &SnsOptions,
-) -> Result<SnsResult> {
-    let start = Instant::now();
-    let mut plan = SnsPlan::new(engine, problem, eps, opts)?;
-    let sinkhorn_iterations = opts.sinkhorn_iterations.max(1);
-    let mut rec = StepRecorder::new();
-    plan.record_sinkhorn(&mut rec, sinkhorn_iterations);
-    plan.record_evaluate(&mut rec);
-    rec.submit(engine)?;
-    let s = plan.read_scalars()?;
-    let mut err = s[slot::ERR];
-    let mut out = SnsResult {
-        f: Vec::new(),
-        g: Vec::new(),
-        sinkhorn_iterations,
-        newton_iterations: 0,
-        cg_iterations: Vec::new(),
-        kept_per_row: Vec::new(),
-        step_lengths: Vec::new(),
-        errors: vec![err],
-        seconds: vec![start.elapsed().as_secs_f64()],
-        converged: false,
-        marginal_error: err,
-        cost_linear: 0.0,
-        cost_kl: 0.0,
-    };
-    let non_finite = |what: &str, v: f32| {
-        Error::Device(format!(
-            "SNS: the {what} became {v} (eps {eps} too small for f32 potentials?)"
-        ))
-    };
-    if !err.is_finite() {
-        return Err(non_finite("marginal error after the warm-up", err));
-    }
-    let eps32 = plan.eps as f64;
-    while out.newton_iterations < opts.newton_iterations && (err as f64) > opts.tol {
-        // The Newton system and CG, in chunks until CG reports done.
-        plan.set_alpha(1.0);
-        let mut rec = StepRecorder::new();
-        plan.record_newton_system(&mut rec);
-        let chunk = opts.cg_check_every;
-        plan.record_cg(&mut rec, chunk);
-        rec.submit(engine)?;
-        let mut s = plan.read_scalars()?;
-        while s[slot::DONE] == 0.0 {
-            let mut rec = StepRecorder::new();
-            plan.record_cg(&mut rec, chunk);
-            rec.submit(engine)?;
-            s = plan.read_scalars()?;
-        }
-        out.cg_iterations.push(s[slot::ITS] as usize);
-        out.kept_per_row.push(s[slot::NNZ] as f64 / plan.n as f64);
-        let d0 = s[slot::DUAL] as f64;
-        // Line search from α = 1, halving: accept the first trial that lowers the marginal
-        // error or, failing that, satisfies Armijo on the (smooth, concave) dual.
-        let mut alpha = 1.0;
-        let mut accepted = 0.0;
-        while alpha > 1e-6 {
-            plan.set_alpha(alpha);
-            let mut rec = StepRecorder::new();
-            for d in &plan.trial {
-                rec.push(d.clone());
-            }
-            rec.submit(engine)?;
-            let s = plan.read_scalars()?;
-            let (err2, dual2) = (
-                s[slot::TRIAL + slot::ERR],
-                s[slot::TRIAL + slot::DUAL] as f64,
-            );
-            let slope = s[slot::SLOPE] as f64 / eps32;
-            if err2 < err || dual2 > d0 + 1e-4 * alpha * slope {
-                let mut rec = StepRecorder::new();
-                rec.push(plan.accept.clone());
-                rec.submit(engine)?;
-                err = err2;
-                accepted = alpha;
-                break;
-            }
-            alpha *= 0.5;
-        }
-        out.newton_iterations += 1;
-        out.step_lengths.push(accepted);
-        out.errors.push(err);
-        out.seconds.push(start.elapsed().as_secs_f64());
-        if accepted == 0.0 {
-            break;
-        }
-    }
-    out.converged = (err as f64) <= opts.tol;
-    out.marginal_error = err;
-    let mut rec = StepRecorder::new();
-    for d in &plan.objective {
-        rec.push(d.clone());
-    }
-    rec.submit(engine)?;
-    let summary = read_range(&plan.engine, &plan.summary, 0, 20)?;
-    out.cost_linear = summary[2];
-    out.cost_kl = summary[4];
-    (out.f, out.g) = plan.read_potentials()?;
-    Ok(out)
 }
