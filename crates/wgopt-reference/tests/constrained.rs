@@ -285,3 +285,92 @@ fn kaczmarz_sketch_reaches_every_known_optimum() {
     let f = run_set(KktMethod::Kaczmarz);
     assert!(f.is_empty(), "{f:#?}");
 }
+
+/// A problem that gives ∇²L only as products — here central differences of ∇_x L, the way a
+/// user without second derivatives would — solves through `FromHvp` to the same KKT point as
+/// with the exact Hessian.
+#[test]
+fn hessian_vector_products_are_enough() {
+    use wgopt_reference::constrained::{FromHvp, HvpProblem};
+    struct FiniteDifferences(Logistic);
+    impl FiniteDifferences {
+        fn grad_l(&self, x: &[f64], lambda: &[f64]) -> Vec<f64> {
+            let g = self.0.jacobian(x);
+            let gt_l = g.t().dot(&ndarray::Array1::from(lambda.to_vec()));
+            self.0
+                .gradient(x)
+                .iter()
+                .zip(&gt_l)
+                .map(|(a, b)| a + b)
+                .collect()
+        }
+    }
+    impl HvpProblem for FiniteDifferences {
+        fn name(&self) -> &str {
+            "logistic (HVP by finite differences)"
+        }
+        fn dims(&self) -> (usize, usize) {
+            self.0.dims()
+        }
+        fn x0(&self) -> Vec<f64> {
+            self.0.x0()
+        }
+        fn objective(&self, x: &[f64]) -> f64 {
+            self.0.objective(x)
+        }
+        fn gradient(&self, x: &[f64]) -> Vec<f64> {
+            self.0.gradient(x)
+        }
+        fn constraints(&self, x: &[f64]) -> Vec<f64> {
+            self.0.constraints(x)
+        }
+        fn jacobian(&self, x: &[f64]) -> ndarray::Array2<f64> {
+            self.0.jacobian(x)
+        }
+        fn lagrangian_hvp(&self, x: &[f64], lambda: &[f64], v: &[f64]) -> Vec<f64> {
+            let vn = v
+                .iter()
+                .map(|t| t * t)
+                .sum::<f64>()
+                .sqrt()
+                .max(f64::MIN_POSITIVE);
+            let xn = x.iter().map(|t| t * t).sum::<f64>().sqrt();
+            let h = 1e-5 * (1.0 + xn) / vn;
+            let step =
+                |s: f64| -> Vec<f64> { x.iter().zip(v).map(|(a, b)| a + s * h * b).collect() };
+            let (gp, gm) = (
+                self.grad_l(&step(1.0), lambda),
+                self.grad_l(&step(-1.0), lambda),
+            );
+            gp.iter()
+                .zip(&gm)
+                .map(|(a, b)| (a - b) / (2.0 * h))
+                .collect()
+        }
+    }
+    let opts = Options {
+        method: KktMethod::Direct,
+        kkt_tol: 1e-8,
+        max_iter: 500,
+        ..Options::default()
+    };
+    let exact = solve(&Logistic::generate(200, 12, 7), &opts).unwrap();
+    let hvp = solve(
+        &FromHvp(FiniteDifferences(Logistic::generate(200, 12, 7))),
+        &opts,
+    )
+    .unwrap();
+    println!(
+        "exact ∇²L: {} iterations, f = {}; HVP by differences: {} iterations, f = {}",
+        exact.iterations, exact.objective, hvp.iterations, hvp.objective
+    );
+    assert!((hvp.objective - exact.objective).abs() <= 1e-8 * exact.objective.abs().max(1.0));
+    let dx = hvp
+        .x
+        .iter()
+        .zip(&exact.x)
+        .map(|(a, b)| (a - b).abs())
+        .fold(0.0, f64::max);
+    assert!(dx <= 1e-6, "x differs by {dx}");
+    assert!(hvp.violation <= 1e-8);
+}

@@ -18,5 +18,5 @@ pub mod problem;
 pub mod problems;
 pub mod solver;
 
-pub use problem::{AutoDiff, Problem, Scalar, Smooth};
+pub use problem::{AutoDiff, FromHvp, HvpProblem, Problem, Scalar, Smooth};
 pub use solver::{solve, solve_with, BuiltinKkt, KktMethod, KktSolver, Options, Report};

@@ -109,3 +109,85 @@ impl<P: Smooth<N, M>, const N: usize, const M: usize> Problem for AutoDiff<P, N,
         Array2::from_shape_fn((N, N), |(i, j)| h[(i, j)])
     }
 }
+
+/// A problem whose Lagrangian Hessian is available only through products `∇²_x L(x, λ)·v`
+/// (automatic differentiation, a GPU kernel, finite differences of gradients). Wrap it in
+/// [`FromHvp`] to solve it: the method needs ∇²L densely for the KKT matrix and the
+/// reduced-Hessian test, so d products assemble it once per iteration.
+pub trait HvpProblem {
+    fn name(&self) -> &str;
+    /// (d, m).
+    fn dims(&self) -> (usize, usize);
+    fn x0(&self) -> Vec<f64>;
+    fn lambda0(&self) -> Vec<f64> {
+        vec![0.0; self.dims().1]
+    }
+    fn objective(&self, x: &[f64]) -> f64;
+    fn gradient(&self, x: &[f64]) -> Vec<f64>;
+    fn constraints(&self, x: &[f64]) -> Vec<f64>;
+    /// `G = ∇cᵀ`, m × d.
+    fn jacobian(&self, x: &[f64]) -> Array2<f64>;
+    /// `∇²_x L(x, λ)·v`.
+    fn lagrangian_hvp(&self, x: &[f64], lambda: &[f64], v: &[f64]) -> Vec<f64>;
+}
+
+/// An [`HvpProblem`] as a [`Problem`]: ∇²L assembled column by column from d products and
+/// symmetrised (products from finite differences or f32 kernels are symmetric only to their
+/// rounding).
+#[derive(Debug, Clone)]
+pub struct FromHvp<P>(pub P);
+
+impl<P: HvpProblem> FromHvp<P> {
+    fn assemble(&self, x: &[f64], lambda: &[f64]) -> Array2<f64> {
+        let d = self.0.dims().0;
+        let mut h = Array2::<f64>::zeros((d, d));
+        let mut e = vec![0.0; d];
+        for j in 0..d {
+            e[j] = 1.0;
+            let col = self.0.lagrangian_hvp(x, lambda, &e);
+            e[j] = 0.0;
+            for (i, v) in col.iter().take(d).enumerate() {
+                h[[i, j]] = *v;
+            }
+        }
+        (&h + &h.t()) * 0.5
+    }
+}
+
+impl<P: HvpProblem> Problem for FromHvp<P> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+
+    fn dims(&self) -> (usize, usize) {
+        self.0.dims()
+    }
+
+    fn x0(&self) -> Vec<f64> {
+        self.0.x0()
+    }
+
+    fn lambda0(&self) -> Vec<f64> {
+        self.0.lambda0()
+    }
+
+    fn objective(&self, x: &[f64]) -> f64 {
+        self.0.objective(x)
+    }
+
+    fn gradient(&self, x: &[f64]) -> Vec<f64> {
+        self.0.gradient(x)
+    }
+
+    fn constraints(&self, x: &[f64]) -> Vec<f64> {
+        self.0.constraints(x)
+    }
+
+    fn jacobian(&self, x: &[f64]) -> Array2<f64> {
+        self.0.jacobian(x)
+    }
+
+    fn lagrangian_hessian(&self, x: &[f64], lambda: &[f64]) -> Array2<f64> {
+        self.assemble(x, lambda)
+    }
+}
