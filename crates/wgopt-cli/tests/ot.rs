@@ -16,6 +16,16 @@ fn meta(path: &std::path::Path, key: &str) -> f64 {
     header.metadata().as_ref().unwrap()[key].parse().unwrap()
 }
 
+/// The POT 2×2 example at ε = 1 solved: ⟨P,C⟩ = 1/(1+e) (rtol 1e-5 for f32).
+fn assert_pot_two_by_two(o: &std::process::Output, output: &std::path::Path) {
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lin = meta(output, "cost_linear");
+    assert!(
+        (lin - 1.0 / (1.0 + std::f64::consts::E)).abs() < 1e-5,
+        "{lin}"
+    );
+}
+
 #[test]
 fn dense_and_point_problems_from_files() {
     let dir = std::env::temp_dir().join(format!("wgopt-ot-{}", std::process::id()));
@@ -35,12 +45,7 @@ fn dense_and_point_problems_from_files() {
         "-o",
         output.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let lin = meta(&output, "cost_linear");
-    assert!(
-        (lin - 1.0 / (1.0 + std::f64::consts::E)).abs() < 1e-5,
-        "{lin}"
-    );
+    assert_pot_two_by_two(&o, &output);
 
     let x: Vec<f32> = (0..20).map(|i| (i as f32 * 0.37).sin()).collect();
     let y: Vec<f32> = (0..30).map(|i| (i as f32 * 0.73).cos()).collect();
@@ -191,12 +196,7 @@ fn numpy_inputs_and_sns() {
         "-o",
         output.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let lin = meta(&output, "cost_linear");
-    assert!(
-        (lin - 1.0 / (1.0 + std::f64::consts::E)).abs() < 1e-5,
-        "{lin}"
-    );
+    assert_pot_two_by_two(&o, &output);
     // Unknown method, and a file that is not an archive.
     let o = run(&[
         npy.to_str().unwrap(),

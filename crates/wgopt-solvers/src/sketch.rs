@@ -427,57 +427,86 @@ impl BlockSolver {
 
     /// ‖A x − b‖ / ‖b‖ of the current iterate, in f64 on the host.
     pub fn relative_residual(&self) -> Result<f64> {
-        let x = self.x()?;
         let n = self.params.n as usize;
-        let (mut rr, mut bb) = (0.0f64, 0.0f64);
-        for (row, &bi) in self.a_host.chunks_exact(n).zip(&self.b_host) {
-            let r: f64 = row
-                .iter()
-                .zip(&x)
-                .map(|(&a, &xv)| a as f64 * xv as f64)
-                .sum::<f64>()
-                - bi as f64;
-            rr += r * r;
-            bb += bi as f64 * bi as f64;
-        }
-        Ok((rr / bb.max(f64::MIN_POSITIVE)).sqrt())
+        Ok(host_relative_residual(
+            &self.a_host,
+            &self.b_host,
+            &self.x()?,
+            n,
+        ))
     }
 
     /// Iterates from zero until the relative residual reaches `opts.tol` (checked every
     /// `opts.check_every` steps, default one pass over the blocks) or `opts.max_steps`.
     pub fn solve(&mut self, opts: &IterOptions) -> Result<IterSolution> {
         self.set_x(&vec![0.0; self.params.n as usize])?;
-        let per = if opts.check_every == 0 {
-            self.params.blocks as usize
-        } else {
-            opts.check_every
-        };
-        let mut history = vec![(0, 1.0)];
-        let mut k = 0;
-        while k < opts.max_steps {
-            let steps = per.min(opts.max_steps - k);
-            self.run(k, steps, opts.seed)?;
-            k += steps;
-            let res = self.relative_residual()?;
-            if !res.is_finite() {
-                return Err(SolveError::NonFinite("block solver iterate".into()).into());
-            }
-            history.push((k, res));
-            if res <= opts.tol {
-                let x = self.x()?.into_iter().map(f64::from).collect();
-                return Ok(IterSolution {
-                    x,
-                    steps: k,
-                    residual: res,
-                    history,
-                });
-            }
-        }
-        Err(SolveError::IterationCap {
-            iterations: k,
-            residual: history.last().map_or(f64::NAN, |h| h.1),
-            tolerance: opts.tol,
-        }
-        .into())
+        let per = self.params.blocks as usize;
+        let (steps, residual, history) =
+            iterate_to_tolerance(opts, per, "block solver iterate", |first, steps| {
+                self.run(first, steps, opts.seed)?;
+                self.relative_residual()
+            })?;
+        Ok(IterSolution {
+            x: self.x()?.into_iter().map(f64::from).collect(),
+            steps,
+            residual,
+            history,
+        })
     }
+}
+
+/// ‖A x − b‖ / ‖b‖ in f64 on the host, for A (m × n, row-major) and b kept on the host.
+pub(crate) fn host_relative_residual(a: &[f32], b: &[f32], x: &[f32], n: usize) -> f64 {
+    let (mut rr, mut bb) = (0.0f64, 0.0f64);
+    for (row, &bi) in a.chunks_exact(n).zip(b) {
+        let r = row
+            .iter()
+            .zip(x)
+            .map(|(&a, &xv)| a as f64 * xv as f64)
+            .sum::<f64>()
+            - bi as f64;
+        rr += r * r;
+        bb += bi as f64 * bi as f64;
+    }
+    (rr / bb.max(f64::MIN_POSITIVE)).sqrt()
+}
+
+/// Steps taken, final relative residual, and (step, residual) at every check.
+pub(crate) type Converged = (usize, f64, Vec<(usize, f64)>);
+
+/// The check loop of the GPU's iterative solvers: `step(first, steps)` runs steps
+/// `first .. first + steps` and returns the relative residual; it is called every
+/// `opts.check_every` steps (`default_per` when 0) until the residual reaches `opts.tol`
+/// (returns the steps, the residual and the history) or `opts.max_steps` (a typed cap error).
+pub(crate) fn iterate_to_tolerance(
+    opts: &IterOptions,
+    default_per: usize,
+    what: &str,
+    mut step: impl FnMut(usize, usize) -> Result<f64>,
+) -> Result<Converged> {
+    let per = if opts.check_every == 0 {
+        default_per.max(1)
+    } else {
+        opts.check_every
+    };
+    let mut history = vec![(0, 1.0)];
+    let mut k = 0;
+    while k < opts.max_steps {
+        let steps = per.min(opts.max_steps - k);
+        let res = step(k, steps)?;
+        k += steps;
+        if !res.is_finite() {
+            return Err(SolveError::NonFinite(what.into()).into());
+        }
+        history.push((k, res));
+        if res <= opts.tol {
+            return Ok((k, res, history));
+        }
+    }
+    Err(SolveError::IterationCap {
+        iterations: k,
+        residual: history.last().map_or(f64::NAN, |h| h.1),
+        tolerance: opts.tol,
+    }
+    .into())
 }

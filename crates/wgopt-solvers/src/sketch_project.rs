@@ -20,7 +20,8 @@ use wgopt_scheduler::recorder::Dispatch;
 use wgopt_scheduler::{Engine, Error, Result, ShaderId, StepRecorder};
 
 use crate::sketch::{
-    bad, check_size, dispatch, storage_buffer, uniform_buffer, SketchParams, GPU_RIDGE,
+    bad, check_size, dispatch, host_relative_residual, iterate_to_tolerance, storage_buffer,
+    uniform_buffer, SketchParams, GPU_RIDGE,
 };
 
 /// Steps per submit (one uniform buffer and two dispatches each, made once).
@@ -159,19 +160,12 @@ impl GaussianSketchProject {
 
     /// ‖A x − b‖ / ‖b‖ of the current iterate, in f64 on the host.
     pub fn relative_residual(&self) -> Result<f64> {
-        let x = self.x()?;
-        let (mut rr, mut bb) = (0.0f64, 0.0f64);
-        for (row, &bi) in self.a_host.chunks_exact(self.n).zip(&self.b_host) {
-            let r = row
-                .iter()
-                .zip(&x)
-                .map(|(&a, &xv)| a as f64 * xv as f64)
-                .sum::<f64>()
-                - bi as f64;
-            rr += r * r;
-            bb += bi as f64 * bi as f64;
-        }
-        Ok((rr / bb.max(f64::MIN_POSITIVE)).sqrt())
+        Ok(host_relative_residual(
+            &self.a_host,
+            &self.b_host,
+            &self.x()?,
+            self.n,
+        ))
     }
 
     /// Iterates from zero until ‖Ax − b‖/‖b‖ ≤ `opts.tol` (checked every `opts.check_every`
@@ -180,45 +174,25 @@ impl GaussianSketchProject {
         let q = self.engine.queue();
         q.write_buffer(&self.x, 0, &vec![0u8; self.n * 4]);
         q.write_buffer(&self.status, 0, &1u32.to_le_bytes());
-        let per = if opts.check_every == 0 {
-            self.m.div_ceil(self.params.rows as usize)
-        } else {
-            opts.check_every
-        };
-        let mut history = vec![(0, 1.0)];
-        let mut k = 0;
-        while k < opts.max_steps {
-            let steps = per.min(opts.max_steps - k);
-            self.run(k, steps, opts.seed)?;
-            k += steps;
-            let ok = read_range(&self.engine, &self.status, 0, 4)?[0].to_bits();
-            if ok != 1 {
-                return Err(SolveError::NotSpd(
-                    "a sketched Gram matrix (S·A)(S·A)ᵀ + δI lost positive definiteness in f32"
-                        .into(),
-                )
-                .into());
-            }
-            let res = self.relative_residual()?;
-            if !res.is_finite() {
-                return Err(SolveError::NonFinite("sketch-and-project iterate".into()).into());
-            }
-            history.push((k, res));
-            if res <= opts.tol {
-                let x = self.x()?.into_iter().map(f64::from).collect();
-                return Ok(IterSolution {
-                    x,
-                    steps: k,
-                    residual: res,
-                    history,
-                });
-            }
-        }
-        Err(SolveError::IterationCap {
-            iterations: k,
-            residual: history.last().map_or(f64::NAN, |h| h.1),
-            tolerance: opts.tol,
-        }
-        .into())
+        let per = self.m.div_ceil(self.params.rows as usize);
+        let (steps, residual, history) =
+            iterate_to_tolerance(opts, per, "sketch-and-project iterate", |first, steps| {
+                self.run(first, steps, opts.seed)?;
+                let ok = read_range(&self.engine, &self.status, 0, 4)?[0].to_bits();
+                if ok != 1 {
+                    return Err(SolveError::NotSpd(
+                        "a sketched Gram matrix (S·A)(S·A)ᵀ + δI lost positive definiteness in f32"
+                            .into(),
+                    )
+                    .into());
+                }
+                self.relative_residual()
+            })?;
+        Ok(IterSolution {
+            x: self.x()?.into_iter().map(f64::from).collect(),
+            steps,
+            residual,
+            history,
+        })
     }
 }

@@ -1,5 +1,8 @@
-//! Nyström-preconditioned CG on the GPU (shaders/sketch/nystrom_*.wgsl) against the f64
-//! reference (`wgopt_reference::sketch::nystrom::pcg`) on awkward sizes.
+//! Nyström-preconditioned CG on the GPU against the f64 reference
+//! (`wgopt_reference::sketch::nystrom::pcg`) on awkward sizes: shaders/sketch/nystrom_matvec.wgsl,
+//! nystrom_project.wgsl, nystrom_precondition.wgsl, nystrom_cg_scalars.wgsl,
+//! nystrom_cg_update.wgsl and nystrom_cg_direction.wgsl, as one iteration-by-iteration solve
+//! (same iteration counts as the reference).
 //!
 //! Tolerances: the GPU iterates in f32 to ‖r‖/‖b‖ ≤ 1e-5. Preconditioned CG's iteration count
 //! is sensitive to rounding only near the end, so it must match the reference's to within

@@ -429,7 +429,8 @@ fn sinkhorn_divergence_matches_reference_and_closed_form() {
     assert!((s as f64 - 1.992309330485511).abs() < 2e-3, "S = {s}");
 }
 
-/// The plan on request: the dense P and P·v, Pᵀ·u without forming P, for a batch (awkward
+/// The plan on request (shaders/ot/sinkhorn_plan.wgsl and sinkhorn_apply.wgsl): the dense P
+/// and P·v, Pᵀ·u without forming P, for a batch (awkward
 /// sizes, dense and point-cloud costs), against P computed in f64 from the same potentials
 /// (rtol 1e-5: one f32 exp per entry, sums of ≤ 300 positive terms), and marginals ≈ (a, b)
 /// after convergence.

@@ -1,5 +1,9 @@
-//! Sinkhorn–Newton–Sparse on the GPU (shaders/ot/sns_*.wgsl) against the f64 reference
-//! (`wgopt_reference::ot::sns`, the binned safe rule the GPU runs, and long Sinkhorn runs).
+//! Sinkhorn–Newton–Sparse on the GPU against the f64 reference (`wgopt_reference::ot::sns`,
+//! the binned safe rule the GPU runs, and long Sinkhorn runs). Every SNS kernel runs in the
+//! trajectory tests: shaders/ot/sns_marginals.wgsl, sns_summary.wgsl, sns_threshold.wgsl,
+//! sns_pattern.wgsl and sns_scan.wgsl (also checked entry by entry in
+//! `gpu_pattern_is_the_binned_safe_rule`), sns_setup.wgsl, sns_spmv.wgsl, sns_cg_scalars.wgsl,
+//! sns_cg_update.wgsl, sns_cg_direction.wgsl, sns_trial.wgsl and sns_accept.wgsl.
 //!
 //! Tolerances: the GPU works in f32 and stops at an L1 marginal error of 1e-5. Potentials are
 //! compared after fixing the gauge (f + t, g − t) and agree with the converged f64 answer to

@@ -52,7 +52,6 @@ pub fn sinkhorn_newton_sparse(
     let eps32 = plan.eps as f64;
     while out.newton_iterations < opts.newton_iterations && (err as f64) > opts.tol {
         // The Newton system and CG, in chunks until CG reports done.
-        plan.set_alpha(1.0);
         let mut rec = StepRecorder::new();
         plan.record_newton_system(&mut rec);
         let chunk = opts.cg_check_every;
