@@ -89,8 +89,8 @@ fn main() -> Result<()> {
                 .sqrt()
                 / xn;
         println!(
-            "| {kind:?} sketch + GPU LSQR (sketch {:.3} s, QR of S·A {:.3} s, LSQR {:.3} s) | {s:.3} | {:.2} | {} | {:.1e} | {err:.1e} |",
-            r.sketch_seconds, r.qr_seconds, r.solve_seconds, s / qr_s, r.iterations, r.normal_residual
+            "| {kind:?} sketch + GPU LSQR (sketch {:.3} s, {:?} of S·A {:.3} s, LSQR {:.3} s) | {s:.3} | {:.2} | {} | {:.1e} | {err:.1e} |",
+            r.sketch_seconds, r.factor, r.factor_seconds, r.solve_seconds, s / qr_s, r.iterations, r.normal_residual
         );
     }
     Ok(())

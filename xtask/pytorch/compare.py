@@ -1,6 +1,8 @@
 """PyTorch beside `cargo xtask bench-gpu`, on the same GPU: the same kernels and sizes.
 
-Run on a machine with CUDA and PyTorch:  python3 xtask/pytorch/compare.py [--quick]
+Run on a machine with CUDA and PyTorch:  python3 xtask/pytorch/compare.py [--quick] [--solvers]
+(--solvers: only the rows beside bench-gpu's sketch section: dense least squares by QR,
+a CG iteration's matrix-vector product, block Kaczmarz steps)
 Prints a markdown table (median of repeats, CUDA events). Rows mirror bench-gpu's:
 copy bandwidth, fused elementwise optimizers at 1M/16M/64M parameters (torch's fused=True
 kernels where torch has them, foreach otherwise), GEMM and Newton-Schulz (5 iterations, Muon's
@@ -11,6 +13,7 @@ import sys
 import torch
 
 QUICK = "--quick" in sys.argv
+SOLVERS = "--solvers" in sys.argv
 REPEATS = 3 if QUICK else 10
 dev = "cuda"
 torch.backends.cuda.matmul.allow_tf32 = False
@@ -34,8 +37,72 @@ def timed(fn, repeats=REPEATS, warmup=2):
     return times[len(times) // 2]
 
 
+def solvers():
+    """Dense baselines for bench-gpu's sketched-solve rows, same shapes, uniform(-½, ½) data."""
+    import time
+    m, n = (4096, 128) if QUICK else (65536, 1024)
+    g = torch.Generator(device=dev).manual_seed(1)
+    print("| case | ms | detail |\n|---|---|---|")
+    for dt, name in [(torch.float32, "fp32"), (torch.float64, "fp64")]:
+        A = torch.rand(m, n, device=dev, dtype=dt, generator=g) - 0.5
+        xs = torch.rand(n, device=dev, dtype=dt, generator=g) - 0.5
+        b = A @ xs
+        # torch.linalg.lstsq on CUDA: driver "gels" (Householder QR, cuSOLVER/MAGMA).
+        us = timed(lambda: torch.linalg.lstsq(A, b.unsqueeze(1)), repeats=min(REPEATS, 5))
+        x = torch.linalg.lstsq(A, b.unsqueeze(1)).solution.squeeze(1)
+        res = ((A @ x - b).norm() / b.norm()).item()
+        print(f"| torch.linalg.lstsq {m}×{n} {name} (QR, gels) | {us / 1e3:.2f} | ‖Ax−b‖/‖b‖ {res:.1e} |")
+
+        def qr_solve():
+            Q, R = torch.linalg.qr(A)
+            return torch.linalg.solve_triangular(R, (Q.T @ b).unsqueeze(1), upper=True)
+
+        us = timed(qr_solve, repeats=min(REPEATS, 5))
+        print(f"| torch.linalg.qr + triangular solve {m}×{n} {name} | {us / 1e3:.2f} | |")
+        del A, b
+        torch.cuda.empty_cache()
+    # One CG iteration's product on the Nyström row's matrix size.
+    nn = 256 if QUICK else 8192
+    K = torch.rand(nn, nn, device=dev, generator=g) - 0.5
+    v = torch.rand(nn, device=dev, generator=g)
+    us = timed(lambda: K @ v)
+    print(f"| fp32 matrix-vector product {nn}×{nn} (one CG iteration's product) | {us / 1e3:.3f} | {8 * nn * nn / us / 1e3:.0f} GB/s |")
+    del K
+    # Block Kaczmarz as bench-gpu runs it: contiguous blocks of q rows, their Cholesky
+    # factors made once (batched), then per step a random block: r = b_τ − A_τ x,
+    # y = (A_τ A_τᵀ)⁻¹ r, x += A_τᵀ y. Each step is a few small kernels launched from Python.
+    km, kn, q = (2048, 128, 32) if QUICK else (65536, 1024, 32)
+    A = torch.rand(km, kn, device=dev, generator=g) - 0.5
+    b = torch.rand(km, device=dev, generator=g) - 0.5
+    blocks = km // q
+    Ab = A.view(blocks, q, kn)
+    L = torch.linalg.cholesky(Ab @ Ab.transpose(1, 2))
+    x = torch.zeros(kn, device=dev)
+    steps = 2000
+    picks = torch.randint(0, blocks, (steps,), generator=torch.Generator().manual_seed(3)).tolist()
+
+    def kaczmarz():
+        nonlocal x
+        for t in picks:
+            S = Ab[t]
+            r = b[t * q:(t + 1) * q] - S @ x
+            y = torch.cholesky_solve(r.unsqueeze(1), L[t])
+            x = x + S.T @ y.squeeze(1)
+
+    kaczmarz()  # warm-up
+    torch.cuda.synchronize()
+    t0 = time.perf_counter()
+    kaczmarz()
+    torch.cuda.synchronize()
+    secs = time.perf_counter() - t0
+    print(f"| block Kaczmarz {km}×{kn}, q = {q}, torch ops | {secs * 1e3:.1f} | {steps * q / secs:.3e} rows/s, {secs / steps * 1e6:.1f} µs/step |")
+
+
 rows = []
 print(f"# PyTorch {torch.__version__} on {torch.cuda.get_device_name()}\n")
+if SOLVERS:
+    solvers()
+    sys.exit(0)
 n = 64 << 20
 x = torch.randn(n, device=dev)
 y = torch.empty_like(x)

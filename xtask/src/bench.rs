@@ -77,14 +77,45 @@ struct ModelRow {
     cpu_reference_us_per_step: f64,
 }
 
+/// The parts of bench-gpu, runnable alone with `--sections` (a lent GPU's minutes are few).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Section {
+    /// Fused elementwise optimizers against the copy kernel.
+    Optimizers,
+    /// The whole GPT-2-small AdamW step.
+    Model,
+    /// GEMM, Gram and Newton–Schulz against the FMA kernel.
+    Linalg,
+    /// AdamP, SGDP, FRUGAL, M-FAC against AdamW.
+    Structured,
+    /// Sinkhorn iterations and the OT race (Sinkhorn against SNS).
+    Ot,
+    /// Sketched least squares, Kaczmarz, Nyström PCG, constrained Newton.
+    Sketch,
+}
+
+impl Section {
+    pub const ALL: [Section; 6] = [
+        Section::Optimizers,
+        Section::Model,
+        Section::Linalg,
+        Section::Structured,
+        Section::Ot,
+        Section::Sketch,
+    ];
+}
+
 #[derive(Serialize)]
 struct Report {
     adapter: String,
     quick: bool,
     repeats: usize,
     calibration: Calibration,
+    /// Which sections ran (`--sections`); the others are empty.
+    sections: Vec<Section>,
     optimizers: Vec<OptimRow>,
-    model: ModelRow,
+    model: Option<ModelRow>,
     /// (candidate, seconds per GEMM) per autotune candidate, and the pick.
     autotune: Vec<(String, f64)>,
     tuning: String,
@@ -391,9 +422,9 @@ fn bench_model(_engine: &Engine, quick: bool, repeats: usize) -> Result<ModelRow
     })
 }
 
-/// `only`: optimizer names to time (empty: all); `linalg`: also the model and linear-algebra
-/// sections.
-pub fn run(quick: bool, only: &[String], linalg: bool) -> Result<()> {
+/// `only`: optimizer names to time (empty: all); `sections`: the parts to run.
+pub fn run(quick: bool, only: &[String], sections: &[Section]) -> Result<()> {
+    let on = |s: Section| sections.contains(&s);
     let only: Vec<&str> = only.iter().map(|s| s.as_str()).collect();
     let engine = Engine::new()?;
     if engine
@@ -438,7 +469,7 @@ pub fn run(quick: bool, only: &[String], linalg: bool) -> Result<()> {
     drop(copy);
 
     let mut optimizers = Vec::new();
-    for &n in sizes {
+    for &n in sizes.iter().filter(|_| on(Section::Optimizers)) {
         for &name in BENCH_OPTIMIZERS
             .iter()
             .filter(|o| only.is_empty() || only.contains(o))
@@ -451,53 +482,76 @@ pub fn run(quick: bool, only: &[String], linalg: bool) -> Result<()> {
             optimizers.push(row);
         }
     }
-    if !linalg {
-        println!("(--optimizers-only: no model, linear-algebra rows or report)");
-        return Ok(());
-    }
-    let model = bench_model(&engine, quick, repeats)?;
-    println!(
-        "{} / {} tensors / {} params: {} dispatches, host {:.1} us/step, GPU {:.1} us/step, {} GPU objects and {:.1} heap allocations per step",
-        model.shape, model.tensors, model.params, model.dispatches_per_step, model.host_us_per_step, model.gpu_us_per_step,
-        model.gpu_objects_created_per_step, model.heap_allocations_per_step
-    );
-    let fma_gflops = calibration.fma_gflops;
-    let tune_size = if quick || engine.adapter().is_software {
-        128
+    let model = if on(Section::Model) {
+        let model = bench_model(&engine, quick, repeats)?;
+        println!(
+            "{} / {} tensors / {} params: {} dispatches, host {:.1} us/step, GPU {:.1} us/step, {} GPU objects and {:.1} heap allocations per step",
+            model.shape, model.tensors, model.params, model.dispatches_per_step, model.host_us_per_step, model.gpu_us_per_step,
+            model.gpu_objects_created_per_step, model.heap_allocations_per_step
+        );
+        Some(model)
     } else {
-        1024
+        None
     };
-    let tune = engine.autotune(tune_size, 3)?;
-    println!(
-        "autotune ({tune_size}³ GEMM): {} → {:?} (cache: {})",
-        tune.timings
-            .iter()
-            .map(|(k, t)| format!("{k:?}: {:.1} us", t * 1e6))
-            .collect::<Vec<_>>()
-            .join(", "),
-        tune.chosen,
-        tune.cache_file
-            .as_ref()
-            .map_or("not written".into(), |p| p.display().to_string())
-    );
-    let linalg = crate::bench_linalg::run(&engine, quick, repeats, fma_gflops)?;
-    let structured = crate::bench_structured::run(quick, repeats)?;
-    let ot = crate::bench_ot::run(quick, engine.adapter().is_software, repeats, copy_gbps)?;
-    let ot_race = crate::bench_ot::race(quick, engine.adapter().is_software)?;
-    let sketch = crate::bench_sketch::run(quick, engine.adapter().is_software)?;
+    let fma_gflops = calibration.fma_gflops;
+    let (tune, linalg) = if on(Section::Linalg) {
+        let tune_size = if quick || engine.adapter().is_software {
+            128
+        } else {
+            1024
+        };
+        let tune = engine.autotune(tune_size, 3)?;
+        println!(
+            "autotune ({tune_size}³ GEMM): {} → {:?} (cache: {})",
+            tune.timings
+                .iter()
+                .map(|(k, t)| format!("{k:?}: {:.1} us", t * 1e6))
+                .collect::<Vec<_>>()
+                .join(", "),
+            tune.chosen,
+            tune.cache_file
+                .as_ref()
+                .map_or("not written".into(), |p| p.display().to_string())
+        );
+        let linalg = crate::bench_linalg::run(&engine, quick, repeats, fma_gflops)?;
+        (Some(tune), linalg)
+    } else {
+        (None, Vec::new())
+    };
+    let software = engine.adapter().is_software;
+    let structured = if on(Section::Structured) {
+        crate::bench_structured::run(quick, repeats)?
+    } else {
+        Vec::new()
+    };
+    let (ot, ot_race) = if on(Section::Ot) {
+        (
+            crate::bench_ot::run(quick, software, repeats, copy_gbps)?,
+            crate::bench_ot::race(quick, software)?,
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let sketch = if on(Section::Sketch) {
+        crate::bench_sketch::run(quick, software)?
+    } else {
+        Vec::new()
+    };
     let report = Report {
         adapter: engine.adapter().to_string(),
         quick,
         repeats,
         calibration,
+        sections: sections.to_vec(),
         optimizers,
         model,
-        autotune: tune
-            .timings
-            .iter()
-            .map(|(k, t)| (format!("{k:?}"), *t))
-            .collect(),
-        tuning: format!("{:?}", tune.chosen),
+        autotune: tune.as_ref().map_or_else(Vec::new, |t| {
+            t.timings
+                .iter()
+                .map(|(k, t)| (format!("{k:?}"), *t))
+                .collect()
+        }),
+        tuning: tune.map_or_else(String::new, |t| format!("{:?}", t.chosen)),
         linalg,
         structured,
         ot,
@@ -514,12 +568,10 @@ fn write_report(r: &Report) -> Result<()> {
     .join("bench-gpu");
     std::fs::create_dir_all(&dir)?;
     std::fs::write(dir.join("report.json"), serde_json::to_string_pretty(r)?)?;
+    let on = |s: Section| r.sections.contains(&s);
     let mut md = format!(
         "# bench-gpu\n\nAdapter: {}\n\nMedian of {} repeats, GPU timestamps. `cargo xtask bench-gpu{}`\n\n\
-         ## Calibration\n\n| kernel | figure |\n|---|---|\n| copy ({} floats) | {:.1} GB/s |\n| fma | {:.1} GFLOP/s |\n\n\
-         ## Fused optimizers (guard on: skip non-finite)\n\n\
-         | optimizer | params | bytes/param | update µs | GB/s | ÷ copy | guard µs | dispatches | CPU ref µs | CPU ref GB/s |\n\
-         |---|---|---|---|---|---|---|---|---|---|\n",
+         ## Calibration\n\n| kernel | figure |\n|---|---|\n| copy ({} floats) | {:.1} GB/s |\n| fma | {:.1} GFLOP/s |\n",
         r.adapter,
         r.repeats,
         if r.quick { " --quick" } else { "" },
@@ -527,6 +579,11 @@ fn write_report(r: &Report) -> Result<()> {
         r.calibration.copy_gbps,
         r.calibration.fma_gflops
     );
+    if on(Section::Optimizers) {
+        md += "\n## Fused optimizers (guard on: skip non-finite)\n\n\
+         | optimizer | params | bytes/param | update µs | GB/s | ÷ copy | guard µs | dispatches | CPU ref µs | CPU ref GB/s |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n";
+    }
     for o in &r.optimizers {
         md += &format!(
             "| {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {} | {:.1} | {:.2} |\n",
@@ -542,39 +599,48 @@ fn write_report(r: &Report) -> Result<()> {
             o.cpu_reference_gbps
         );
     }
-    let m = &r.model;
-    md += &format!(
-        "\n## Whole-model step\n\n{} — {} tensors, {} parameters, {}\n\n\
-         | dispatches/step | host µs/step | GPU µs/step | GPU objects created/step | heap allocations/step (process) | CPU reference µs/step |\n\
-         |---|---|---|---|---|---|\n| {} | {:.1} | {:.1} | {} | {:.1} | {:.0} |\n",
-        m.shape, m.tensors, m.params, m.optimizer, m.dispatches_per_step, m.host_us_per_step, m.gpu_us_per_step,
-        m.gpu_objects_created_per_step, m.heap_allocations_per_step, m.cpu_reference_us_per_step
-    );
-    md += &format!(
-        "\n## Linear algebra (ratio to the same run's FMA kernel)\n\n\
-         Autotuned GEMM tile core: {} (host wall time per GEMM: {}). `-f16`: Newton–Schulz \
-         iterates stored in f16, f32 accumulation. `root5`: ROOT's exact 0.9-quantile + clamp, then NS5.\n\n\
-         | kernel | shape | µs | GFLOP/s | ÷ fma |\n|---|---|---|---|---|\n",
-        r.tuning,
-        r.autotune
-            .iter()
-            .map(|(k, t)| format!("{k}: {:.1} µs", t * 1e6))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    if let Some(m) = &r.model {
+        md += &format!(
+            "\n## Whole-model step\n\n{} — {} tensors, {} parameters, {}\n\n\
+             | dispatches/step | host µs/step | GPU µs/step | GPU objects created/step | heap allocations/step (process) | CPU reference µs/step |\n\
+             |---|---|---|---|---|---|\n| {} | {:.1} | {:.1} | {} | {:.1} | {:.0} |\n",
+            m.shape, m.tensors, m.params, m.optimizer, m.dispatches_per_step, m.host_us_per_step, m.gpu_us_per_step,
+            m.gpu_objects_created_per_step, m.heap_allocations_per_step, m.cpu_reference_us_per_step
+        );
+    }
+    if on(Section::Linalg) {
+        md += &format!(
+            "\n## Linear algebra (ratio to the same run's FMA kernel)\n\n\
+             Autotuned GEMM tile core: {} (host wall time per GEMM: {}). `-f16`: Newton–Schulz \
+             iterates stored in f16, f32 accumulation. `root5`: ROOT's exact 0.9-quantile + clamp, then NS5.\n\n\
+             | kernel | shape | µs | GFLOP/s | ÷ fma |\n|---|---|---|---|---|\n",
+            r.tuning,
+            r.autotune
+                .iter()
+                .map(|(k, t)| format!("{k}: {:.1} µs", t * 1e6))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
     for l in &r.linalg {
         md += &format!(
             "| {} | {} | {:.1} | {:.1} | {:.2} |\n",
             l.kernel, l.shape, l.us, l.gflops, l.ratio_to_fma
         );
     }
-    md += &crate::bench_structured::markdown(&r.structured);
-    md += &crate::bench_ot::markdown(&r.ot);
-    md += "\n### Time to an L1 marginal error of 1e-6 (random assignment, η = 1000)\n\n| method | iterations | seconds | reached |\n|---|---|---|---|\n";
-    for (label, its, secs, ok) in &r.ot_race {
-        md += &format!("| {label} | {its} | {secs:.3} | {ok} |\n");
+    if on(Section::Structured) {
+        md += &crate::bench_structured::markdown(&r.structured);
     }
-    md += &crate::bench_sketch::markdown(&r.sketch);
+    if on(Section::Ot) {
+        md += &crate::bench_ot::markdown(&r.ot);
+        md += "\n### Time to an L1 marginal error of 1e-6 (random assignment, η = 1000)\n\n| method | iterations | seconds | reached |\n|---|---|---|---|\n";
+        for (label, its, secs, ok) in &r.ot_race {
+            md += &format!("| {label} | {its} | {secs:.3} | {ok} |\n");
+        }
+    }
+    if on(Section::Sketch) {
+        md += &crate::bench_sketch::markdown(&r.sketch);
+    }
     std::fs::write(dir.join("report.md"), &md)?;
     println!("wrote {}", dir.join("report.md").display());
     Ok(())

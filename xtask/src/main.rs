@@ -48,9 +48,9 @@ enum Cmd {
         /// Time only these optimizers (comma-separated registry names).
         #[arg(long, value_delimiter = ',')]
         optimizers: Vec<String>,
-        /// Stop after the optimizer rows (no model, linear algebra or report).
-        #[arg(long)]
-        optimizers_only: bool,
+        /// Run only these parts (comma-separated; all when not given).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        sections: Vec<bench::Section>,
     },
     /// Internal: the benchmark itself, run in a release build by `bench-gpu`.
     #[command(hide = true)]
@@ -59,8 +59,8 @@ enum Cmd {
         quick: bool,
         #[arg(long, value_delimiter = ',')]
         optimizers: Vec<String>,
-        #[arg(long)]
-        optimizers_only: bool,
+        #[arg(long, value_enum, value_delimiter = ',')]
+        sections: Vec<bench::Section>,
     },
     /// Validate every composed shader with naga.
     CheckShaders,
@@ -140,7 +140,7 @@ fn main() -> Result<()> {
         Cmd::BenchGpu {
             quick,
             optimizers,
-            optimizers_only,
+            sections,
         } => {
             setup()?;
             let mut c = cargo();
@@ -159,16 +159,28 @@ fn main() -> Result<()> {
             if !optimizers.is_empty() {
                 c.arg(format!("--optimizers={}", optimizers.join(",")));
             }
-            if optimizers_only {
-                c.arg("--optimizers-only");
+            if !sections.is_empty() {
+                let names: Vec<String> = sections
+                    .iter()
+                    .map(|s| format!("{s:?}").to_lowercase())
+                    .collect();
+                c.arg(format!("--sections={}", names.join(",")));
             }
             run(c)
         }
         Cmd::BenchGpuRun {
             quick,
             optimizers,
-            optimizers_only,
-        } => bench::run(quick, &optimizers, !optimizers_only),
+            sections,
+        } => bench::run(
+            quick,
+            &optimizers,
+            if sections.is_empty() {
+                &bench::Section::ALL
+            } else {
+                &sections
+            },
+        ),
         Cmd::CheckShaders => {
             for id in wgopt::scheduler::ShaderId::ALL {
                 let src = id.source();

@@ -103,8 +103,8 @@ pub fn run(args: SolveArgs) -> Result<()> {
                 },
             )?;
             println!(
-                "{m}×{n} least squares ({kind:?} sketch): {} LSQR iterations in {} rounds, ‖r‖/‖b‖ = {:.3e}, ‖Aᵀr‖/(‖A‖‖r‖) = {:.3e}; sketch {:.3} s, QR {:.3} s, LSQR {:.3} s",
-                r.iterations, r.rounds, r.residual, r.normal_residual, r.sketch_seconds, r.qr_seconds, r.solve_seconds
+                "{m}×{n} least squares ({kind:?} sketch): {} LSQR iterations in {} rounds, ‖r‖/‖b‖ = {:.3e}, ‖Aᵀr‖/(‖A‖‖r‖) = {:.3e}; sketch {:.3} s, {:?} {:.3} s, LSQR {:.3} s",
+                r.iterations, r.rounds, r.residual, r.normal_residual, r.sketch_seconds, r.factor, r.factor_seconds, r.solve_seconds
             );
             meta.insert("iterations".into(), r.iterations.to_string());
             meta.insert("residual".into(), r.residual.to_string());

@@ -4,6 +4,7 @@
 //! CountSketch and SRHT sketches applied without materialising S; block Kaczmarz and block
 //! Newton solvers).
 
+mod host;
 pub mod kkt;
 pub mod lstsq;
 pub mod nystrom;

@@ -428,7 +428,7 @@ impl BlockSolver {
     /// ‖A x − b‖ / ‖b‖ of the current iterate, in f64 on the host.
     pub fn relative_residual(&self) -> Result<f64> {
         let n = self.params.n as usize;
-        Ok(host_relative_residual(
+        Ok(crate::host::relative_residual(
             &self.a_host,
             &self.b_host,
             &self.x()?,
@@ -453,22 +453,6 @@ impl BlockSolver {
             history,
         })
     }
-}
-
-/// ‖A x − b‖ / ‖b‖ in f64 on the host, for A (m × n, row-major) and b kept on the host.
-pub(crate) fn host_relative_residual(a: &[f32], b: &[f32], x: &[f32], n: usize) -> f64 {
-    let (mut rr, mut bb) = (0.0f64, 0.0f64);
-    for (row, &bi) in a.chunks_exact(n).zip(b) {
-        let r = row
-            .iter()
-            .zip(x)
-            .map(|(&a, &xv)| a as f64 * xv as f64)
-            .sum::<f64>()
-            - bi as f64;
-        rr += r * r;
-        bb += bi as f64 * bi as f64;
-    }
-    (rr / bb.max(f64::MIN_POSITIVE)).sqrt()
 }
 
 /// Steps taken, final relative residual, and (step, residual) at every check.

@@ -20,8 +20,8 @@ use wgopt_scheduler::recorder::Dispatch;
 use wgopt_scheduler::{Engine, Error, Result, ShaderId, StepRecorder};
 
 use crate::sketch::{
-    bad, check_size, dispatch, host_relative_residual, iterate_to_tolerance, storage_buffer,
-    uniform_buffer, SketchParams, GPU_RIDGE,
+    bad, check_size, dispatch, iterate_to_tolerance, storage_buffer, uniform_buffer, SketchParams,
+    GPU_RIDGE,
 };
 
 /// Steps per submit (one uniform buffer and two dispatches each, made once).
@@ -160,7 +160,7 @@ impl GaussianSketchProject {
 
     /// ‖A x − b‖ / ‖b‖ of the current iterate, in f64 on the host.
     pub fn relative_residual(&self) -> Result<f64> {
-        Ok(host_relative_residual(
+        Ok(crate::host::relative_residual(
             &self.a_host,
             &self.b_host,
             &self.x()?,

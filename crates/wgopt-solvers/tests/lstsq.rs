@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use wgopt_reference::sketch::dense::{qr_lstsq, to_faer};
 use wgopt_reference::sketch::{SketchKind, SolveError};
 use wgopt_scheduler::{Engine, Error};
-use wgopt_solvers::lstsq::{sketch_precondition_lstsq, LstsqOptions};
+use wgopt_solvers::lstsq::{sketch_precondition_lstsq, LstsqOptions, SketchFactor};
 
 fn engine() -> Engine {
     Engine::new().unwrap_or_else(|e| panic!("{e}"))
@@ -32,7 +32,9 @@ fn conditioned(m: usize, n: usize, kappa: f64, seed: u64) -> Vec<f32> {
         .collect()
 }
 
-/// κ(A) = 1e4, m = 1000, n = 37 (awkward for every kernel).
+/// κ(A) = 1e4 and κ(A) = 10, m = 1000, n = 37 (awkward for every kernel). At κ = 1e4 the f32
+/// Gram of the sketch is too rough for a preconditioner and S·A is QR-factored on the host; at
+/// κ = 10 the GPU Gram's Cholesky factor serves (SketchFactor says which, and is checked).
 /// - Consistent b = A·x* (x* in f64, b rounded to f32, so min ‖r‖/‖b‖ ≈ 3e-8): f64
 ///   refinement of the f32 solve reaches ‖r‖/‖b‖ ≤ 1e-7, at that rounding floor, where one f32
 ///   solve alone stops near 1e-5.
@@ -45,8 +47,17 @@ fn conditioned(m: usize, n: usize, kappa: f64, seed: u64) -> Vec<f32> {
 #[test]
 fn gpu_sketched_lstsq_matches_dense_qr() {
     let engine = engine();
+    for (kappa, factor) in [
+        (1e4, SketchFactor::HouseholderQr),
+        (10.0, SketchFactor::GramCholesky),
+    ] {
+        check_against_qr(&engine, kappa, factor);
+    }
+}
+
+fn check_against_qr(engine: &Engine, kappa: f64, factor: SketchFactor) {
     let (m, n) = (1000, 37);
-    let a = conditioned(m, n, 1e4, 2);
+    let a = conditioned(m, n, kappa, 2);
     let a64 = Array2::from_shape_fn((m, n), |(i, j)| a[i * n + j] as f64);
     let mut r = ChaCha8Rng::seed_from_u64(3);
     let xs: Vec<f64> = (0..n).map(|_| r.random_range(-1.0..1.0)).collect();
@@ -67,7 +78,7 @@ fn gpu_sketched_lstsq_matches_dense_qr() {
             ..Default::default()
         };
         let rep = sketch_precondition_lstsq(
-            &engine,
+            engine,
             &a,
             &consistent,
             m,
@@ -76,9 +87,10 @@ fn gpu_sketched_lstsq_matches_dense_qr() {
         )
         .unwrap();
         println!(
-            "{kind:?} consistent: {} iterations, {} rounds, ‖r‖/‖b‖ = {:e}",
-            rep.iterations, rep.rounds, rep.residual
+            "κ {kappa:e} {kind:?} consistent: {:?}, {} iterations, {} rounds, ‖r‖/‖b‖ = {:e}",
+            rep.factor, rep.iterations, rep.rounds, rep.residual
         );
+        assert_eq!(rep.factor, factor, "κ {kappa:e} {kind:?}");
         assert!(rep.residual <= 1e-7);
         assert!(rep.iterations <= 40 * rep.rounds);
 
@@ -86,7 +98,7 @@ fn gpu_sketched_lstsq_matches_dense_qr() {
         let oracle = qr_lstsq(a64.view(), &b64).unwrap();
         let onorm = oracle.iter().map(|v| v * v).sum::<f64>().sqrt();
         let rep = sketch_precondition_lstsq(
-            &engine,
+            engine,
             &a,
             &noisy,
             m,
@@ -103,7 +115,7 @@ fn gpu_sketched_lstsq_matches_dense_qr() {
             .sqrt()
             / onorm;
         println!(
-            "{kind:?} least squares: {} iterations, normal residual {:e}, |x − x_qr|/|x_qr| = {err:e}",
+            "κ {kappa:e} {kind:?} least squares: {} iterations, normal residual {:e}, |x − x_qr|/|x_qr| = {err:e}",
             rep.iterations, rep.normal_residual
         );
         assert!(rep.normal_residual <= 1e-9);
