@@ -18,7 +18,7 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use wgopt::reference::sketch::project::IterOptions;
+use wgopt::reference::sketch::project::{IterOptions, IterSolution};
 use wgopt::reference::sketch::SketchKind;
 use wgopt::solvers::lstsq::{sketch_precondition_lstsq, LstsqOptions};
 use wgopt::solvers::nystrom::NystromPcg;
@@ -114,35 +114,14 @@ pub fn run(args: SolveArgs) -> Result<()> {
         "kaczmarz" | "newton" => {
             let mut s =
                 BlockSolver::new(&engine, &a, &b, m, n, args.block, args.method == "newton")?;
-            let r = s.solve(&IterOptions {
-                tol: args.tol,
-                max_steps: args.max_steps,
-                check_every: 0,
-                seed: args.seed,
-            })?;
-            println!(
-                "{m}×{n} {}: {} steps, ‖r‖/‖b‖ = {:.3e}",
-                args.method, r.steps, r.residual
-            );
-            meta.insert("iterations".into(), r.steps.to_string());
-            meta.insert("residual".into(), r.residual.to_string());
-            r.x.iter().map(|&v| v as f32).collect()
+            let r = s.solve(&iter_options(&args))?;
+            report_iterative(&format!("{m}×{n} {}", args.method), &r, &mut meta)
         }
         "sketch-project" => {
             let mut s = GaussianSketchProject::new(&engine, &a, &b, m, n, args.block)?;
-            let r = s.solve(&IterOptions {
-                tol: args.tol,
-                max_steps: args.max_steps,
-                check_every: 0,
-                seed: args.seed,
-            })?;
-            println!(
-                "{m}×{n} Gaussian sketch-and-project (q = {}): {} steps, ‖r‖/‖b‖ = {:.3e}",
-                args.block, r.steps, r.residual
-            );
-            meta.insert("iterations".into(), r.steps.to_string());
-            meta.insert("residual".into(), r.residual.to_string());
-            r.x.iter().map(|&v| v as f32).collect()
+            let r = s.solve(&iter_options(&args))?;
+            let what = format!("{m}×{n} Gaussian sketch-and-project (q = {})", args.block);
+            report_iterative(&what, &r, &mut meta)
         }
         "nystrom" => {
             if m != n {
@@ -171,4 +150,22 @@ pub fn run(args: SolveArgs) -> Result<()> {
     safetensors::serialize_to_file(views, Some(meta), &args.output)
         .with_context(|| format!("writing {}", args.output.display()))?;
     Ok(())
+}
+
+/// The stopping rule the command line sets for the iterative methods.
+fn iter_options(args: &SolveArgs) -> IterOptions {
+    IterOptions {
+        tol: args.tol,
+        max_steps: args.max_steps,
+        check_every: 0,
+        seed: args.seed,
+    }
+}
+
+/// Prints an iterative method's outcome, records it in the output's metadata, returns x.
+fn report_iterative(what: &str, r: &IterSolution, meta: &mut HashMap<String, String>) -> Vec<f32> {
+    println!("{what}: {} steps, ‖r‖/‖b‖ = {:.3e}", r.steps, r.residual);
+    meta.insert("iterations".into(), r.steps.to_string());
+    meta.insert("residual".into(), r.residual.to_string());
+    r.x.iter().map(|&v| v as f32).collect()
 }

@@ -4,6 +4,7 @@
 //! time once the GPU did the products.
 
 use rayon::prelude::*;
+use wgopt_reference::sketch::dense::norm;
 
 /// Rows per parallel task: large enough that the n-vector each task accumulates into
 /// (Aᵀr) is cheap against the rows it reads.
@@ -56,10 +57,6 @@ pub(crate) fn transpose_times(a: &[f32], r: &[f64], n: usize) -> Vec<f64> {
                 s
             },
         )
-}
-
-pub(crate) fn norm(x: &[f64]) -> f64 {
-    x.iter().map(|v| v * v).sum::<f64>().sqrt()
 }
 
 /// ‖A x − b‖ / ‖b‖ in f64 (the GPU iterative solvers' convergence check).

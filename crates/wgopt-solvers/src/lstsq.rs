@@ -19,7 +19,7 @@
 
 use bytemuck::{Pod, Zeroable};
 use std::time::Instant;
-use wgopt_reference::sketch::dense::{cholesky, qr_r};
+use wgopt_reference::sketch::dense::{cholesky, norm, qr_r};
 use wgopt_reference::sketch::lsqr::{back_substitute, forward_substitute_t, sketch_rows};
 use wgopt_reference::sketch::{Sketch, SketchKind, SolveError};
 use wgopt_scheduler::arena::read_range;
@@ -27,7 +27,7 @@ use wgopt_scheduler::linalg::{GemmOffsets, Matmul, MatmulSpec};
 use wgopt_scheduler::recorder::Dispatch;
 use wgopt_scheduler::{Engine, Error, Result, ShaderId, StepRecorder};
 
-use crate::host::{self, norm};
+use crate::host;
 use crate::sketch::record_sketch;
 
 /// Uniform parameters (`shaders/sketch/lstsq_common.wgsl`).

@@ -105,6 +105,32 @@ pub(crate) fn dispatch(
     }
 }
 
+/// The checks every GPU iterative solver makes of its input: A (m × n row-major) and b of m
+/// entries, both finite, and a sketch or block size q in 1..=32 (rows of a one-workgroup step).
+pub(crate) fn check_system(
+    a: &[f32],
+    b: &[f32],
+    m: usize,
+    n: usize,
+    q: usize,
+    what: &str,
+) -> Result<()> {
+    if a.len() != m * n || b.len() != m || m == 0 || n == 0 {
+        return Err(Error::ShapeMismatch {
+            name: format!("{what} system"),
+            expected: format!("A of {m}×{n} and b of {m}"),
+            got: format!("A of {} values, b of {}", a.len(), b.len()),
+        });
+    }
+    if !(1..=32).contains(&q) {
+        return Err(bad(format!("{what}: q must be in 1..=32, got {q}")));
+    }
+    if !a.iter().chain(b).all(|v| v.is_finite()) {
+        return Err(SolveError::NonFinite(format!("A or b of the {what}")).into());
+    }
+    Ok(())
+}
+
 pub(crate) fn check_size(engine: &Engine, what: &str, floats: usize) -> Result<()> {
     let size = floats as u64 * 4;
     if size > engine.chunk_bytes() {
@@ -285,24 +311,12 @@ impl BlockSolver {
         q: usize,
         newton: bool,
     ) -> Result<BlockSolver> {
-        if a.len() != m * n || b.len() != m || m == 0 || n == 0 {
-            return Err(Error::ShapeMismatch {
-                name: "block solver system".into(),
-                expected: format!("A of {m}×{n} and b of {m}"),
-                got: format!("A of {} values, b of {}", a.len(), b.len()),
-            });
-        }
-        if !(1..=32).contains(&q) {
-            return Err(bad(format!("block size q must be in 1..=32, got {q}")));
-        }
+        check_system(a, b, m, n, q, "block solver")?;
         if newton && m != n {
             return Err(SolveError::Dimension(format!(
                 "block Newton needs a square SPD matrix, got {m}×{n}"
             ))
             .into());
-        }
-        if !a.iter().chain(b).all(|v| v.is_finite()) {
-            return Err(SolveError::NonFinite("A or b of the block solver".into()).into());
         }
         check_size(engine, "block solver matrix", m * n)?;
         let nb = blocks(m, q).len();

@@ -17,11 +17,11 @@ use wgopt_reference::sketch::project::{IterOptions, IterSolution};
 use wgopt_reference::sketch::SolveError;
 use wgopt_scheduler::arena::read_range;
 use wgopt_scheduler::recorder::Dispatch;
-use wgopt_scheduler::{Engine, Error, Result, ShaderId, StepRecorder};
+use wgopt_scheduler::{Engine, Result, ShaderId, StepRecorder};
 
 use crate::sketch::{
-    bad, check_size, dispatch, iterate_to_tolerance, storage_buffer, uniform_buffer, SketchParams,
-    GPU_RIDGE,
+    check_size, check_system, dispatch, iterate_to_tolerance, storage_buffer, uniform_buffer,
+    SketchParams, GPU_RIDGE,
 };
 
 /// Steps per submit (one uniform buffer and two dispatches each, made once).
@@ -51,19 +51,7 @@ impl GaussianSketchProject {
         n: usize,
         q: usize,
     ) -> Result<GaussianSketchProject> {
-        if a.len() != m * n || b.len() != m || m == 0 || n == 0 {
-            return Err(Error::ShapeMismatch {
-                name: "sketch-and-project system".into(),
-                expected: format!("A of {m}×{n} and b of {m}"),
-                got: format!("A of {} values, b of {}", a.len(), b.len()),
-            });
-        }
-        if !(1..=32).contains(&q) {
-            return Err(bad(format!("sketch size q must be in 1..=32, got {q}")));
-        }
-        if !a.iter().chain(b).all(|v| v.is_finite()) {
-            return Err(SolveError::NonFinite("A or b of sketch-and-project".into()).into());
-        }
+        check_system(a, b, m, n, q, "sketch-and-project")?;
         check_size(engine, "sketch-and-project [A | b]", m * (n + 1))?;
         let w = n + 1;
         let mut aug = vec![0f32; m * w];
