@@ -175,6 +175,8 @@ pub enum ShaderId {
     LstsqAtu,
     /// `sketch/lstsq_atu_reduce.wgsl`
     LstsqAtuReduce,
+    /// `constrained/logistic_weights.wgsl`
+    LogisticWeights,
     /// `sketch/gaussian_sketch_project.wgsl`
     GaussianSketchProject,
     /// `sketch/nystrom_matvec.wgsl`
@@ -200,7 +202,7 @@ pub enum ShaderId {
 }
 
 impl ShaderId {
-    pub const ALL: [ShaderId; 74] = [
+    pub const ALL: [ShaderId; 75] = [
         ShaderId::Sgd,
         ShaderId::Adam,
         ShaderId::Lion,
@@ -264,6 +266,7 @@ impl ShaderId {
         ShaderId::LstsqAv,
         ShaderId::LstsqAtu,
         ShaderId::LstsqAtuReduce,
+        ShaderId::LogisticWeights,
         ShaderId::GaussianSketchProject,
         ShaderId::NystromMatvec,
         ShaderId::NystromProject,
@@ -341,6 +344,7 @@ impl ShaderId {
             ShaderId::LstsqAv => "sketch/lstsq_av.wgsl",
             ShaderId::LstsqAtu => "sketch/lstsq_atu.wgsl",
             ShaderId::LstsqAtuReduce => "sketch/lstsq_atu_reduce.wgsl",
+            ShaderId::LogisticWeights => "constrained/logistic_weights.wgsl",
             ShaderId::GaussianSketchProject => "sketch/gaussian_sketch_project.wgsl",
             ShaderId::NystromMatvec => "sketch/nystrom_matvec.wgsl",
             ShaderId::NystromProject => "sketch/nystrom_project.wgsl",
@@ -542,6 +546,7 @@ impl ShaderId {
             ShaderId::LstsqAv => &[LSTSQ_COMMON, wgsl!("sketch/lstsq_av.wgsl")],
             ShaderId::LstsqAtu => &[LSTSQ_COMMON, wgsl!("sketch/lstsq_atu.wgsl")],
             ShaderId::LstsqAtuReduce => &[LSTSQ_COMMON, wgsl!("sketch/lstsq_atu_reduce.wgsl")],
+            ShaderId::LogisticWeights => &[wgsl!("constrained/logistic_weights.wgsl")],
             ShaderId::GaussianSketchProject => {
                 &[SKETCH_COMMON, wgsl!("sketch/gaussian_sketch_project.wgsl")]
             }
@@ -687,6 +692,8 @@ impl ShaderId {
             ShaderId::LstsqAtu => &[U, R, R, W],
             // params, partial, out
             ShaderId::LstsqAtuReduce => &[U, R, W],
+            // params, y, u, curvature weights, loss
+            ShaderId::LogisticWeights => &[U, R, W, W, W],
             // params, sab, x, status
             ShaderId::GaussianSketchProject => &[U, R, W, W],
             // params, a, scalars, vecs, partial

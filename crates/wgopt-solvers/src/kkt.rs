@@ -8,7 +8,7 @@
 //! factors are made on the GPU once and reused by every refinement round, which only replaces
 //! the right-hand side.
 
-use wgopt_reference::constrained::KktSolver;
+use wgopt_reference::constrained::{KktOperator, KktSolver};
 use wgopt_reference::sketch::dense::norm;
 use wgopt_reference::sketch::project::IterOptions;
 use wgopt_reference::sketch::SolveError;
@@ -57,7 +57,7 @@ fn to_solve(e: Error) -> SolveError {
 impl KktSolver for GpuKkt {
     fn solve(
         &mut self,
-        k: ndarray::ArrayView2<'_, f64>,
+        k: &dyn KktOperator,
         b: &[f64],
         z: &mut [f64],
         target: f64,
@@ -65,6 +65,13 @@ impl KktSolver for GpuKkt {
         outer: usize,
     ) -> Result<(usize, bool), SolveError> {
         let n = b.len();
+        let k = k.dense().ok_or_else(|| {
+            SolveError::Invalid(
+                "GPU block Kaczmarz needs K's entries; a matrix-free problem takes the \
+                 Gaussian-vector sketch or MINRES"
+                    .into(),
+            )
+        })?;
         let kf: Vec<f32> = k.iter().map(|&v| v as f32).collect();
         let residual = |z: &[f64]| -> Vec<f64> {
             (0..n)

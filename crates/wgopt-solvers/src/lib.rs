@@ -6,6 +6,7 @@
 
 mod host;
 pub mod kkt;
+pub mod logistic;
 pub mod lstsq;
 pub mod nystrom;
 pub mod orthogonalize;

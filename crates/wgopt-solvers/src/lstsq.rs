@@ -108,22 +108,24 @@ pub enum SketchFactor {
 /// below 1 for R to precondition well, and the diagonal spread is a lower bound on κ(R).
 pub const GRAM_MAX_SPREAD: f64 = 100.0;
 
-/// The GPU half of LSQR on `A·R⁻¹` for one matrix.
-struct Operator {
+/// The GPU half of LSQR on `A·R⁻¹` for one matrix: `u ← A·v − coef·u` with ‖u‖² partials,
+/// and `Aᵀu`. The constrained logistic problem ([`crate::logistic`]) reuses it for X·θ and
+/// Xᵀ·w, with its weights kernel in between.
+pub(crate) struct Operator {
     engine: Engine,
     params: LstsqParams,
     params_buf: wgpu::Buffer,
-    v: wgpu::Buffer,
-    u: wgpu::Buffer,
+    pub(crate) v: wgpu::Buffer,
+    pub(crate) u: wgpu::Buffer,
     av_partial: wgpu::Buffer,
-    atu_out: wgpu::Buffer,
-    av: Dispatch,
-    atu: [Dispatch; 2],
+    pub(crate) atu_out: wgpu::Buffer,
+    pub(crate) av: Dispatch,
+    pub(crate) atu: [Dispatch; 2],
     av_groups: usize,
 }
 
 impl Operator {
-    fn new(engine: &Engine, a: &wgpu::Buffer, m: usize, n: usize) -> Operator {
+    pub(crate) fn new(engine: &Engine, a: &wgpu::Buffer, m: usize, n: usize) -> Operator {
         let chunk_rows = 256usize;
         let chunks = m.div_ceil(chunk_rows);
         let params = LstsqParams {

@@ -2,8 +2,10 @@
 //! instead of LIBSVM files): `min (1/N) Σ log(1 + exp(−y_i a_iᵀθ))` subject to `Cθ = e`
 //! (10 random Gaussian rows) and `‖θ‖² = 1`; start θ₀ = 1, λ₀ = 1 as the authors do.
 
+use super::operator::OperatorProblem;
 use super::problem::Problem;
 use crate::random::{self, Distribution, StreamId};
+use crate::sketch::SolveError;
 use ndarray::Array2;
 
 /// The problem and its data.
@@ -163,5 +165,94 @@ impl Problem for Logistic {
             }
         }
         h
+    }
+}
+
+/// The problem seen only through products, O(N·d) each and no d × d Hessian: what the
+/// matrix-free method needs for large N and d, and the host twin of the GPU-resident
+/// `wgopt_solvers::constrained::GpuLogistic`.
+#[derive(Debug, Clone, Copy)]
+pub struct LogisticProducts<'a>(pub &'a Logistic);
+
+impl Logistic {
+    /// This problem as an [`OperatorProblem`].
+    pub fn products(&self) -> LogisticProducts<'_> {
+        LogisticProducts(self)
+    }
+
+    /// `∇²f(x)·v = Aᵀ(w ∘ A v)` with `w_i = σ(t_i)(1 − σ(t_i))/N`.
+    fn objective_hvp(&self, x: &[f64], v: &[f64]) -> Vec<f64> {
+        let n = self.y.len() as f64;
+        let mut out = vec![0.0; x.len()];
+        for (i, t) in self.margins(x).into_iter().enumerate() {
+            let s = sigmoid(t);
+            let row = self.a.row(i);
+            let av: f64 = row.iter().zip(v).map(|(p, q)| p * q).sum();
+            let w = s * (1.0 - s) / n * av;
+            out.iter_mut().zip(row).for_each(|(o, a)| *o += w * a);
+        }
+        out
+    }
+}
+
+impl OperatorProblem for LogisticProducts<'_> {
+    fn name(&self) -> &str {
+        "logistic"
+    }
+
+    fn dims(&self) -> (usize, usize) {
+        Problem::dims(self.0)
+    }
+
+    fn x0(&self) -> Vec<f64> {
+        Problem::x0(self.0)
+    }
+
+    fn lambda0(&self) -> Vec<f64> {
+        Problem::lambda0(self.0)
+    }
+
+    fn objective(&self, x: &[f64]) -> Result<f64, SolveError> {
+        Ok(Problem::objective(self.0, x))
+    }
+
+    fn gradient(&self, x: &[f64]) -> Result<Vec<f64>, SolveError> {
+        Ok(Problem::gradient(self.0, x))
+    }
+
+    fn constraints(&self, x: &[f64]) -> Result<Vec<f64>, SolveError> {
+        Ok(Problem::constraints(self.0, x))
+    }
+
+    fn jacobian_product(&self, x: &[f64], v: &[f64]) -> Result<Vec<f64>, SolveError> {
+        let mut out: Vec<f64> = self
+            .0
+            .c
+            .rows()
+            .into_iter()
+            .map(|row| row.iter().zip(v).map(|(p, q)| p * q).sum())
+            .collect();
+        out.push(2.0 * x.iter().zip(v).map(|(p, q)| p * q).sum::<f64>());
+        Ok(out)
+    }
+
+    fn jacobian_transpose_product(&self, x: &[f64], w: &[f64]) -> Result<Vec<f64>, SolveError> {
+        let mut out: Vec<f64> = x.iter().map(|xi| 2.0 * w[10] * xi).collect();
+        for (row, wi) in self.0.c.rows().into_iter().zip(w) {
+            out.iter_mut().zip(row).for_each(|(o, c)| *o += wi * c);
+        }
+        Ok(out)
+    }
+
+    fn lagrangian_hvp(&self, x: &[f64], lambda: &[f64], v: &[f64]) -> Result<Vec<f64>, SolveError> {
+        let mut out = self.0.objective_hvp(x, v);
+        out.iter_mut()
+            .zip(v)
+            .for_each(|(o, vi)| *o += 2.0 * lambda[10] * vi);
+        Ok(out)
+    }
+
+    fn objective_hvp(&self, x: &[f64], v: &[f64]) -> Result<Vec<f64>, SolveError> {
+        Ok(self.0.objective_hvp(x, v))
     }
 }

@@ -9,14 +9,22 @@
 //!   penalty updates, Armijo on the merit) over any [`KktSolver`](solver::KktSolver): the
 //!   randomised sketching solvers of the paper (Gaussian vector, randomised Kaczmarz) or a
 //!   dense direct solve for comparison.
+//! - [`operator`]: the same method for large problems given only as products (G·v, Gᵀ·w,
+//!   ∇²L·v): Hutchinson norms, Lanczos eigenvalue tests, and the Gaussian-vector sketch or
+//!   MINRES ([`krylov`]) on K.
 //! - [`problems`]: 31 Hock–Schittkowski / CUTEst (BT) problems with standard starting points
 //!   and verified optimal values, and [`logistic`]: constrained logistic regression on
 //!   seeded data.
 
+pub mod krylov;
 pub mod logistic;
+pub mod operator;
 pub mod problem;
 pub mod problems;
 pub mod solver;
 
+pub use operator::{solve_operator, solve_operator_with, MatrixFree, OperatorProblem};
 pub use problem::{AutoDiff, FromHvp, HvpProblem, Problem, Scalar, Smooth};
-pub use solver::{solve, solve_with, BuiltinKkt, KktMethod, KktSolver, Options, Report};
+pub use solver::{
+    solve, solve_with, BuiltinKkt, KktMethod, KktOperator, KktSolver, Options, Report,
+};
