@@ -86,6 +86,14 @@ impl GpuLogistic {
             ))
             .into());
         }
+        // Xᵀ·u runs one workgroup row per 256-row chunk: at most 65535 of them.
+        if n.div_ceil(256) > 65535 {
+            return Err(Error::OverLimit {
+                what: "logistic samples".into(),
+                size: n as u64,
+                limit: 65535 * 256,
+            });
+        }
         if (n * d * 4) as u64 > engine.chunk_bytes() {
             return Err(Error::OverLimit {
                 what: "logistic feature matrix".into(),

@@ -120,3 +120,13 @@ fn matrix_free_newton_with_gpu_products_matches_the_host() {
     let dx = max_diff(&gpu.x, &host.x);
     assert!(dx <= 1e-3, "x differs by {dx}");
 }
+
+/// Data that does not fit the problem's shape is a typed error at construction.
+#[test]
+fn inconsistent_data_is_a_typed_error() {
+    let engine = Engine::new().unwrap_or_else(|e| panic!("{e}"));
+    let mut data = Logistic::generate(50, 16, 2);
+    data.y.pop();
+    let e = GpuLogistic::new(&engine, &data).unwrap_err();
+    assert!(e.to_string().contains("labels"), "{e}");
+}

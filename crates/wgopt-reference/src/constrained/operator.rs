@@ -188,11 +188,29 @@ impl<P: OperatorProblem + ?Sized> KktOperator for OperatorKkt<'_, P> {
     }
 
     fn apply(&self, v: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
-        let (vx, vl) = v.split_at(self.d);
+        let (d, m) = (self.d, self.lambda.len());
+        if v.len() != d + m || out.len() != d + m {
+            return Err(SolveError::Dimension(format!(
+                "K is {n}×{n}; got vectors of {} and {}",
+                v.len(),
+                out.len(),
+                n = d + m
+            )));
+        }
+        let (vx, vl) = v.split_at(d);
         let hx = self.problem.lagrangian_hvp(&self.x, &self.lambda, vx)?;
         let gtl = self.problem.jacobian_transpose_product(&self.x, vl)?;
         let gx = self.problem.jacobian_product(&self.x, vx)?;
-        let (ox, ol) = out.split_at_mut(self.d);
+        if hx.len() != d || gtl.len() != d || gx.len() != m {
+            return Err(SolveError::Dimension(format!(
+                "{}: products of {}, {} and {} entries, want {d}, {d} and {m}",
+                self.problem.name(),
+                hx.len(),
+                gtl.len(),
+                gx.len()
+            )));
+        }
+        let (ox, ol) = out.split_at_mut(d);
         for i in 0..self.d {
             ox[i] = hx[i] + self.shift * vx[i] + gtl[i];
         }
@@ -253,6 +271,13 @@ impl<P: OperatorProblem + ?Sized> Evaluate for Products<'_, P> {
         finite("gradient", it, &g)?;
         finite("constraints", it, &c)?;
         let gtl = p.jacobian_transpose_product(x, lambda)?;
+        if gtl.len() != d {
+            return Err(SolveError::Dimension(format!(
+                "{}: Gᵀλ has {} entries, want {d}",
+                p.name(),
+                gtl.len()
+            )));
+        }
         finite("Jacobian product", it, &gtl)?;
         let grad_l = g.iter().zip(&gtl).map(|(a, b)| a + b).collect();
         Ok(Point { f, grad_l, c })

@@ -14,6 +14,10 @@
 //! 5. Armijo on L_η(x, λ) = f + λᵀc + (η₁/2)‖c‖² + (η₂/2)‖∇_x L‖² along (Δx, Δλ), halving α
 //!    (with IPOPT's 10·ε·|L_η| allowance for rounding, which the reference code lacks).
 //!
+//! The loop ([`run`]) is written once over a linearisation ([`Model`]): a dense [`Problem`]
+//! gives exact norms and eigenvalues and the assembled K; a matrix-free
+//! [`super::OperatorProblem`] estimates them from products ([`super::operator`]).
+//!
 //! ∇_x L_η uses the exact ∇²_x L; `code_merit_gradient` switches to the authors' ∇²f (the two
 //! agree for linear constraints). The residual starts at r₀ = −b (the code's r₀ = b is a sign
 //! slip its first recomputation hides).
@@ -39,8 +43,8 @@ pub enum KktMethod {
     /// The paper's RK sketch: uniform row i, z ← z − r_i/‖K_i‖²·K_iᵀ.
     Kaczmarz,
     /// MINRES on K (Krylov, symmetric indefinite): not the paper's, but the solver of choice
-    /// for large matrix-free problems, where a sketch step costs two K products and gains
-    /// ~1/‖K‖_F²·σ_min(K)² of the error.
+    /// for large matrix-free problems, where a Gaussian-vector step costs two K products and
+    /// removes only ~σ_min(K)²/‖K‖_F² of the error.
     Minres,
     /// Dense LU (the comparison the examples print; accuracy test trivially met).
     Direct,
@@ -224,6 +228,14 @@ impl KktOperator for Array2<f64> {
     }
 
     fn apply(&self, v: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
+        if v.len() != self.ncols() || out.len() != self.nrows() {
+            return Err(SolveError::Dimension(format!(
+                "K is {:?}; got vectors of {} and {}",
+                self.dim(),
+                v.len(),
+                out.len()
+            )));
+        }
         for (o, row) in out.iter_mut().zip(self.rows()) {
             *o = row.iter().zip(v).map(|(a, b)| a * b).sum();
         }
