@@ -16,7 +16,7 @@
 
 use bytemuck::{Pod, Zeroable};
 use std::cell::RefCell;
-use wgopt_reference::constrained::logistic::Logistic;
+use wgopt_reference::constrained::logistic::{self, Logistic};
 use wgopt_reference::constrained::OperatorProblem;
 use wgopt_reference::sketch::SolveError;
 use wgopt_scheduler::arena::{read_buffers, read_range};
@@ -48,8 +48,8 @@ pub struct GpuLogistic {
     engine: Engine,
     n: usize,
     d: usize,
-    /// 10 × d constraint rows (row-major) and their right-hand side, f64 on the host.
-    c: Vec<f64>,
+    /// 10 × d constraint rows and their right-hand side, f64 on the host.
+    c: ndarray::Array2<f64>,
     e: Vec<f64>,
     op: Operator,
     params: LogisticParams,
@@ -142,7 +142,7 @@ impl GpuLogistic {
             engine: engine.clone(),
             n,
             d,
-            c: problem.c.iter().copied().collect(),
+            c: problem.c.clone(),
             e: problem.e.clone(),
             op,
             params,
@@ -249,25 +249,11 @@ impl OperatorProblem for GpuLogistic {
 
     fn constraints(&self, x: &[f64]) -> std::result::Result<Vec<f64>, SolveError> {
         self.check(x, "θ")?;
-        let mut c: Vec<f64> = self
-            .c
-            .chunks(self.d)
-            .zip(&self.e)
-            .map(|(row, e)| row.iter().zip(x).map(|(p, q)| p * q).sum::<f64>() - e)
-            .collect();
-        c.push(x.iter().map(|v| v * v).sum::<f64>() - 1.0);
-        Ok(c)
+        Ok(logistic::constraint_values(self.c.view(), &self.e, x))
     }
 
     fn jacobian_product(&self, x: &[f64], v: &[f64]) -> std::result::Result<Vec<f64>, SolveError> {
-        self.check(v, "v")?;
-        let mut out: Vec<f64> = self
-            .c
-            .chunks(self.d)
-            .map(|row| row.iter().zip(v).map(|(p, q)| p * q).sum())
-            .collect();
-        out.push(2.0 * x.iter().zip(v).map(|(p, q)| p * q).sum::<f64>());
-        Ok(out)
+        logistic::jacobian_product(self.c.view(), x, v)
     }
 
     fn jacobian_transpose_product(
@@ -275,17 +261,7 @@ impl OperatorProblem for GpuLogistic {
         x: &[f64],
         w: &[f64],
     ) -> std::result::Result<Vec<f64>, SolveError> {
-        if w.len() != 11 {
-            return Err(SolveError::Dimension(format!(
-                "w has {} entries, want 11",
-                w.len()
-            )));
-        }
-        let mut out: Vec<f64> = x.iter().map(|xi| 2.0 * w[10] * xi).collect();
-        for (row, wi) in self.c.chunks(self.d).zip(w) {
-            out.iter_mut().zip(row).for_each(|(o, c)| *o += wi * c);
-        }
-        Ok(out)
+        logistic::jacobian_transpose_product(self.c.view(), x, w)
     }
 
     fn lagrangian_hvp(

@@ -6,7 +6,7 @@ use super::operator::OperatorProblem;
 use super::problem::Problem;
 use crate::random::{self, Distribution, StreamId};
 use crate::sketch::SolveError;
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 
 /// The problem and its data.
 #[derive(Debug, Clone)]
@@ -70,6 +70,65 @@ impl Logistic {
     }
 }
 
+/// The constraints `Cθ − e` and `‖θ‖² − 1`: shared by the dense problem, its product form and
+/// the GPU problem, which keeps them on the host in f64.
+pub fn constraint_values(c: ArrayView2<'_, f64>, e: &[f64], x: &[f64]) -> Vec<f64> {
+    let mut out: Vec<f64> = c
+        .rows()
+        .into_iter()
+        .zip(e)
+        .map(|(row, ei)| row.iter().zip(x).map(|(p, q)| p * q).sum::<f64>() - ei)
+        .collect();
+    out.push(x.iter().map(|v| v * v).sum::<f64>() - 1.0);
+    out
+}
+
+/// `G·v = (C v, 2θᵀv)`.
+pub fn jacobian_product(
+    c: ArrayView2<'_, f64>,
+    x: &[f64],
+    v: &[f64],
+) -> Result<Vec<f64>, SolveError> {
+    if v.len() != c.ncols() || x.len() != c.ncols() {
+        return Err(SolveError::Dimension(format!(
+            "G·v: θ has {} and v {} entries, want {}",
+            x.len(),
+            v.len(),
+            c.ncols()
+        )));
+    }
+    let mut out: Vec<f64> = c
+        .rows()
+        .into_iter()
+        .map(|row| row.iter().zip(v).map(|(p, q)| p * q).sum())
+        .collect();
+    out.push(2.0 * x.iter().zip(v).map(|(p, q)| p * q).sum::<f64>());
+    Ok(out)
+}
+
+/// `Gᵀ·w = Cᵀ w_{..10} + 2 w_{10} θ`.
+pub fn jacobian_transpose_product(
+    c: ArrayView2<'_, f64>,
+    x: &[f64],
+    w: &[f64],
+) -> Result<Vec<f64>, SolveError> {
+    let m = c.nrows();
+    if w.len() != m + 1 || x.len() != c.ncols() {
+        return Err(SolveError::Dimension(format!(
+            "Gᵀ·w: θ has {} and w {} entries, want {} and {}",
+            x.len(),
+            w.len(),
+            c.ncols(),
+            m + 1
+        )));
+    }
+    let mut out: Vec<f64> = x.iter().map(|xi| 2.0 * w[m] * xi).collect();
+    for (row, wi) in c.rows().into_iter().zip(w) {
+        out.iter_mut().zip(row).for_each(|(o, c)| *o += wi * c);
+    }
+    Ok(out)
+}
+
 /// log(1 + e^{−t}) without overflow.
 fn softplus_neg(t: f64) -> f64 {
     if t > 0.0 {
@@ -126,11 +185,7 @@ impl Problem for Logistic {
     }
 
     fn constraints(&self, x: &[f64]) -> Vec<f64> {
-        let mut c: Vec<f64> = (0..10)
-            .map(|i| self.c.row(i).iter().zip(x).map(|(p, q)| p * q).sum::<f64>() - self.e[i])
-            .collect();
-        c.push(x.iter().map(|v| v * v).sum::<f64>() - 1.0);
-        c
+        constraint_values(self.c.view(), &self.e, x)
     }
 
     fn jacobian(&self, x: &[f64]) -> Array2<f64> {
@@ -225,23 +280,11 @@ impl OperatorProblem for LogisticProducts<'_> {
     }
 
     fn jacobian_product(&self, x: &[f64], v: &[f64]) -> Result<Vec<f64>, SolveError> {
-        let mut out: Vec<f64> = self
-            .0
-            .c
-            .rows()
-            .into_iter()
-            .map(|row| row.iter().zip(v).map(|(p, q)| p * q).sum())
-            .collect();
-        out.push(2.0 * x.iter().zip(v).map(|(p, q)| p * q).sum::<f64>());
-        Ok(out)
+        jacobian_product(self.0.c.view(), x, v)
     }
 
     fn jacobian_transpose_product(&self, x: &[f64], w: &[f64]) -> Result<Vec<f64>, SolveError> {
-        let mut out: Vec<f64> = x.iter().map(|xi| 2.0 * w[10] * xi).collect();
-        for (row, wi) in self.0.c.rows().into_iter().zip(w) {
-            out.iter_mut().zip(row).for_each(|(o, c)| *o += wi * c);
-        }
-        Ok(out)
+        jacobian_transpose_product(self.0.c.view(), x, w)
     }
 
     fn lagrangian_hvp(&self, x: &[f64], lambda: &[f64], v: &[f64]) -> Result<Vec<f64>, SolveError> {

@@ -6,7 +6,7 @@
 //! - [`problem`]: the [`Problem`](problem::Problem) trait (f, ∇f, c, G, ∇²L) and exact
 //!   automatic derivatives for small problems written once over a generic scalar.
 //! - [`solver`]: the outer iteration (Hessian modification, adaptive accuracy, descent test,
-//!   penalty updates, Armijo on the merit) over any [`KktSolver`](solver::KktSolver): the
+//!   penalty updates, Armijo on the merit) over any [`KktSolver`](kkt::KktSolver) ([`kkt`]): the
 //!   randomised sketching solvers of the paper (Gaussian vector, randomised Kaczmarz) or a
 //!   dense direct solve for comparison.
 //! - [`operator`]: the same method for large problems given only as products (G·v, Gᵀ·w,
@@ -16,6 +16,7 @@
 //!   and verified optimal values, and [`logistic`]: constrained logistic regression on
 //!   seeded data.
 
+pub mod kkt;
 pub mod krylov;
 pub mod logistic;
 pub mod operator;
@@ -23,8 +24,7 @@ pub mod problem;
 pub mod problems;
 pub mod solver;
 
+pub use kkt::{BuiltinKkt, KktMethod, KktOperator, KktSolver};
 pub use operator::{solve_operator, solve_operator_with, MatrixFree, OperatorProblem};
 pub use problem::{AutoDiff, FromHvp, HvpProblem, Problem, Scalar, Smooth};
-pub use solver::{
-    solve, solve_with, BuiltinKkt, KktMethod, KktOperator, KktSolver, Options, Report,
-};
+pub use solver::{solve, solve_with, Options, Report};

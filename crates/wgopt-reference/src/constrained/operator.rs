@@ -23,12 +23,10 @@
 //! Frobenius norms in the first place, so such errors move δ and the inner accuracy target by
 //! a small factor and do not change the limit the method converges to.
 
+use super::kkt::{BuiltinKkt, KktOperator, KktSolver};
 use super::krylov::{conjugate_gradient, lanczos_min};
 use super::problem::Problem;
-use super::solver::{
-    check_licq, finite, run, BuiltinKkt, Evaluate, KktOperator, KktSolver, Model, Options, Point,
-    Report,
-};
+use super::solver::{check_licq, finite, run, Evaluate, Model, Options, Point, Report};
 use crate::random::{self, Distribution, StreamId};
 use crate::sketch::dense::{dot, matvec, norm, rmatvec};
 use crate::sketch::SolveError;
@@ -426,12 +424,7 @@ pub fn solve_operator<P: OperatorProblem + ?Sized>(
     problem: &P,
     opts: &Options,
 ) -> Result<Report, SolveError> {
-    let mut kkt = BuiltinKkt {
-        method: opts.method,
-        seed: opts.seed,
-        counter: 0,
-    };
-    solve_operator_with(problem, opts, &mut kkt)
+    solve_operator_with(problem, opts, &mut BuiltinKkt::new(opts))
 }
 
 /// Solves a matrix-free problem with the caller's KKT solver (it gets a [`KktOperator`]

@@ -19,6 +19,21 @@ pub enum Expect {
     LicqFails(&'static str),
 }
 
+impl Expect {
+    /// Whether the objective `f` a solver ended at meets this oracle: within `rel` relative
+    /// (absolute near zero) of the optimum or of either optimum; any value for a KKT point;
+    /// never when LICQ fails (the solver must stop with an error instead).
+    pub fn reached(&self, f: f64, rel: f64) -> bool {
+        let close = |t: f64| (f - t).abs() <= rel * t.abs().max(1.0);
+        match *self {
+            Expect::Optimum(t) => close(t),
+            Expect::EitherOf(a, b) => close(a) || close(b),
+            Expect::KktPoint => true,
+            Expect::LicqFails(_) => false,
+        }
+    }
+}
+
 /// A test problem with its oracle and notes.
 pub struct TestProblem {
     pub problem: Box<dyn Problem + Send + Sync>,
