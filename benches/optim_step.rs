@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use wgopt::optim::registry;
-use wgopt::reference::optim::{Hparams, MultiOptimizer};
+use wgopt::reference::optim::MultiOptimizer;
 use wgopt::{AdamConfig, Engine, GuardConfig, ParamSet, ParamSpec};
 
 const N: usize = 1 << 20;
@@ -15,8 +15,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     let mut host = vec![vec![0.5f32; N]];
     let grads = vec![vec![0.25f32; N]];
-    let mut cpu =
-        MultiOptimizer::new(vec![Hparams::Adam(AdamConfig::adamw())], &[N]).expect("valid config");
+    let mut cpu = MultiOptimizer::uniform(AdamConfig::adamw(), &[vec![N]]).expect("valid config");
     g.bench_function("cpu_reference", |b| {
         b.iter(|| cpu.step(1.0, &mut host, &grads).expect("step"))
     });

@@ -20,8 +20,8 @@ use plotters::prelude::*;
 use std::time::Instant;
 use wgopt::reference::ot::{self as reference, Cost, SnsOptions};
 use wgopt::scheduler::StepRecorder;
+use wgopt::solvers::ot::sns::{sinkhorn_newton_sparse as gpu_sns, SnsOptions as GpuSnsOptions};
 use wgopt::solvers::ot::{CostInput, OtProblem, SinkhornPlan};
-use wgopt::solvers::sns::{sinkhorn_newton_sparse as gpu_sns, SnsOptions as GpuSnsOptions};
 use wgopt::Engine;
 
 #[derive(Parser)]

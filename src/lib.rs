@@ -39,6 +39,18 @@ pub use wgopt_scheduler::{
     Engine, EngineOptions, Error, GuardConfig, ParamSet, ParamSpec, Result, StepStats,
 };
 
+/// Every WGSL kernel wgopt declares: the runtime's, the solvers' and the optimizers' (each
+/// once). The shader tests and `cargo xtask check-shaders` walk this list.
+pub fn kernels() -> Vec<&'static scheduler::Kernel> {
+    let mut all = scheduler::kernels();
+    for k in solvers::kernels().into_iter().chain(optim::kernels()) {
+        if !all.iter().any(|a| std::ptr::eq(*a, k)) {
+            all.push(k);
+        }
+    }
+    all
+}
+
 /// Everything a training loop needs.
 pub mod prelude {
     pub use crate::{

@@ -14,7 +14,7 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let trial = problems[1];
     let k = gid.x;
     if (k < 4u) {
-        scalars[k] = scalars[4u + k];
+        scalars[S_ERR + k] = scalars[S_ERR + 4u + k];
     }
     if (k < cur.n + cur.m) {
         pot[cur.f_off + k] = pot[trial.f_off + k];

@@ -13,40 +13,29 @@ struct SnsParams {
     cap_total: u32,
     // Workgroups of the length-N passes (partial sums to reduce).
     parts: u32,
-    cg_max: u32,
+    _pad0: u32,
     nu: f32,
     alpha: f32,
-    cg_tol2: f32,
-    _pad0: u32,
     _pad1: u32,
     _pad2: u32,
+    _pad3: u32,
+    _pad4: u32,
 }
 
-// Scalars (storage, f32): per slot s at 4s (L1 marginal error, dual, Σr, Σc); the CG state.
-const S_ERR: u32 = 0u;
-const S_DUAL: u32 = 1u;
-const S_SUM_R: u32 = 2u;
-const S_SUM_C: u32 = 3u;
-const S_RZ: u32 = 8u;
-const S_PAP: u32 = 9u;
-const S_ALPHA: u32 = 10u;
-const S_BETA: u32 = 11u;
-const S_RR: u32 = 12u;
-const S_BB: u32 = 13u;
-const S_DONE: u32 = 14u;
-const S_ITS: u32 = 15u;
-const S_SLOPE: u32 = 16u;
-const S_NNZ: u32 = 17u;
+// Scalars (storage, f32): CG's state first (PCG_* of linalg/pcg_common.wgsl, composed before
+// this file), then per slot s at S_ERR + 4s (L1 marginal error, dual, Σr, Σc), the line
+// search's slope and the kept count.
+const S_ERR: u32 = 16u;
+const S_DUAL: u32 = 17u;
+const S_SUM_R: u32 = 18u;
+const S_SUM_C: u32 = 19u;
+const S_SLOPE: u32 = 24u;
+const S_NNZ: u32 = 25u;
 const SCALARS: u32 = 32u;
 
-// CG vectors (length N each) in `vecs`, at section·N.
-const V_X: u32 = 0u;
-const V_RES: u32 = 1u;
-const V_Z: u32 = 2u;
-const V_P: u32 = 3u;
-const V_AP: u32 = 4u;
-const V_RHS: u32 = 5u;
-const V_DIAG: u32 = 6u;
+// Vectors (length N each) in `vecs`: CG's (PCG_X … PCG_DIAG, the Jacobi diagonal), then the
+// Newton system's right-hand side.
+const V_RHS: u32 = 6u;
 const VECTORS: u32 = 7u;
 
 // Log-mass bins: an entry's bin is ⌊−ln(P_ij/r_i)/width⌋ clamped to the last (twin:

@@ -28,12 +28,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         let rhs = q.eps * (exp(logw[q.la_off + k]) - v);
         let diag = max(v, 1e-30) + shift;
         let z = rhs / diag;
-        vecs[V_X * total + k] = 0.0;
-        vecs[V_RES * total + k] = rhs;
-        vecs[V_Z * total + k] = z;
-        vecs[V_P * total + k] = z;
+        vecs[PCG_X * total + k] = 0.0;
+        vecs[PCG_R * total + k] = rhs;
+        vecs[PCG_Z * total + k] = z;
+        vecs[PCG_P * total + k] = z;
         vecs[V_RHS * total + k] = rhs;
-        vecs[V_DIAG * total + k] = diag;
+        vecs[PCG_DIAG * total + k] = diag;
         s = vec2<f32>(rhs * z, rhs * rhs);
     }
     scratch[lid] = s;

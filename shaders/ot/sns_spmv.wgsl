@@ -16,7 +16,7 @@ var<workgroup> scratch: array<vec2<f32>, ELEMENT_WG>;
 
 @compute @workgroup_size(ELEMENT_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    if (scalars[S_DONE] != 0.0) {
+    if (scalars[PCG_DONE] != 0.0) {
         return;
     }
     let n = params.n;
@@ -24,8 +24,8 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let k = wid.x * ELEMENT_WG + lid;
     var s = vec2<f32>(0.0);
     if (k < total) {
-        let p = V_P * total;
-        var y = vecs[V_DIAG * total + k] * vecs[p + k];
+        let p = PCG_P * total;
+        var y = vecs[PCG_DIAG * total + k] * vecs[p + k];
         let offsets = pattern_offsets(n, params.m);
         if (k < n) {
             for (var e = pattern[offsets + k]; e < pattern[offsets + k + 1u]; e += 1u) {
@@ -39,7 +39,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
                 y += val[e] * vecs[p + idx[e]];
             }
         }
-        vecs[V_AP * total + k] = y;
+        vecs[PCG_AP * total + k] = y;
         s = vec2<f32>(vecs[p + k] * y, 0.0);
     }
     scratch[lid] = s;

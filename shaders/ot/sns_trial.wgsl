@@ -19,7 +19,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let k = wid.x * ELEMENT_WG + lid;
     var s = vec2<f32>(0.0);
     if (k < total) {
-        let x = vecs[V_X * total + k];
+        let x = vecs[PCG_X * total + k];
         pot[trial.f_off + k] = pot[cur.f_off + k] + params.alpha * x;
         s = vec2<f32>(vecs[V_RHS * total + k] * x, 0.0);
     }

@@ -14,13 +14,13 @@ var<workgroup> red: array<f32, 256>;
 
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    if (scalars[N_DONE] != 0.0) {
+    if (scalars[PCG_DONE] != 0.0) {
         return;
     }
     let n = params.n;
     let row = wid.x * ROWS + lid / LANES;
     let lane = lid % LANES;
-    let p = W_P * n;
+    let p = PCG_P * n;
     var s = 0.0;
     if (row < n) {
         for (var j = lane; j < n; j += LANES) {
@@ -39,7 +39,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     var pap = 0.0;
     if (lane == 0u && row < n) {
         let y = red[lid] + params.mu * vecs[p + row];
-        vecs[W_AP * n + row] = y;
+        vecs[PCG_AP * n + row] = y;
         pap = vecs[p + row] * y;
     }
     workgroupBarrier();

@@ -15,19 +15,19 @@ var<workgroup> red: array<vec2<f32>, ELEMENT_WG>;
 
 @compute @workgroup_size(ELEMENT_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    if (scalars[N_DONE] != 0.0) {
+    if (scalars[PCG_DONE] != 0.0) {
         return;
     }
     let n = params.n;
     let i = wid.x * ELEMENT_WG + lid;
     var s = vec2<f32>(0.0);
     if (i < n) {
-        let r = vecs[W_R * n + i];
+        let r = vecs[PCG_R * n + i];
         var z = r;
         for (var j = 0u; j < params.rank; j++) {
             z += u[i * params.rank + j] * scale[j] * w[j];
         }
-        vecs[W_Z * n + i] = z;
+        vecs[PCG_Z * n + i] = z;
         s = vec2<f32>(r * z, r * r);
     }
     red[lid] = s;

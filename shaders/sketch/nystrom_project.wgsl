@@ -13,14 +13,14 @@ var<workgroup> red: array<f32, PROJECT_WG>;
 
 @compute @workgroup_size(PROJECT_WG)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-    if (scalars[N_DONE] != 0.0) {
+    if (scalars[PCG_DONE] != 0.0) {
         return;
     }
     let n = params.n;
     let j = wid.x;
     var s = 0.0;
     for (var i = lid; i < n; i += PROJECT_WG) {
-        s += ut[j * n + i] * vecs[W_R * n + i];
+        s += ut[j * n + i] * vecs[PCG_R * n + i];
     }
     red[lid] = s;
     workgroupBarrier();

@@ -8,9 +8,7 @@ use serde::Serialize;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-use wgopt::optim::registry;
-use wgopt::optim::Optimizer as _;
-use wgopt::reference::optim::{Hparams, MultiOptimizer};
+use wgopt::optim::registry::{self, Driver, Request};
 use wgopt::scheduler::bench::{CopyBench, FmaBench};
 use wgopt::scheduler::StepRecorder;
 use wgopt::{Engine, GuardConfig, ParamSet, ParamSpec, Router};
@@ -171,36 +169,50 @@ fn hparams(name: &str) -> Vec<(&'static str, &'static str)> {
     }
 }
 
-/// Every fused optimizer bench-gpu times (the registry's elementwise ones).
-pub const BENCH_OPTIMIZERS: &[&str] = &[
-    "sgd",
-    "adamw",
-    "lion",
-    "adabelief",
-    "adan",
-    "diffgrad",
-    "adagrad",
-    "sophia-g",
-    "adahessian",
-];
-
-/// Minimal fp32 traffic of one fused step (spec's traffic table: reads of p, g, every state
-/// and input, writes of p and every mutated state).
-fn bytes_per_param(name: &str) -> usize {
-    match name {
-        "adamw" | "adabelief" => 28,
-        "adan" => 44,
-        "diffgrad" => 36,
-        "sophia-g" => 24,
-        // p, g, Hz, m, v read; p, m, v written.
-        "adahessian" => 32,
-        _ => 20, // sgd with momentum, lion, adagrad
-    }
+/// Every fused elementwise optimizer of the table (those with a traffic figure).
+pub fn bench_optimizers() -> Vec<&'static str> {
+    wgopt::optim::table::OPTIMIZERS
+        .iter()
+        .filter(|e| {
+            let kv = hparams(e.name);
+            let req = Request {
+                hparams: &kv,
+                ..Request::default()
+            };
+            matches!(e.recipe.bytes_per_element(&req), Ok(Some(_)))
+        })
+        .map(|e| e.name)
+        .collect()
 }
 
-fn reference_hparams(name: &str) -> Result<Hparams> {
-    let kv = hparams(name);
-    Ok(registry::hparams(name, &kv)?)
+/// The timed steps: GPU timestamps of the update kernels and of the guard, per repeat.
+fn time_steps(
+    driver: &mut Driver,
+    params: &mut ParamSet,
+    repeats: usize,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    driver.optimizer().enable_timing()?;
+    let (mut update, mut guard) = (Vec::new(), Vec::new());
+    for i in 0..repeats + 1 {
+        // AdaHessian needs a probe draw (outside the timed step); its Hz stays in place.
+        if let Driver::AdaHessian(a) = driver {
+            a.probes()?;
+        }
+        let opt = driver.optimizer();
+        opt.step(params)?;
+        let t = opt.timings()?;
+        if i > 0 {
+            let sum = |update: bool| -> f64 {
+                t.iter()
+                    .filter(|x| x.0.starts_with("optim/") == update)
+                    .map(|x| x.1)
+                    .sum()
+            };
+            update.push(sum(true));
+            guard.push(sum(false));
+        }
+    }
+    Ok((update, guard))
 }
 
 fn bench_optimizer(
@@ -210,104 +222,50 @@ fn bench_optimizer(
     repeats: usize,
     copy_gbps: f64,
 ) -> Result<OptimRow> {
+    let entry = registry::find(name)?;
+    let kv = hparams(name);
+    let req = Request {
+        hparams: &kv,
+        ..Request::default()
+    };
+    let Some(per_param) = entry.recipe.bytes_per_element(&req)? else {
+        bail!("{name} is not a fused elementwise optimizer");
+    };
     let mut params = ParamSet::new(engine, &flat_specs(n))?;
     fill(&mut params)?;
-    // AdaHessian needs a probe draw and Hz before each step (drawn outside the timed step).
-    let mut adahessian = None;
-    let mut boxed: Box<dyn wgopt::optim::Optimizer> = if name == "adahessian" {
-        let cfg = wgopt::optim::AdaHessianConfig::default();
-        let mut a = wgopt::optim::AdaHessian::all(&params, cfg)?;
+    let mut driver = entry.recipe.build(&params, &req)?;
+    if let Driver::AdaHessian(a) = &mut driver {
         for s in params.layout().slots.clone() {
             a.write_hvp(&params, &s.name, &vec![0.5; s.len])?;
         }
-        adahessian = Some(a);
-        registry::create("sgd", &params, &[], &[], GuardConfig::default())?
-    } else {
-        registry::create(name, &params, &hparams(name), &[], GuardConfig::default())?
-    };
-    match adahessian.as_mut() {
-        Some(a) => a.enable_timing()?,
-        None => boxed.enable_timing()?,
     }
-    let (mut update, mut guard) = (Vec::new(), Vec::new());
-    for i in 0..repeats + 1 {
-        let opt: &mut dyn wgopt::optim::Optimizer = match adahessian.as_mut() {
-            Some(a) => {
-                a.probes()?;
-                a
-            }
-            None => boxed.as_mut(),
-        };
-        opt.step(&mut params)?;
-        let t = opt.timings()?;
-        if i > 0 {
-            update.push(
-                t.iter()
-                    .filter(|x| x.0.starts_with("optim/") || x.0 == "adahessian_blocks")
-                    .map(|x| x.1)
-                    .sum::<f64>(),
-            );
-            guard.push(
-                t.iter()
-                    .filter(|x| !x.0.starts_with("optim/") && x.0 != "adahessian_blocks")
-                    .map(|x| x.1)
-                    .sum::<f64>(),
-            );
-        }
-    }
+    let (update, guard) = time_steps(&mut driver, &mut params, repeats)?;
     let update_ns = median(update);
     let padded: usize = params.layout().chunk_lens.iter().sum();
-    let bytes = (bytes_per_param(name) * padded) as f64;
-    // CPU reference, same tensors.
+    let bytes = (per_param * padded) as f64;
+    // CPU reference, same tensors (AdaHessian's Hz = the gradient).
     let lens: Vec<usize> = params.layout().slots.iter().map(|s| s.len).collect();
     let mut host: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.5; l]).collect();
     let grads: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.25; l]).collect();
+    let mut cpu = entry.recipe.reference(params.layout(), &req)?;
+    let hvps = matches!(driver, Driver::AdaHessian(_)).then_some(&grads[..]);
     let mut cpu_ns = Vec::new();
-    if name == "adahessian" {
-        use wgopt::reference::optim::adahessian;
-        let cfg = wgopt::optim::AdaHessianConfig::default();
-        let mut states: Vec<_> = lens
-            .iter()
-            .map(|&l| adahessian::AdaHessianState::new(l))
-            .collect();
-        for _ in 0..repeats.min(3) {
-            let t = Instant::now();
-            for (i, &l) in lens.iter().enumerate() {
-                adahessian::step(
-                    &cfg,
-                    cfg.lr,
-                    &[l],
-                    &mut host[i],
-                    &grads[i],
-                    &grads[i],
-                    &mut states[i],
-                )?;
-            }
-            cpu_ns.push(t.elapsed().as_nanos() as f64);
-        }
-    } else {
-        let mut cpu = MultiOptimizer::new(vec![reference_hparams(name)?; lens.len()], &lens)?;
-        cpu.skip_non_finite = true;
-        for _ in 0..repeats.min(3) {
-            let t = Instant::now();
-            cpu.step(1.0, &mut host, &grads)?;
-            cpu_ns.push(t.elapsed().as_nanos() as f64);
-        }
+    for _ in 0..repeats.min(3) {
+        let t = Instant::now();
+        cpu.step_with(1.0, &mut host, &grads, hvps)?;
+        cpu_ns.push(t.elapsed().as_nanos() as f64);
     }
     let cpu_ns = median(cpu_ns);
     let gbps = bytes / update_ns;
     Ok(OptimRow {
         optimizer: name.into(),
         params: n,
-        bytes_per_param: bytes_per_param(name),
+        bytes_per_param: per_param,
         update_us: update_ns / 1e3,
         update_gbps: gbps,
         ratio_to_copy: gbps / copy_gbps,
         guard_us: median(guard) / 1e3,
-        dispatches: match &adahessian {
-            Some(a) => a.dispatches_per_step(),
-            None => boxed.dispatches_per_step(),
-        },
+        dispatches: driver.optimizer().dispatches_per_step(),
         cpu_reference_us: cpu_ns / 1e3,
         cpu_reference_gbps: bytes / cpu_ns,
     })
@@ -402,11 +360,16 @@ fn bench_model(_engine: &Engine, quick: bool, repeats: usize) -> Result<ModelRow
     let lens: Vec<usize> = params.layout().slots.iter().map(|s| s.len).collect();
     let mut hostp: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.5; l]).collect();
     let grads: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.25; l]).collect();
-    let h = registry::hparams("adamw", &[("lr", "0.0006")])?;
-    let mut cpu = MultiOptimizer::new(vec![h; lens.len()], &lens)?;
-    cpu.max_grad_norm = Some(1.0);
+    let req = Request {
+        hparams: &[("lr", "0.0006")],
+        ..Request::default()
+    };
+    let mut cpu = registry::find("adamw")?
+        .recipe
+        .reference(params.layout(), &req)?;
+    cpu.set_guard(Some(1.0), true);
     let t = Instant::now();
-    cpu.step(1.0, &mut hostp, &grads)?;
+    cpu.step_with(1.0, &mut hostp, &grads, None)?;
     let cpu_us = t.elapsed().as_nanos() as f64 / 1e3;
     Ok(ModelRow {
         shape,
@@ -470,7 +433,7 @@ pub fn run(quick: bool, only: &[String], sections: &[Section]) -> Result<()> {
 
     let mut optimizers = Vec::new();
     for &n in sizes.iter().filter(|_| on(Section::Optimizers)) {
-        for &name in BENCH_OPTIMIZERS
+        for &name in bench_optimizers()
             .iter()
             .filter(|o| only.is_empty() || only.contains(o))
         {
@@ -500,7 +463,7 @@ pub fn run(quick: bool, only: &[String], sections: &[Section]) -> Result<()> {
         } else {
             1024
         };
-        let tune = engine.autotune(tune_size, 3)?;
+        let tune = wgopt::solvers::linalg::autotune(&engine, tune_size, 3)?;
         println!(
             "autotune ({tune_size}³ GEMM): {} → {:?} (cache: {})",
             tune.timings

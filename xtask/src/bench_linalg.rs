@@ -5,7 +5,11 @@
 use crate::bench::{fresh_engine, time_recorder};
 use anyhow::Result;
 use serde::Serialize;
+use wgopt::reference::linalg::{NsSchedule, Precision};
 use wgopt::scheduler::StepRecorder;
+use wgopt::solvers::linalg::{GemmOffsets, Matmul, MatmulSpec};
+use wgopt::solvers::newton_schulz::{Clamp, NewtonSchulzPlan, NewtonSchulzSpec};
+use wgopt::solvers::quantile::{AbsQuantile, QuantileSource};
 use wgopt::Engine;
 
 #[derive(Serialize)]
@@ -25,13 +29,8 @@ fn upload_random(engine: &Engine, n: usize, seed: u32) -> wgpu::Buffer {
                 - 0.5
         })
         .collect();
-    let usage =
-        wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC;
-    let b = engine.create_buffer("bench matrix", n as u64 * 4, usage);
-    engine
-        .queue()
-        .write_buffer(&b, 0, bytemuck::cast_slice(&data));
-    b
+    let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+    engine.upload("bench matrix", bytemuck::cast_slice(&data), usage)
 }
 
 fn linalg_row(kernel: &str, shape: String, flops: f64, ns: f64, fma_gflops: f64) -> LinalgRow {
@@ -50,6 +49,15 @@ fn linalg_row(kernel: &str, shape: String, flops: f64, ns: f64, fma_gflops: f64)
     }
 }
 
+/// Muon's quintic, five steps.
+fn muon_coefficients() -> Vec<(f32, f32, f32)> {
+    NsSchedule::Muon
+        .coefficients(1, 1, 5)
+        .into_iter()
+        .map(|(a, b, c)| (a as f32, b as f32, c as f32))
+        .collect()
+}
+
 /// GEMM, Gram and Newton–Schulz (5 Muon steps) on square matrices, and NS5 over a GPT-2-small
 /// Muon parameter set (every hidden matrix, batched by shape).
 pub fn run(
@@ -58,11 +66,6 @@ pub fn run(
     repeats: usize,
     fma_gflops: f64,
 ) -> Result<Vec<LinalgRow>> {
-    use wgopt::reference::linalg::NsSchedule;
-    use wgopt::reference::linalg::Precision;
-    use wgopt::scheduler::linalg::{Clamp, GemmOffsets, Matmul, MatmulSpec, NewtonSchulzPlan};
-    use wgopt::scheduler::quantile::{AbsQuantile, QuantileSource};
-    let f16 = engine.features().contains(wgpu::Features::SHADER_F16);
     // A software adapter runs these at ~1 GFLOP/s: keep its full run to minutes.
     let software = engine.adapter().is_software;
     let sizes: Vec<u32> = if quick {
@@ -72,86 +75,11 @@ pub fn run(
     } else {
         vec![1024, 2048, 4096]
     };
+    let repeats = if software { repeats.min(3) } else { repeats };
     let mut rows = Vec::new();
-    let muon: Vec<(f32, f32, f32)> = NsSchedule::Muon
-        .coefficients(1, 1, 5)
-        .into_iter()
-        .map(|(a, b, c)| (a as f32, b as f32, c as f32))
-        .collect();
     for &n in &sizes {
-        let engine = &fresh_engine()?;
-        let mut rec = StepRecorder::new();
-        rec.enable_timing(engine, 256)?;
-        let len = n as usize * n as usize;
-        let x = upload_random(engine, len, 1);
-        let d = upload_random(engine, len, 2);
-        let offsets = [GemmOffsets::default()];
-        let spec = |trans_b| MatmulSpec {
-            m: n,
-            n,
-            k: n,
-            trans_a: false,
-            trans_b,
-            alpha: 1.0,
-            beta: 0.0,
-            a: &x,
-            b: &x,
-            c: None,
-            d: &d,
-            offsets: &offsets,
-        };
-        let gemm = Matmul::gemm(engine, &spec(false))?;
-        let repeats = if software { repeats.min(3) } else { repeats };
-        let ns = time_recorder(engine, &mut rec, repeats, |r| gemm.record(r))?;
-        rows.push(linalg_row(
-            "gemm",
-            format!("{n}x{n}x{n}"),
-            gemm.flops(),
-            ns,
-            fma_gflops,
-        ));
-        let gram = Matmul::gram(engine, &spec(true))?;
-        let ns = time_recorder(engine, &mut rec, repeats, |r| gram.record(r))?;
-        // Useful work of X·Xᵀ counted as a full GEMM, so the ratio shows the symmetric saving.
-        rows.push(linalg_row(
-            "gram",
-            format!("{n}x{n} (X·Xᵀ)"),
-            gram.flops(),
-            ns,
-            fma_gflops,
-        ));
-        let plan = NewtonSchulzPlan::new(engine, n, n, &muon, 1.0, &x, &[0], &d, &[0])?;
-        let ns = time_recorder(engine, &mut rec, repeats.min(3), |r| plan.record(r))?;
-        rows.push(linalg_row(
-            "ns5",
-            format!("{n}x{n}"),
-            plan.flops(),
-            ns,
-            fma_gflops,
-        ));
-        if f16 {
-            let plan = NewtonSchulzPlan::new_clamped(
-                engine,
-                n,
-                n,
-                &muon,
-                1.0,
-                (&x, &[0]),
-                (&d, &[0]),
-                None,
-                Precision::F16,
-            )?;
-            let ns = time_recorder(engine, &mut rec, repeats.min(3), |r| plan.record(r))?;
-            rows.push(linalg_row(
-                "ns5-f16",
-                format!("{n}x{n}"),
-                plan.flops(),
-                ns,
-                fma_gflops,
-            ));
-        }
+        rows.extend(square(n, repeats, fma_gflops)?);
     }
-    // GPT-2-small hidden matrices: 12 of each shape.
     let d_model: u32 = if quick {
         64
     } else if software {
@@ -159,6 +87,86 @@ pub fn run(
     } else {
         768
     };
+    rows.extend(gpt2_set(
+        d_model,
+        if quick { repeats } else { 3 },
+        fma_gflops,
+    )?);
+    Ok(rows)
+}
+
+/// GEMM, Gram, NS5 (and NS5 over f16 iterates) on one n×n matrix, on a fresh device.
+fn square(n: u32, repeats: usize, fma_gflops: f64) -> Result<Vec<LinalgRow>> {
+    let engine = &fresh_engine()?;
+    let mut rec = StepRecorder::new();
+    rec.enable_timing(engine, 256)?;
+    let len = n as usize * n as usize;
+    let x = upload_random(engine, len, 1);
+    let d = upload_random(engine, len, 2);
+    let offsets = [GemmOffsets::default()];
+    let spec = |trans_b| MatmulSpec {
+        m: n,
+        n,
+        k: n,
+        trans_a: false,
+        trans_b,
+        alpha: 1.0,
+        beta: 0.0,
+        a: &x,
+        b: &x,
+        c: None,
+        d: &d,
+        offsets: &offsets,
+    };
+    let mut rows = Vec::new();
+    let gemm = Matmul::gemm(engine, &spec(false))?;
+    let ns = time_recorder(engine, &mut rec, repeats, |r| gemm.record(r))?;
+    rows.push(linalg_row(
+        "gemm",
+        format!("{n}x{n}x{n}"),
+        gemm.flops(),
+        ns,
+        fma_gflops,
+    ));
+    let gram = Matmul::gram(engine, &spec(true))?;
+    let ns = time_recorder(engine, &mut rec, repeats, |r| gram.record(r))?;
+    // Useful work of X·Xᵀ counted as a full GEMM, so the ratio shows the symmetric saving.
+    rows.push(linalg_row(
+        "gram",
+        format!("{n}x{n} (X·Xᵀ)"),
+        gram.flops(),
+        ns,
+        fma_gflops,
+    ));
+    let muon = muon_coefficients();
+    let mut precisions = vec![("ns5", Precision::F32)];
+    if engine.features().contains(wgpu::Features::SHADER_F16) {
+        precisions.push(("ns5-f16", Precision::F16));
+    }
+    for (label, precision) in precisions {
+        let spec = NewtonSchulzSpec {
+            precision,
+            ..NewtonSchulzSpec::new(n, n, &muon, (&x, &[0]), (&d, &[0]))
+        };
+        let plan = NewtonSchulzPlan::new(engine, &spec)?;
+        let ns = time_recorder(engine, &mut rec, repeats.min(3), |r| plan.record(r))?;
+        rows.push(linalg_row(
+            label,
+            format!("{n}x{n}"),
+            plan.flops(),
+            ns,
+            fma_gflops,
+        ));
+    }
+    Ok(rows)
+}
+
+/// One shape of the GPT-2 set: (rows, cols, input, output, offsets of its 12 matrices).
+type ShapeSet = (u32, u32, wgpu::Buffer, wgpu::Buffer, Vec<u32>);
+
+/// NS5 over GPT-2's hidden matrices (12 of each of four shapes, batched by shape): f32, ROOT
+/// (the exact 0.9-quantile of every matrix, its clamp fused into the normalisation) and f16.
+fn gpt2_set(d_model: u32, repeats: usize, fma_gflops: f64) -> Result<Vec<LinalgRow>> {
     let shapes = [
         (d_model, 3 * d_model),
         (d_model, d_model),
@@ -168,64 +176,53 @@ pub fn run(
     let engine = &fresh_engine()?;
     let mut rec = StepRecorder::new();
     rec.enable_timing(engine, 256)?;
-    let buffers: Vec<(u32, u32, wgpu::Buffer, wgpu::Buffer, Vec<u32>)> = shapes
+    let sets: Vec<ShapeSet> = shapes
         .iter()
         .map(|&(r, c)| {
             let len = r as usize * c as usize;
             let offs: Vec<u32> = (0..12).map(|i| i * len as u32).collect();
-            (
-                r,
-                c,
+            let (input, output) = (
                 upload_random(engine, 12 * len, 3),
                 upload_random(engine, 12 * len, 4),
-                offs,
-            )
+            );
+            (r, c, input, output, offs)
         })
         .collect();
-    // ROOT's extra work: the exact 0.9-quantile of every matrix, its clamp fused into the
-    // normalisation.
-    let quantile = AbsQuantile::new(
-        engine,
-        &buffers
-            .iter()
-            .map(|(r, c, input, _, offs)| QuantileSource {
-                buffer: input,
-                matrices: offs.iter().map(|&o| (o, r * c, 0.9)).collect(),
-            })
-            .collect::<Vec<_>>(),
-        1e-9,
-    )?;
+    let sources: Vec<QuantileSource<'_>> = sets
+        .iter()
+        .map(|(r, c, input, _, offs)| QuantileSource {
+            buffer: input,
+            matrices: offs.iter().map(|&o| (o, r * c, 0.9)).collect(),
+        })
+        .collect();
+    let quantile = AbsQuantile::new(engine, &sources, 1e-9)?;
     let mut variants = vec![
         ("ns5", Precision::F32, false),
         ("root5", Precision::F32, true),
     ];
-    if f16 {
+    if engine.features().contains(wgpu::Features::SHADER_F16) {
         variants.push(("ns5-f16", Precision::F16, false));
     }
-    let mut muon_ns = f64::NAN;
+    let muon = muon_coefficients();
+    let (mut rows, mut muon_ns) = (Vec::new(), f64::NAN);
     for (label, precision, root) in variants {
         let mut base = 0;
         let mut plans = Vec::new();
-        for (r, c, input, output, offs) in &buffers {
+        for (r, c, input, output, offs) in &sets {
             let clamp = root.then(|| Clamp {
                 thresholds: quantile.thresholds(),
                 base,
             });
             base += offs.len() as u32;
-            plans.push(NewtonSchulzPlan::new_clamped(
-                engine,
-                *r,
-                *c,
-                &muon,
-                1.0,
-                (input, offs),
-                (output, offs),
+            let spec = NewtonSchulzSpec {
                 clamp,
                 precision,
-            )?);
+                ..NewtonSchulzSpec::new(*r, *c, &muon, (input, offs), (output, offs))
+            };
+            plans.push(NewtonSchulzPlan::new(engine, &spec)?);
         }
         let flops: f64 = plans.iter().map(|p| p.flops()).sum();
-        let ns = time_recorder(engine, &mut rec, if quick { repeats } else { 3 }, |r| {
+        let ns = time_recorder(engine, &mut rec, repeats, |r| {
             if root {
                 quantile.record(r);
             }
@@ -241,13 +238,8 @@ pub fn run(
         } else {
             String::new()
         };
-        rows.push(linalg_row(
-            label,
-            format!("GPT-2 d={d_model}: 48 matrices{extra}"),
-            flops,
-            ns,
-            fma_gflops,
-        ));
+        let shape = format!("GPT-2 d={d_model}: 48 matrices{extra}");
+        rows.push(linalg_row(label, shape, flops, ns, fma_gflops));
     }
     Ok(rows)
 }

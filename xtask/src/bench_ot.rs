@@ -190,7 +190,7 @@ pub fn race(quick: bool, software: bool) -> Result<Vec<(String, usize, f64, bool
         reached,
     ));
     let t = Instant::now();
-    let sns = wgopt::solvers::sns::sinkhorn_newton_sparse(
+    let sns = wgopt::solvers::ot::sns::sinkhorn_newton_sparse(
         &engine,
         &OtProblem {
             a: &w,
@@ -198,7 +198,7 @@ pub fn race(quick: bool, software: bool) -> Result<Vec<(String, usize, f64, bool
             cost: CostInput::Dense(&c32),
         },
         eps,
-        &wgopt::solvers::sns::SnsOptions {
+        &wgopt::solvers::ot::sns::SnsOptions {
             tol: 1e-6,
             ..Default::default()
         },

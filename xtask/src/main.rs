@@ -182,17 +182,17 @@ fn main() -> Result<()> {
             },
         ),
         Cmd::CheckShaders => {
-            for id in wgopt::scheduler::ShaderId::ALL {
-                let src = id.source();
+            for k in wgopt::kernels() {
+                let src = k.source();
                 let m = naga::front::wgsl::parse_str(&src)
-                    .map_err(|e| anyhow::anyhow!("{}: {}", id.path(), e.emit_to_string(&src)))?;
+                    .map_err(|e| anyhow::anyhow!("{}: {}", k.label(), e.emit_to_string(&src)))?;
                 naga::valid::Validator::new(
                     naga::valid::ValidationFlags::all(),
                     naga::valid::Capabilities::all(),
                 )
                 .validate(&m)
-                .map_err(|e| anyhow::anyhow!("{}: {}", id.path(), e.emit_to_string(&src)))?;
-                println!("ok  shaders/{}", id.path());
+                .map_err(|e| anyhow::anyhow!("{}: {}", k.label(), e.emit_to_string(&src)))?;
+                println!("ok  shaders/{} {:?}", k.label(), k.storage);
             }
             Ok(())
         }

@@ -197,8 +197,8 @@ impl Trainer {
     }
 
     /// The optimizer's name as wgopt reports it.
-    pub fn optimizer_name(&mut self) -> &'static str {
-        self.driver.optimizer().name()
+    pub fn optimizer_name(&mut self) -> String {
+        self.driver.optimizer().name().to_string()
     }
 
     /// wgopt's statistics of the last step (gradient norm, clip, skips); reads back.

@@ -17,8 +17,8 @@ use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
 use std::path::PathBuf;
+use wgopt::solvers::ot::sns::{sinkhorn_newton_sparse, SnsOptions};
 use wgopt::solvers::ot::{sinkhorn, CostInput, EpsScaling, OtProblem, SinkhornOptions};
-use wgopt::solvers::sns::{sinkhorn_newton_sparse, SnsOptions};
 use wgopt::Engine;
 
 #[derive(clap::Args)]

@@ -2,17 +2,29 @@
 //! `wgopt_reference::optim::adabelief`.
 
 use crate::fused::{Fused, Rule};
+use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::adabelief::{rectified_step, RectifiedStep};
 use wgopt_reference::optim::AdaBeliefConfig;
-use wgopt_scheduler::{Error, Result, ShaderId};
+use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
+use wgopt_scheduler::kernel::{Kernel, WgslStruct};
+use wgopt_scheduler::{wgsl, StepStats};
 
 /// AdaBelief over a parameter set.
-pub type AdaBelief = Fused<AdaBeliefRule>;
+pub type AdaBelief = Stepper<Fused<AdaBeliefRule>>;
+
+/// `optim/adabelief.wgsl`: segments, stats, param, grad, exp_avg, exp_avg_var, max_exp_avg_var.
+pub static KERNEL: Kernel = Kernel::new(
+    wgsl!("optim/adabelief.wgsl"),
+    &[&STEP_STATS, &GRID_STRIDE],
+    &[R, R, W, R, W, W, W],
+)
+.twins(&[AdaBeliefSegment::LAYOUT, StepStats::LAYOUT]);
 
 /// Per-segment scalars. WGSL twin: `AdaBeliefSegment` in shaders/optim/adabelief.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct AdaBeliefSegment {
     pub start: u32,
     pub end: u32,
@@ -39,17 +51,12 @@ impl Rule for AdaBeliefRule {
     type Config = AdaBeliefConfig;
     type Segment = AdaBeliefSegment;
     const NAME: &'static str = "adabelief";
-    const SHADER: ShaderId = ShaderId::AdaBelief;
-    const BOUND_FIELDS: &'static [&'static str] = &["exp_avg", "exp_avg_var", "max_exp_avg_var"];
+    const KERNEL: &'static Kernel = &KERNEL;
+    const STATE: &'static [&'static str] = &["exp_avg", "exp_avg_var", "max_exp_avg_var"];
 
-    fn validate(cfg: &AdaBeliefConfig) -> Result<()> {
-        cfg.validate()
-            .map_err(|e| Error::InvalidHyperparameter(e.to_string()))
-    }
-
-    fn state_fields(cfgs: &[AdaBeliefConfig]) -> Vec<&'static str> {
+    fn state_fields(cfgs: &[&AdaBeliefConfig]) -> Vec<&'static str> {
         let n = if cfgs.iter().any(|c| c.amsgrad) { 3 } else { 2 };
-        Self::BOUND_FIELDS[..n].to_vec()
+        Self::STATE[..n].to_vec()
     }
 
     fn constants(cfg: &AdaBeliefConfig) -> Vec<(&'static str, f64)> {
@@ -59,10 +66,6 @@ impl Rule for AdaBeliefRule {
             ("RECTIFY", cfg.rectify as u8 as f64),
             ("DEGENERATED_TO_SGD", cfg.degenerated_to_sgd as u8 as f64),
         ]
-    }
-
-    fn base_lr(cfg: &AdaBeliefConfig) -> f64 {
-        cfg.lr
     }
 
     fn segment(cfg: &AdaBeliefConfig, lr: f64, t: u64, start: u32, end: u32) -> AdaBeliefSegment {

@@ -3,17 +3,29 @@
 //! [`NormTest`], a host-side helper for the training loop.
 
 use crate::fused::{Fused, Rule};
+use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 pub use wgopt_reference::optim::adagrad::NormTest;
 use wgopt_reference::optim::AdaGradConfig;
-use wgopt_scheduler::{Error, Result, ShaderId};
+use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
+use wgopt_scheduler::kernel::{Kernel, WgslStruct};
+use wgopt_scheduler::{wgsl, StepStats};
 
 /// AdaGrad over a parameter set.
-pub type AdaGrad = Fused<AdaGradRule>;
+pub type AdaGrad = Stepper<Fused<AdaGradRule>>;
+
+/// `optim/adagrad.wgsl`: segments, stats, param, grad, sum.
+pub static KERNEL: Kernel = Kernel::new(
+    wgsl!("optim/adagrad.wgsl"),
+    &[&STEP_STATS, &GRID_STRIDE],
+    &[R, R, W, R, W],
+)
+.twins(&[AdaGradSegment::LAYOUT, StepStats::LAYOUT]);
 
 /// Per-segment scalars. WGSL twin: `AdaGradSegment` in shaders/optim/adagrad.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct AdaGradSegment {
     pub start: u32,
     pub end: u32,
@@ -36,24 +48,11 @@ impl Rule for AdaGradRule {
     type Config = AdaGradConfig;
     type Segment = AdaGradSegment;
     const NAME: &'static str = "adagrad";
-    const SHADER: ShaderId = ShaderId::AdaGrad;
-    const BOUND_FIELDS: &'static [&'static str] = &["sum"];
-
-    fn validate(cfg: &AdaGradConfig) -> Result<()> {
-        cfg.validate()
-            .map_err(|e| Error::InvalidHyperparameter(e.to_string()))
-    }
-
-    fn state_fields(_: &[AdaGradConfig]) -> Vec<&'static str> {
-        Self::BOUND_FIELDS.to_vec()
-    }
+    const KERNEL: &'static Kernel = &KERNEL;
+    const STATE: &'static [&'static str] = &["sum"];
 
     fn constants(cfg: &AdaGradConfig) -> Vec<(&'static str, f64)> {
         vec![("MAXIMIZE", cfg.maximize as u8 as f64)]
-    }
-
-    fn base_lr(cfg: &AdaGradConfig) -> f64 {
-        cfg.lr
     }
 
     fn segment(cfg: &AdaGradConfig, lr: f64, t: u64, start: u32, end: u32) -> AdaGradSegment {

@@ -12,17 +12,38 @@
 //! ```
 
 use crate::fused::{Fused, Rule};
-use crate::optimizer::{delegated_methods, Optimizer};
+use crate::program::{Build, Flags, Program, Step};
+use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::AdaHessianConfig;
 use wgopt_scheduler::arena::Arena;
-use wgopt_scheduler::random::{Distribution, Probes};
+use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
+use wgopt_scheduler::kernel::{Kernel, WgslStruct};
+use wgopt_scheduler::random::{Distribution, Probes, PROBE_FILL};
 use wgopt_scheduler::recorder::Dispatch;
-use wgopt_scheduler::{Error, GuardConfig, ParamSet, Result, ShaderId};
+use wgopt_scheduler::{wgsl, Error, ParamSet, Result, StepRecorder, StepStats};
+
+/// `optim/adahessian.wgsl`, the update: segments, stats, param, grad, exp_avg,
+/// exp_hessian_diag_sq, hvp.
+pub static KERNEL: Kernel = Kernel::new(
+    wgsl!("optim/adahessian.wgsl"),
+    &[&STEP_STATS, &GRID_STRIDE],
+    &[R, R, W, R, W, W, R],
+)
+.twins(&[AdaHessianSegment::LAYOUT, StepStats::LAYOUT]);
+
+/// `optim/adahessian_blocks.wgsl`, the spatial averaging of |Hz|: segments, stats, hvp.
+pub static BLOCKS: Kernel = Kernel::new(
+    wgsl!("optim/adahessian_blocks.wgsl"),
+    &[&STEP_STATS, &GRID_STRIDE],
+    &[R, R, W],
+)
+.twins(&[BlockSegment::LAYOUT, StepStats::LAYOUT]);
 
 /// Per-segment scalars. WGSL twin: `AdaHessianSegment` in shaders/optim/adahessian.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct AdaHessianSegment {
     pub start: u32,
     pub end: u32,
@@ -45,7 +66,7 @@ pub struct AdaHessianSegment {
 /// One parameter's averaging blocks. WGSL twin: `BlockSegment` in
 /// shaders/optim/adahessian_blocks.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct BlockSegment {
     pub start: u32,
     pub end: u32,
@@ -53,6 +74,7 @@ pub struct BlockSegment {
     pub _pad: u32,
 }
 
+/// The update rule; its `hvp` input is guarded like the gradients.
 #[derive(Debug)]
 pub enum AdaHessianRule {}
 
@@ -60,26 +82,9 @@ impl Rule for AdaHessianRule {
     type Config = AdaHessianConfig;
     type Segment = AdaHessianSegment;
     const NAME: &'static str = "adahessian";
-    const SHADER: ShaderId = ShaderId::AdaHessian;
-    const BOUND_FIELDS: &'static [&'static str] = &["exp_avg", "exp_hessian_diag_sq"];
-    const INPUT_FIELDS: &'static [&'static str] = &["hvp"];
-
-    fn validate(cfg: &AdaHessianConfig) -> Result<()> {
-        cfg.validate()
-            .map_err(|e| Error::InvalidHyperparameter(e.to_string()))
-    }
-
-    fn state_fields(_: &[AdaHessianConfig]) -> Vec<&'static str> {
-        Self::BOUND_FIELDS.to_vec()
-    }
-
-    fn constants(_: &AdaHessianConfig) -> Vec<(&'static str, f64)> {
-        Vec::new()
-    }
-
-    fn base_lr(cfg: &AdaHessianConfig) -> f64 {
-        cfg.lr
-    }
+    const KERNEL: &'static Kernel = &KERNEL;
+    const STATE: &'static [&'static str] = &["exp_avg", "exp_hessian_diag_sq"];
+    const INPUTS: &'static [&'static str] = &["hvp"];
 
     fn segment(cfg: &AdaHessianConfig, lr: f64, t: u64, start: u32, end: u32) -> AdaHessianSegment {
         let (beta1, beta2) = cfg.betas;
@@ -103,182 +108,176 @@ impl Rule for AdaHessianRule {
     }
 }
 
-/// AdaHessian over some groups of a parameter set.
+/// AdaHessian's program: the block averaging of |Hz|, then the fused update.
 #[derive(Debug)]
-pub struct AdaHessian {
+pub struct AdaHessianProgram {
     update: Fused<AdaHessianRule>,
     /// One averaging dispatch per chunk that holds blocked parameters.
-    block_dispatches: Vec<Dispatch>,
+    blocks: Vec<Dispatch>,
     probes: Probes,
     probe_pending: bool,
+    _buffers: Vec<wgpu::Buffer>,
 }
 
-impl AdaHessian {
-    /// One config for every group.
-    pub fn all(params: &ParamSet, cfg: AdaHessianConfig) -> Result<Self> {
-        let groups: Vec<(String, AdaHessianConfig)> = params
-            .layout()
-            .groups
-            .iter()
-            .map(|g| (g.clone(), cfg))
-            .collect();
-        Self::new(params, &groups, GuardConfig::default(), 0)
+/// AdaHessian over a parameter set.
+pub type AdaHessian = Stepper<AdaHessianProgram>;
+
+impl Program for AdaHessianProgram {
+    type Config = AdaHessianConfig;
+    const PART: &'static str = "adahessian";
+    const INPUTS: &'static [&'static str] = AdaHessianRule::INPUTS;
+    const COUNTERS: &'static [&'static str] = &["probe_draws"];
+
+    fn name(_: &[&AdaHessianConfig]) -> &'static str {
+        "adahessian"
     }
 
-    /// Groups with their own hyperparameters; `seed` of the Rademacher probes.
-    pub fn new(
-        params: &ParamSet,
-        groups: &[(String, AdaHessianConfig)],
-        guard: GuardConfig,
-        seed: u64,
-    ) -> Result<Self> {
-        let update = Fused::<AdaHessianRule>::new(params, groups, guard)?;
-        let engine = update.engine().clone();
-        let layout = params.layout();
-        let group_ids: Vec<usize> = update
-            .groups()
-            .map(|(l, _)| layout.group_index(l))
-            .collect::<Result<_>>()?;
+    fn kernel_flags(config: &AdaHessianConfig) -> Flags {
+        Fused::<AdaHessianRule>::kernel_flags(config)
+    }
+
+    fn kernels() -> Vec<&'static Kernel> {
+        vec![&KERNEL, &BLOCKS, &PROBE_FILL]
+    }
+
+    fn build(cx: &Build<'_, AdaHessianConfig>) -> Result<Self> {
+        let update = Fused::<AdaHessianRule>::build(cx)?;
+        let ids = cx.groups.ids();
         let probes = Probes::new(
-            params,
-            &group_ids,
+            cx.params,
+            &ids,
             Distribution::Rademacher,
-            seed,
+            cx.seed,
             0,
             "adahessian probes",
         );
-        let mut per_chunk: Vec<Vec<BlockSegment>> = vec![Vec::new(); layout.chunk_lens.len()];
-        let mut max_blocks = vec![0u32; layout.chunk_lens.len()];
-        for &i in update.slots() {
-            let slot = &layout.slots[i];
-            let cfg = update
-                .groups()
-                .find(|(l, _)| *l == layout.groups[slot.group])
-                .expect("slots come from these groups")
-                .1;
-            let block = cfg.block_of(&slot.shape);
-            if block <= 1 {
-                continue;
-            }
-            if slot.is_split() {
-                return Err(Error::InvalidHyperparameter(format!(
-                    "AdaHessian: parameter {:?} spans several arena chunks; spatial averaging \
-                     needs it in one (raise EngineOptions::max_chunk_bytes or set block_size 1)",
-                    slot.name
-                )));
-            }
-            per_chunk[slot.chunk].push(BlockSegment {
-                start: slot.offset as u32,
-                end: (slot.offset + slot.len) as u32,
-                block: block as u32,
-                _pad: 0,
-            });
-            let n = slot.len.div_ceil(block) as u32;
-            max_blocks[slot.chunk] = max_blocks[slot.chunk].max(n);
-        }
-        let blocks = engine.kernel(ShaderId::AdaHessianBlocks, "main", &[]);
-        let hvp = &update.input_arenas()[0].1;
-        let stats = update.stats_buffer().clone();
-        let mut block_dispatches = Vec::new();
-        for (chunk, segs) in per_chunk.iter().enumerate() {
-            if segs.is_empty() {
-                continue;
-            }
-            let buf = engine.create_buffer(
-                "adahessian blocks",
-                (segs.len() * std::mem::size_of::<BlockSegment>()) as u64,
-                wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-            );
-            engine
-                .queue()
-                .write_buffer(&buf, 0, bytemuck::cast_slice(segs));
-            let bg = engine.bind_buffers(
-                "adahessian_blocks",
-                &blocks.layout,
-                &[&buf, &stats, &hvp.chunks[chunk]],
-            );
-            block_dispatches.push(Dispatch {
-                label: "adahessian_blocks",
-                pipeline: blocks.pipeline.clone(),
-                bind_group: bg,
-                workgroups: [
-                    max_blocks[chunk]
-                        .div_ceil(256)
-                        .clamp(1, engine.max_workgroups()),
-                    1,
-                    1,
-                ],
-            });
-        }
-        Ok(AdaHessian {
+        let (blocks, buffers) = block_dispatches(cx)?;
+        Ok(AdaHessianProgram {
             update,
-            block_dispatches,
+            blocks,
             probes,
             probe_pending: false,
+            _buffers: buffers,
         })
     }
 
-    /// Probe draws taken so far; saved in checkpoints.
-    fn probe_draws(&self) -> u32 {
-        self.probes.draws()
+    fn ready(&self) -> Result<()> {
+        if self.probe_pending {
+            Ok(())
+        } else {
+            Err(Error::OutOfOrder(
+                "AdaHessian: call probes() and write the Hessian-vector products before step()"
+                    .into(),
+            ))
+        }
     }
 
-    /// After a checkpoint load: the next draw continues the saved sequence.
-    fn restore_probe_draws(&mut self, draws: u32) {
-        self.probes.set_draws(draws);
+    /// Block averaging of |Hz| (between the guard and the update: it sees the verdict), then
+    /// the update.
+    fn record(&mut self, cx: &Step<'_, AdaHessianConfig>, rec: &mut StepRecorder) {
+        for d in &self.blocks {
+            rec.push(d.clone());
+        }
+        self.update.record(cx, rec);
         self.probe_pending = false;
     }
 
+    fn state(&self) -> Vec<(&'static str, &Arena)> {
+        self.update.state()
+    }
+
+    fn bytes_per_element(config: &AdaHessianConfig) -> Option<usize> {
+        Fused::<AdaHessianRule>::bytes_per_element(config)
+    }
+
+    fn driver(stepper: Stepper<Self>) -> crate::registry::Driver {
+        crate::registry::Driver::AdaHessian(Box::new(stepper))
+    }
+
+    fn counters(&self) -> Vec<u64> {
+        vec![self.probes.draws() as u64]
+    }
+
+    fn restored(&mut self, counters: &[u64]) -> Result<()> {
+        let draws = u32::try_from(counters[0])
+            .map_err(|_| Error::Checkpoint("probe_draws exceeds u32".into()))?;
+        self.probes.set_draws(draws);
+        self.probe_pending = false;
+        Ok(())
+    }
+}
+
+/// Per chunk, the averaging segments of the parameters whose block is > 1, as one dispatch.
+fn block_dispatches(
+    cx: &Build<'_, AdaHessianConfig>,
+) -> Result<(Vec<Dispatch>, Vec<wgpu::Buffer>)> {
+    let (engine, layout) = (cx.engine, cx.layout());
+    let mut per_chunk: Vec<Vec<BlockSegment>> = vec![Vec::new(); layout.chunk_lens.len()];
+    let mut max_blocks = vec![0u32; layout.chunk_lens.len()];
+    for &i in cx.groups.slots() {
+        let slot = &layout.slots[i];
+        let block = cx.groups.config(slot.group).block_of(&slot.shape);
+        if block <= 1 {
+            continue;
+        }
+        if slot.is_split() {
+            return Err(Error::InvalidHyperparameter(format!(
+                "AdaHessian: parameter {:?} spans several arena chunks; spatial averaging \
+                 needs it in one (raise EngineOptions::max_chunk_bytes or set block_size 1)",
+                slot.name
+            )));
+        }
+        per_chunk[slot.chunk].push(BlockSegment {
+            start: slot.offset as u32,
+            end: (slot.offset + slot.len) as u32,
+            block: block as u32,
+            _pad: 0,
+        });
+        let n = slot.len.div_ceil(block) as u32;
+        max_blocks[slot.chunk] = max_blocks[slot.chunk].max(n);
+    }
+    let hvp = cx.input("hvp")?;
+    let (mut dispatches, mut buffers) = (Vec::new(), Vec::new());
+    for (chunk, segs) in per_chunk.iter().enumerate().filter(|(_, s)| !s.is_empty()) {
+        let buf = engine.upload(
+            "adahessian blocks",
+            bytemuck::cast_slice(segs),
+            wgpu::BufferUsages::STORAGE,
+        );
+        let wg = max_blocks[chunk]
+            .div_ceil(256)
+            .clamp(1, engine.max_workgroups());
+        dispatches.push(engine.dispatch(
+            &BLOCKS,
+            &[],
+            &[&buf, cx.stats, &hvp.chunks[chunk]],
+            [wg, 1, 1],
+        ));
+        buffers.push(buf);
+    }
+    Ok((dispatches, buffers))
+}
+
+impl Stepper<AdaHessianProgram> {
     /// Draws this step's Rademacher probes z on the GPU (submitted now).
     pub fn probes(&mut self) -> Result<&Probes> {
-        let engine = self.update.engine().clone();
-        self.probes.draw(&engine)?;
-        self.probe_pending = true;
-        Ok(&self.probes)
+        let engine = self.engine().clone();
+        let program = self.program_mut();
+        program.probes.draw(&engine)?;
+        program.probe_pending = true;
+        Ok(&program.probes)
     }
 
     /// Writes one parameter's Hessian-vector product Hz (queued; lands before the next step).
     pub fn write_hvp(&mut self, params: &ParamSet, name: &str, hz: &[f32]) -> Result<()> {
-        let slot = params
-            .layout()
-            .slots
-            .iter()
-            .find(|s| s.name == name)
-            .ok_or_else(|| Error::UnknownParameter(name.into()))?;
-        self.hvp_arena().write(self.update.engine(), slot, hz)
+        self.check_params(params)?;
+        let slot = params.layout().slot(name)?;
+        self.hvp_arena().write(self.engine(), slot, hz)
     }
 
     /// The arena the step reads Hz from (fill it on the GPU for a GPU-resident model).
     pub fn hvp_arena(&self) -> &Arena {
-        &self.update.input_arenas()[0].1
-    }
-}
-
-impl Optimizer for AdaHessian {
-    delegated_methods!(update);
-
-    fn name(&self) -> &'static str {
-        "adahessian"
-    }
-
-    fn step(&mut self, params: &mut ParamSet) -> Result<()> {
-        if !self.probe_pending {
-            return Err(Error::OutOfOrder(
-                "AdaHessian: call probes() and write the Hessian-vector products before step()"
-                    .into(),
-            ));
-        }
-        let blocks = &self.block_dispatches;
-        self.update.step_with(params, |rec| {
-            for d in blocks {
-                rec.push(d.clone());
-            }
-        })?;
-        self.probe_pending = false;
-        Ok(())
-    }
-
-    fn set_guard(&mut self, guard: GuardConfig) {
-        self.update.set_guard(guard)
+        self.input_arena("hvp")
+            .expect("AdaHessian declares the hvp input")
     }
 }

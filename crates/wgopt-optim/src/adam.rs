@@ -2,16 +2,28 @@
 //! `wgopt_reference::optim::adam`. AdamW is `AdamConfig::adamw()` (decoupled decay).
 
 use crate::fused::{Fused, Rule};
+use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::AdamConfig;
-use wgopt_scheduler::{Error, Result, ShaderId};
+use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS, TORCH_LERP};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
+use wgopt_scheduler::kernel::{Kernel, WgslStruct};
+use wgopt_scheduler::{wgsl, Result, StepStats};
 
 /// Adam or AdamW over a parameter set.
-pub type Adam = Fused<AdamRule>;
+pub type Adam = Stepper<Fused<AdamRule>>;
+
+/// `optim/adam.wgsl`: segments, stats, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq.
+pub static KERNEL: Kernel = Kernel::new(
+    wgsl!("optim/adam.wgsl"),
+    &[&STEP_STATS, &GRID_STRIDE, &TORCH_LERP],
+    &[R, R, W, R, W, W, W],
+)
+.twins(&[AdamSegment::LAYOUT, StepStats::LAYOUT]);
 
 /// Per-segment scalars. WGSL twin: `AdamSegment` in shaders/optim/adam.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct AdamSegment {
     pub start: u32,
     pub end: u32,
@@ -39,19 +51,24 @@ impl Rule for AdamRule {
     type Config = AdamConfig;
     type Segment = AdamSegment;
     const NAME: &'static str = "adam";
-    const SHADER: ShaderId = ShaderId::Adam;
-    const BOUND_FIELDS: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
+    const KERNEL: &'static Kernel = &KERNEL;
+    const STATE: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"];
 
-    fn validate(cfg: &AdamConfig) -> Result<()> {
-        cfg.validate()
-            .map_err(|e| Error::InvalidHyperparameter(e.to_string()))
+    /// "adamw" with decoupled decay (the default of an empty hybrid part too), else "adam";
+    /// checkpoints say "adam" for both.
+    fn name(configs: &[&AdamConfig]) -> &'static str {
+        if configs.first().is_none_or(|c| c.decoupled_weight_decay) {
+            "adamw"
+        } else {
+            "adam"
+        }
     }
 
-    fn state_fields(cfgs: &[AdamConfig]) -> Vec<&'static str> {
+    fn state_fields(cfgs: &[&AdamConfig]) -> Vec<&'static str> {
         if cfgs.iter().any(|c| c.amsgrad) {
-            Self::BOUND_FIELDS.to_vec()
+            Self::STATE.to_vec()
         } else {
-            Self::BOUND_FIELDS[..2].to_vec()
+            Self::STATE[..2].to_vec()
         }
     }
 
@@ -65,10 +82,6 @@ impl Rule for AdamRule {
             ),
             ("ROOT_FALLBACK", cfg.root_fallback as u8 as f64),
         ]
-    }
-
-    fn base_lr(cfg: &AdamConfig) -> f64 {
-        cfg.lr
     }
 
     fn segment(cfg: &AdamConfig, lr: f64, t: u64, start: u32, end: u32) -> AdamSegment {

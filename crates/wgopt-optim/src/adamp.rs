@@ -7,22 +7,49 @@
 //! A parameter with more than one dimension must lie in one arena chunk (its rows are
 //! reduced inside one binding); 1-D parameters are plain Adam/SGD steps and may be split.
 
-use crate::blocks::{element_blocks, resolve_groups};
-use crate::checkpoint::Stateful;
-use crate::optimizer::{counter_methods, guarded_methods, Counters, Optimizer};
+use crate::blocks::{element_blocks, ElementBlock, ParamTable};
+use crate::program::{flag, Build, Flags, Program, Step};
+use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
-use serde::{de::DeserializeOwned, Serialize};
-use std::fmt::Debug;
-use wgopt_reference::optim::{AdamPConfig, SgdpConfig};
-use wgopt_reference::schedule::Schedule;
+use wgopt_reference::optim::{AdamPConfig, OptimizerConfig, SgdpConfig};
 use wgopt_scheduler::arena::Arena;
-use wgopt_scheduler::guard::{grid, Guard};
+use wgopt_scheduler::guard::grid;
+use wgopt_scheduler::kernel::common::{ELEMENT_BLOCK, STEP_STATS};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
+use wgopt_scheduler::kernel::{Kernel, Wgsl, WgslStruct};
 use wgopt_scheduler::recorder::Dispatch;
-use wgopt_scheduler::{Engine, Error, GuardConfig, ParamSet, Result, ShaderId, StepRecorder};
+use wgopt_scheduler::{wgsl, Engine, Error, Layout, Result, StepRecorder, StepStats};
+
+/// `AdamPParam`, shared by the three passes.
+pub static COMMON: Wgsl = wgsl!("optim/adamp_common.wgsl");
+
+/// `optim/adamp_rows.wgsl`: params, stats, rows, param, grad, exp_avg, exp_avg_sq, sums.
+pub static ROWS: Kernel = Kernel::new(
+    wgsl!("optim/adamp_rows.wgsl"),
+    &[&STEP_STATS, &COMMON],
+    &[R, R, R, R, R, R, R, W],
+)
+.twins(&[AdamPParam::LAYOUT, StepStats::LAYOUT]);
+
+/// `optim/adamp_decide.wgsl`: params, stats, sums (decisions, then rows).
+pub static DECIDE: Kernel = Kernel::new(
+    wgsl!("optim/adamp_decide.wgsl"),
+    &[&STEP_STATS, &COMMON],
+    &[R, R, W],
+)
+.twins(&[AdamPParam::LAYOUT, StepStats::LAYOUT]);
+
+/// `optim/adamp.wgsl`: blocks, params, stats, param, grad, exp_avg, exp_avg_sq, sums.
+pub static UPDATE: Kernel = Kernel::new(
+    wgsl!("optim/adamp.wgsl"),
+    &[&STEP_STATS, &ELEMENT_BLOCK, &COMMON],
+    &[R, R, R, W, R, W, W, R],
+)
+.twins(&[ElementBlock::LAYOUT, AdamPParam::LAYOUT, StepStats::LAYOUT]);
 
 /// Per-parameter scalars. WGSL twin: `AdamPParam` in shaders/optim/adamp_common.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct AdamPParam {
     pub row_base: u32,
     pub n_rows: u32,
@@ -43,13 +70,11 @@ pub struct AdamPParam {
 }
 
 /// What AdamP and SGDP differ in.
-pub trait Flavor: Clone + Debug + PartialEq + Serialize + DeserializeOwned + 'static {
+pub trait Flavor: OptimizerConfig {
     const NAME: &'static str;
     /// State fields by the reference's names, bound as `exp_avg`, `exp_avg_sq`.
     const FIELDS: &'static [&'static str];
-    fn validate(&self) -> Result<()>;
     fn nesterov(&self) -> bool;
-    fn lr(&self) -> f64;
     /// The step scalars (row fields left to the caller).
     fn scalars(&self, lr: f64, t: u64) -> AdamPParam;
 }
@@ -58,16 +83,8 @@ impl Flavor for AdamPConfig {
     const NAME: &'static str = "adamp";
     const FIELDS: &'static [&'static str] = &["exp_avg", "exp_avg_sq"];
 
-    fn validate(&self) -> Result<()> {
-        AdamPConfig::validate(self).map_err(|e| Error::InvalidHyperparameter(e.to_string()))
-    }
-
     fn nesterov(&self) -> bool {
         self.nesterov
-    }
-
-    fn lr(&self) -> f64 {
-        self.lr
     }
 
     fn scalars(&self, lr: f64, t: u64) -> AdamPParam {
@@ -95,16 +112,8 @@ impl Flavor for SgdpConfig {
     const NAME: &'static str = "sgdp";
     const FIELDS: &'static [&'static str] = &["momentum"];
 
-    fn validate(&self) -> Result<()> {
-        SgdpConfig::validate(self).map_err(|e| Error::InvalidHyperparameter(e.to_string()))
-    }
-
     fn nesterov(&self) -> bool {
         self.nesterov
-    }
-
-    fn lr(&self) -> f64 {
-        self.lr
     }
 
     fn scalars(&self, lr: f64, t: u64) -> AdamPParam {
@@ -125,327 +134,186 @@ impl Flavor for SgdpConfig {
     }
 }
 
-/// AdamP or SGDP over some groups of a parameter set.
+/// AdamP's or SGDP's program.
 #[derive(Debug)]
 pub struct Projected<F: Flavor> {
-    engine: Engine,
-    param_set: u64,
-    groups: Vec<(usize, String, F)>,
-    slots: Vec<usize>,
     states: Vec<(&'static str, Arena)>,
-    guard: Guard,
-    /// Per parameter k (= index into `slots`): row fields fixed, scalars rewritten each step.
-    host_params: Vec<AdamPParam>,
-    param_group: Vec<usize>,
-    params_buf: wgpu::Buffer,
+    /// Per parameter k (= index into the slots): row fields fixed, scalars rewritten each step.
+    table: ParamTable<AdamPParam>,
     dispatches: Vec<Dispatch>,
-    recorder: StepRecorder,
-    counters: Counters,
+    _buffers: Vec<wgpu::Buffer>,
+    _flavor: std::marker::PhantomData<fn() -> F>,
 }
 
 /// AdamP over a parameter set.
-pub type AdamP = Projected<AdamPConfig>;
+pub type AdamP = Stepper<Projected<AdamPConfig>>;
 /// SGDP over a parameter set.
-pub type Sgdp = Projected<SgdpConfig>;
+pub type Sgdp = Stepper<Projected<SgdpConfig>>;
 
-impl<F: Flavor> Projected<F> {
-    /// One config for every group.
-    pub fn all(params: &ParamSet, cfg: F) -> Result<Self> {
-        let groups: Vec<(String, F)> = params
-            .layout()
-            .groups
-            .iter()
-            .map(|g| (g.clone(), cfg.clone()))
-            .collect();
-        Self::new(params, &groups, GuardConfig::default())
+/// Per parameter its row fields, and per chunk the rows of projectable parameters
+/// `[start, len, global row, param]`; `sums` holds the per-parameter decisions, then the rows.
+fn plan_rows(
+    layout: &Layout,
+    slots: &[usize],
+    who: &str,
+) -> Result<(Vec<AdamPParam>, Vec<Vec<[u32; 4]>>, u32)> {
+    let mut table = Vec::with_capacity(slots.len());
+    let mut rows: Vec<Vec<[u32; 4]>> = vec![Vec::new(); layout.chunk_lens.len()];
+    let mut row_base = slots.len() as u32;
+    for (k, &i) in slots.iter().enumerate() {
+        let slot = &layout.slots[i];
+        let projectable = slot.shape.len() > 1;
+        let n_rows = if projectable { slot.shape[0] } else { 1 };
+        let row_len = (slot.len / n_rows.max(1)).max(1);
+        if projectable && slot.is_split() {
+            return Err(Error::InvalidHyperparameter(format!(
+                "{who}: parameter {:?} spans several arena chunks; its rows must be reduced \
+                 in one (raise EngineOptions::max_chunk_bytes or route it elsewhere)",
+                slot.name
+            )));
+        }
+        if projectable {
+            rows[slot.chunk].extend((0..n_rows).map(|r| {
+                [
+                    (slot.offset + r * row_len) as u32,
+                    row_len as u32,
+                    row_base + r as u32,
+                    k as u32,
+                ]
+            }));
+        }
+        table.push(AdamPParam {
+            row_base,
+            n_rows: n_rows as u32,
+            row_len: row_len as u32,
+            projectable: projectable as u32,
+            ..Default::default()
+        });
+        if projectable {
+            row_base += n_rows as u32;
+        }
+    }
+    Ok((table, rows, row_base))
+}
+
+impl<F: Flavor> Program for Projected<F> {
+    type Config = F;
+    const PART: &'static str = F::NAME;
+
+    fn name(_: &[&F]) -> &'static str {
+        F::NAME
     }
 
-    pub fn new(params: &ParamSet, groups: &[(String, F)], guard: GuardConfig) -> Result<Self> {
-        let engine = params.engine().clone();
-        let layout = params.layout();
-        let (resolved, slots) = resolve_groups(F::NAME, layout, groups, |cfg: &F| {
-            cfg.validate()?;
-            if cfg.nesterov() != groups[0].1.nesterov() {
-                return Err(Error::InvalidHyperparameter(format!(
-                    "{}: nesterov selects the kernel and must agree across groups",
-                    F::NAME
-                )));
-            }
-            Ok(())
-        })?;
+    fn kernel_flags(c: &F) -> Flags {
+        vec![flag("nesterov", c.nesterov())]
+    }
+
+    fn kernels() -> Vec<&'static Kernel> {
+        vec![&ROWS, &DECIDE, &UPDATE]
+    }
+
+    fn build(cx: &Build<'_, F>) -> Result<Self> {
+        let (engine, layout) = (cx.engine, cx.layout());
+        let slots = cx.groups.slots();
         let states: Vec<(&'static str, Arena)> = F::FIELDS
             .iter()
-            .map(|f| (*f, Arena::new(&engine, layout, f)))
+            .map(|f| (*f, Arena::new(engine, layout, f)))
             .collect();
-        let guard = Guard::new(&engine, params, &slots, guard)?;
-        // Rows of projectable parameters, per chunk: (start, len, global row, param).
-        let mut host_params = Vec::with_capacity(slots.len());
-        let mut param_group = Vec::with_capacity(slots.len());
-        let mut rows: Vec<Vec<[u32; 4]>> = vec![Vec::new(); layout.chunk_lens.len()];
-        // `sums` holds the per-parameter decisions first, then the rows.
-        let mut row_base = slots.len() as u32;
-        for (k, &i) in slots.iter().enumerate() {
-            let slot = &layout.slots[i];
-            let projectable = slot.shape.len() > 1;
-            let n_rows = if projectable { slot.shape[0] } else { 1 };
-            let row_len = (slot.len / n_rows.max(1)).max(1);
-            if projectable && slot.is_split() {
-                return Err(Error::InvalidHyperparameter(format!(
-                    "{}: parameter {:?} spans several arena chunks; its rows must be reduced \
-                     in one (raise EngineOptions::max_chunk_bytes or route it elsewhere)",
-                    F::NAME,
-                    slot.name
-                )));
-            }
-            if projectable {
-                for r in 0..n_rows {
-                    rows[slot.chunk].push([
-                        (slot.offset + r * row_len) as u32,
-                        row_len as u32,
-                        row_base + r as u32,
-                        k as u32,
-                    ]);
-                }
-            }
-            host_params.push(AdamPParam {
-                row_base,
-                n_rows: n_rows as u32,
-                row_len: row_len as u32,
-                projectable: projectable as u32,
-                ..Default::default()
-            });
-            param_group.push(slot.group);
-            if projectable {
-                row_base += n_rows as u32;
-            }
-        }
+        let (host, rows, row_count) = plan_rows(layout, slots, F::NAME)?;
+        let groups = slots.iter().map(|&i| layout.slots[i].group).collect();
+        let table = ParamTable::new(engine, "adamp params", host, groups);
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let params_buf = engine.create_buffer(
-            "adamp params",
-            (host_params.len().max(1) * std::mem::size_of::<AdamPParam>()) as u64,
-            storage,
-        );
-        let sums = engine.create_buffer("adamp sums", row_base.max(1) as u64 * 16, storage);
-        let dummy = engine.create_buffer("unused state", 16, wgpu::BufferUsages::STORAGE);
+        let sums = engine.create_buffer("adamp sums", row_count.max(1) as u64 * 16, storage);
+        let nesterov = cx.groups.configs().first().is_some_and(|c| c.nesterov());
         let consts = [
             ("SGD", (F::NAME == "sgdp") as u8 as f64),
-            ("NESTEROV", groups[0].1.nesterov() as u8 as f64),
+            ("NESTEROV", nesterov as u8 as f64),
         ];
-        let rows_k = engine.kernel(ShaderId::AdamPRows, "main", &consts);
-        let decide_k = engine.kernel(ShaderId::AdamPDecide, "main", &consts);
-        let update_k = engine.kernel(ShaderId::AdamP, "main", &consts);
-        let stats = guard.stats_buffer().clone();
-        let state = |j: usize, chunk: usize| match states.get(j) {
-            Some((_, a)) => a.chunks[chunk].clone(),
-            None => dummy.clone(),
-        };
-        let mut dispatches = Vec::new();
-        for (chunk, chunk_rows) in rows.iter().enumerate() {
-            if chunk_rows.is_empty() {
-                continue;
-            }
-            let buf = engine.create_buffer("adamp rows", chunk_rows.len() as u64 * 16, storage);
-            engine
-                .queue()
-                .write_buffer(&buf, 0, bytemuck::cast_slice(chunk_rows));
-            let bound = [
-                params_buf.clone(),
-                stats.clone(),
-                buf,
-                params.param_arena().chunks[chunk].clone(),
-                params.grad_arena().chunks[chunk].clone(),
-                state(0, chunk),
-                state(1, chunk),
-                sums.clone(),
-            ];
-            let refs: Vec<&wgpu::Buffer> = bound.iter().collect();
-            dispatches.push(Dispatch {
-                label: "optim/adamp_rows.wgsl",
-                pipeline: rows_k.pipeline.clone(),
-                bind_group: engine.bind_buffers("adamp_rows", &rows_k.layout, &refs),
-                workgroups: grid(&engine, chunk_rows.len() as u32),
-            });
-        }
-        if !host_params.is_empty() {
-            dispatches.push(Dispatch {
-                label: "optim/adamp_decide.wgsl",
-                pipeline: decide_k.pipeline.clone(),
-                bind_group: engine.bind_buffers(
-                    "adamp_decide",
-                    &decide_k.layout,
-                    &[&params_buf, &stats, &sums],
-                ),
-                workgroups: grid(&engine, host_params.len() as u32),
-            });
-        }
-        for (chunk, segs) in element_blocks(layout, &slots).iter().enumerate() {
-            if segs.is_empty() {
-                continue;
-            }
-            let buf = engine.create_buffer("adamp segments", segs.len() as u64 * 16, storage);
-            engine
-                .queue()
-                .write_buffer(&buf, 0, bytemuck::cast_slice(segs));
-            let bound = [
-                buf,
-                params_buf.clone(),
-                stats.clone(),
-                params.param_arena().chunks[chunk].clone(),
-                params.grad_arena().chunks[chunk].clone(),
-                state(0, chunk),
-                state(1, chunk),
-                sums.clone(),
-            ];
-            let refs: Vec<&wgpu::Buffer> = bound.iter().collect();
-            dispatches.push(Dispatch {
-                label: "optim/adamp.wgsl",
-                pipeline: update_k.pipeline.clone(),
-                bind_group: engine.bind_buffers("adamp", &update_k.layout, &refs),
-                workgroups: grid(&engine, segs.len() as u32),
-            });
-        }
+        let (dispatches, buffers) = dispatches(cx, &states, &table, &sums, &rows, &consts);
         Ok(Projected {
-            engine,
-            param_set: params.id(),
-            groups: resolved,
-            slots,
             states,
-            guard,
-            host_params,
-            param_group,
-            params_buf,
+            table,
             dispatches,
-            recorder: StepRecorder::new(),
-            counters: Counters::new(),
+            _buffers: buffers,
+            _flavor: std::marker::PhantomData,
         })
     }
 
-    fn check_params(&self, params: &ParamSet) -> Result<()> {
-        if params.id() != self.param_set {
-            return Err(Error::InvalidHyperparameter(format!(
-                "{} was built for another ParamSet",
-                F::NAME
-            )));
-        }
-        Ok(())
-    }
-
-    fn record(&mut self, params: &ParamSet, rec: &mut StepRecorder) -> Result<()> {
-        self.check_params(params)?;
-        let (mult, t) = self.counters.next();
-        for (q, g) in self.host_params.iter_mut().zip(&self.param_group) {
-            let cfg = &self
-                .groups
-                .iter()
-                .find(|x| x.0 == *g)
-                .expect("parameters come from these groups")
-                .2;
-            let s = cfg.scalars(cfg.lr() * mult, t);
+    fn record(&mut self, cx: &Step<'_, F>, rec: &mut StepRecorder) {
+        self.table.write(cx.engine, |q, g| {
+            let cfg = cx.config(g);
             *q = AdamPParam {
                 row_base: q.row_base,
                 n_rows: q.n_rows,
                 row_len: q.row_len,
                 projectable: q.projectable,
-                ..s
+                ..cfg.scalars(cx.lr(cfg), cx.t)
             };
-        }
-        if !self.host_params.is_empty() {
-            self.engine.queue().write_buffer(
-                &self.params_buf,
-                0,
-                bytemuck::cast_slice(&self.host_params),
-            );
-        }
-        self.guard.record(rec);
+        });
         for d in &self.dispatches {
             rec.push(d.clone());
         }
-        self.counters.advance();
-        Ok(())
-    }
-}
-
-impl<F: Flavor> Stateful for Projected<F> {
-    type Config = F;
-
-    fn checkpoint_name(&self) -> &'static str {
-        F::NAME
     }
 
-    fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
-    fn state_fields(&self) -> Vec<(&'static str, &Arena)> {
+    fn state(&self) -> Vec<(&'static str, &Arena)> {
         self.states.iter().map(|(n, a)| (*n, a)).collect()
     }
-
-    fn state_slots(&self) -> &[usize] {
-        &self.slots
-    }
-
-    fn counters(&self) -> (u64, u64, u64) {
-        self.counters.tuple()
-    }
-
-    fn group_configs(&self) -> Vec<(String, F)> {
-        self.groups
-            .iter()
-            .map(|(_, l, c)| (l.clone(), c.clone()))
-            .collect()
-    }
-
-    fn schedule(&self) -> &Schedule {
-        &self.counters.schedule
-    }
-
-    fn check_config(&self, label: &str, saved: &F, ours: &F) -> Result<()> {
-        saved.validate()?;
-        if saved.nesterov() != ours.nesterov() {
-            return Err(Error::Checkpoint(format!(
-                "group {label:?} was saved with nesterov {}, this optimizer has {}",
-                saved.nesterov(),
-                ours.nesterov()
-            )));
-        }
-        Ok(())
-    }
-
-    fn restore(
-        &mut self,
-        iteration: u64,
-        applied: u64,
-        skipped: u64,
-        configs: Vec<F>,
-        schedule: Schedule,
-    ) {
-        for (g, c) in self.groups.iter_mut().zip(configs) {
-            g.2 = c;
-        }
-        self.counters.restore(iteration, applied, skipped, schedule);
-        self.guard
-            .set_counters(&self.engine, applied as u32, skipped as u32);
-    }
 }
 
-impl<F: Flavor> Optimizer for Projected<F> {
-    fn name(&self) -> &'static str {
-        F::NAME
+/// Row sums per chunk → one decision pass → the block-wise update per chunk.
+fn dispatches<F: Flavor>(
+    cx: &Build<'_, F>,
+    states: &[(&'static str, Arena)],
+    table: &ParamTable<AdamPParam>,
+    sums: &wgpu::Buffer,
+    rows: &[Vec<[u32; 4]>],
+    consts: &[(&'static str, f64)],
+) -> (Vec<Dispatch>, Vec<wgpu::Buffer>) {
+    let engine: &Engine = cx.engine;
+    let dummy = engine.create_buffer("unused state", 16, wgpu::BufferUsages::STORAGE);
+    let state = |j: usize, chunk: usize| states.get(j).map_or(&dummy, |(_, a)| &a.chunks[chunk]);
+    let (param, grad) = (cx.params.param_arena(), cx.params.grad_arena());
+    let storage = wgpu::BufferUsages::STORAGE;
+    let (mut out, mut buffers) = (Vec::new(), vec![dummy.clone()]);
+    for (chunk, chunk_rows) in rows.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
+        let buf = engine.upload("adamp rows", bytemuck::cast_slice(chunk_rows), storage);
+        let bound = [
+            table.buffer(),
+            cx.stats,
+            &buf,
+            &param.chunks[chunk],
+            &grad.chunks[chunk],
+            state(0, chunk),
+            state(1, chunk),
+            sums,
+        ];
+        out.push(engine.dispatch(&ROWS, consts, &bound, grid(engine, chunk_rows.len() as u32)));
+        buffers.push(buf);
     }
-
-    counter_methods!();
-    guarded_methods!();
-
-    fn enable_timing(&mut self) -> Result<()> {
-        let n = self.dispatches.len() as u32 + 2 * self.engine_chunks() + 1;
-        self.recorder.enable_timing(&self.engine, n)
+    if table.len() > 0 {
+        let bound = [table.buffer(), cx.stats, sums];
+        out.push(engine.dispatch(&DECIDE, consts, &bound, grid(engine, table.len() as u32)));
     }
-}
-
-impl<F: Flavor> Projected<F> {
-    fn engine_chunks(&self) -> u32 {
-        self.states
-            .first()
-            .map_or(1, |(_, a)| a.chunks.len() as u32)
+    for (chunk, segs) in element_blocks(cx.layout(), cx.groups.slots())
+        .iter()
+        .enumerate()
+    {
+        if segs.is_empty() {
+            continue;
+        }
+        let buf = engine.upload("adamp blocks", bytemuck::cast_slice(segs), storage);
+        let bound = [
+            &buf,
+            table.buffer(),
+            cx.stats,
+            &param.chunks[chunk],
+            &grad.chunks[chunk],
+            state(0, chunk),
+            state(1, chunk),
+            sums,
+        ];
+        out.push(engine.dispatch(&UPDATE, consts, &bound, grid(engine, segs.len() as u32)));
+        buffers.push(buf);
     }
+    (out, buffers)
 }

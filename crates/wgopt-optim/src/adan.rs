@@ -2,17 +2,29 @@
 //! Adan's `max_grad_norm` is the guard's `GuardConfig::max_grad_norm`.
 
 use crate::fused::{Fused, Rule};
+use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::adan::step_scalars;
 use wgopt_reference::optim::AdanConfig;
-use wgopt_scheduler::{Error, Result, ShaderId};
+use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
+use wgopt_scheduler::kernel::{Kernel, WgslStruct};
+use wgopt_scheduler::{wgsl, StepStats};
 
 /// Adan over a parameter set.
-pub type Adan = Fused<AdanRule>;
+pub type Adan = Stepper<Fused<AdanRule>>;
+
+/// `optim/adan.wgsl`: segments, stats, param, grad, exp_avg, exp_avg_diff, exp_avg_sq, neg_pre_grad.
+pub static KERNEL: Kernel = Kernel::new(
+    wgsl!("optim/adan.wgsl"),
+    &[&STEP_STATS, &GRID_STRIDE],
+    &[R, R, W, R, W, W, W, W],
+)
+.twins(&[AdanSegment::LAYOUT, StepStats::LAYOUT]);
 
 /// Per-segment scalars. WGSL twin: `AdanSegment` in shaders/optim/adan.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct AdanSegment {
     pub start: u32,
     pub end: u32,
@@ -39,25 +51,12 @@ impl Rule for AdanRule {
     type Config = AdanConfig;
     type Segment = AdanSegment;
     const NAME: &'static str = "adan";
-    const SHADER: ShaderId = ShaderId::Adan;
-    const BOUND_FIELDS: &'static [&'static str] =
+    const KERNEL: &'static Kernel = &KERNEL;
+    const STATE: &'static [&'static str] =
         &["exp_avg", "exp_avg_diff", "exp_avg_sq", "neg_pre_grad"];
-
-    fn validate(cfg: &AdanConfig) -> Result<()> {
-        cfg.validate()
-            .map_err(|e| Error::InvalidHyperparameter(e.to_string()))
-    }
-
-    fn state_fields(_: &[AdanConfig]) -> Vec<&'static str> {
-        Self::BOUND_FIELDS.to_vec()
-    }
 
     fn constants(cfg: &AdanConfig) -> Vec<(&'static str, f64)> {
         vec![("NO_PROX", cfg.no_prox as u8 as f64)]
-    }
-
-    fn base_lr(cfg: &AdanConfig) -> f64 {
-        cfg.lr
     }
 
     fn segment(cfg: &AdanConfig, lr: f64, t: u64, start: u32, end: u32) -> AdanSegment {

@@ -1,17 +1,18 @@
-//! Helpers of the optimizers that are not a single `Fused` rule (AdamP/SGDP, FRUGAL, M-FAC):
-//! group resolution with the same checks as `Fused`, and element blocks — workgroup w of an
-//! update kernel handles block w (at most `block` elements of one parameter piece), so no
-//! invocation walks the segments of other parameters.
+//! Helpers of the structured optimizers (AdamP/SGDP, FRUGAL): per-parameter scalar tables, and
+//! element blocks — workgroup w of an update kernel handles block w (at most
+//! [`ELEMENT_BLOCK`] elements of one parameter piece), so no invocation walks the segments of
+//! other parameters.
 
 use bytemuck::{Pod, Zeroable};
-use wgopt_scheduler::{Error, Layout, Result};
+use wgopt_scheduler::kernel::WgslStruct;
+use wgopt_scheduler::{Engine, Layout};
 
 /// Elements per block (one workgroup of 256 invocations, four elements each).
 pub const ELEMENT_BLOCK: usize = 1024;
 
 /// One block of an update pass. WGSL twin: `ElementBlock` in shaders/common/element_block.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct ElementBlock {
     pub start: u32,
     pub end: u32,
@@ -19,37 +20,51 @@ pub struct ElementBlock {
     pub param: u32,
 }
 
-/// (layout group index, label, config) sorted by group, and the layout slots they cover.
-pub(crate) type Resolved<C> = (Vec<(usize, String, C)>, Vec<usize>);
+/// Per-parameter scalars rewritten each step (AdamP's decisions and steps, FRUGAL's column
+/// counts and steps): one `T` per parameter of the program, in slot order, and its GPU copy.
+#[derive(Debug)]
+pub(crate) struct ParamTable<T: Pod> {
+    host: Vec<T>,
+    /// Layout group of each entry.
+    groups: Vec<usize>,
+    buffer: wgpu::Buffer,
+}
 
-/// Validates and resolves `groups` against the layout; `name` prefixes errors.
-pub(crate) fn resolve_groups<C: Clone>(
-    name: &str,
-    layout: &Layout,
-    groups: &[(String, C)],
-    validate: impl Fn(&C) -> Result<()>,
-) -> Result<Resolved<C>> {
-    if groups.is_empty() {
-        return Err(Error::InvalidHyperparameter(format!(
-            "{name}: no parameter groups given"
-        )));
-    }
-    let mut resolved: Vec<(usize, String, C)> = Vec::with_capacity(groups.len());
-    for (label, cfg) in groups {
-        validate(cfg)?;
-        let gi = layout.group_index(label)?;
-        if resolved.iter().any(|(g, _, _)| *g == gi) {
-            return Err(Error::InvalidHyperparameter(format!(
-                "{name}: group {label:?} given twice"
-            )));
+impl<T: Pod> ParamTable<T> {
+    pub fn new(engine: &Engine, label: &str, host: Vec<T>, groups: Vec<usize>) -> Self {
+        let bytes = (host.len().max(1) * std::mem::size_of::<T>()) as u64;
+        let buffer = engine.create_buffer(
+            label,
+            bytes,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        );
+        ParamTable {
+            host,
+            groups,
+            buffer,
         }
-        resolved.push((gi, label.clone(), cfg.clone()));
     }
-    resolved.sort_by_key(|g| g.0);
-    let slots = (0..layout.slots.len())
-        .filter(|&i| resolved.iter().any(|g| g.0 == layout.slots[i].group))
-        .collect();
-    Ok((resolved, slots))
+
+    pub fn buffer(&self) -> &wgpu::Buffer {
+        &self.buffer
+    }
+
+    pub fn len(&self) -> usize {
+        self.host.len()
+    }
+
+    /// Updates every entry (`update(entry, its group)`) and queues the upload (allocates
+    /// nothing).
+    pub fn write(&mut self, engine: &Engine, update: impl Fn(&mut T, usize)) {
+        for (entry, &g) in self.host.iter_mut().zip(&self.groups) {
+            update(entry, g);
+        }
+        if !self.host.is_empty() {
+            engine
+                .queue()
+                .write_buffer(&self.buffer, 0, bytemuck::cast_slice(&self.host));
+        }
+    }
 }
 
 /// Per chunk, the [`ELEMENT_BLOCK`]-element blocks of every piece of `slots[k]` (`param` = k).

@@ -1,56 +1,26 @@
-//! Optimizer checkpoints in safetensors.
+//! Optimizer checkpoints in safetensors, for every optimizer through its [`Stepper`].
 //!
 //! Tensors are named `<parameter name>.<field>` with PyTorch's field names (`exp_avg`,
-//! `exp_avg_sq`, `max_exp_avg_sq`, `momentum_buffer`), f32, in the parameter's shape. The
-//! header's `__metadata__` holds the format tag, the optimizer name, the step counters
-//! (`step` = applied steps, as torch's `state['step']`), each group's hyperparameters and the
-//! schedule, as JSON strings. A hybrid stores each part's metadata under the part's name as a
-//! prefix (`muon.groups`, `adam.groups`, …); parameter names are disjoint between parts. A round
-//! trip is bit-exact. Loading validates the whole file against the optimizer before it changes
-//! anything, and names the parameter or field at fault.
+//! `exp_avg_sq`, `max_exp_avg_sq`, `momentum_buffer`), f32, in the parameter's shape; state
+//! that is not shaped like the parameters (M-FAC's window) is saved whole under its own name.
+//! The header's `__metadata__` holds the format tag, the optimizer name, the step counters
+//! (`step` = applied steps, as torch's `state['step']`), each group's hyperparameters, the
+//! schedule and the program's own counters (Sophia's `probe_draws`), as strings. A hybrid
+//! stores each part's metadata under the part's name as a prefix (`muon.groups`,
+//! `adam.groups`, …); parameter names are disjoint between parts. A round trip is bit-exact.
+//! Loading validates the whole file against the optimizer before it changes anything, and
+//! names the parameter or field at fault.
 
+use crate::program::Program;
+use crate::stepper::{Counters, Part, Stepper};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
-use wgopt_reference::schedule::Schedule;
-use wgopt_scheduler::arena::Arena;
 use wgopt_scheduler::{Engine, Error, ParamSet, Result};
 
 /// Format tag written into every checkpoint.
 pub const FORMAT: &str = "wgopt.optimizer.v1";
-
-/// What an optimizer exposes so its state can be saved and restored.
-pub(crate) trait Stateful {
-    type Config: Clone + Serialize + DeserializeOwned;
-    /// Name written into (and required from) the file.
-    fn checkpoint_name(&self) -> &'static str;
-    fn engine(&self) -> &Engine;
-    /// State arenas by field name.
-    fn state_fields(&self) -> Vec<(&'static str, &Arena)>;
-    /// Layout indices of the parameters this optimizer updates.
-    fn state_slots(&self) -> &[usize];
-    /// (iteration, applied, skipped).
-    fn counters(&self) -> (u64, u64, u64);
-    fn group_configs(&self) -> Vec<(String, Self::Config)>;
-    fn schedule(&self) -> &Schedule;
-    /// Accepts a saved config for group `label` if it is valid and selects the same kernels and
-    /// plans as `ours`; the error says what differs.
-    fn check_config(&self, label: &str, saved: &Self::Config, ours: &Self::Config) -> Result<()>;
-    fn restore(
-        &mut self,
-        iteration: u64,
-        applied: u64,
-        skipped: u64,
-        configs: Vec<Self::Config>,
-        schedule: Schedule,
-    );
-    /// Whole GPU buffers of state that is not shaped like the parameters (M-FAC's gradient
-    /// window), saved as `<name>` tensors of the given shape and written back as a whole.
-    fn extra_buffers(&self) -> Vec<(String, &wgpu::Buffer, Vec<usize>)> {
-        Vec::new()
-    }
-}
 
 #[derive(Serialize, Deserialize)]
 struct GroupEntry<C> {
@@ -68,30 +38,31 @@ fn to_json<T: Serialize>(v: &T) -> Result<String> {
 
 /// Tensors (name, shape, little-endian f32 bytes) and metadata of a checkpoint being written.
 #[derive(Default)]
-pub(crate) struct Contents {
+struct Contents {
     tensors: Vec<(String, Vec<usize>, Vec<u8>)>,
     meta: HashMap<String, String>,
 }
 
 impl Contents {
-    pub(crate) fn new(optimizer: &str) -> Contents {
+    fn new(optimizer: &str) -> Contents {
         let mut c = Contents::default();
         c.meta.insert("format".into(), FORMAT.into());
         c.meta.insert("optimizer".into(), optimizer.into());
         c
     }
 
-    /// Adds one optimizer's state; `prefix` ("" for a plain optimizer) namespaces its metadata.
-    pub(crate) fn add<S: Stateful>(
+    /// Adds one part's state; `prefix` ("" for a single optimizer) namespaces its metadata.
+    fn add<P: Program>(
         &mut self,
-        opt: &S,
-        params: &ParamSet,
+        (engine, params): (&Engine, &ParamSet),
+        part: &Part<P>,
+        counters: &Counters,
         prefix: &str,
     ) -> Result<()> {
         let layout = params.layout();
-        for (field, arena) in opt.state_fields() {
-            let all = arena.read_all(opt.engine(), layout)?;
-            for &i in opt.state_slots() {
+        for (field, arena) in part.program.state() {
+            let all = arena.read_all(engine, layout)?;
+            for &i in part.groups.slots() {
                 let s = &layout.slots[i];
                 self.tensors.push((
                     format!("{}.{field}", s.name),
@@ -100,28 +71,36 @@ impl Contents {
                 ));
             }
         }
-        for (name, buffer, shape) in opt.extra_buffers() {
+        for (name, buffer, shape) in part.program.whole_buffers() {
             let n: usize = shape.iter().product();
-            let data = wgopt_scheduler::arena::read_range(opt.engine(), buffer, 0, n as u64 * 4)?;
+            let data = wgopt_scheduler::arena::read_range(engine, buffer, 0, n as u64 * 4)?;
             self.tensors
                 .push((name, shape, bytemuck::cast_slice(&data).to_vec()));
         }
-        let (iteration, applied, skipped) = opt.counters();
-        let groups: Vec<GroupEntry<S::Config>> = opt
-            .group_configs()
-            .into_iter()
-            .map(|(group, config)| GroupEntry { group, config })
+        let groups: Vec<GroupEntry<&P::Config>> = part
+            .groups
+            .iter()
+            .map(|g| GroupEntry {
+                group: g.label.clone(),
+                config: &g.config,
+            })
             .collect();
         let m = &mut self.meta;
-        m.insert(format!("{prefix}step"), applied.to_string());
-        m.insert(format!("{prefix}skipped"), skipped.to_string());
-        m.insert(format!("{prefix}iteration"), iteration.to_string());
+        m.insert(
+            format!("{prefix}step"),
+            counters.expected_applied.to_string(),
+        );
+        m.insert(format!("{prefix}skipped"), counters.skipped.to_string());
+        m.insert(format!("{prefix}iteration"), counters.iteration.to_string());
         m.insert(format!("{prefix}groups"), to_json(&groups)?);
-        m.insert(format!("{prefix}schedule"), to_json(opt.schedule())?);
+        m.insert(format!("{prefix}schedule"), to_json(&counters.schedule)?);
+        for (k, v) in P::COUNTERS.iter().zip(part.program.counters()) {
+            m.insert(format!("{prefix}{k}"), v.to_string());
+        }
         Ok(())
     }
 
-    pub(crate) fn serialize(self) -> Result<Vec<u8>> {
+    fn serialize(self) -> Result<Vec<u8>> {
         let views: Vec<(String, TensorView<'_>)> = self
             .tensors
             .iter()
@@ -136,7 +115,7 @@ impl Contents {
 }
 
 /// A parsed checkpoint file.
-pub(crate) struct File<'a> {
+struct File<'a> {
     tensors: SafeTensors<'a>,
     meta: HashMap<String, String>,
     /// Tensor names claimed by the parts validated so far.
@@ -144,18 +123,19 @@ pub(crate) struct File<'a> {
 }
 
 /// Everything one part will write, checked but not yet applied.
-pub(crate) struct Restore<C> {
+struct Restore<C> {
+    /// (state field index, layout slot, data)
     uploads: Vec<(usize, usize, Vec<f32>)>,
-    /// (index into `extra_buffers`, data)
+    /// (index into `whole_buffers`, data)
     buffers: Vec<(usize, Vec<f32>)>,
-    counters: (u64, u64, u64),
+    counters: Counters,
     configs: Vec<C>,
-    schedule: Schedule,
+    program_counters: Vec<u64>,
 }
 
 impl<'a> File<'a> {
     /// Parses and checks the format tag and the optimizer name.
-    pub(crate) fn open(bytes: &'a [u8], optimizer: &str) -> Result<File<'a>> {
+    fn open(bytes: &'a [u8], optimizer: &str) -> Result<File<'a>> {
         let tensors = SafeTensors::deserialize(bytes)
             .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
@@ -163,22 +143,14 @@ impl<'a> File<'a> {
             .metadata()
             .clone()
             .ok_or_else(|| bad("no __metadata__ in the header"))?;
-        match meta.get("format") {
-            Some(f) if f == FORMAT => {}
-            other => {
-                return Err(bad(format!(
-                    "metadata field \"format\" is {other:?}, expected {FORMAT:?}"
-                )))
-            }
-        }
-        match meta.get("optimizer") {
-            Some(o) if o == optimizer => {}
-            other => {
-                return Err(bad(format!(
-                    "checkpoint is for optimizer {other:?}, this optimizer is {optimizer:?}"
-                )))
-            }
-        }
+        let expect = |key: &str, want: &str| match meta.get(key) {
+            Some(v) if v == want => Ok(()),
+            other => Err(bad(format!(
+                "metadata field {key:?} is {other:?}, expected {want:?} (this optimizer)"
+            ))),
+        };
+        expect("format", FORMAT)?;
+        expect("optimizer", optimizer)?;
         Ok(File {
             tensors,
             meta,
@@ -198,93 +170,107 @@ impl<'a> File<'a> {
             .map_err(|_| bad(format!("metadata field {key:?} is not an integer")))
     }
 
-    /// Checks one part against the file; returns what to write.
-    pub(crate) fn validate<S: Stateful>(
-        &mut self,
-        opt: &S,
-        params: &ParamSet,
-        prefix: &str,
-    ) -> Result<Restore<S::Config>> {
-        let counters = (
-            self.get_u64(&format!("{prefix}iteration"))?,
-            self.get_u64(&format!("{prefix}step"))?,
-            self.get_u64(&format!("{prefix}skipped"))?,
-        );
-        let key = format!("{prefix}groups");
-        let groups: Vec<GroupEntry<S::Config>> = serde_json::from_str(self.get(&key)?)
-            .map_err(|e| bad(format!("metadata field {key:?}: {e}")))?;
-        let key = format!("{prefix}schedule");
-        let schedule: Schedule = serde_json::from_str(self.get(&key)?)
-            .map_err(|e| bad(format!("metadata field {key:?}: {e}")))?;
-        let ours = opt.group_configs();
-        if groups.len() != ours.len() {
+    fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<T> {
+        serde_json::from_str(self.get(key)?)
+            .map_err(|e| bad(format!("metadata field {key:?}: {e}")))
+    }
+
+    fn counters(&self, prefix: &str) -> Result<Counters> {
+        Ok(Counters {
+            iteration: self.get_u64(&format!("{prefix}iteration"))?,
+            expected_applied: self.get_u64(&format!("{prefix}step"))?,
+            skipped: self.get_u64(&format!("{prefix}skipped"))?,
+            schedule: self.get_json(&format!("{prefix}schedule"))?,
+        })
+    }
+
+    /// The saved configs in `part`'s group order, each valid and with the same plan flags.
+    fn configs<P: Program>(&self, part: &Part<P>, prefix: &str) -> Result<Vec<P::Config>> {
+        let saved: Vec<GroupEntry<P::Config>> = self.get_json(&format!("{prefix}groups"))?;
+        if saved.len() != part.groups.iter().count() {
             return Err(bad(format!(
                 "checkpoint has {} groups, this optimizer {}",
-                groups.len(),
-                ours.len()
+                saved.len(),
+                part.groups.iter().count()
             )));
         }
-        let mut configs = Vec::with_capacity(ours.len());
-        for (label, cfg) in &ours {
-            let entry = groups
+        let mut configs = Vec::with_capacity(saved.len());
+        for g in part.groups.iter() {
+            let entry = saved
                 .iter()
-                .find(|g| &g.group == label)
-                .ok_or_else(|| bad(format!("group {label:?} is not in the checkpoint")))?;
-            opt.check_config(label, &entry.config, cfg)?;
+                .find(|e| e.group == g.label)
+                .ok_or_else(|| bad(format!("group {:?} is not in the checkpoint", g.label)))?;
+            wgopt_reference::optim::OptimizerConfig::validate(&entry.config)
+                .map_err(|e| bad(format!("group {:?}: {e}", g.label)))?;
+            let (saved, ours) = (P::plan_flags(&entry.config), P::plan_flags(&g.config));
+            if saved != ours {
+                return Err(bad(format!(
+                    "group {:?} was saved with kernel and plan flags {saved:?}; this \
+                     optimizer's kernels and plans use {ours:?}",
+                    g.label
+                )));
+            }
             configs.push(entry.config.clone());
         }
+        Ok(configs)
+    }
+
+    /// One tensor, checked to be F32 of `shape`, claimed.
+    fn tensor(&mut self, name: &str, shape: &[usize], owner: &str) -> Result<Vec<f32>> {
+        let t = self
+            .tensors
+            .tensor(name)
+            .map_err(|_| bad(format!("{owner}: tensor {name:?} is missing")))?;
+        if t.dtype() != Dtype::F32 || t.shape() != shape {
+            return Err(bad(format!(
+                "{owner}: {name:?} is {:?}{:?}, expected F32{shape:?}",
+                t.dtype(),
+                t.shape()
+            )));
+        }
+        let data = bytemuck::pod_collect_to_vec(t.data());
+        self.claimed.insert(name.to_string());
+        Ok(data)
+    }
+
+    /// Checks one part against the file; returns what to write.
+    fn validate<P: Program>(
+        &mut self,
+        params: &ParamSet,
+        part: &Part<P>,
+        prefix: &str,
+    ) -> Result<Restore<P::Config>> {
+        let counters = self.counters(prefix)?;
+        let configs = self.configs(part, prefix)?;
+        let program_counters = P::COUNTERS
+            .iter()
+            .map(|k| self.get_u64(&format!("{prefix}{k}")))
+            .collect::<Result<Vec<u64>>>()?;
         let layout = params.layout();
         let mut uploads = Vec::new();
-        for (fi, (field, _)) in opt.state_fields().iter().enumerate() {
-            for &i in opt.state_slots() {
+        for (fi, (field, _)) in part.program.state().iter().enumerate() {
+            for &i in part.groups.slots() {
                 let slot = &layout.slots[i];
                 let name = format!("{}.{}", slot.name, field);
-                let t = self.tensors.tensor(&name).map_err(|_| {
-                    bad(format!(
-                        "parameter {:?}: tensor {name:?} is missing",
-                        slot.name
-                    ))
-                })?;
-                if t.dtype() != Dtype::F32 || t.shape() != slot.shape.as_slice() {
-                    return Err(bad(format!(
-                        "parameter {:?}: {name:?} is {:?}{:?}, expected F32{:?}",
-                        slot.name,
-                        t.dtype(),
-                        t.shape(),
-                        slot.shape
-                    )));
-                }
-                uploads.push((fi, i, bytemuck::pod_collect_to_vec(t.data())));
-                self.claimed.insert(name);
+                let owner = format!("parameter {:?}", slot.name);
+                uploads.push((fi, i, self.tensor(&name, &slot.shape, &owner)?));
             }
         }
         let mut buffers = Vec::new();
-        for (bi, (name, _, shape)) in opt.extra_buffers().iter().enumerate() {
-            let t = self
-                .tensors
-                .tensor(name)
-                .map_err(|_| bad(format!("tensor {name:?} is missing")))?;
-            if t.dtype() != Dtype::F32 || t.shape() != shape.as_slice() {
-                return Err(bad(format!(
-                    "{name:?} is {:?}{:?}, expected F32{shape:?}",
-                    t.dtype(),
-                    t.shape()
-                )));
-            }
-            buffers.push((bi, bytemuck::pod_collect_to_vec(t.data())));
-            self.claimed.insert(name.clone());
+        for (bi, (name, _, shape)) in part.program.whole_buffers().iter().enumerate() {
+            buffers.push((bi, self.tensor(name, shape, "optimizer state")?));
         }
         Ok(Restore {
             uploads,
             buffers,
             counters,
             configs,
-            schedule,
+            program_counters,
         })
     }
 
     /// After every part is validated: no tensor may be left unclaimed.
-    pub(crate) fn check_nothing_left(&self) -> Result<()> {
+    fn check_nothing_left(&self) -> Result<()> {
         match self
             .tensors
             .names()
@@ -299,75 +285,84 @@ impl<'a> File<'a> {
     }
 }
 
-/// Writes a validated part.
-pub(crate) fn apply<S: Stateful>(
-    opt: &mut S,
-    params: &ParamSet,
-    r: Restore<S::Config>,
+/// Writes a validated part's state and configs (the stepper restores the counters).
+fn apply<P: Program>(
+    (engine, params): (&Engine, &ParamSet),
+    part: &mut Part<P>,
+    r: Restore<P::Config>,
 ) -> Result<()> {
     let layout = params.layout();
     {
-        let fields = opt.state_fields();
+        let fields = part.program.state();
         for (fi, i, data) in &r.uploads {
-            fields[*fi].1.write(opt.engine(), &layout.slots[*i], data)?;
+            fields[*fi].1.write(engine, &layout.slots[*i], data)?;
         }
-        let extra = opt.extra_buffers();
+        let whole = part.program.whole_buffers();
         for (bi, data) in &r.buffers {
-            opt.engine()
+            engine
                 .queue()
-                .write_buffer(extra[*bi].1, 0, bytemuck::cast_slice(data));
+                .write_buffer(whole[*bi].1, 0, bytemuck::cast_slice(data));
         }
     }
-    let (iteration, applied, skipped) = r.counters;
-    opt.restore(iteration, applied, skipped, r.configs, r.schedule);
-    Ok(())
+    let labels: Vec<String> = part.groups.iter().map(|g| g.label.clone()).collect();
+    for (label, config) in labels.iter().zip(r.configs) {
+        if let Some(g) = part.groups.get_mut(label) {
+            g.config = config;
+        }
+    }
+    part.program.restored(&r.program_counters)
 }
 
-/// Saves a single optimizer.
-pub(crate) fn save<S: Stateful>(opt: &S, params: &ParamSet) -> Result<Vec<u8>> {
-    let mut c = Contents::new(opt.checkpoint_name());
-    c.add(opt, params, "")?;
-    c.serialize()
+/// The metadata prefixes of a stepper's parts.
+fn prefixes<A: Program, B: Program>(s: &Stepper<A, B>) -> (String, String) {
+    match s.second {
+        None => (String::new(), String::new()),
+        Some(_) => (format!("{}.", A::PART), format!("{}.", B::PART)),
+    }
 }
 
-/// Saves a single optimizer plus a wrapper's own counters as metadata entries (Sophia's and
-/// AdaHessian's probe draw number, without which a resumed run would reuse old probes).
-pub(crate) fn save_with_counters<S: Stateful>(
-    opt: &S,
+/// Serialises state, counters, hyperparameters and schedule (the caller synced the counters).
+pub(crate) fn save<A: Program, B: Program>(
+    s: &Stepper<A, B>,
     params: &ParamSet,
-    counters: &[(&str, u64)],
 ) -> Result<Vec<u8>> {
-    let mut c = Contents::new(opt.checkpoint_name());
-    c.add(opt, params, "")?;
-    for (k, v) in counters {
-        c.meta.insert((*k).to_string(), v.to_string());
+    let (pa, pb) = prefixes(s);
+    let mut c = Contents::new(&s.checkpoint_name());
+    c.add((&s.engine, params), &s.first, s.counters(), &pa)?;
+    if let Some(second) = &s.second {
+        c.add((&s.engine, params), second, s.counters(), &pb)?;
     }
     c.serialize()
 }
 
-/// Loads a single optimizer saved by [`save_with_counters`] and returns the named counters
-/// (each required; nothing is written unless all are present and valid).
-pub(crate) fn load_with_counters<S: Stateful>(
-    opt: &mut S,
+/// Restores what [`save`] wrote, after validating the whole file.
+pub(crate) fn load<A: Program, B: Program>(
+    s: &mut Stepper<A, B>,
     params: &ParamSet,
     bytes: &[u8],
-    keys: &[&str],
-) -> Result<Vec<u64>> {
-    let mut file = File::open(bytes, opt.checkpoint_name())?;
-    let values = keys
-        .iter()
-        .map(|k| file.get_u64(k))
-        .collect::<Result<Vec<u64>>>()?;
-    let r = file.validate(opt, params, "")?;
+) -> Result<()> {
+    let (pa, pb) = prefixes(s);
+    let mut file = File::open(bytes, &s.checkpoint_name())?;
+    let ra = file.validate(params, &s.first, &pa)?;
+    let rb = match &s.second {
+        Some(second) => Some(file.validate(params, second, &pb)?),
+        None => None,
+    };
     file.check_nothing_left()?;
-    apply(opt, params, r)?;
-    Ok(values)
-}
-
-/// Loads a single optimizer.
-pub(crate) fn load<S: Stateful>(opt: &mut S, params: &ParamSet, bytes: &[u8]) -> Result<()> {
-    let mut file = File::open(bytes, opt.checkpoint_name())?;
-    let r = file.validate(opt, params, "")?;
-    file.check_nothing_left()?;
-    apply(opt, params, r)
+    if let Some(rb) = &rb {
+        if rb.counters != ra.counters {
+            return Err(bad(format!(
+                "the parts' step counters disagree ({pa}: {:?}, {pb}: {:?})",
+                ra.counters, rb.counters
+            )));
+        }
+    }
+    let counters = ra.counters.clone();
+    let engine = s.engine.clone();
+    apply((&engine, params), &mut s.first, ra)?;
+    if let (Some(second), Some(rb)) = (&mut s.second, rb) {
+        apply((&engine, params), second, rb)?;
+    }
+    s.restore_counters(counters);
+    Ok(())
 }

@@ -2,16 +2,28 @@
 //! `wgopt_reference::optim::diffgrad` (the fixed v2 semantics).
 
 use crate::fused::{Fused, Rule};
+use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::DiffGradConfig;
-use wgopt_scheduler::{Error, Result, ShaderId};
+use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
+use wgopt_scheduler::kernel::{Kernel, WgslStruct};
+use wgopt_scheduler::{wgsl, StepStats};
 
 /// diffGrad over a parameter set.
-pub type DiffGrad = Fused<DiffGradRule>;
+pub type DiffGrad = Stepper<Fused<DiffGradRule>>;
+
+/// `optim/diffgrad.wgsl`: segments, stats, param, grad, exp_avg, exp_avg_sq, previous_grad.
+pub static KERNEL: Kernel = Kernel::new(
+    wgsl!("optim/diffgrad.wgsl"),
+    &[&STEP_STATS, &GRID_STRIDE],
+    &[R, R, W, R, W, W, W],
+)
+.twins(&[DiffGradSegment::LAYOUT, StepStats::LAYOUT]);
 
 /// Per-segment scalars. WGSL twin: `DiffGradSegment` in shaders/optim/diffgrad.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct DiffGradSegment {
     pub start: u32,
     pub end: u32,
@@ -34,25 +46,8 @@ impl Rule for DiffGradRule {
     type Config = DiffGradConfig;
     type Segment = DiffGradSegment;
     const NAME: &'static str = "diffgrad";
-    const SHADER: ShaderId = ShaderId::DiffGrad;
-    const BOUND_FIELDS: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "previous_grad"];
-
-    fn validate(cfg: &DiffGradConfig) -> Result<()> {
-        cfg.validate()
-            .map_err(|e| Error::InvalidHyperparameter(e.to_string()))
-    }
-
-    fn state_fields(_: &[DiffGradConfig]) -> Vec<&'static str> {
-        Self::BOUND_FIELDS.to_vec()
-    }
-
-    fn constants(_: &DiffGradConfig) -> Vec<(&'static str, f64)> {
-        Vec::new()
-    }
-
-    fn base_lr(cfg: &DiffGradConfig) -> f64 {
-        cfg.lr
-    }
+    const KERNEL: &'static Kernel = &KERNEL;
+    const STATE: &'static [&'static str] = &["exp_avg", "exp_avg_sq", "previous_grad"];
 
     fn segment(cfg: &DiffGradConfig, lr: f64, t: u64, start: u32, end: u32) -> DiffGradSegment {
         let (beta1, beta2) = cfg.betas;

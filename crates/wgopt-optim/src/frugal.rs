@@ -9,20 +9,41 @@
 //! The optimizer state is kept full-size (zero outside the subset): the traffic of a projected
 //! weight is 12 + 16ρ bytes per element as in the paper, but its memory is not yet compacted.
 
-use crate::blocks::{element_blocks, resolve_groups};
-use crate::checkpoint::Stateful;
-use crate::optimizer::{counter_methods, guarded_methods, Counters, Optimizer};
+use crate::blocks::{element_blocks, ElementBlock, ParamTable};
+use crate::program::{flag, Build, Flags, Program, Step};
+use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::FrugalConfig;
-use wgopt_reference::schedule::Schedule;
 use wgopt_scheduler::arena::Arena;
-use wgopt_scheduler::guard::{grid, Guard};
+use wgopt_scheduler::guard::grid;
+use wgopt_scheduler::kernel::common::{ELEMENT_BLOCK, PHILOX, STEP_STATS};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
+use wgopt_scheduler::kernel::{Kernel, Wgsl, WgslStruct};
 use wgopt_scheduler::recorder::Dispatch;
-use wgopt_scheduler::{Engine, Error, GuardConfig, ParamSet, Result, ShaderId, StepRecorder};
+use wgopt_scheduler::{wgsl, Result, StepRecorder, StepStats};
+
+/// `FrugalParam`.
+pub static COMMON: Wgsl = wgsl!("optim/frugal_common.wgsl");
+
+/// `optim/frugal_columns.wgsl`, the subsets on refresh steps: params, stats, columns.
+pub static COLUMNS: Kernel = Kernel::new(
+    wgsl!("optim/frugal_columns.wgsl"),
+    &[&STEP_STATS, &PHILOX, &COMMON],
+    &[R, R, W],
+)
+.twins(&[FrugalParam::LAYOUT, StepStats::LAYOUT]);
+
+/// `optim/frugal.wgsl`: blocks, params, stats, param, grad, exp_avg, exp_avg_sq, columns.
+pub static UPDATE: Kernel = Kernel::new(
+    wgsl!("optim/frugal.wgsl"),
+    &[&STEP_STATS, &ELEMENT_BLOCK, &COMMON],
+    &[R, R, R, W, R, W, W, R],
+)
+.twins(&[ElementBlock::LAYOUT, FrugalParam::LAYOUT, StepStats::LAYOUT]);
 
 /// Per-parameter scalars. WGSL twin: `FrugalParam` in shaders/optim/frugal_common.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct FrugalParam {
     pub n_cols: u32,
     pub col_base: u32,
@@ -46,71 +67,60 @@ pub struct FrugalParam {
     pub _pad0: u32,
 }
 
-/// FRUGAL over some groups of a parameter set.
+/// FRUGAL's program.
 #[derive(Debug)]
-pub struct Frugal {
-    engine: Engine,
-    param_set: u64,
-    groups: Vec<(usize, String, FrugalConfig)>,
-    slots: Vec<usize>,
+pub struct FrugalProgram {
     states: Vec<(&'static str, Arena)>,
-    guard: Guard,
-    host_params: Vec<FrugalParam>,
-    param_group: Vec<usize>,
-    params_buf: wgpu::Buffer,
+    table: ParamTable<FrugalParam>,
     dispatches: Vec<Dispatch>,
+    /// Rebuild the subsets on the next step (after a checkpoint load).
     force_mask: bool,
-    recorder: StepRecorder,
-    counters: Counters,
+    _buffers: Vec<wgpu::Buffer>,
 }
 
-impl Frugal {
-    /// One config for every group.
-    pub fn all(params: &ParamSet, cfg: FrugalConfig) -> Result<Self> {
-        let groups: Vec<(String, FrugalConfig)> = params
-            .layout()
-            .groups
-            .iter()
-            .map(|g| (g.clone(), cfg))
-            .collect();
-        Self::new(params, &groups, GuardConfig::default())
+/// FRUGAL over a parameter set.
+pub type Frugal = Stepper<FrugalProgram>;
+
+impl Program for FrugalProgram {
+    type Config = FrugalConfig;
+    const PART: &'static str = "frugal";
+
+    fn name(_: &[&FrugalConfig]) -> &'static str {
+        "frugal"
     }
 
-    pub fn new(
-        params: &ParamSet,
-        groups: &[(String, FrugalConfig)],
-        guard: GuardConfig,
-    ) -> Result<Self> {
-        let engine = params.engine().clone();
-        let layout = params.layout();
-        let rule = groups.first().map(|g| g.1.inactive_update_rule);
-        let (resolved, slots) = resolve_groups("frugal", layout, groups, |c: &FrugalConfig| {
-            c.validate()
-                .map_err(|e| Error::InvalidHyperparameter(e.to_string()))?;
-            if Some(c.inactive_update_rule) != rule {
-                return Err(Error::InvalidHyperparameter(
-                    "frugal: inactive_update_rule selects the kernel and must agree across groups"
-                        .into(),
-                ));
-            }
-            Ok(())
-        })?;
-        let mut host_params = Vec::with_capacity(slots.len());
-        let mut param_group = Vec::with_capacity(slots.len());
+    fn kernel_flags(c: &FrugalConfig) -> Flags {
+        vec![flag("inactive_update_rule", c.inactive_update_rule)]
+    }
+
+    /// These fix the column subsets.
+    fn plan_flags(c: &FrugalConfig) -> Flags {
+        vec![
+            flag("density", c.density),
+            flag("update_gap", c.update_gap),
+            flag("seed", c.seed),
+            flag("inactive_update_rule", c.inactive_update_rule),
+        ]
+    }
+
+    fn kernels() -> Vec<&'static Kernel> {
+        vec![&COLUMNS, &UPDATE]
+    }
+
+    fn build(cx: &Build<'_, FrugalConfig>) -> Result<Self> {
+        let (engine, layout) = (cx.engine, cx.layout());
+        let mut host = Vec::new();
+        let mut groups = Vec::new();
         let mut col_base = 0u32;
-        for &i in &slots {
+        for &i in cx.groups.slots() {
             let slot = &layout.slots[i];
-            let cfg = &resolved
-                .iter()
-                .find(|g| g.0 == slot.group)
-                .expect("slots come from these groups")
-                .2;
+            let cfg = cx.groups.config(slot.group);
             let n_cols = if slot.shape.len() == 2 {
                 slot.shape[1] as u32
             } else {
                 0
             };
-            host_params.push(FrugalParam {
+            host.push(FrugalParam {
                 n_cols,
                 col_base,
                 update_gap: cfg.update_gap,
@@ -120,104 +130,40 @@ impl Frugal {
                 seed_hi: (cfg.seed >> 32) as u32,
                 ..Default::default()
             });
-            param_group.push(slot.group);
+            groups.push(slot.group);
             col_base += 2 * n_cols;
         }
         let states: Vec<(&'static str, Arena)> = ["exp_avg", "exp_avg_sq"]
             .into_iter()
-            .map(|f| (f, Arena::new(&engine, layout, f)))
+            .map(|f| (f, Arena::new(engine, layout, f)))
             .collect();
-        let guard = Guard::new(&engine, params, &slots, guard)?;
-        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let params_buf = engine.create_buffer(
-            "frugal params",
-            (host_params.len().max(1) * std::mem::size_of::<FrugalParam>()) as u64,
-            storage,
+        let table = ParamTable::new(engine, "frugal params", host, groups);
+        let columns = engine.create_buffer(
+            "frugal columns",
+            col_base.max(1) as u64 * 4,
+            wgpu::BufferUsages::STORAGE,
         );
-        let columns = engine.create_buffer("frugal columns", col_base.max(1) as u64 * 4, storage);
-        let rule_code = rule.map_or(0, |r| r.code()) as f64;
-        let columns_k = engine.kernel(ShaderId::FrugalColumns, "main", &[]);
-        let update_k = engine.kernel(ShaderId::Frugal, "main", &[("RULE", rule_code)]);
-        let stats = guard.stats_buffer().clone();
-        let mut dispatches = vec![Dispatch {
-            label: "optim/frugal_columns.wgsl",
-            pipeline: columns_k.pipeline.clone(),
-            bind_group: engine.bind_buffers(
-                "frugal_columns",
-                &columns_k.layout,
-                &[&params_buf, &stats, &columns],
-            ),
-            workgroups: grid(&engine, host_params.len().max(1) as u32),
-        }];
-        for (chunk, blocks) in element_blocks(layout, &slots).iter().enumerate() {
-            if blocks.is_empty() {
-                continue;
-            }
-            let buf = engine.create_buffer("frugal blocks", blocks.len() as u64 * 16, storage);
-            engine
-                .queue()
-                .write_buffer(&buf, 0, bytemuck::cast_slice(blocks));
-            let bound = [
-                buf,
-                params_buf.clone(),
-                stats.clone(),
-                params.param_arena().chunks[chunk].clone(),
-                params.grad_arena().chunks[chunk].clone(),
-                states[0].1.chunks[chunk].clone(),
-                states[1].1.chunks[chunk].clone(),
-                columns.clone(),
-            ];
-            let refs: Vec<&wgpu::Buffer> = bound.iter().collect();
-            dispatches.push(Dispatch {
-                label: "optim/frugal.wgsl",
-                pipeline: update_k.pipeline.clone(),
-                bind_group: engine.bind_buffers("frugal", &update_k.layout, &refs),
-                workgroups: grid(&engine, blocks.len() as u32),
-            });
-        }
-        Ok(Frugal {
-            engine,
-            param_set: params.id(),
-            groups: resolved,
-            slots,
+        let (dispatches, buffers) = dispatches(cx, &states, &table, columns);
+        Ok(FrugalProgram {
             states,
-            guard,
-            host_params,
-            param_group,
-            params_buf,
+            table,
             dispatches,
             force_mask: false,
-            recorder: StepRecorder::new(),
-            counters: Counters::new(),
+            _buffers: buffers,
         })
     }
 
-    fn check_params(&self, params: &ParamSet) -> Result<()> {
-        if params.id() != self.param_set {
-            return Err(Error::InvalidHyperparameter(
-                "frugal was built for another ParamSet".into(),
-            ));
-        }
-        Ok(())
-    }
-
-    fn record(&mut self, params: &ParamSet, rec: &mut StepRecorder) -> Result<()> {
-        self.check_params(params)?;
-        let (mult, t) = self.counters.next();
-        for (q, g) in self.host_params.iter_mut().zip(&self.param_group) {
-            let cfg = &self
-                .groups
-                .iter()
-                .find(|x| x.0 == *g)
-                .expect("parameters come from these groups")
-                .2;
-            let lr = cfg.lr * mult;
+    fn record(&mut self, cx: &Step<'_, FrugalConfig>, rec: &mut StepRecorder) {
+        let (t, force) = (cx.t, self.force_mask as u32);
+        self.table.write(cx.engine, |q, g| {
+            let cfg = cx.config(g);
+            let lr = cx.lr(cfg);
             let scale = if q.n_cols > 0 {
                 cfg.proj_params_lr_scale
             } else {
                 1.0
             };
-            q.force_mask = self.force_mask as u32;
+            q.force_mask = force;
             q.decay = (1.0 - lr * cfg.weight_decay) as f32;
             q.lr_scaled = (lr * scale) as f32;
             q.inactive_step = (lr * scale * cfg.inactive_lr_scale) as f32;
@@ -235,109 +181,75 @@ impl Frugal {
             q.step_size = (lr * scale / (1.0 - cfg.betas.0.powi(local))) as f32;
             q.bias_correction2_sqrt = (1.0 - cfg.betas.1.powi(local)).sqrt() as f32;
             q.step = t as u32;
-        }
+        });
         self.force_mask = false;
-        if !self.host_params.is_empty() {
-            self.engine.queue().write_buffer(
-                &self.params_buf,
-                0,
-                bytemuck::cast_slice(&self.host_params),
-            );
-        }
-        self.guard.record(rec);
         for d in &self.dispatches {
             rec.push(d.clone());
         }
-        self.counters.advance();
-        Ok(())
-    }
-}
-
-impl Stateful for Frugal {
-    type Config = FrugalConfig;
-
-    fn checkpoint_name(&self) -> &'static str {
-        "frugal"
     }
 
-    fn engine(&self) -> &Engine {
-        &self.engine
-    }
-
-    fn state_fields(&self) -> Vec<(&'static str, &Arena)> {
+    fn state(&self) -> Vec<(&'static str, &Arena)> {
         self.states.iter().map(|(n, a)| (*n, a)).collect()
     }
 
-    fn state_slots(&self) -> &[usize] {
-        &self.slots
-    }
-
-    fn counters(&self) -> (u64, u64, u64) {
-        self.counters.tuple()
-    }
-
-    fn group_configs(&self) -> Vec<(String, FrugalConfig)> {
-        self.groups
-            .iter()
-            .map(|(_, l, c)| (l.clone(), *c))
-            .collect()
-    }
-
-    fn schedule(&self) -> &Schedule {
-        &self.counters.schedule
-    }
-
-    fn check_config(&self, label: &str, saved: &FrugalConfig, ours: &FrugalConfig) -> Result<()> {
-        saved
-            .validate()
-            .map_err(|e| Error::Checkpoint(e.to_string()))?;
-        if (
-            saved.density,
-            saved.update_gap,
-            saved.seed,
-            saved.inactive_update_rule,
-        ) != (
-            ours.density,
-            ours.update_gap,
-            ours.seed,
-            ours.inactive_update_rule,
-        ) {
-            return Err(Error::Checkpoint(format!(
-                "group {label:?}: density, update_gap, seed and inactive_update_rule fix the \
-                 column subsets and kernel; saved {saved:?}, this optimizer {ours:?}"
-            )));
-        }
-        Ok(())
-    }
-
-    fn restore(
-        &mut self,
-        iteration: u64,
-        applied: u64,
-        skipped: u64,
-        configs: Vec<FrugalConfig>,
-        schedule: Schedule,
-    ) {
-        for (g, c) in self.groups.iter_mut().zip(configs) {
-            g.2 = c;
-        }
-        self.counters.restore(iteration, applied, skipped, schedule);
-        self.guard
-            .set_counters(&self.engine, applied as u32, skipped as u32);
+    /// The subsets are recomputed from (seed, slot, period) after a load.
+    fn restored(&mut self, _: &[u64]) -> Result<()> {
         self.force_mask = true;
+        Ok(())
     }
 }
 
-impl Optimizer for Frugal {
-    fn name(&self) -> &'static str {
-        "frugal"
+/// The column pass, then the block-wise update per chunk.
+fn dispatches(
+    cx: &Build<'_, FrugalConfig>,
+    states: &[(&'static str, Arena)],
+    table: &ParamTable<FrugalParam>,
+    columns: wgpu::Buffer,
+) -> (Vec<Dispatch>, Vec<wgpu::Buffer>) {
+    let engine = cx.engine;
+    let mut out = vec![engine.dispatch(
+        &COLUMNS,
+        &[],
+        &[table.buffer(), cx.stats, &columns],
+        grid(engine, table.len().max(1) as u32),
+    )];
+    let rule = cx
+        .groups
+        .configs()
+        .first()
+        .map_or(0, |c| c.inactive_update_rule.code()) as f64;
+    let (param, grad) = (cx.params.param_arena(), cx.params.grad_arena());
+    let mut buffers = Vec::new();
+    for (chunk, blocks) in element_blocks(cx.layout(), cx.groups.slots())
+        .iter()
+        .enumerate()
+    {
+        if blocks.is_empty() {
+            continue;
+        }
+        let buf = engine.upload(
+            "frugal blocks",
+            bytemuck::cast_slice(blocks),
+            wgpu::BufferUsages::STORAGE,
+        );
+        let bound = [
+            &buf,
+            table.buffer(),
+            cx.stats,
+            &param.chunks[chunk],
+            &grad.chunks[chunk],
+            &states[0].1.chunks[chunk],
+            &states[1].1.chunks[chunk],
+            &columns,
+        ];
+        out.push(engine.dispatch(
+            &UPDATE,
+            &[("RULE", rule)],
+            &bound,
+            grid(engine, blocks.len() as u32),
+        ));
+        buffers.push(buf);
     }
-
-    counter_methods!();
-    guarded_methods!();
-
-    fn enable_timing(&mut self) -> Result<()> {
-        let n = self.dispatches.len() as u32 + 2 * self.states[0].1.chunks.len() as u32 + 1;
-        self.recorder.enable_timing(&self.engine, n)
-    }
+    buffers.push(columns);
+    (out, buffers)
 }

@@ -1,8 +1,12 @@
-//! wgopt's optimizers on the GPU: the [`Optimizer`] trait, fused elementwise optimizers
-//! ([`sgd`], [`adam`] for Adam and AdamW, [`lion`]), the orthogonalized ones ([`muon`] for Muon
-//! and ROOT, [`sinkgd`]), parameter-group routing ([`routing`]),
-//! learning-rate schedules (re-exported from the reference crate, one implementation for both),
-//! checkpoints in safetensors ([`checkpoint`]) and creation by name ([`registry`]).
+//! wgopt's optimizers on the GPU. Every optimizer is a [`Stepper`] running a [`Program`]: the
+//! stepper owns what they all share (groups, the step guard, the recorder, counters, the
+//! schedule, checkpoints, the [`Optimizer`] interface); a program is an optimizer's own part
+//! (its state, its kernels, what it records per step). A hybrid is a stepper of two programs.
+//!
+//! Programs: [`fused::Fused`] over an elementwise [`Rule`] ([`sgd`], [`adam`] for Adam and
+//! AdamW, [`lion`], [`adabelief`], [`adan`], [`diffgrad`], [`adagrad`]), [`muon`] (Muon and
+//! ROOT), [`sinkgd`], [`sophia`], [`adahessian`], [`adamp`] (AdamP, SGDP), [`mfac`],
+//! [`frugal`]. [`table`] lists every optimizer by name; [`registry`] builds them.
 //!
 //! Module names mirror the reference crate and the shaders: `wgopt_optim::adam` ↔
 //! `wgopt_reference::optim::adam` ↔ `shaders/optim/adam.wgsl`.
@@ -23,30 +27,35 @@ mod matrices;
 pub mod mfac;
 pub mod muon;
 pub mod optimizer;
+pub mod program;
 pub mod registry;
 pub mod routing;
 pub mod sgd;
 pub mod sinkgd;
 pub mod sophia;
+pub mod stepper;
+pub mod table;
 
 pub use adabelief::{AdaBelief, AdaBeliefRule};
 pub use adagrad::{AdaGrad, AdaGradRule};
-pub use adahessian::AdaHessian;
+pub use adahessian::{AdaHessian, AdaHessianProgram};
 pub use adam::{Adam, AdamRule};
 pub use adamp::{AdamP, Sgdp};
 pub use adan::{Adan, AdanRule};
 pub use diffgrad::{DiffGrad, DiffGradRule};
-pub use frugal::Frugal;
+pub use frugal::{Frugal, FrugalProgram};
 pub use fused::{Fused, Rule};
 pub use lion::{Lion, LionRule};
-pub use mfac::Mfac;
-pub use muon::{Muon, MuonAdamW, Root, RootAdamW};
+pub use mfac::{Mfac, MfacProgram};
+pub use muon::{Muon, MuonAdamW, MuonProgram, Root, RootAdamW};
 pub use optimizer::Optimizer;
-pub use registry::{create, OPTIMIZER_NAMES};
+pub use program::{Build, Program, Step};
+pub use registry::{create, find, names, Driver, Request};
 pub use routing::{Matcher, Router};
 pub use sgd::{Sgd, SgdRule};
-pub use sinkgd::SinkGd;
-pub use sophia::Sophia;
+pub use sinkgd::{SinkGd, SinkGdAdamW, SinkGdProgram};
+pub use sophia::{Sophia, SophiaProgram};
+pub use stepper::{Alone, Stepper};
 pub use wgopt_reference::linalg::NsSchedule;
 pub use wgopt_reference::optim::{
     muon::MomentumForm, AdaBeliefConfig, AdaGradConfig, AdaHessianConfig, AdamConfig, AdamPConfig,
@@ -54,3 +63,18 @@ pub use wgopt_reference::optim::{
     MuonScale, SgdConfig, SgdpConfig, SinkGdConfig, SophiaConfig, SophiaEstimator,
 };
 pub use wgopt_reference::schedule::{DecayShape, Schedule};
+
+use wgopt_scheduler::Kernel;
+
+/// Every kernel the optimizers may launch (each once).
+pub fn kernels() -> Vec<&'static Kernel> {
+    let mut all: Vec<&'static Kernel> = Vec::new();
+    for e in table::OPTIMIZERS {
+        for k in e.recipe.kernels() {
+            if !all.iter().any(|a| std::ptr::eq(*a, k)) {
+                all.push(k);
+            }
+        }
+    }
+    all
+}

@@ -1,16 +1,28 @@
 //! Lion on the GPU: `shaders/optim/lion.wgsl`, reference twin `wgopt_reference::optim::lion`.
 
 use crate::fused::{Fused, Rule};
+use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::LionConfig;
-use wgopt_scheduler::{Error, Result, ShaderId};
+use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
+use wgopt_scheduler::kernel::{Kernel, WgslStruct};
+use wgopt_scheduler::{wgsl, StepStats};
 
 /// Lion over a parameter set.
-pub type Lion = Fused<LionRule>;
+pub type Lion = Stepper<Fused<LionRule>>;
+
+/// `optim/lion.wgsl`: segments, stats, param, grad, exp_avg.
+pub static KERNEL: Kernel = Kernel::new(
+    wgsl!("optim/lion.wgsl"),
+    &[&STEP_STATS, &GRID_STRIDE],
+    &[R, R, W, R, W],
+)
+.twins(&[LionSegment::LAYOUT, StepStats::LAYOUT]);
 
 /// Per-segment scalars. WGSL twin: `LionSegment` in shaders/optim/lion.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct LionSegment {
     pub start: u32,
     pub end: u32,
@@ -34,25 +46,8 @@ impl Rule for LionRule {
     type Config = LionConfig;
     type Segment = LionSegment;
     const NAME: &'static str = "lion";
-    const SHADER: ShaderId = ShaderId::Lion;
-    const BOUND_FIELDS: &'static [&'static str] = &["exp_avg"];
-
-    fn validate(cfg: &LionConfig) -> Result<()> {
-        cfg.validate()
-            .map_err(|e| Error::InvalidHyperparameter(e.to_string()))
-    }
-
-    fn state_fields(_: &[LionConfig]) -> Vec<&'static str> {
-        Self::BOUND_FIELDS.to_vec()
-    }
-
-    fn constants(_: &LionConfig) -> Vec<(&'static str, f64)> {
-        Vec::new()
-    }
-
-    fn base_lr(cfg: &LionConfig) -> f64 {
-        cfg.lr
-    }
+    const KERNEL: &'static Kernel = &KERNEL;
+    const STATE: &'static [&'static str] = &["exp_avg"];
 
     fn segment(cfg: &LionConfig, lr: f64, t: u64, start: u32, end: u32) -> LionSegment {
         LionSegment {

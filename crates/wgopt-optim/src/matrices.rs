@@ -32,7 +32,9 @@ pub(crate) fn matrix_batches(
             return Err(Error::ShapeMismatch {
                 name: s.name.clone(),
                 expected: format!(
-                    "at least 2 dimensions for {who} (route 1-D parameters to AdamW)"
+                    "at least 2 dimensions for {who}; use the hybrid {}+adamw, which sends \
+                     1-D parameters to AdamW",
+                    who.to_lowercase()
                 ),
                 got: format!("{:?}", s.shape),
             });

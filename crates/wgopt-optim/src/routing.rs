@@ -59,6 +59,18 @@ impl Router {
             .rule(Matcher::NameContains("bias".into()), "no_decay")
     }
 
+    /// The split of the matrix optimizers' hybrids: parameters with at least 2 dimensions go
+    /// to `matrices`, except embeddings and the output head (names containing "embed", "wte",
+    /// "wpe" or "head"), which join 1-D parameters in "adamw".
+    pub fn matrices(matrices: &str) -> Router {
+        Router::new(matrices)
+            .rule(Matcher::NdimAtMost(1), "adamw")
+            .rule(Matcher::NameContains("embed".into()), "adamw")
+            .rule(Matcher::NameContains("wte".into()), "adamw")
+            .rule(Matcher::NameContains("wpe".into()), "adamw")
+            .rule(Matcher::NameContains("head".into()), "adamw")
+    }
+
     /// The group of one parameter.
     pub fn assign(&self, name: &str, shape: &[usize]) -> &str {
         self.rules

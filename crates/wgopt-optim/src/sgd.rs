@@ -1,16 +1,28 @@
 //! SGD on the GPU: `shaders/optim/sgd.wgsl`, reference twin `wgopt_reference::optim::sgd`.
 
 use crate::fused::{Fused, Rule};
+use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::SgdConfig;
-use wgopt_scheduler::{Error, Result, ShaderId};
+use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
+use wgopt_scheduler::kernel::{Kernel, WgslStruct};
+use wgopt_scheduler::{wgsl, StepStats};
 
 /// SGD over a parameter set.
-pub type Sgd = Fused<SgdRule>;
+pub type Sgd = Stepper<Fused<SgdRule>>;
+
+/// `optim/sgd.wgsl`: segments, stats, param, grad, momentum_buffer.
+pub static KERNEL: Kernel = Kernel::new(
+    wgsl!("optim/sgd.wgsl"),
+    &[&STEP_STATS, &GRID_STRIDE],
+    &[R, R, W, R, W],
+)
+.twins(&[SgdSegment::LAYOUT, StepStats::LAYOUT]);
 
 /// Per-segment scalars. WGSL twin: `SgdSegment` in shaders/optim/sgd.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct SgdSegment {
     pub start: u32,
     pub end: u32,
@@ -30,17 +42,12 @@ impl Rule for SgdRule {
     type Config = SgdConfig;
     type Segment = SgdSegment;
     const NAME: &'static str = "sgd";
-    const SHADER: ShaderId = ShaderId::Sgd;
-    const BOUND_FIELDS: &'static [&'static str] = &["momentum_buffer"];
+    const KERNEL: &'static Kernel = &KERNEL;
+    const STATE: &'static [&'static str] = &["momentum_buffer"];
 
-    fn validate(cfg: &SgdConfig) -> Result<()> {
-        cfg.validate()
-            .map_err(|e| Error::InvalidHyperparameter(e.to_string()))
-    }
-
-    fn state_fields(cfgs: &[SgdConfig]) -> Vec<&'static str> {
+    fn state_fields(cfgs: &[&SgdConfig]) -> Vec<&'static str> {
         if cfgs.iter().any(|c| c.momentum != 0.0) {
-            Self::BOUND_FIELDS.to_vec()
+            Self::STATE.to_vec()
         } else {
             Vec::new()
         }
@@ -51,10 +58,6 @@ impl Rule for SgdRule {
             ("MAXIMIZE", cfg.maximize as u8 as f64),
             ("NESTEROV", cfg.nesterov as u8 as f64),
         ]
-    }
-
-    fn base_lr(cfg: &SgdConfig) -> f64 {
-        cfg.lr
     }
 
     fn segment(cfg: &SgdConfig, lr: f64, t: u64, start: u32, end: u32) -> SgdSegment {

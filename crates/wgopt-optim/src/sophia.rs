@@ -20,18 +20,41 @@
 //! applies to it as the reference's training script clips it.
 
 use crate::fused::{Fused, Rule};
-use crate::optimizer::{delegated_methods, Optimizer};
+use crate::optimizer::Optimizer;
+use crate::program::{Build, Flags, Program, Step};
+use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::{SophiaConfig, SophiaEstimator};
-use wgopt_scheduler::arena::read_range;
-use wgopt_scheduler::elementwise::ElementwiseKernel;
+use wgopt_scheduler::arena::{read_range, Arena};
+use wgopt_scheduler::elementwise::{Coverage, ElementwiseKernel};
 use wgopt_scheduler::guard::Guard;
-use wgopt_scheduler::random::{Distribution, Probes};
-use wgopt_scheduler::{Error, GuardConfig, ParamSet, Result, ShaderId, StepRecorder, StepStats};
+use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
+use wgopt_scheduler::kernel::{Kernel, WgslStruct};
+use wgopt_scheduler::random::{Distribution, Probes, PROBE_FILL};
+use wgopt_scheduler::{
+    wgsl, Engine, Error, GuardConfig, ParamSet, Result, StepRecorder, StepStats,
+};
+
+/// `optim/sophia.wgsl`, the update: segments, stats, param, grad, exp_avg, hessian.
+pub static KERNEL: Kernel = Kernel::new(
+    wgsl!("optim/sophia.wgsl"),
+    &[&STEP_STATS, &GRID_STRIDE],
+    &[R, R, W, R, W, R],
+)
+.twins(&[SophiaSegment::LAYOUT, StepStats::LAYOUT]);
+
+/// `optim/sophia_hessian.wgsl`, the Hessian EMA: segments, stats, estimate, hessian, probes.
+pub static HESSIAN: Kernel = Kernel::new(
+    wgsl!("optim/sophia_hessian.wgsl"),
+    &[&STEP_STATS, &GRID_STRIDE],
+    &[R, R, R, W, R],
+)
+.twins(&[SophiaHessianSegment::LAYOUT, StepStats::LAYOUT]);
 
 /// Per-segment scalars of the update. WGSL twin: `SophiaSegment` in shaders/optim/sophia.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct SophiaSegment {
     pub start: u32,
     pub end: u32,
@@ -50,7 +73,7 @@ pub struct SophiaSegment {
 /// Per-segment scalars of the Hessian EMA. WGSL twin: `SophiaHessianSegment` in
 /// shaders/optim/sophia_hessian.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct SophiaHessianSegment {
     pub start: u32,
     pub end: u32,
@@ -62,6 +85,7 @@ pub struct SophiaHessianSegment {
     pub _pad3: f32,
 }
 
+/// The update rule (clipped sign momentum over the Hessian EMA).
 #[derive(Debug)]
 pub enum SophiaRule {}
 
@@ -69,17 +93,8 @@ impl Rule for SophiaRule {
     type Config = SophiaConfig;
     type Segment = SophiaSegment;
     const NAME: &'static str = "sophia";
-    const SHADER: ShaderId = ShaderId::Sophia;
-    const BOUND_FIELDS: &'static [&'static str] = &["exp_avg", "hessian"];
-
-    fn validate(cfg: &SophiaConfig) -> Result<()> {
-        cfg.validate()
-            .map_err(|e| Error::InvalidHyperparameter(e.to_string()))
-    }
-
-    fn state_fields(_: &[SophiaConfig]) -> Vec<&'static str> {
-        Self::BOUND_FIELDS.to_vec()
-    }
+    const KERNEL: &'static Kernel = &KERNEL;
+    const STATE: &'static [&'static str] = &["exp_avg", "hessian"];
 
     fn constants(cfg: &SophiaConfig) -> Vec<(&'static str, f64)> {
         vec![
@@ -89,10 +104,6 @@ impl Rule for SophiaRule {
                 (cfg.estimator == SophiaEstimator::Hutchinson) as u8 as f64,
             ),
         ]
-    }
-
-    fn base_lr(cfg: &SophiaConfig) -> f64 {
-        cfg.lr
     }
 
     fn segment(cfg: &SophiaConfig, lr: f64, t: u64, start: u32, end: u32) -> SophiaSegment {
@@ -112,207 +123,218 @@ impl Rule for SophiaRule {
     }
 }
 
-/// SophiaG or SophiaH over some groups of a parameter set.
+/// Sophia's program: the fused update, and the Hessian EMA under its own guard.
 #[derive(Debug)]
-pub struct Sophia {
+pub struct SophiaProgram {
     update: Fused<SophiaRule>,
-    ema: ElementwiseKernel,
+    ema: ElementwiseKernel<SophiaHessianSegment>,
     ema_guard: Guard,
     ema_recorder: StepRecorder,
-    scratch: Vec<SophiaHessianSegment>,
     probes: Option<Probes>,
     /// The draw the next Hutchinson update consumes.
     pending_probe: Option<u32>,
     hutchinson: bool,
 }
 
-impl Sophia {
-    /// One config for every group (see [`SophiaConfig::g`] and [`SophiaConfig::h`]).
-    pub fn all(params: &ParamSet, cfg: SophiaConfig) -> Result<Self> {
-        let groups: Vec<(String, SophiaConfig)> = params
-            .layout()
+/// SophiaG or SophiaH over a parameter set.
+pub type Sophia = Stepper<SophiaProgram>;
+
+impl Program for SophiaProgram {
+    type Config = SophiaConfig;
+    const PART: &'static str = "sophia";
+    const COUNTERS: &'static [&'static str] = &["probe_draws"];
+
+    fn name(configs: &[&SophiaConfig]) -> &'static str {
+        match configs.first().map(|c| c.estimator) {
+            Some(SophiaEstimator::Hutchinson) => "sophia-h",
+            _ => "sophia-g",
+        }
+    }
+
+    fn checkpoint_name(_: &[&SophiaConfig]) -> &'static str {
+        "sophia"
+    }
+
+    fn kernel_flags(config: &SophiaConfig) -> Flags {
+        Fused::<SophiaRule>::kernel_flags(config)
+    }
+
+    fn kernels() -> Vec<&'static Kernel> {
+        vec![&KERNEL, &HESSIAN, &PROBE_FILL]
+    }
+
+    fn build(cx: &Build<'_, SophiaConfig>) -> Result<Self> {
+        let update = Fused::<SophiaRule>::build(cx)?;
+        let hutchinson = cx
             .groups
-            .iter()
-            .map(|g| (g.clone(), cfg))
-            .collect();
-        Self::new(params, &groups, GuardConfig::default())
-    }
-
-    /// Groups with their own hyperparameters; the estimator must agree across groups.
-    /// `seed` of the Hutchinson probes is 0 here; see [`Sophia::with_seed`].
-    pub fn new(
-        params: &ParamSet,
-        groups: &[(String, SophiaConfig)],
-        guard: GuardConfig,
-    ) -> Result<Self> {
-        Self::with_seed(params, groups, guard, 0)
-    }
-
-    /// As [`Sophia::new`], with the seed of SophiaH's Gaussian probes.
-    pub fn with_seed(
-        params: &ParamSet,
-        groups: &[(String, SophiaConfig)],
-        guard: GuardConfig,
-        seed: u64,
-    ) -> Result<Self> {
-        let update = Fused::<SophiaRule>::new(params, groups, guard)?;
-        let engine = update.engine().clone();
-        let layout = params.layout();
-        let hutchinson = groups[0].1.estimator == SophiaEstimator::Hutchinson;
-        let group_ids: Vec<usize> = update
-            .groups()
-            .map(|(l, _)| layout.group_index(l))
-            .collect::<Result<_>>()?;
+            .configs()
+            .first()
+            .is_some_and(|c| c.estimator == SophiaEstimator::Hutchinson);
+        let ids = cx.groups.ids();
         let probes = hutchinson.then(|| {
             Probes::new(
-                params,
-                &group_ids,
+                cx.params,
+                &ids,
                 Distribution::Gaussian,
-                seed,
+                cx.seed,
                 0,
                 "sophia probes",
             )
         });
-        let ema_guard = Guard::new(&engine, params, update.slots(), guard)?;
-        let hessian = &update
-            .state_arenas()
-            .iter()
-            .find(|(n, _)| *n == "hessian")
-            .expect("SophiaRule has a hessian state")
-            .1;
+        let ema_guard = Guard::new(cx.engine, cx.params, cx.groups.slots(), cx.guard)?;
+        let hessian = update
+            .state_arena("hessian")
+            .ok_or_else(|| Error::Internal("SophiaRule has a hessian state".into()))?;
         let stats = ema_guard.stats_buffer().clone();
         let ema = ElementwiseKernel::new(
-            &engine,
-            ShaderId::SophiaHessian,
+            cx.engine,
+            &HESSIAN,
             &[("HUTCHINSON", hutchinson as u8 as f64)],
-            layout,
-            &group_ids,
-            std::mem::size_of::<SophiaHessianSegment>(),
+            Coverage::groups(cx.layout(), &ids),
             |chunk| {
                 vec![
                     stats.clone(),
-                    params.grad_arena().chunks[chunk].clone(),
+                    cx.params.grad_arena().chunks[chunk].clone(),
                     hessian.chunks[chunk].clone(),
                     match &probes {
                         Some(p) => p.arena().chunks[chunk].clone(),
                         // Read-only stand-in; the kernel does not read it without HUTCHINSON.
-                        None => params.param_arena().chunks[chunk].clone(),
+                        None => cx.params.param_arena().chunks[chunk].clone(),
                     },
                 ]
             },
         );
-        Ok(Sophia {
+        Ok(SophiaProgram {
             update,
             ema,
             ema_guard,
             ema_recorder: StepRecorder::new(),
-            scratch: Vec::new(),
             probes,
             pending_probe: None,
             hutchinson,
         })
     }
 
-    /// Probe draws taken so far (0 for SophiaG); saved in checkpoints.
-    fn probe_draws(&self) -> u32 {
-        self.probes.as_ref().map_or(0, |p| p.draws())
+    fn record(&mut self, cx: &Step<'_, SophiaConfig>, rec: &mut StepRecorder) {
+        self.update.record(cx, rec);
     }
 
-    /// After a checkpoint load: the next draw continues the saved sequence.
-    fn restore_probe_draws(&mut self, draws: u32) {
+    fn state(&self) -> Vec<(&'static str, &Arena)> {
+        self.update.state()
+    }
+
+    fn bytes_per_element(config: &SophiaConfig) -> Option<usize> {
+        Fused::<SophiaRule>::bytes_per_element(config)
+    }
+
+    fn driver(stepper: Stepper<Self>) -> crate::registry::Driver {
+        crate::registry::Driver::Sophia(Box::new(stepper))
+    }
+
+    fn guard_changed(&mut self, engine: &Engine, guard: GuardConfig) {
+        self.ema_guard.reconfigure(engine, guard);
+    }
+
+    /// Probe draws taken so far (0 for SophiaG).
+    fn counters(&self) -> Vec<u64> {
+        vec![self.probes.as_ref().map_or(0, |p| p.draws()) as u64]
+    }
+
+    /// The next draw continues the saved sequence.
+    fn restored(&mut self, counters: &[u64]) -> Result<()> {
+        let draws = u32::try_from(counters[0])
+            .map_err(|_| Error::Checkpoint("probe_draws exceeds u32".into()))?;
         if let Some(p) = self.probes.as_mut() {
             p.set_draws(draws);
         }
         self.pending_probe = None;
+        Ok(())
     }
+}
 
+impl Stepper<SophiaProgram> {
     /// True for SophiaH (Hutchinson probes), false for SophiaG (sampled-label gradients).
     pub fn is_hutchinson(&self) -> bool {
-        self.hutchinson
+        self.program().hutchinson
     }
 
     /// True when the step just taken is one after which the reference updates the Hessian
     /// (`iteration % k == k − 1`, counted over `step` calls; all groups share group 0's k).
     pub fn hessian_due(&self) -> bool {
         let k = self
-            .update
             .groups()
-            .next()
-            .map_or(10, |g| g.1.update_interval) as u64;
-        let it = self.update.iteration();
+            .configs()
+            .first()
+            .map_or(10, |c| c.update_interval) as u64;
+        let it = self.iteration();
         it > 0 && it.is_multiple_of(k)
     }
 
     /// SophiaH: draws the next Gaussian probes on the GPU (submitted now) and returns them; read
     /// them with `Probes::read` or bind `Probes::arena` to compute the Hessian-vector product.
     pub fn probes(&mut self) -> Result<&Probes> {
-        let engine = self.update.engine().clone();
-        let probes = self.probes.as_mut().ok_or_else(|| {
+        let engine = self.engine().clone();
+        let program = self.program_mut();
+        let probes = program.probes.as_mut().ok_or_else(|| {
             Error::InvalidHyperparameter(
                 "SophiaG takes no probes: hand it the gradient on sampled labels".into(),
             )
         })?;
-        self.pending_probe = Some(probes.draw(&engine)?);
-        Ok(self.probes.as_ref().expect("checked above"))
+        program.pending_probe = Some(probes.draw(&engine)?);
+        Ok(program.probes.as_ref().expect("drawn above"))
     }
 
     /// The Hessian EMA from the estimate in `params`' gradients (ĝ for SophiaG, Hu for
     /// SophiaH with the probes of the last [`Sophia::probes`] call). One submit, no readback.
     pub fn update_hessian(&mut self, params: &mut ParamSet) -> Result<()> {
-        if self.hutchinson && self.pending_probe.is_none() {
+        self.check_params(params)?;
+        let engine = self.engine.clone();
+        let (groups, program) = (&self.first.groups, &mut self.first.program);
+        if program.hutchinson && program.pending_probe.is_none() {
             return Err(Error::OutOfOrder(
                 "SophiaH: call probes() and compute Hu with them before update_hessian()".into(),
             ));
         }
-        let engine = self.update.engine().clone();
-        let update = &self.update;
-        self.ema
-            .write_segments(&engine, &mut self.scratch, |g, start, end| {
-                let cfg = update
-                    .config_of_group(g)
-                    .expect("segments are planned from these groups");
-                SophiaHessianSegment {
-                    start,
-                    end,
-                    beta2: cfg.betas.1 as f32,
-                    one_minus_beta2: (1.0 - cfg.betas.1) as f32,
-                    ..Default::default()
-                }
-            });
-        let mut rec = std::mem::take(&mut self.ema_recorder);
+        program.ema.write(&engine, |g, start, end| {
+            let cfg = groups.config(g);
+            SophiaHessianSegment {
+                start,
+                end,
+                beta2: cfg.betas.1 as f32,
+                one_minus_beta2: (1.0 - cfg.betas.1) as f32,
+                ..Default::default()
+            }
+        });
+        let rec = &mut program.ema_recorder;
         rec.take_copies(params);
-        self.ema_guard.record(&mut rec);
-        self.ema.record(&mut rec);
-        let r = rec.submit(&engine).map(|_| ());
-        self.ema_recorder = rec;
-        self.pending_probe = None;
-        r
+        program.ema_guard.record(rec);
+        program.ema.record(rec);
+        rec.submit(&engine)?;
+        program.pending_probe = None;
+        Ok(())
     }
 
     /// Statistics of the last Hessian update (its estimate's norm, whether it was skipped, and
     /// the applied/skipped update counts). Waits for the GPU.
     pub fn hessian_stats(&self) -> Result<StepStats> {
-        self.ema_guard.read_stats(self.update.engine())
+        self.program().ema_guard.read_stats(self.engine())
     }
 
     /// The reference's `win_rate` diagnostic: the share of coordinates the clip leaves alone
     /// (`|m| < ρ·bs·h`, with group 0's ρ·bs). Reads `exp_avg` and `hessian` back (waits).
     pub fn win_rate(&self, params: &ParamSet) -> Result<f64> {
-        let engine = self.update.engine();
-        let layout = params.layout();
-        let scale = self.update.groups().next().map_or(1.0, |g| g.1.scale()) as f32;
+        self.check_params(params)?;
+        let (engine, layout) = (self.engine(), params.layout());
+        let scale = self.groups().configs().first().map_or(1.0, |c| c.scale()) as f32;
+        let update = &self.program().update;
         let arena = |name: &str| {
-            &self
-                .update
-                .state_arenas()
-                .iter()
-                .find(|(n, _)| *n == name)
-                .expect("Sophia states")
-                .1
+            update
+                .state_arena(name)
+                .ok_or_else(|| Error::Internal(format!("Sophia keeps {name}")))
         };
-        let (m, h) = (arena("exp_avg"), arena("hessian"));
+        let (m, h) = (arena("exp_avg")?, arena("hessian")?);
         let (mut won, mut n) = (0usize, 0usize);
-        for &slot in self.update.slots() {
+        for &slot in self.groups().slots() {
             for piece in &layout.slots[slot].pieces {
                 let (off, len) = (piece.offset as u64 * 4, piece.len as u64 * 4);
                 let mv = read_range(engine, &m.chunks[piece.chunk], off, len)?;
@@ -328,29 +350,8 @@ impl Sophia {
         Ok(if n == 0 { 0.0 } else { won as f64 / n as f64 })
     }
 
-    /// The update's optimizer (state arenas, groups).
-    pub fn update_rule(&self) -> &Fused<SophiaRule> {
-        &self.update
-    }
-}
-
-impl Optimizer for Sophia {
-    delegated_methods!(update);
-
-    fn name(&self) -> &'static str {
-        if self.hutchinson {
-            "sophia-h"
-        } else {
-            "sophia-g"
-        }
-    }
-
-    fn step(&mut self, params: &mut ParamSet) -> Result<()> {
-        self.update.step(params)
-    }
-
-    fn set_guard(&mut self, guard: GuardConfig) {
-        self.ema_guard.reconfigure(self.update.engine(), guard);
-        self.update.set_guard(guard)
+    /// The update's state arenas.
+    pub fn state_arenas(&self) -> &[(&'static str, Arena)] {
+        self.program().update.state_arenas()
     }
 }

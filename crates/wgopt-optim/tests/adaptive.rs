@@ -10,7 +10,6 @@ use wgopt_optim::{
     AdaBelief, AdaBeliefConfig, AdaGrad, AdaGradConfig, Adan, AdanConfig, DiffGrad, DiffGradConfig,
     Optimizer,
 };
-use wgopt_reference::optim::Hparams;
 use wgopt_scheduler::{ParamSet, ParamSpec};
 
 fn groups_of<C: Clone>(p: &ParamSet, cfg_of: impl Fn(&str) -> C) -> Vec<(String, C)> {
@@ -61,7 +60,7 @@ fn adabelief_trajectories_every_flag() {
             &engine,
             &format!("adabelief {base:?} clip={clip:?}"),
             |p, guard| Box::new(AdaBelief::new(p, &groups_of(p, cfg_of), guard).unwrap()),
-            |g| Hparams::AdaBelief(cfg_of(g)),
+            cfg_of,
             clip,
             seed,
         );
@@ -97,7 +96,7 @@ fn adan_trajectories_every_flag() {
                     &engine,
                     &format!("adan {base:?} clip={clip:?}"),
                     |p, guard| Box::new(Adan::new(p, &groups_of(p, cfg_of), guard).unwrap()),
-                    |g| Hparams::Adan(cfg_of(g)),
+                    cfg_of,
                     clip,
                     seed,
                 );
@@ -131,7 +130,7 @@ fn diffgrad_trajectories() {
             &engine,
             &format!("diffgrad {base:?}"),
             |p, guard| Box::new(DiffGrad::new(p, &groups_of(p, cfg_of), guard).unwrap()),
-            |g| Hparams::DiffGrad(cfg_of(g)),
+            cfg_of,
             clip,
             seed,
         );
@@ -172,7 +171,7 @@ fn adagrad_trajectories_every_flag() {
             &engine,
             &format!("adagrad {base:?}"),
             |p, guard| Box::new(AdaGrad::new(p, &groups_of(p, cfg_of), guard).unwrap()),
-            |g| Hparams::AdaGrad(cfg_of(g)),
+            cfg_of,
             clip,
             seed,
         );

@@ -75,7 +75,78 @@ fn unknown_names() {
     )
     .unwrap_err();
     assert!(
-        matches!(&e, Error::UnknownName { kind: "group", .. }),
+        matches!(&e, Error::UnknownGroup { group, .. } if group == "other"),
+        "{e}"
+    );
+}
+
+/// Unknown, duplicate and missing groups are typed errors for every program, and across the
+/// two parts of a hybrid.
+#[test]
+fn group_errors_for_every_program() {
+    use wgopt_optim::program::Program;
+    use wgopt_optim::*;
+    fn check<P: Program>(default: P::Config) {
+        let specs = [
+            ParamSpec::new("a", &[4, 3], "g"),
+            ParamSpec::new("b", &[2, 5], "h"),
+        ];
+        let params = ParamSet::new(&engine(), &specs).unwrap();
+        let g = |l: &str| (l.to_string(), default.clone());
+        let name = P::name(&[&default]);
+        let guard = GuardConfig::default();
+        let e = Stepper::<P>::new(&params, &[g("g"), g("zz")], guard).unwrap_err();
+        assert!(
+            matches!(e, Error::UnknownGroup { ref group, .. } if group == "zz"),
+            "{name}: {e}"
+        );
+        let e = Stepper::<P>::new(&params, &[g("g"), g("h"), g("g")], guard).unwrap_err();
+        assert!(
+            matches!(e, Error::DuplicateGroup { ref group, .. } if group == "g"),
+            "{name}: {e}"
+        );
+        let e = Stepper::<P>::new(&params, &[g("g")], guard).unwrap_err();
+        assert!(
+            matches!(e, Error::MissingGroup { ref group, .. } if group == "h"),
+            "{name}: {e}"
+        );
+        Stepper::<P>::new(&params, &[g("h"), g("g")], guard)
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+    check::<Fused<SgdRule>>(SgdConfig::default());
+    check::<Fused<AdamRule>>(AdamConfig::adamw());
+    check::<Fused<LionRule>>(LionConfig::default());
+    check::<Fused<AdaBeliefRule>>(AdaBeliefConfig::default());
+    check::<Fused<AdanRule>>(AdanConfig::default());
+    check::<Fused<DiffGradRule>>(DiffGradConfig::default());
+    check::<Fused<AdaGradRule>>(AdaGradConfig::default());
+    check::<SophiaProgram>(SophiaConfig::g());
+    check::<AdaHessianProgram>(AdaHessianConfig::default());
+    check::<adamp::Projected<AdamPConfig>>(AdamPConfig::default());
+    check::<adamp::Projected<SgdpConfig>>(SgdpConfig::default());
+    check::<MfacProgram>(MfacConfig {
+        ngrads: 4,
+        ..Default::default()
+    });
+    check::<FrugalProgram>(FrugalConfig::default());
+    check::<MuonProgram>(MuonConfig::default());
+    check::<SinkGdProgram>(SinkGdConfig::default());
+    // A hybrid: a group given to both parts is a duplicate; one given to neither is missing.
+    let specs = MuonAdamW::router().specs([("h.w", &[4, 3][..]), ("h.b", &[3][..])]);
+    let params = ParamSet::new(&engine(), &specs).unwrap();
+    let (m, a) = (MuonConfig::default(), AdamConfig::adamw());
+    let guard = GuardConfig::default();
+    let e = MuonAdamW::new(
+        &params,
+        &[("muon".into(), m.clone())],
+        &[("muon".into(), a)],
+        guard,
+    )
+    .unwrap_err();
+    assert!(matches!(e, Error::DuplicateGroup { .. }), "{e}");
+    let e = MuonAdamW::new(&params, &[("muon".into(), m)], &[], guard).unwrap_err();
+    assert!(
+        matches!(e, Error::MissingGroup { ref group, .. } if group == "adamw"),
         "{e}"
     );
 }
@@ -196,34 +267,51 @@ fn split_parameter_has_no_single_binding_and_muon_refuses_it() {
     );
 }
 
-/// Every registry name builds an optimizer; keys map onto the config's fields (betas by
-/// index), values parse as JSON scalars or bare words, and bad ones are typed errors.
+/// Every name of the table builds an optimizer over a matrix and a vector grouped by its
+/// router (a matrix-only optimizer refuses the vector with a typed error that names its
+/// hybrid); keys map onto the config's fields (betas by index), values parse as JSON scalars
+/// or bare words, and bad ones are typed errors.
 #[test]
 fn registry_builds_every_name_and_parses_keys() {
-    use wgopt_optim::registry::{config_from, hparams, OPTIMIZER_NAMES};
-    use wgopt_reference::optim::{AdanConfig, Hparams, SophiaConfig, SophiaEstimator};
-    let params = ParamSet::new(&engine(), &[ParamSpec::new("w", &[2, 3], "g")]).unwrap();
-    for name in OPTIMIZER_NAMES {
-        let opt = create(
-            name,
-            &params,
-            &[("lr", "0.01")],
-            &["g"],
-            GuardConfig::default(),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"));
-        assert!(!opt.name().is_empty());
+    use wgopt_optim::registry::{config_from, find, names, Request};
+    use wgopt_reference::optim::{AdanConfig, SophiaConfig, SophiaEstimator};
+    let shapes = [("h.w", &[2, 3][..]), ("h.b", &[3][..])];
+    let req = Request {
+        hparams: &[("lr", "0.01")],
+        ..Request::default()
+    };
+    for name in names() {
+        let entry = find(name).unwrap();
+        let both = ParamSet::new(&engine(), &(entry.router)().specs(shapes)).unwrap();
+        let built = match entry.recipe.build(&both, &req) {
+            Ok(d) => d,
+            Err(Error::ShapeMismatch {
+                name: p, expected, ..
+            }) => {
+                assert_eq!(p, "h.b", "{name}");
+                assert!(expected.contains("+adamw"), "{name}: {expected}");
+                let w = ParamSet::new(&engine(), &(entry.router)().specs([shapes[0]])).unwrap();
+                entry
+                    .recipe
+                    .build(&w, &req)
+                    .unwrap_or_else(|e| panic!("{name}: {e}"))
+            }
+            Err(e) => panic!("{name}: {e}"),
+        };
+        assert!(!built.into_optimizer().name().is_empty(), "{name}");
     }
     let adan: AdanConfig = config_from("adan", AdanConfig::default(), &[("beta3", "0.5")]).unwrap();
     assert_eq!(adan.betas, (0.98, 0.92, 0.5));
-    match hparams("sophia-g", &[("estimator", "hutchinson"), ("bs", "480")]).unwrap() {
-        Hparams::Sophia(c) => {
-            assert_eq!(c.estimator, SophiaEstimator::Hutchinson);
-            assert_eq!(c.bs, 480.0);
-            assert_eq!(c.rho, SophiaConfig::g().rho);
-        }
-        other => panic!("{other:?}"),
-    }
+    let c = config_from(
+        "sophia-g",
+        SophiaConfig::g(),
+        &[("estimator", "hutchinson"), ("bs", "480")],
+    )
+    .unwrap();
+    assert_eq!(c.estimator, SophiaEstimator::Hutchinson);
+    assert_eq!(c.bs, 480.0);
+    assert_eq!(c.rho, SophiaConfig::g().rho);
+    let params = ParamSet::new(&engine(), &[ParamSpec::new("w", &[2, 3], "g")]).unwrap();
     for (name, kv) in [
         ("adamw", ("lr", "fast")),
         ("adan", ("beta4", "0.1")),

@@ -179,7 +179,9 @@ fn driver(name: &str, params: &ParamSet, lr: &str, guard: GuardConfig) -> Driver
                 ..AdaHessianConfig::default()
             };
             let g: Vec<_> = groups(params).into_iter().map(|l| (l, cfg)).collect();
-            Driver::AdaHessian(Box::new(AdaHessian::new(params, &g, guard, 1).unwrap()))
+            Driver::AdaHessian(Box::new(
+                AdaHessian::with_seed(params, &g, guard, 1).unwrap(),
+            ))
         }
         "muon" | "root" => {
             let base = if name == "muon" {

@@ -7,7 +7,7 @@
 mod common;
 use common::*;
 use wgopt_optim::{AdaHessian, AdaHessianConfig, Optimizer, Sophia, SophiaConfig};
-use wgopt_reference::optim::{adahessian, Hparams, MultiOptimizer};
+use wgopt_reference::optim::{adahessian, MultiOptimizer, ReferenceOptimizer, SophiaState, Tensor};
 use wgopt_scheduler::{Error, GuardConfig, ParamSet, ParamSpec};
 
 fn read_state(opt: &mut dyn Optimizer, params: &ParamSet, key: &str) -> Vec<f32> {
@@ -52,12 +52,13 @@ fn sophia_trajectory(base: SophiaConfig, clip: Option<f32>, seed: u64) {
     };
     let mut opt = Sophia::with_seed(&params, &groups, guard, seed).unwrap();
     let lens: Vec<usize> = layout.slots.iter().map(|s| s.len).collect();
-    let hp = layout
+    let tensors = layout
         .slots
         .iter()
-        .map(|s| Hparams::Sophia(cfg_of(&layout.groups[s.group])))
+        .enumerate()
+        .map(|(i, s)| Tensor::boxed(cfg_of(&layout.groups[s.group]), &s.shape, i).unwrap())
         .collect();
-    let mut reference = MultiOptimizer::new(hp, &lens).unwrap();
+    let mut reference = MultiOptimizer::new(tensors);
     reference.max_grad_norm = clip.map(|c| c as f64);
     let mut updates = 0;
     for _ in 0..STEPS {
@@ -93,7 +94,7 @@ fn sophia_trajectory(base: SophiaConfig, clip: Option<f32>, seed: u64) {
             RTOL,
             ATOL,
         );
-        for (field, want) in reference.states[i].fields() {
+        for (field, want) in reference.fields(i) {
             let got = read_state(&mut opt, &params, &format!("{}.{field}", s.name));
             assert_close(
                 &format!("{label} {}.{field}", s.name),
@@ -105,15 +106,18 @@ fn sophia_trajectory(base: SophiaConfig, clip: Option<f32>, seed: u64) {
         }
     }
     // The win rate the GPU optimizer reports is the reference's on the same states.
-    let states: Vec<_> = reference
-        .states
-        .iter()
-        .filter_map(|s| match s {
-            wgopt_reference::optim::TensorState::Sophia(s) => Some(s),
-            _ => None,
+    let states: Vec<SophiaState> = (0..layout.slots.len())
+        .map(|i| {
+            let f: std::collections::HashMap<_, _> = reference.fields(i).into_iter().collect();
+            SophiaState {
+                exp_avg: f["exp_avg"].to_vec(),
+                hessian: f["hessian"].to_vec(),
+                ..SophiaState::new(0)
+            }
         })
         .collect();
-    let want = wgopt_reference::optim::sophia::win_rate(&cfg_of("decay"), &states);
+    let refs: Vec<&SophiaState> = states.iter().collect();
+    let want = wgopt_reference::optim::sophia::win_rate(&cfg_of("decay"), &refs);
     let got = opt.win_rate(&params).unwrap();
     assert!(
         (got - want).abs() < 1e-3,
@@ -299,7 +303,7 @@ fn adahessian_trajectories() {
             max_grad_norm: clip,
             skip_non_finite: true,
         };
-        let mut opt = AdaHessian::new(&params, &groups, guard, seed).unwrap();
+        let mut opt = AdaHessian::with_seed(&params, &groups, guard, seed).unwrap();
         let mut states: Vec<_> = layout
             .slots
             .iter()

@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use wgopt_optim::{Adam, AdamConfig, Optimizer, Sgd, SgdConfig};
 use wgopt_reference::guard;
-use wgopt_reference::optim::{Hparams, MultiOptimizer};
+use wgopt_reference::optim::MultiOptimizer;
 use wgopt_scheduler::{GuardConfig, ParamSet, ParamSpec};
 
 fn snapshot(params: &ParamSet, opt: &mut dyn Optimizer) -> (Vec<Vec<f32>>, Vec<u8>) {
@@ -68,7 +68,8 @@ fn nan_and_inf_skip_the_step_and_change_nothing() {
     };
     let mut opt = Adam::all(&params, cfg).unwrap();
     let lens: Vec<usize> = layout.slots.iter().map(|s| s.len).collect();
-    let mut reference = MultiOptimizer::new(vec![Hparams::Adam(cfg); lens.len()], &lens).unwrap();
+    let mut reference =
+        MultiOptimizer::uniform(cfg, &lens.iter().map(|&l| vec![l]).collect::<Vec<_>>()).unwrap();
     let mut step =
         |params: &mut ParamSet, opt: &mut Adam, grads: &[Vec<f32>], host: &mut Vec<Vec<f32>>| {
             let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
@@ -134,7 +135,7 @@ fn unread_skip_uses_gpu_step_count() {
         ..AdamConfig::adamw()
     };
     let mut opt = Adam::all(&params, cfg).unwrap();
-    let mut reference = MultiOptimizer::new(vec![Hparams::Adam(cfg)], &[37]).unwrap();
+    let mut reference = MultiOptimizer::uniform(cfg, &[vec![37]]).unwrap();
     for i in 0..6 {
         let mut g = vec![normal_vec(&mut r, 37, 1.0)];
         if i == 1 {

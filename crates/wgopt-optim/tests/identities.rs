@@ -56,11 +56,11 @@ fn sgd_first_momentum_buffer_equals_gradient() {
     )
     .unwrap();
     opt.step(&mut params).unwrap();
-    let buf = opt.state_arenas()[0]
+    let buf = opt.program().state_arenas()[0]
         .1
         .read(&engine(), params.layout().slot("w").unwrap())
         .unwrap();
-    assert_eq!(opt.state_arenas()[0].0, "momentum_buffer");
+    assert_eq!(opt.program().state_arenas()[0].0, "momentum_buffer");
     assert_eq!(buf, g);
 }
 

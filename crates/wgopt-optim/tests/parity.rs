@@ -11,7 +11,6 @@
 mod common;
 use common::*;
 use wgopt_optim::{Adam, AdamConfig, Lion, LionConfig, Sgd, SgdConfig};
-use wgopt_reference::optim::Hparams;
 use wgopt_scheduler::ParamSet;
 
 fn no_decay<T: Copy>(group: &str, cfg: T, zero: impl Fn(T) -> T) -> T {
@@ -62,7 +61,7 @@ fn adam_trajectories_every_flag() {
                                 .collect();
                             Box::new(Adam::new(p, &groups, guard).unwrap())
                         },
-                        |g| Hparams::Adam(cfg_of(g)),
+                        cfg_of,
                         clip,
                         seed,
                     );
@@ -114,7 +113,7 @@ fn sgd_trajectories_every_flag() {
                             .collect();
                         Box::new(Sgd::new(p, &groups, guard).unwrap())
                     },
-                    |g| Hparams::Sgd(cfg_of(g)),
+                    cfg_of,
                     clip,
                     seed,
                 );
@@ -151,7 +150,7 @@ fn lion_trajectories() {
                         .collect();
                     Box::new(Lion::new(p, &groups, guard).unwrap())
                 },
-                |g| Hparams::Lion(cfg_of(g)),
+                cfg_of,
                 clip,
                 seed,
             );
@@ -188,7 +187,7 @@ fn trajectories_across_chunks_and_grid_stride() {
                 .unwrap(),
             )
         },
-        |_| Hparams::Adam(base),
+        |_| base,
         Some(4.0),
         300,
     );
@@ -206,7 +205,7 @@ fn trajectories_across_chunks_and_grid_stride() {
                 Sgd::new(p, &[("decay".into(), sgd), ("no_decay".into(), sgd)], guard).unwrap(),
             )
         },
-        |_| Hparams::Sgd(sgd),
+        |_| sgd,
         None,
         301,
     );

@@ -17,8 +17,8 @@ use wgopt_optim::{AdamConfig, Muon, MuonAdamW, MuonConfig, Optimizer};
 use wgopt_reference::guard;
 use wgopt_reference::linalg::abs_quantile;
 use wgopt_reference::optim::{adam, muon, AdamState, MuonState};
-use wgopt_scheduler::quantile::{AbsQuantile, QuantileSource};
 use wgopt_scheduler::{GuardConfig, ParamSet, ParamSpec, StepRecorder};
+use wgopt_solvers::quantile::{AbsQuantile, QuantileSource};
 
 fn upload(engine: &wgopt_scheduler::Engine, data: &[f32]) -> wgopt_scheduler::wgpu::Buffer {
     use wgopt_scheduler::wgpu::BufferUsages as U;

@@ -247,7 +247,7 @@ fn build(name: &str, params: &ParamSet) -> Built {
                 ..Default::default()
             };
             Built::AdaHessian(Box::new(
-                AdaHessian::new(params, &split(cfg, cfg), guard(), 7).unwrap(),
+                AdaHessian::with_seed(params, &split(cfg, cfg), guard(), 7).unwrap(),
             ))
         }
         "adamp" => plain(Box::new(

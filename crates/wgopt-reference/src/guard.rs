@@ -57,6 +57,21 @@ pub fn decide<'a>(
     }
 }
 
+/// As [`decide`], with the non-finite check over `checked` (the gradients and any per-step
+/// inputs, such as Hessian-vector products, which count toward no norm).
+pub fn decide_with_inputs<'a>(
+    grads: impl IntoIterator<Item = &'a [f32]> + Clone,
+    checked: impl IntoIterator<Item = &'a [f32]>,
+    max_norm: Option<f64>,
+    skip_non_finite: bool,
+) -> GuardDecision {
+    let finite = checked.into_iter().all(all_finite);
+    GuardDecision {
+        skip: skip_non_finite && !finite,
+        ..decide(grads, max_norm, false)
+    }
+}
+
 /// Multiplies a gradient by the clip coefficient, into `out` (the GPU never writes gradients).
 pub fn clipped(g: &[f32], clip_coef: f32) -> Vec<f32> {
     g.iter().map(|&x| x * clip_coef).collect()

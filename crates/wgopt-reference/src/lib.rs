@@ -22,7 +22,8 @@ pub mod scaling;
 pub mod schedule;
 pub mod sketch;
 
-/// Errors of the reference implementations: only shape disagreements can go wrong here.
+/// Errors of the reference implementations: shape disagreements, rejected hyperparameters and
+/// missing inputs.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RefError {
     /// Two slices that must have the same length do not.
@@ -35,6 +36,9 @@ pub enum RefError {
     /// A hyperparameter is outside its legal range (the message says which and why).
     #[error("invalid hyperparameter: {0}")]
     InvalidHyperparameter(String),
+    /// An input the step needs was not given (AdaHessian without its Hessian-vector product).
+    #[error("missing input: {0}")]
+    MissingInput(String),
 }
 
 /// Checks that `got` has the `expected` length, naming the slice in the error.

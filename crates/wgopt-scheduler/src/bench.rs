@@ -1,14 +1,22 @@
 //! Calibration kernels for benchmarks: a copy kernel (achievable bandwidth) and an FMA kernel
 //! (achievable f32 throughput), launched like the optimizer kernels so ratios are fair.
 
+use crate::kernel::Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
+use crate::kernel::{Kernel, WgslStruct};
 use crate::recorder::{Dispatch, StepRecorder};
-use crate::shaders::ShaderId;
 use crate::{Engine, Error, Result};
 use bytemuck::{Pod, Zeroable};
 
+/// `bench/copy.wgsl`: bindings src, dst.
+pub static COPY: Kernel = Kernel::new(crate::wgsl!("bench/copy.wgsl"), &[], &[R, W]);
+
+/// `bench/fma.wgsl`: bindings out, params.
+pub static FMA: Kernel =
+    Kernel::new(crate::wgsl!("bench/fma.wgsl"), &[], &[W, U]).twins(&[FmaParams::LAYOUT]);
+
 /// Uniform of bench/fma.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct FmaParams {
     pub iterations: u32,
     pub mul: f32,
@@ -42,18 +50,11 @@ impl CopyBench {
             | wgpu::BufferUsages::COPY_SRC;
         let src = engine.create_buffer("copy src", size, usage);
         let dst = engine.create_buffer("copy dst", size, usage);
-        let k = engine.kernel(ShaderId::Copy, "main", &[]);
-        let bg = engine.bind_buffers("copy", &k.layout, &[&src, &dst]);
         let wg = ((size / 16) as u32)
             .div_ceil(256)
             .clamp(1, engine.max_workgroups());
         Ok(CopyBench {
-            dispatch: Dispatch {
-                label: "copy",
-                pipeline: k.pipeline,
-                bind_group: bg,
-                workgroups: [wg, 1, 1],
-            },
+            dispatch: engine.dispatch(&COPY, &[], &[&src, &dst], [wg, 1, 1]),
             src,
             dst,
             bytes: 2 * size,
@@ -96,16 +97,9 @@ impl FmaBench {
         engine
             .queue()
             .write_buffer(&params, 0, bytemuck::bytes_of(&p));
-        let k = engine.kernel(ShaderId::Fma, "main", &[]);
-        let bg = engine.bind_buffers("fma", &k.layout, &[&out, &params]);
         FmaBench {
+            dispatch: engine.dispatch(&FMA, &[], &[&out, &params], [workgroups, 1, 1]),
             out,
-            dispatch: Dispatch {
-                label: "fma",
-                pipeline: k.pipeline,
-                bind_group: bg,
-                workgroups: [workgroups, 1, 1],
-            },
             flops: invocations as f64 * iterations as f64 * 32.0,
         }
     }

@@ -355,6 +355,17 @@ impl Engine {
         })
     }
 
+    /// Creates a buffer of `usage` (plus COPY_DST) holding `data` (counted; the write is queued).
+    pub fn upload(&self, label: &str, data: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
+        let b = self.create_buffer(
+            label,
+            data.len() as u64,
+            usage | wgpu::BufferUsages::COPY_DST,
+        );
+        self.inner.queue.write_buffer(&b, 0, data);
+        b
+    }
+
     /// Creates a bind group of whole buffers at bindings 0.. (counted).
     pub fn bind_buffers(
         &self,

@@ -39,9 +39,43 @@ pub enum Error {
     /// A size over what the adapter (or wgopt's 32-bit indexing) allows.
     #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
     OverLimit { what: String, size: u64, limit: u64 },
-    /// A hyperparameter outside its legal range.
+    /// A hyperparameter outside its legal range, or flags that must agree and do not.
     #[error("invalid hyperparameter: {0}")]
     InvalidHyperparameter(String),
+    /// Two lengths that must agree do not (from the reference crate's checks).
+    #[error("length mismatch for {what}: expected {expected}, got {got}")]
+    LengthMismatch {
+        what: &'static str,
+        expected: usize,
+        got: usize,
+    },
+    /// A group label the parameter set does not have.
+    #[error("{optimizer}: unknown group {group:?}; the parameter set's groups: {known}")]
+    UnknownGroup {
+        optimizer: String,
+        group: String,
+        known: String,
+    },
+    /// A group given twice (to one optimizer, or to both parts of a hybrid).
+    #[error("{optimizer}: group {group:?} is given twice")]
+    DuplicateGroup { optimizer: String, group: String },
+    /// A group of the parameter set that no part of the optimizer updates: its parameters
+    /// would silently never change.
+    #[error(
+        "{optimizer}: group {group:?} of the parameter set is given to no optimizer part \
+         (its parameters would never change); give it a config"
+    )]
+    MissingGroup { optimizer: String, group: String },
+    /// An optimizer called with a parameter set other than the one it was built for.
+    #[error("{optimizer} was built for another ParamSet")]
+    WrongParamSet { optimizer: String },
+    /// Input data (not a hyperparameter) an operation cannot use: empty or negative marginals,
+    /// a cost with NaN, a problem of the wrong size.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// An invariant of wgopt itself broke. This is a bug: please report it with the message.
+    #[error("internal error (a bug in wgopt, please report): {0}")]
+    Internal(String),
     /// A call made out of the order an algorithm needs (e.g. a Hutchinson Hessian update
     /// before any probes were drawn); the message names the call that must come first.
     #[error("out of order: {0}")]
@@ -66,6 +100,26 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// The reference crate's errors keep their meaning: a length check stays a length check, a
+/// rejected hyperparameter stays one (with the reference's message, not wrapped twice).
+impl From<wgopt_reference::RefError> for Error {
+    fn from(e: wgopt_reference::RefError) -> Self {
+        match e {
+            wgopt_reference::RefError::LengthMismatch {
+                what,
+                expected,
+                got,
+            } => Error::LengthMismatch {
+                what,
+                expected,
+                got,
+            },
+            wgopt_reference::RefError::InvalidHyperparameter(m) => Error::InvalidHyperparameter(m),
+            wgopt_reference::RefError::MissingInput(m) => Error::InvalidInput(m),
+        }
+    }
 }
 
 impl From<wgpu::PollError> for Error {

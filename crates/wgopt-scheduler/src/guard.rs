@@ -10,18 +10,37 @@
 //! skipped steps, so it runs every step even when clipping and the check are off.
 
 use crate::arena::{read_bytes, Arena};
-use crate::pipelines::Kernel;
+use crate::kernel::common::{NON_FINITE, PARTIAL, STEP_STATS};
+use crate::kernel::Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
+use crate::kernel::{Kernel, WgslStruct};
+use crate::pipelines::Pipeline;
 use crate::recorder::{Dispatch, StepRecorder};
-use crate::shaders::ShaderId;
 use crate::{Engine, ParamSet, Result};
 use bytemuck::{Pod, Zeroable};
+
+/// `reduce/tile_sumsq.wgsl`: bindings grad, tiles, partials.
+pub static TILE_SUMSQ: Kernel = Kernel::new(
+    crate::wgsl!("reduce/tile_sumsq.wgsl"),
+    &[&NON_FINITE, &PARTIAL],
+    &[R, R, W],
+)
+.twins(&[Tile::LAYOUT, Partial::LAYOUT]);
+
+/// `reduce/guard_finalize.wgsl`: bindings params, partials, segment_ranges, stats,
+/// segment_sumsq.
+pub static GUARD_FINALIZE: Kernel = Kernel::new(
+    crate::wgsl!("reduce/guard_finalize.wgsl"),
+    &[&STEP_STATS, &PARTIAL],
+    &[U, R, R, W, W],
+)
+.twins(&[GuardParams::LAYOUT, Partial::LAYOUT, StepStats::LAYOUT]);
 
 /// vec4s per tile of the first reduction stage.
 pub const TILE_VEC4: u32 = 2048;
 
 /// What the guard found in one step. WGSL twin: `StepStats` in common/step_stats.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct StepStats {
     /// Global 2-norm of the gradients (0 when the guard is off).
     pub grad_norm: f32,
@@ -40,7 +59,7 @@ pub struct StepStats {
 
 /// Uniform of guard_finalize.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct GuardParams {
     pub max_norm: f32,
     pub clip: u32,
@@ -50,7 +69,7 @@ pub struct GuardParams {
 
 /// One tile of stage 1: vec4 range within a chunk and where its partial goes.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct Tile {
     pub start: u32,
     pub end: u32,
@@ -61,7 +80,7 @@ pub struct Tile {
 
 /// One tile's result.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct Partial {
     pub sumsq: f32,
     pub non_finite: u32,
@@ -95,9 +114,9 @@ impl GuardConfig {
 #[derive(Debug)]
 pub struct Guard {
     config: GuardConfig,
-    tile_kernel: Kernel,
+    tile_kernel: Pipeline,
     tile_dispatches: Vec<(wgpu::BindGroup, [u32; 3])>,
-    finalize_kernel: Kernel,
+    finalize_kernel: Pipeline,
     finalize_bind_group: wgpu::BindGroup,
     params: wgpu::Buffer,
     stats: wgpu::Buffer,
@@ -166,7 +185,7 @@ impl Guard {
         }
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
         let partials = engine.create_buffer("guard partials", next.max(1) as u64 * 8, storage);
-        let tile_kernel = engine.kernel(ShaderId::TileSumsq, "main", &[]);
+        let tile_kernel = engine.pipeline(&TILE_SUMSQ, &[]);
         let mut tile_dispatches = Vec::new();
         for (source, per_chunk) in tiles.iter().enumerate() {
             for (c, chunk_tiles) in per_chunk.iter().enumerate() {
@@ -179,7 +198,7 @@ impl Guard {
                     .queue()
                     .write_buffer(&buf, 0, bytemuck::cast_slice(chunk_tiles));
                 let bg = engine.bind_buffers(
-                    "tile_sumsq",
+                    TILE_SUMSQ.label(),
                     &tile_kernel.layout,
                     &[&sources[source].chunks[c], &buf, &partials],
                 );
@@ -203,9 +222,9 @@ impl Guard {
             slots.len() as u64 * 4,
             storage | wgpu::BufferUsages::COPY_SRC,
         );
-        let finalize_kernel = engine.kernel(ShaderId::GuardFinalize, "main", &[]);
+        let finalize_kernel = engine.pipeline(&GUARD_FINALIZE, &[]);
         let finalize_bind_group = engine.bind_buffers(
-            "guard_finalize",
+            GUARD_FINALIZE.label(),
             &finalize_kernel.layout,
             &[&params_buf, &partials, &ranges_buf, &stats, &segment_sumsq],
         );
@@ -266,7 +285,7 @@ impl Guard {
         if self.config.reduces() {
             for (bg, wg) in &self.tile_dispatches {
                 rec.push(Dispatch {
-                    label: "tile_sumsq",
+                    label: TILE_SUMSQ.label(),
                     pipeline: self.tile_kernel.pipeline.clone(),
                     bind_group: bg.clone(),
                     workgroups: *wg,
@@ -274,7 +293,7 @@ impl Guard {
             }
         }
         rec.push(Dispatch {
-            label: "guard_finalize",
+            label: GUARD_FINALIZE.label(),
             pipeline: self.finalize_kernel.pipeline.clone(),
             bind_group: self.finalize_bind_group.clone(),
             workgroups: [1, 1, 1],

@@ -1,25 +1,28 @@
-//! Pipeline cache: one compute pipeline per (kernel, entry point, override constants), and one
-//! bind-group layout per kernel, created on first use and reused for the engine's lifetime.
+//! Pipeline cache: one compute pipeline per (kernel, override constants), and one shader module
+//! and bind-group layout per kernel, created on first use and reused for the engine's lifetime.
 
-use crate::shaders::{Access, ShaderId};
+use crate::kernel::{Access, Kernel, Precision};
+use crate::recorder::Dispatch;
 use crate::Engine;
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Mutex;
 
-type Key = (ShaderId, &'static str, Vec<(&'static str, u64)>);
+type ModuleKey = (&'static str, Option<(Precision, Precision)>);
+type Key = (ModuleKey, Vec<(&'static str, u64)>);
 
 /// A pipeline and the layout its bind groups use.
 #[derive(Clone, Debug)]
-pub struct Kernel {
+pub struct Pipeline {
     pub pipeline: wgpu::ComputePipeline,
     pub layout: wgpu::BindGroupLayout,
+    pub label: &'static str,
 }
 
 #[derive(Default)]
 pub(crate) struct PipelineCache {
-    kernels: Mutex<HashMap<Key, Kernel>>,
-    modules: Mutex<HashMap<ShaderId, (wgpu::ShaderModule, wgpu::BindGroupLayout)>>,
+    pipelines: Mutex<HashMap<Key, Pipeline>>,
+    modules: Mutex<HashMap<ModuleKey, (wgpu::ShaderModule, wgpu::BindGroupLayout)>>,
 }
 
 fn layout_entries(bindings: &[Access]) -> Vec<wgpu::BindGroupLayoutEntry> {
@@ -44,50 +47,57 @@ fn layout_entries(bindings: &[Access]) -> Vec<wgpu::BindGroupLayoutEntry> {
 }
 
 impl Engine {
-    /// The pipeline for `shader`'s `entry` with the given override constants (cached).
-    pub fn kernel(
-        &self,
-        shader: ShaderId,
-        entry: &'static str,
-        constants: &[(&'static str, f64)],
-    ) -> Kernel {
-        let key: Key = (
-            shader,
-            entry,
-            constants.iter().map(|(k, v)| (*k, v.to_bits())).collect(),
-        );
-        let cache = &self.inner.pipelines;
-        if let Some(k) = cache.kernels.lock().expect("pipeline cache lock").get(&key) {
-            return k.clone();
-        }
+    /// The module and bind-group layout of `kernel` (cached).
+    fn module(&self, kernel: &Kernel) -> (wgpu::ShaderModule, wgpu::BindGroupLayout) {
         let device = self.device();
-        let (module, layout) = cache
+        self.inner
+            .pipelines
             .modules
             .lock()
             .expect("module cache lock")
-            .entry(shader)
+            .entry(kernel.key())
             .or_insert_with(|| {
                 let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
-                    label: Some(shader.path()),
-                    source: wgpu::ShaderSource::Wgsl(shader.source().into()),
+                    label: Some(kernel.label()),
+                    source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
                 });
                 let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                    label: Some(shader.path()),
-                    entries: &layout_entries(shader.bindings()),
+                    label: Some(kernel.label()),
+                    entries: &layout_entries(kernel.bindings),
                 });
                 (module, layout)
             })
-            .clone();
+            .clone()
+    }
+
+    /// The pipeline of `kernel`'s entry point `main` with the given override constants
+    /// (cached: a second call with the same arguments creates nothing).
+    pub fn pipeline(&self, kernel: &Kernel, constants: &[(&'static str, f64)]) -> Pipeline {
+        let key: Key = (
+            kernel.key(),
+            constants.iter().map(|(k, v)| (*k, v.to_bits())).collect(),
+        );
+        let cache = &self.inner.pipelines;
+        if let Some(p) = cache
+            .pipelines
+            .lock()
+            .expect("pipeline cache lock")
+            .get(&key)
+        {
+            return p.clone();
+        }
+        let (module, layout) = self.module(kernel);
+        let device = self.device();
         let pipeline_layout = device.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-            label: Some(shader.path()),
+            label: Some(kernel.label()),
             bind_group_layouts: &[Some(&layout)],
             immediate_size: 0,
         });
         let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-            label: Some(shader.path()),
+            label: Some(kernel.label()),
             layout: Some(&pipeline_layout),
             module: &module,
-            entry_point: Some(entry),
+            entry_point: Some("main"),
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants,
                 zero_initialize_workgroup_memory: true,
@@ -98,12 +108,46 @@ impl Engine {
             .counters
             .pipelines
             .fetch_add(1, Ordering::Relaxed);
-        let k = Kernel { pipeline, layout };
+        let p = Pipeline {
+            pipeline,
+            layout,
+            label: kernel.label(),
+        };
         cache
-            .kernels
+            .pipelines
             .lock()
             .expect("pipeline cache lock")
-            .insert(key, k.clone());
-        k
+            .insert(key, p.clone());
+        p
+    }
+
+    /// A ready dispatch of `kernel` over `buffers` (bindings 0, 1, … in order): the pipeline
+    /// from the cache and a new bind group. For plans built once and recorded every step.
+    pub fn dispatch(
+        &self,
+        kernel: &Kernel,
+        constants: &[(&'static str, f64)],
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Dispatch {
+        self.pipeline(kernel, constants)
+            .bind(self, buffers, workgroups)
+    }
+}
+
+impl Pipeline {
+    /// A dispatch of this pipeline over `buffers` (a new bind group).
+    pub fn bind(
+        &self,
+        engine: &Engine,
+        buffers: &[&wgpu::Buffer],
+        workgroups: [u32; 3],
+    ) -> Dispatch {
+        Dispatch {
+            label: self.label,
+            pipeline: self.pipeline.clone(),
+            bind_group: engine.bind_buffers(self.label, &self.layout, buffers),
+            workgroups,
+        }
     }
 }

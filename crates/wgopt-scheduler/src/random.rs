@@ -7,17 +7,33 @@
 //! word stream (for tests and sketches).
 
 use crate::arena::Arena;
-use crate::elementwise::ElementwiseKernel;
+use crate::elementwise::{Coverage, ElementwiseKernel};
+use crate::kernel::common::{GRID_STRIDE, PHILOX};
+use crate::kernel::Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
+use crate::kernel::{Kernel, WgslStruct};
 use crate::layout::Layout;
 use crate::recorder::{Dispatch, StepRecorder};
-use crate::{Engine, Error, ParamSet, Result, ShaderId};
+use crate::{Engine, Error, ParamSet, Result};
 use bytemuck::{Pod, Zeroable};
 pub use wgopt_reference::random::{Distribution, StreamId};
+
+/// `random/probe_fill.wgsl`: bindings segments, probes.
+pub static PROBE_FILL: Kernel = Kernel::new(
+    crate::wgsl!("random/probe_fill.wgsl"),
+    &[&GRID_STRIDE, &PHILOX],
+    &[R, W],
+)
+.twins(&[ProbeSegment::LAYOUT]);
+
+/// `random/philox_bits.wgsl`: bindings params, out.
+pub static PHILOX_BITS: Kernel =
+    Kernel::new(crate::wgsl!("random/philox_bits.wgsl"), &[&PHILOX], &[U, W])
+        .twins(&[BitsParams::LAYOUT]);
 
 /// Per-parameter scalars of the probe kernel. WGSL twin: `ProbeSegment` in
 /// shaders/random/probe_fill.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct ProbeSegment {
     pub start: u32,
     pub end: u32,
@@ -36,13 +52,12 @@ pub struct ProbeSegment {
 #[derive(Debug)]
 pub struct Probes {
     arena: Arena,
-    kernel: ElementwiseKernel,
+    kernel: ElementwiseKernel<ProbeSegment>,
     layout: Layout,
     dist: Distribution,
     seed: u64,
     stream: u32,
     draws: u32,
-    scratch: Vec<ProbeSegment>,
     /// Reused by [`Probes::draw`].
     recorder: StepRecorder,
 }
@@ -61,13 +76,11 @@ impl Probes {
         let engine = params.engine();
         let layout = params.layout().clone();
         let arena = Arena::new(engine, &layout, label);
-        let kernel = ElementwiseKernel::per_parameter(
+        let kernel = ElementwiseKernel::new(
             engine,
-            ShaderId::ProbeFill,
+            &PROBE_FILL,
             &[("DIST", dist.code() as f64)],
-            &layout,
-            groups,
-            std::mem::size_of::<ProbeSegment>(),
+            Coverage::parameters(&layout, groups),
             |chunk| vec![arena.chunks[chunk].clone()],
         );
         Probes {
@@ -78,7 +91,6 @@ impl Probes {
             seed,
             stream,
             draws: 0,
-            scratch: Vec::new(),
             recorder: StepRecorder::new(),
         }
     }
@@ -89,7 +101,7 @@ impl Probes {
         let draw = self.draws;
         let (layout, seed, stream) = (&self.layout, self.seed, self.stream);
         self.kernel
-            .write_chunk_segments(engine, &mut self.scratch, |chunk, slot, start, end| {
+            .write_chunked(engine, |chunk, slot, start, end| {
                 let s = &layout.slots[slot];
                 let piece = s
                     .pieces
@@ -165,7 +177,7 @@ impl Probes {
 
 /// Uniform parameters of `shaders/random/philox_bits.wgsl`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct BitsParams {
     pub key: [u32; 2],
     pub c1: u32,
@@ -219,16 +231,10 @@ impl PhiloxBits {
         engine
             .queue()
             .write_buffer(&ubuf, 0, bytemuck::bytes_of(&params));
-        let k = engine.kernel(ShaderId::PhiloxBits, "main", &[]);
-        let bg = engine.bind_buffers("philox bits", &k.layout, &[&ubuf, &out]);
+        let workgroups = [blocks.div_ceil(256).clamp(1, engine.max_workgroups()), 1, 1];
         Ok(PhiloxBits {
+            dispatch: engine.dispatch(&PHILOX_BITS, &[], &[&ubuf, &out], workgroups),
             out,
-            dispatch: Dispatch {
-                label: "philox bits",
-                pipeline: k.pipeline,
-                bind_group: bg,
-                workgroups: [blocks.div_ceil(256).clamp(1, engine.max_workgroups()), 1, 1],
-            },
         })
     }
 

@@ -2,19 +2,17 @@
 //! operands — through workgroup tiles with k-slices of 8, 16 or 32 (`TILE_K`), or straight from
 //! storage (`SHARED_TILES = false`, no barriers: CPU adapters, where barriers are costly and the
 //! caches do the reuse) — is picked by timing each candidate on this adapter and cached on disk,
-//! so the autotune runs once per machine, not per process.
+//! so the autotune (`wgopt_solvers::linalg::autotune`, which times the GEMM) runs once per
+//! machine, not per process.
 //!
 //! The cache is a small JSON file per adapter (name, backend, driver) under
 //! `$WGOPT_CACHE_DIR`, else `$XDG_CACHE_HOME/wgopt`, else `~/.cache/wgopt`. An engine loads it
 //! when it opens the device; kernels built afterwards use it. A missing or unreadable file means
 //! the defaults — tuning is an optimisation, never a requirement.
 
-use crate::arena::read_range;
-use crate::linalg::{GemmOffsets, Matmul, MatmulSpec};
-use crate::{AdapterSummary, Engine, Result, StepRecorder};
+use crate::{AdapterSummary, Engine, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::time::Instant;
 
 /// The k-slice depths the tile core supports (its workgroup tiles are sized for the largest).
 pub const TILE_K_CHOICES: [u32; 3] = [8, 16, 32];
@@ -59,7 +57,7 @@ pub fn candidates() -> Vec<Tuning> {
 }
 
 impl Tuning {
-    fn is_valid(&self) -> bool {
+    pub fn is_valid(&self) -> bool {
         TILE_K_CHOICES.contains(&self.gemm_tile_k)
     }
 }
@@ -111,75 +109,5 @@ impl Engine {
         }
         *self.inner.tuning.lock().expect("tuning lock") = tuning;
         Ok(())
-    }
-
-    /// Times a `size`³ GEMM with every candidate (best of `repeats` after a warm-up), keeps the
-    /// fastest for this engine and writes it to the adapter's cache file (best effort: a
-    /// read-only cache directory only loses the caching).
-    pub fn autotune(&self, size: u32, repeats: usize) -> Result<TuneReport> {
-        let n = size.max(1);
-        let len = n as u64 * n as u64;
-        let usage = wgpu::BufferUsages::STORAGE
-            | wgpu::BufferUsages::COPY_SRC
-            | wgpu::BufferUsages::COPY_DST;
-        let a = self.create_buffer("autotune a", len * 4, usage);
-        let d = self.create_buffer("autotune d", len * 4, usage);
-        let data: Vec<f32> = (0..len).map(|i| ((i % 13) as f32 - 6.0) * 0.01).collect();
-        self.queue()
-            .write_buffer(&a, 0, bytemuck::cast_slice(&data));
-        let offsets = [GemmOffsets::default()];
-        let previous = self.tuning();
-        let mut timings = Vec::new();
-        for candidate in candidates() {
-            self.set_tuning(candidate)?;
-            let m = Matmul::gemm(
-                self,
-                &MatmulSpec {
-                    m: n,
-                    n,
-                    k: n,
-                    trans_a: false,
-                    trans_b: false,
-                    alpha: 1.0,
-                    beta: 0.0,
-                    a: &a,
-                    b: &a,
-                    c: None,
-                    d: &d,
-                    offsets: &offsets,
-                },
-            )?;
-            let mut best = f64::INFINITY;
-            for r in 0..=repeats.max(1) {
-                let mut rec = StepRecorder::new();
-                m.record(&mut rec);
-                let t = Instant::now();
-                rec.submit(self)?;
-                // A one-float readback waits for the GPU on every backend.
-                read_range(self, &d, 0, 4)?;
-                if r > 0 {
-                    best = best.min(t.elapsed().as_secs_f64());
-                }
-            }
-            timings.push((candidate, best));
-        }
-        self.set_tuning(previous)?;
-        let chosen = timings
-            .iter()
-            .min_by(|x, y| x.1.total_cmp(&y.1))
-            .map_or_else(Tuning::default, |t| t.0);
-        self.set_tuning(chosen)?;
-        let cache_file = cache_file(&self.inner.summary).filter(|path| {
-            let text = serde_json::to_string_pretty(&chosen).unwrap_or_default();
-            path.parent()
-                .is_some_and(|dir| std::fs::create_dir_all(dir).is_ok())
-                && std::fs::write(path, text).is_ok()
-        });
-        Ok(TuneReport {
-            size: n,
-            timings,
-            chosen,
-            cache_file,
-        })
     }
 }

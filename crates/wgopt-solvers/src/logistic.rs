@@ -20,14 +20,25 @@ use wgopt_reference::constrained::logistic::{self, Logistic};
 use wgopt_reference::constrained::OperatorProblem;
 use wgopt_reference::sketch::SolveError;
 use wgopt_scheduler::arena::{read_buffers, read_range};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
+use wgopt_scheduler::kernel::{Kernel, WgslStruct};
 use wgopt_scheduler::recorder::Dispatch;
-use wgopt_scheduler::{Engine, Error, Result, ShaderId, StepRecorder};
+use wgopt_scheduler::{wgsl, Engine, Error, Result, StepRecorder};
 
 use crate::lstsq::Operator;
 
+/// `constrained/logistic_weights.wgsl`, per-sample weights between X·θ and Xᵀ·w: params, y,
+/// u, curvature weights, loss.
+pub static LOGISTIC_WEIGHTS: Kernel = Kernel::new(
+    wgsl!("constrained/logistic_weights.wgsl"),
+    &[],
+    &[U, R, W, W, W],
+)
+.twins(&[LogisticParams::LAYOUT]);
+
 /// Uniform parameters of `shaders/constrained/logistic_weights.wgsl`.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct LogisticParams {
     pub rows: u32,
     /// 0: evaluate at a new θ; 1: a Hessian product.
@@ -125,19 +136,14 @@ impl GpuLogistic {
             std::mem::size_of::<LogisticParams>() as u64,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         );
-        let k = engine.kernel(ShaderId::LogisticWeights, "main", &[]);
         let groups = (n as u32).div_ceil(256);
         let gx = groups.clamp(1, 65535);
-        let weights = Dispatch {
-            label: "logistic weights",
-            pipeline: k.pipeline.clone(),
-            bind_group: engine.bind_buffers(
-                "logistic weights",
-                &k.layout,
-                &[&params_buf, &ybuf, &op.u, &curvature, &loss],
-            ),
-            workgroups: [gx, groups.div_ceil(gx), 1],
-        };
+        let weights = engine.dispatch(
+            &LOGISTIC_WEIGHTS,
+            &[],
+            &[&params_buf, &ybuf, &op.u, &curvature, &loss],
+            [gx, groups.div_ceil(gx), 1],
+        );
         Ok(GpuLogistic {
             engine: engine.clone(),
             n,

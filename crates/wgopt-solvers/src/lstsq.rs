@@ -23,16 +23,49 @@ use wgopt_reference::sketch::dense::{cholesky, norm, qr_r};
 use wgopt_reference::sketch::lsqr::{back_substitute, forward_substitute_t, sketch_rows};
 use wgopt_reference::sketch::{Sketch, SketchKind, SolveError};
 use wgopt_scheduler::arena::read_range;
-use wgopt_scheduler::linalg::{GemmOffsets, Matmul, MatmulSpec};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
+use wgopt_scheduler::kernel::{Kernel, StructLayout, Wgsl, WgslStruct};
 use wgopt_scheduler::recorder::Dispatch;
-use wgopt_scheduler::{Engine, Error, Result, ShaderId, StepRecorder};
+use wgopt_scheduler::{wgsl, Engine, Error, Result, StepRecorder};
 
 use crate::host;
+use crate::linalg::{GemmOffsets, Matmul, MatmulSpec};
 use crate::sketch::record_sketch;
+
+/// `LstsqParams`.
+pub static LSTSQ_COMMON: Wgsl = wgsl!("sketch/lstsq_common.wgsl");
+const PARAMS: &[StructLayout] = &[LstsqParams::LAYOUT];
+
+/// `sketch/lstsq_av.wgsl`, u ← A·v − α·u with ‖u‖ partials: params, a, v, u, partial.
+pub static LSTSQ_AV: Kernel = Kernel::new(
+    wgsl!("sketch/lstsq_av.wgsl"),
+    &[&LSTSQ_COMMON],
+    &[U, R, R, W, W],
+)
+.twins(PARAMS);
+
+/// `sketch/lstsq_atu.wgsl`, Aᵀu by row chunks: params, a, u, partial.
+pub static LSTSQ_ATU: Kernel = Kernel::new(
+    wgsl!("sketch/lstsq_atu.wgsl"),
+    &[&LSTSQ_COMMON],
+    &[U, R, R, W],
+)
+.twins(PARAMS);
+
+/// `sketch/lstsq_atu_reduce.wgsl`, the chunks' sum: params, partial, out.
+pub static LSTSQ_ATU_REDUCE: Kernel = Kernel::new(
+    wgsl!("sketch/lstsq_atu_reduce.wgsl"),
+    &[&LSTSQ_COMMON],
+    &[U, R, W],
+)
+.twins(PARAMS);
+
+/// Every least-squares kernel.
+pub const KERNELS: &[&Kernel] = &[&LSTSQ_AV, &LSTSQ_ATU, &LSTSQ_ATU_REDUCE];
 
 /// Uniform parameters (`shaders/sketch/lstsq_common.wgsl`).
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct LstsqParams {
     pub m: u32,
     pub n: u32,
@@ -141,14 +174,11 @@ impl Operator {
         let buf = |label: &str, floats: usize| {
             engine.create_buffer(label, (floats * 4).max(16) as u64, usage)
         };
-        let params_buf = engine.create_buffer(
+        let params_buf = engine.upload(
             "lstsq params",
-            std::mem::size_of::<LstsqParams>() as u64,
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            bytemuck::bytes_of(&params),
+            wgpu::BufferUsages::UNIFORM,
         );
-        engine
-            .queue()
-            .write_buffer(&params_buf, 0, bytemuck::bytes_of(&params));
         let av_groups = m.div_ceil(8);
         let (v, u, av_partial) = (
             buf("lstsq v", n),
@@ -157,32 +187,23 @@ impl Operator {
         );
         let atu_partial = buf("lstsq Aᵀu partials", chunks * n);
         let atu_out = buf("lstsq Aᵀu", n);
-        let mk = |label: &'static str, id: ShaderId, bufs: &[&wgpu::Buffer], wg: [u32; 3]| {
-            let k = engine.kernel(id, "main", &[]);
-            Dispatch {
-                label,
-                pipeline: k.pipeline.clone(),
-                bind_group: engine.bind_buffers(label, &k.layout, bufs),
-                workgroups: wg,
-            }
-        };
         let gx = (av_groups as u32).clamp(1, 65535);
-        let av = mk(
-            "lstsq A·v",
-            ShaderId::LstsqAv,
+        let av = engine.dispatch(
+            &LSTSQ_AV,
+            &[],
             &[&params_buf, a, &v, &u, &av_partial],
             [gx, (av_groups as u32).div_ceil(gx), 1],
         );
         let atu = [
-            mk(
-                "lstsq Aᵀu",
-                ShaderId::LstsqAtu,
+            engine.dispatch(
+                &LSTSQ_ATU,
+                &[],
                 &[&params_buf, a, &u, &atu_partial],
                 [(n as u32).div_ceil(64), chunks as u32, 1],
             ),
-            mk(
-                "lstsq Aᵀu reduce",
-                ShaderId::LstsqAtuReduce,
+            engine.dispatch(
+                &LSTSQ_ATU_REDUCE,
+                &[],
                 &[&params_buf, &atu_partial, &atu_out],
                 [(n as u32).div_ceil(64), 1, 1],
             ),

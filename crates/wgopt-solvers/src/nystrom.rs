@@ -9,36 +9,60 @@
 //! scalars live in a GPU buffer its kernels read, so the host reads 16 floats once per
 //! `check_every` iterations. Rank 0 is plain CG.
 
+use crate::pcg::{slot, Pcg, ScalarsPass, PCG_COMMON};
 use bytemuck::{Pod, Zeroable};
 use ndarray::ArrayView2;
 use wgopt_reference::sketch::nystrom::Nystrom;
 use wgopt_reference::sketch::SolveError;
 use wgopt_scheduler::arena::read_range;
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
+use wgopt_scheduler::kernel::{Kernel, Wgsl, WgslStruct};
 use wgopt_scheduler::recorder::Dispatch;
-use wgopt_scheduler::{Engine, Error, Result, ShaderId, StepRecorder};
+use wgopt_scheduler::{wgsl, Engine, Error, Result, StepRecorder};
+
+/// `NystromParams`.
+pub static NYSTROM_COMMON: Wgsl = wgsl!("sketch/nystrom_common.wgsl");
+
+/// `sketch/nystrom_matvec.wgsl`, CG's product (A + μI)p: params, a, scalars, vecs, partial.
+pub static NYSTROM_MATVEC: Kernel = Kernel::new(
+    wgsl!("sketch/nystrom_matvec.wgsl"),
+    &[&PCG_COMMON, &NYSTROM_COMMON],
+    &[U, R, R, W, W],
+)
+.twins(&[NystromParams::LAYOUT]);
+
+/// `sketch/nystrom_project.wgsl`, w = Uᵀr: params, ut, scalars, vecs, w.
+pub static NYSTROM_PROJECT: Kernel = Kernel::new(
+    wgsl!("sketch/nystrom_project.wgsl"),
+    &[&PCG_COMMON, &NYSTROM_COMMON],
+    &[U, R, R, R, W],
+)
+.twins(&[NystromParams::LAYOUT]);
+
+/// `sketch/nystrom_precondition.wgsl`, z = r + U(scale ⊙ w): params, u, scale, w, scalars,
+/// vecs, partial.
+pub static NYSTROM_PRECONDITION: Kernel = Kernel::new(
+    wgsl!("sketch/nystrom_precondition.wgsl"),
+    &[&PCG_COMMON, &NYSTROM_COMMON],
+    &[U, R, R, R, R, W, W],
+)
+.twins(&[NystromParams::LAYOUT]);
+
+/// Every Nyström kernel (CG's shared ones are `crate::pcg`'s).
+pub const KERNELS: &[&Kernel] = &[&NYSTROM_MATVEC, &NYSTROM_PROJECT, &NYSTROM_PRECONDITION];
 
 /// The kernels' uniform. WGSL twin: `NystromParams` in shaders/sketch/nystrom_common.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct NystromParams {
     pub n: u32,
     pub rank: u32,
     pub matvec_parts: u32,
     pub parts: u32,
-    pub cg_max: u32,
-    pub _pad0: u32,
     pub mu: f32,
-    pub tol2: f32,
-}
-
-/// Scalar slots (twin: the N_* constants of nystrom_common.wgsl).
-mod slot {
-    pub const RR: usize = 4;
-    pub const BB: usize = 5;
-    pub const DONE: usize = 6;
-    pub const ITS: usize = 7;
-    pub const NOT_SPD: usize = 8;
-    pub const COUNT: usize = 16;
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub _pad2: u32,
 }
 
 /// A solve's answer.
@@ -52,14 +76,48 @@ pub struct NystromSolution {
     pub lambda: Vec<f64>,
 }
 
+/// The preconditioner from the reference in f64: U (n × ℓ), Uᵀ, the scales
+/// (λ̂_ℓ + μ)/(λ̂_j + μ) − 1 (f32) and λ̂.
+type Factor = (Vec<f32>, Vec<f32>, Vec<f32>, Vec<f64>);
+
+fn factor(a: &[f32], n: usize, mu: f64, rank: usize, seed: u64) -> Result<Factor> {
+    let a64: Vec<f64> = a.iter().map(|&v| v as f64).collect();
+    let view = ArrayView2::from_shape((n, n), &a64).expect("n × n checked");
+    let (u, lambda) = if rank == 0 {
+        (Vec::new(), Vec::new())
+    } else {
+        let nys = Nystrom::new(view, rank, seed)?;
+        (
+            nys.u.iter().map(|&v| v as f32).collect::<Vec<f32>>(),
+            nys.lambda,
+        )
+    };
+    let last = lambda.last().copied().unwrap_or(0.0);
+    let scale: Vec<f32> = lambda
+        .iter()
+        .map(|l| ((last + mu) / (l + mu) - 1.0) as f32)
+        .collect();
+    if scale.iter().any(|s| !s.is_finite()) {
+        return Err(Error::Solve(SolveError::Singular(format!(
+            "λ̂_ℓ + μ = {} leaves the preconditioner undefined (μ = 0 and A of rank < ℓ?)",
+            last + mu
+        ))));
+    }
+    let mut ut = vec![0f32; u.len()];
+    for i in 0..n {
+        for j in 0..rank {
+            ut[j * n + i] = u[i * rank + j];
+        }
+    }
+    Ok((u, ut, scale, lambda))
+}
+
 /// One matrix on the GPU with its preconditioner, ready for any number of right-hand sides.
 #[derive(Debug)]
 pub struct NystromPcg {
     engine: Engine,
-    params: NystromParams,
-    params_buf: wgpu::Buffer,
-    vecs: wgpu::Buffer,
-    scalars: wgpu::Buffer,
+    n: usize,
+    cg: Pcg,
     lambda: Vec<f64>,
     /// project, precondition, start scalars, direction.
     start: Vec<Dispatch>,
@@ -111,156 +169,74 @@ impl NystromPcg {
                 limit,
             });
         }
-        let a64: Vec<f64> = a.iter().map(|&v| v as f64).collect();
-        let view = ArrayView2::from_shape((n, n), &a64).expect("n × n checked");
-        let (u, lambda) = if rank == 0 {
-            (Vec::new(), Vec::new())
-        } else {
-            let nys = Nystrom::new(view, rank, seed)?;
-            (
-                nys.u.iter().map(|&v| v as f32).collect::<Vec<f32>>(),
-                nys.lambda,
-            )
-        };
-        let last = lambda.last().copied().unwrap_or(0.0);
-        let scale: Vec<f32> = lambda
-            .iter()
-            .map(|l| ((last + mu) / (l + mu) - 1.0) as f32)
-            .collect();
-        if scale.iter().any(|s| !s.is_finite()) {
-            return Err(Error::Solve(SolveError::Singular(format!(
-                "λ̂_ℓ + μ = {} leaves the preconditioner undefined (μ = 0 and A of rank < ℓ?)",
-                last + mu
-            ))));
-        }
-        let mut ut = vec![0f32; u.len()];
-        for i in 0..n {
-            for j in 0..rank {
-                ut[j * n + i] = u[i * rank + j];
-            }
-        }
+        let (u, ut, scale, lambda) = factor(a, n, mu, rank, seed)?;
         let params = NystromParams {
             n: n as u32,
             rank: rank as u32,
             matvec_parts: n.div_ceil(8) as u32,
             parts: n.div_ceil(256) as u32,
-            cg_max: 1,
             mu: mu as f32,
             ..NystromParams::default()
         };
-        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let upload = |label: &str, data: &[u8]| {
-            let b = engine.create_buffer(label, (data.len() as u64).max(16), storage);
-            engine.queue().write_buffer(&b, 0, data);
-            b
-        };
-        let a_buf = upload("nystrom A", bytemuck::cast_slice(a));
-        let u_buf = upload("nystrom U", bytemuck::cast_slice(&u));
-        let ut_buf = upload("nystrom Uᵀ", bytemuck::cast_slice(&ut));
-        let scale_buf = upload("nystrom scale", bytemuck::cast_slice(&scale));
-        let params_buf = engine.create_buffer(
-            "nystrom params",
-            std::mem::size_of::<NystromParams>() as u64,
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
-        );
-        let readable = storage | wgpu::BufferUsages::COPY_SRC;
-        let vecs = engine.create_buffer("nystrom cg vectors", (5 * n * 4) as u64, readable);
-        let scalars = engine.create_buffer("nystrom scalars", (slot::COUNT * 4) as u64, readable);
-        let w = engine.create_buffer("nystrom w", (rank.max(4) * 4) as u64, storage);
-        let partial = engine.create_buffer(
-            "nystrom partial sums",
-            (params.matvec_parts.max(params.parts) as u64 * 8).max(16),
-            storage,
-        );
-        let dispatch =
-            |id, consts: &[(&'static str, f64)], label, bufs: &[&wgpu::Buffer], groups| {
-                let k = engine.kernel(id, "main", consts);
-                Dispatch {
-                    label,
-                    pipeline: k.pipeline.clone(),
-                    bind_group: engine.bind_buffers(label, &k.layout, bufs),
-                    workgroups: groups,
-                }
-            };
-        let lanes = [params.parts, 1, 1];
-        let scalars_pass = |mode: f64, label| {
-            dispatch(
-                ShaderId::NystromCgScalars,
-                &[("MODE", mode)],
-                label,
-                &[&params_buf, &partial, &scalars],
-                [1, 1, 1],
-            )
-        };
-        let project = dispatch(
-            ShaderId::NystromProject,
-            &[],
-            "nystrom project",
-            &[&params_buf, &ut_buf, &scalars, &vecs, &w],
-            [rank as u32, 1, 1],
-        );
-        let precondition = dispatch(
-            ShaderId::NystromPrecondition,
-            &[],
-            "nystrom precondition",
-            &[
-                &params_buf,
-                &u_buf,
-                &scale_buf,
-                &w,
-                &scalars,
-                &vecs,
-                &partial,
-            ],
-            lanes,
-        );
-        let direction = dispatch(
-            ShaderId::NystromCgDirection,
-            &[],
-            "nystrom direction",
-            &[&params_buf, &scalars, &vecs],
-            lanes,
-        );
-        let mut start = Vec::new();
-        let mut iteration = vec![
-            dispatch(
-                ShaderId::NystromMatvec,
-                &[],
-                "nystrom matvec",
-                &[&params_buf, &a_buf, &scalars, &vecs, &partial],
-                [params.matvec_parts, 1, 1],
-            ),
-            scalars_pass(0.0, "nystrom alpha"),
-            dispatch(
-                ShaderId::NystromCgUpdate,
-                &[],
-                "nystrom update",
-                &[&params_buf, &scalars, &vecs, &partial],
-                lanes,
-            ),
-            scalars_pass(1.0, "nystrom residual"),
-        ];
-        // Rank 0: no projection (w stays 0, so z = r).
-        if rank > 0 {
-            start.push(project.clone());
-            iteration.push(project);
-        }
-        start.extend([
-            precondition.clone(),
-            scalars_pass(2.0, "nystrom start"),
-            direction.clone(),
-        ]);
-        iteration.extend([precondition, scalars_pass(3.0, "nystrom beta"), direction]);
+        let cg = Pcg::new(engine, n, n.div_ceil(8), (5, slot::COUNT), false)?;
+        let (start, iteration) = Self::passes(engine, &params, &cg, (a, &u, &ut, &scale))?;
         Ok(NystromPcg {
             engine: engine.clone(),
-            params,
-            params_buf,
-            vecs,
-            scalars,
+            n,
+            cg,
             lambda,
             start,
             iteration,
         })
+    }
+
+    /// The start (precondition r = b, then p = z) and one iteration, built once.
+    fn passes(
+        engine: &Engine,
+        params: &NystromParams,
+        cg: &Pcg,
+        (a, u, ut, scale): (&[f32], &[f32], &[f32], &[f32]),
+    ) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
+        let storage = wgpu::BufferUsages::STORAGE;
+        let a_buf = engine.upload("nystrom A", bytemuck::cast_slice(a), storage);
+        let u_buf = engine.upload("nystrom U", bytemuck::cast_slice(u), storage);
+        let ut_buf = engine.upload("nystrom Uᵀ", bytemuck::cast_slice(ut), storage);
+        let scale_buf = engine.upload("nystrom scale", bytemuck::cast_slice(scale), storage);
+        let params_buf = engine.upload(
+            "nystrom params",
+            bytemuck::bytes_of(params),
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let rank = params.rank as usize;
+        let w = engine.create_buffer("nystrom w", (rank.max(4) * 4) as u64, storage);
+        let (scalars, vecs, partial) = (&cg.scalars, &cg.vecs, &cg.partial);
+        let project = engine.dispatch(
+            &NYSTROM_PROJECT,
+            &[],
+            &[&params_buf, &ut_buf, scalars, vecs, &w],
+            [rank as u32, 1, 1],
+        );
+        let precondition = engine.dispatch(
+            &NYSTROM_PRECONDITION,
+            &[],
+            &[&params_buf, &u_buf, &scale_buf, &w, scalars, vecs, partial],
+            cg.lanes(),
+        );
+        let matvec = engine.dispatch(
+            &NYSTROM_MATVEC,
+            &[],
+            &[&params_buf, &a_buf, scalars, vecs, partial],
+            [params.matvec_parts, 1, 1],
+        );
+        // Rank 0: no projection (w stays 0, so z = r).
+        let mut preconditioner = Vec::new();
+        if rank > 0 {
+            preconditioner.push(project);
+        }
+        preconditioner.push(precondition);
+        let mut start = preconditioner.clone();
+        start.extend([cg.scalars_pass(ScalarsPass::Start), cg.direction()]);
+        Ok((start, cg.iteration(matvec, preconditioner)))
     }
 
     /// Solves `(A + μI) x = b` from x = 0 to ‖r‖ ≤ tol·‖b‖ (f32: tol ≳ 1e-6), reading CG's
@@ -273,7 +249,7 @@ impl NystromPcg {
         max_iter: usize,
         check_every: usize,
     ) -> Result<NystromSolution> {
-        let n = self.params.n as usize;
+        let n = self.n;
         if b.len() != n {
             return Err(Error::ShapeMismatch {
                 name: "b".into(),
@@ -289,16 +265,14 @@ impl NystromPcg {
                 "max_iter and check_every must be ≥ 1 and tol ≥ 0 (got {max_iter}, {check_every}, {tol})"
             )));
         }
-        self.params.cg_max = max_iter.min(u32::MAX as usize) as u32;
-        self.params.tol2 = (tol * tol) as f32;
+        self.cg.set_limits(max_iter, tol);
         let q = self.engine.queue();
-        q.write_buffer(&self.params_buf, 0, bytemuck::bytes_of(&self.params));
         // x = 0, r = b, p = 0 (so p = z + 0·p starts clean).
         let mut init = vec![0f32; 5 * n];
         init[n..2 * n].copy_from_slice(b);
-        q.write_buffer(&self.vecs, 0, bytemuck::cast_slice(&init));
+        q.write_buffer(&self.cg.vecs, 0, bytemuck::cast_slice(&init));
         // Clear the last solve's `done` flag, which the start's kernels read.
-        q.write_buffer(&self.scalars, 0, &[0u8; slot::COUNT * 4]);
+        q.write_buffer(&self.cg.scalars, 0, &[0u8; slot::COUNT * 4]);
         let mut rec = StepRecorder::new();
         for d in &self.start {
             rec.push(d.clone());
@@ -311,7 +285,7 @@ impl NystromPcg {
                 }
             }
             rec.submit(&self.engine)?;
-            s = read_range(&self.engine, &self.scalars, 0, slot::COUNT as u64 * 4)?;
+            s = self.cg.read_scalars()?;
             if s[slot::DONE] != 0.0 {
                 break;
             }
@@ -334,7 +308,7 @@ impl NystromPcg {
                 tolerance: tol,
             }));
         }
-        let x = read_range(&self.engine, &self.vecs, 0, n as u64 * 4)?;
+        let x = read_range(&self.engine, &self.cg.vecs, 0, n as u64 * 4)?;
         Ok(NystromSolution {
             x,
             iterations,

@@ -16,13 +16,24 @@ use wgopt_reference::random;
 use wgopt_reference::sketch::project::{IterOptions, IterSolution};
 use wgopt_reference::sketch::SolveError;
 use wgopt_scheduler::arena::read_range;
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
+use wgopt_scheduler::kernel::{Kernel, WgslStruct};
 use wgopt_scheduler::recorder::Dispatch;
-use wgopt_scheduler::{Engine, Result, ShaderId, StepRecorder};
+use wgopt_scheduler::{wgsl, Engine, Result, StepRecorder};
 
 use crate::sketch::{
-    check_size, check_system, dispatch, iterate_to_tolerance, storage_buffer, uniform_buffer,
-    SketchParams, GPU_RIDGE,
+    check_size, check_system, iterate_to_tolerance, storage_buffer, uniform_buffer, SketchParams,
+    GPU_RIDGE, SKETCH_COMMON, SKETCH_GAUSSIAN,
 };
+
+/// `sketch/gaussian_sketch_project.wgsl`, one projection in one workgroup: params, sab, x,
+/// status.
+pub static GAUSSIAN_SKETCH_PROJECT: Kernel = Kernel::new(
+    wgsl!("sketch/gaussian_sketch_project.wgsl"),
+    &[&SKETCH_COMMON],
+    &[U, R, W, W],
+)
+.twins(&[SketchParams::LAYOUT]);
 
 /// Steps per submit (one uniform buffer and two dispatches each, made once).
 const RING: usize = 32;
@@ -79,23 +90,19 @@ impl GaussianSketchProject {
             ridge_rel: GPU_RIDGE,
             ..Default::default()
         };
-        let sketch = engine.kernel(ShaderId::SketchGaussian, "main", &[]);
-        let project = engine.kernel(ShaderId::GaussianSketchProject, "main", &[]);
         let ring = (0..RING)
             .map(|_| {
                 let p = uniform_buffer(engine, "sketch-and-project params", &params);
                 let d = [
-                    dispatch(
-                        engine,
-                        "sketch-and-project S·[A | b]",
-                        &sketch,
+                    engine.dispatch(
+                        &SKETCH_GAUSSIAN,
+                        &[],
                         &[&p, &aug, &sab],
                         [(w as u32).div_ceil(64), (q as u32).div_ceil(64), 1],
                     ),
-                    dispatch(
-                        engine,
-                        "sketch-and-project step",
-                        &project,
+                    engine.dispatch(
+                        &GAUSSIAN_SKETCH_PROJECT,
+                        &[],
                         &[&p, &sab, &x, &status],
                         [1, 1, 1],
                     ),

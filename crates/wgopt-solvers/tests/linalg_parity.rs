@@ -11,9 +11,10 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wgopt_reference::linalg;
 use wgopt_scheduler::arena::read_range;
-use wgopt_scheduler::linalg::{GemmOffsets, Matmul, MatmulSpec, Normalize, NormalizeOffsets};
 use wgopt_scheduler::tuning::candidates;
 use wgopt_scheduler::{Engine, StepRecorder};
+use wgopt_solvers::linalg::{GemmOffsets, Matmul, MatmulSpec};
+use wgopt_solvers::newton_schulz::{Normalize, NormalizeOffsets};
 
 fn engine() -> Engine {
     Engine::new().unwrap_or_else(|e| panic!("{e}"))

@@ -14,8 +14,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wgopt_reference::ot::{self as refot, Cost};
 use wgopt_scheduler::{Engine, Error, StepRecorder};
+use wgopt_solvers::ot::sns::{sinkhorn_newton_sparse, SnsOptions, SnsPlan};
 use wgopt_solvers::ot::{CostInput, OtProblem};
-use wgopt_solvers::sns::{sinkhorn_newton_sparse, SnsOptions, SnsPlan};
 
 fn engine() -> Engine {
     Engine::new().unwrap_or_else(|e| panic!("{e}"))

@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use std::sync::OnceLock;
 use wgopt_optim::{Optimizer, Schedule};
-use wgopt_reference::optim::{Hparams, MultiOptimizer};
+use wgopt_reference::optim::{MultiOptimizer, PerTensor, ReferenceOptimizer, Tensor};
 use wgopt_scheduler::{Engine, EngineOptions, GuardConfig, ParamSet, ParamSpec};
 
 /// Steps of every trajectory test.
@@ -66,12 +66,35 @@ pub fn awkward_specs() -> Vec<ParamSpec> {
     ]
 }
 
-/// Asserts |a − b| ≤ atol + rtol·|b| elementwise, reporting the worst element.
+/// Asserts |a − b| ≤ atol + rtol·|b| elementwise, reporting the worst element. Every value must
+/// be finite: a run that goes NaN or Inf on both sides fails (use [`assert_close_expecting`]
+/// where a non-finite value is the expected result).
 pub fn assert_close(what: &str, gpu: &[f32], reference: &[f32], rtol: f32, atol: f32) {
+    assert_close_expecting(what, gpu, reference, rtol, atol, &[]);
+}
+
+/// [`assert_close`], where the reference's non-finite values at `non_finite` (indices) are
+/// expected: the GPU must hold the very same value there (NaN for NaN, +Inf for +Inf).
+pub fn assert_close_expecting(
+    what: &str,
+    gpu: &[f32],
+    reference: &[f32],
+    rtol: f32,
+    atol: f32,
+    non_finite: &[usize],
+) {
     assert_eq!(gpu.len(), reference.len(), "{what}: length");
     let mut worst = (0usize, 0f32);
     for (i, (a, b)) in gpu.iter().zip(reference).enumerate() {
-        assert!(a.is_finite() == b.is_finite(), "{what}[{i}]: {a} vs {b}");
+        if non_finite.contains(&i) && !b.is_finite() {
+            let same = (a.is_nan() && b.is_nan()) || a == b;
+            assert!(same, "{what}[{i}]: gpu {a}, expected {b}");
+            continue;
+        }
+        assert!(
+            a.is_finite() && b.is_finite(),
+            "{what}[{i}]: gpu {a}, reference {b}: a finite value is expected here"
+        );
         let excess = (a - b).abs() - (atol + rtol * b.abs());
         if excess > worst.1 {
             worst = (i, excess);
@@ -87,11 +110,11 @@ pub fn assert_close(what: &str, gpu: &[f32], reference: &[f32], rtol: f32, atol:
 }
 
 /// Runs `opt` and the reference side by side and compares parameters and every state field.
-pub fn run_trajectory(
+pub fn run_trajectory<C: PerTensor>(
     engine: &Engine,
     label: &str,
     make: impl Fn(&ParamSet, GuardConfig) -> Box<dyn Optimizer>,
-    hparams_of_group: impl Fn(&str) -> Hparams,
+    config_of_group: impl Fn(&str) -> C,
     clip: Option<f32>,
     seed: u64,
 ) {
@@ -120,13 +143,14 @@ pub fn run_trajectory(
         },
     );
     opt.set_schedule(schedule.clone());
-    let hp: Vec<Hparams> = layout
+    let tensors = layout
         .slots
         .iter()
-        .map(|s| hparams_of_group(&layout.groups[s.group]))
+        .enumerate()
+        .map(|(i, s)| Tensor::boxed(config_of_group(&layout.groups[s.group]), &s.shape, i).unwrap())
         .collect();
     let lens: Vec<usize> = layout.slots.iter().map(|s| s.len).collect();
-    let mut reference = MultiOptimizer::new(hp, &lens).unwrap();
+    let mut reference = MultiOptimizer::new(tensors);
     reference.max_grad_norm = clip.map(|c| c as f64);
     for step in 0..STEPS {
         let grads: Vec<Vec<f32>> = lens.iter().map(|&n| normal_vec(&mut r, n, 0.5)).collect();
@@ -152,7 +176,7 @@ pub fn run_trajectory(
     let bytes = opt.save(&params).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     for (i, s) in layout.slots.iter().enumerate() {
-        for (field, want) in reference.states[i].fields() {
+        for (field, want) in reference.fields(i) {
             let t = file.tensor(&format!("{}.{field}", s.name)).unwrap();
             let got: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
             assert_close(

@@ -165,3 +165,36 @@ pub fn step(
     }
     Ok(())
 }
+
+crate::optim::optimizer_config!(AdaBeliefConfig);
+
+impl crate::optim::PerTensor for AdaBeliefConfig {
+    type State = AdaBeliefState;
+
+    fn new_state(&self, shape: &[usize], _slot: usize) -> AdaBeliefState {
+        AdaBeliefState::new(shape.iter().product(), self.amsgrad)
+    }
+
+    fn step(
+        &self,
+        lr: f64,
+        _shape: &[usize],
+        p: &mut [f32],
+        g: &[f32],
+        _hvp: Option<&[f32]>,
+        st: &mut AdaBeliefState,
+    ) -> Result<(), RefError> {
+        step(self, lr, p, g, st)
+    }
+
+    fn fields(st: &AdaBeliefState) -> Vec<(&'static str, &[f32])> {
+        let mut v = vec![
+            ("exp_avg", &st.exp_avg[..]),
+            ("exp_avg_var", &st.exp_avg_var[..]),
+        ];
+        if let Some(m) = &st.max_exp_avg_var {
+            v.push(("max_exp_avg_var", &m[..]));
+        }
+        v
+    }
+}

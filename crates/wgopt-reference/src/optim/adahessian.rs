@@ -132,3 +132,35 @@ pub fn step(
     }
     Ok(())
 }
+
+crate::optim::optimizer_config!(AdaHessianConfig);
+
+impl crate::optim::PerTensor for AdaHessianConfig {
+    type State = AdaHessianState;
+
+    fn new_state(&self, shape: &[usize], _slot: usize) -> AdaHessianState {
+        AdaHessianState::new(shape.iter().product())
+    }
+
+    fn step(
+        &self,
+        lr: f64,
+        shape: &[usize],
+        p: &mut [f32],
+        g: &[f32],
+        hvp: Option<&[f32]>,
+        st: &mut AdaHessianState,
+    ) -> Result<(), RefError> {
+        let hz = hvp.ok_or_else(|| {
+            RefError::MissingInput("AdaHessian needs the step's Hessian-vector product".into())
+        })?;
+        step(self, lr, shape, p, g, hz, st)
+    }
+
+    fn fields(st: &AdaHessianState) -> Vec<(&'static str, &[f32])> {
+        vec![
+            ("exp_avg", &st.exp_avg[..]),
+            ("exp_hessian_diag_sq", &st.exp_hessian_diag_sq[..]),
+        ]
+    }
+}

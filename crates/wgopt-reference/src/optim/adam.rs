@@ -164,6 +164,39 @@ pub fn step(
     Ok(())
 }
 
+crate::optim::optimizer_config!(AdamConfig);
+
+impl crate::optim::PerTensor for AdamConfig {
+    type State = AdamState;
+
+    fn new_state(&self, shape: &[usize], _slot: usize) -> AdamState {
+        AdamState::new(shape.iter().product(), self.amsgrad)
+    }
+
+    fn step(
+        &self,
+        lr: f64,
+        _shape: &[usize],
+        p: &mut [f32],
+        g: &[f32],
+        _hvp: Option<&[f32]>,
+        st: &mut AdamState,
+    ) -> Result<(), RefError> {
+        step(self, lr, p, g, st)
+    }
+
+    fn fields(st: &AdamState) -> Vec<(&'static str, &[f32])> {
+        let mut v = vec![
+            ("exp_avg", &st.exp_avg[..]),
+            ("exp_avg_sq", &st.exp_avg_sq[..]),
+        ];
+        if let Some(m) = &st.max_exp_avg_sq {
+            v.push(("max_exp_avg_sq", &m[..]));
+        }
+        v
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -184,6 +184,95 @@ pub fn step(
     Ok(())
 }
 
+crate::optim::optimizer_config!(MfacConfig);
+
+/// M-FAC as a whole optimizer for the oracle: one window over every tensor, flattened in
+/// order, under the step guard. All tensors share one config, as the window is one.
+#[derive(Debug, Clone)]
+pub struct Whole {
+    pub config: MfacConfig,
+    pub state: MfacState,
+    /// Where each tensor starts in the flattened vector, and the total.
+    offsets: Vec<usize>,
+    pub max_grad_norm: Option<f64>,
+    pub skip_non_finite: bool,
+}
+
+impl Whole {
+    /// M-FAC over tensors of `lens` elements.
+    pub fn new(config: MfacConfig, lens: &[usize]) -> Result<Whole, RefError> {
+        config.validate()?;
+        let mut offsets = vec![0];
+        for n in lens {
+            offsets.push(offsets.last().copied().unwrap_or(0) + n);
+        }
+        let d = offsets.last().copied().unwrap_or(0);
+        Ok(Whole {
+            state: MfacState::new(d, &config),
+            config,
+            offsets,
+            max_grad_norm: None,
+            skip_non_finite: true,
+        })
+    }
+}
+
+impl crate::optim::ReferenceOptimizer for Whole {
+    fn step_with(
+        &mut self,
+        lr_multiplier: f64,
+        params: &mut [Vec<f32>],
+        grads: &[Vec<f32>],
+        _hvps: Option<&[Vec<f32>]>,
+    ) -> Result<crate::guard::GuardDecision, RefError> {
+        check_len("params", self.offsets.len() - 1, params.len())?;
+        check_len("grads", params.len(), grads.len())?;
+        let decision = crate::guard::decide(
+            grads.iter().map(|g| &g[..]),
+            self.max_grad_norm,
+            self.skip_non_finite,
+        );
+        if decision.skip {
+            return Ok(decision);
+        }
+        let mut p: Vec<f32> = params.concat();
+        let g: Vec<f32> = crate::guard::clipped(&grads.concat(), decision.clip_coef);
+        step(
+            &self.config,
+            self.config.lr * lr_multiplier,
+            &mut p,
+            &g,
+            &mut self.state,
+        )?;
+        for (i, t) in params.iter_mut().enumerate() {
+            t.copy_from_slice(&p[self.offsets[i]..self.offsets[i + 1]]);
+        }
+        Ok(decision)
+    }
+
+    fn update_hessian(
+        &mut self,
+        _estimates: &[Vec<f32>],
+        _probes: Option<&[Vec<f32>]>,
+    ) -> Result<crate::guard::GuardDecision, RefError> {
+        Err(RefError::MissingInput(
+            "M-FAC keeps no Hessian estimate".into(),
+        ))
+    }
+
+    fn fields(&self, i: usize) -> Vec<(&'static str, &[f32])> {
+        match (self.config.momentum > 0.0, self.offsets.get(i..i + 2)) {
+            (true, Some(&[a, b])) => vec![("momentum", &self.state.v[a..b])],
+            _ => Vec::new(),
+        }
+    }
+
+    fn set_guard(&mut self, max_grad_norm: Option<f64>, skip_non_finite: bool) {
+        self.max_grad_norm = max_grad_norm;
+        self.skip_non_finite = skip_non_finite;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,8 +2,9 @@
 //! follows the reference implementation's operation order, with per-step scalars computed in f64
 //! (PyTorch computes `1 - beta**step` in Python floats on its non-capturable path).
 //!
-//! [`multi`] runs any of them over many named tensors with parameter groups and the step guard,
-//! which is what a GPU optimizer step does as a whole.
+//! Each config implements [`OptimizerConfig`] and, except M-FAC's, [`PerTensor`] ([`tensor`]);
+//! [`multi`] runs any of them — or a mix — over many tensors with the step guard, which is what
+//! a GPU optimizer step does as a whole.
 
 pub mod adabelief;
 pub mod adagrad;
@@ -20,6 +21,7 @@ pub mod muon;
 pub mod sgd;
 pub mod sinkgd;
 pub mod sophia;
+pub mod tensor;
 
 pub use adabelief::{AdaBeliefConfig, AdaBeliefState};
 pub use adagrad::{AdaGradConfig, AdaGradState, NormTest};
@@ -31,8 +33,10 @@ pub use diffgrad::{DiffGradConfig, DiffGradState};
 pub use frugal::{FrugalConfig, FrugalState, InactiveRule};
 pub use lion::{LionConfig, LionState};
 pub use mfac::{MfacConfig, MfacState};
-pub use multi::{Hparams, MultiOptimizer, TensorState};
+pub use multi::{MultiOptimizer, ReferenceOptimizer};
 pub use muon::{MuonConfig, MuonScale, MuonState};
 pub use sgd::{SgdConfig, SgdState};
 pub use sinkgd::SinkGdConfig;
 pub use sophia::{SophiaConfig, SophiaEstimator, SophiaState};
+pub(crate) use tensor::optimizer_config;
+pub use tensor::{OptimizerConfig, PerTensor, Tensor, TensorRule};

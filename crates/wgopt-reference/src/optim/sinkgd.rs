@@ -101,6 +101,32 @@ pub fn step(
     Ok(())
 }
 
+crate::optim::optimizer_config!(SinkGdConfig);
+
+impl crate::optim::PerTensor for SinkGdConfig {
+    type State = ();
+
+    fn new_state(&self, _shape: &[usize], _slot: usize) -> () {
+        ()
+    }
+
+    fn step(
+        &self,
+        lr: f64,
+        shape: &[usize],
+        p: &mut [f32],
+        g: &[f32],
+        _hvp: Option<&[f32]>,
+        _st: &mut (),
+    ) -> Result<(), RefError> {
+        step(self, lr, shape, p, g)
+    }
+
+    fn fields(_st: &()) -> Vec<(&'static str, &[f32])> {
+        Vec::new()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

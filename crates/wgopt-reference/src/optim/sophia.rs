@@ -206,3 +206,38 @@ pub fn win_rate(cfg: &SophiaConfig, states: &[&SophiaState]) -> f64 {
         won as f64 / n as f64
     }
 }
+
+crate::optim::optimizer_config!(SophiaConfig);
+
+impl crate::optim::PerTensor for SophiaConfig {
+    type State = SophiaState;
+
+    fn new_state(&self, shape: &[usize], _slot: usize) -> SophiaState {
+        SophiaState::new(shape.iter().product())
+    }
+
+    fn step(
+        &self,
+        lr: f64,
+        _shape: &[usize],
+        p: &mut [f32],
+        g: &[f32],
+        _hvp: Option<&[f32]>,
+        st: &mut SophiaState,
+    ) -> Result<(), RefError> {
+        step(self, lr, p, g, st)
+    }
+
+    fn fields(st: &SophiaState) -> Vec<(&'static str, &[f32])> {
+        vec![("exp_avg", &st.exp_avg[..]), ("hessian", &st.hessian[..])]
+    }
+    fn update_hessian(
+        &self,
+        estimate: &[f32],
+        probe: Option<&[f32]>,
+        st: &mut SophiaState,
+    ) -> Result<bool, RefError> {
+        update_hessian(self, estimate, probe, st)?;
+        Ok(true)
+    }
+}

@@ -10,11 +10,14 @@
 //! `⟨P, C⟩` (POT `sinkhorn2`), the entropic objective (POT's) and the KL one (OTT
 //! `reg_ot_cost`, GeomLoss), iterations and the error history.
 //!
-//! Layout: [`problem`] (inputs, validation and the GPU layout), [`plan`] ([`SinkhornPlan`]:
-//! buffers and dispatches, the plan on request), [`solve`] ([`sinkhorn`], the divergence).
+//! Layout: [`problem`] (inputs, validation and the GPU layout), [`kernels`] (the Sinkhorn
+//! kernels), [`plan`] ([`SinkhornPlan`]: buffers and dispatches, the plan on request), [`solve`]
+//! ([`sinkhorn`], the divergence), and [`sns`] (Sinkhorn–Newton–Sparse for small ε).
 
+pub mod kernels;
 pub mod plan;
 pub mod problem;
+pub mod sns;
 pub mod solve;
 
 pub use plan::SinkhornPlan;

@@ -1,10 +1,12 @@
 //! [`SinkhornPlan`]: a batch on the GPU, built once — buffers, pipelines, the dispatches of a
 //! sweep and of a check — and the transport plan on request (dense, or applied to vectors).
 
+use super::kernels::{
+    SINKHORN_APPLY, SINKHORN_COLUMNS, SINKHORN_PLAN, SINKHORN_SUMMARY, SINKHORN_UPDATE,
+};
 use wgopt_scheduler::arena::read_range;
-use wgopt_scheduler::pipelines::Kernel;
 use wgopt_scheduler::recorder::Dispatch;
-use wgopt_scheduler::{Engine, Error, Result, ShaderId, StepRecorder};
+use wgopt_scheduler::{Engine, Error, Result, StepRecorder};
 
 use super::problem::{bad, pack, OtProblem, OtProblemGpu, Packed};
 
@@ -37,11 +39,7 @@ impl SinkhornPlan {
             kind,
         } = pack(engine, problems, eps)?;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let upload = |label: &str, data: &[u8]| {
-            let b = engine.create_buffer(label, (data.len() as u64).max(16), storage);
-            engine.queue().write_buffer(&b, 0, data);
-            b
-        };
+        let upload = |label: &str, data: &[u8]| engine.upload(label, data, storage);
         let problems_buf = upload("ot problems", bytemuck::cast_slice(&gpu));
         let cost_buf = upload("ot cost", bytemuck::cast_slice(&cost));
         let logw_buf = upload("ot log weights", bytemuck::cast_slice(&logw));
@@ -57,37 +55,26 @@ impl SinkhornPlan {
             storage | wgpu::BufferUsages::COPY_SRC,
         );
         let c = ("COST", kind as f64);
-        let upd_g = engine.kernel(ShaderId::SinkhornUpdate, "main", &[c, ("SIDE", 0.0)]);
-        let upd_f = engine.kernel(ShaderId::SinkhornUpdate, "main", &[c, ("SIDE", 1.0)]);
-        let cols = engine.kernel(ShaderId::SinkhornColumns, "main", &[c]);
-        let summ = engine.kernel(ShaderId::SinkhornSummary, "main", &[]);
         let batch = problems.len() as u32;
         let wg = |outputs: usize| -> [u32; 3] {
             let x = (outputs as u32).clamp(1, 65535);
             [x, (outputs as u32).div_ceil(x), batch]
         };
-        let dispatch =
-            |label: &'static str, k: &Kernel, bufs: &[&wgpu::Buffer], workgroups| Dispatch {
-                label,
-                pipeline: k.pipeline.clone(),
-                bind_group: engine.bind_buffers(label, &k.layout, bufs),
-                workgroups,
-            };
         let update = [&problems_buf, &cost_buf, &logw_buf, &pot];
         let sweep = [
-            dispatch("sinkhorn g", &upd_g, &update, wg(max_m)),
-            dispatch("sinkhorn f", &upd_f, &update, wg(max_n)),
+            engine.dispatch(&SINKHORN_UPDATE, &[c, ("SIDE", 0.0)], &update, wg(max_m)),
+            engine.dispatch(&SINKHORN_UPDATE, &[c, ("SIDE", 1.0)], &update, wg(max_n)),
         ];
         let check = [
-            dispatch(
-                "sinkhorn columns",
-                &cols,
+            engine.dispatch(
+                &SINKHORN_COLUMNS,
+                &[c],
                 &[&problems_buf, &cost_buf, &logw_buf, &pot, &columns],
                 wg(max_m),
             ),
-            dispatch(
-                "sinkhorn summary",
-                &summ,
+            engine.dispatch(
+                &SINKHORN_SUMMARY,
+                &[],
                 &[&problems_buf, &logw_buf, &pot, &columns, &summary],
                 [batch, 1, 1],
             ),
@@ -218,39 +205,27 @@ impl SinkhornPlan {
         }
         let e = &self.engine;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let bytes = (self.pot_len as u64 * 4).max(16);
-        let in_buf = e.create_buffer("ot apply input", bytes, storage);
-        e.queue()
-            .write_buffer(&in_buf, 0, bytemuck::cast_slice(&input));
+        let in_buf = e.upload("ot apply input", bytemuck::cast_slice(&input), storage);
         let out_buf = e.create_buffer(
             "ot apply output",
-            bytes,
+            (self.pot_len as u64 * 4).max(16),
             storage | wgpu::BufferUsages::COPY_SRC,
         );
         let side = if transpose { 0.0 } else { 1.0 };
-        let k = e.kernel(
-            ShaderId::SinkhornApply,
-            "main",
-            &[("COST", self.kind as f64), ("SIDE", side)],
-        );
         let x = (max_out as u32).clamp(1, 65535);
         let mut rec = StepRecorder::new();
-        rec.push(Dispatch {
-            label: "sinkhorn apply",
-            pipeline: k.pipeline.clone(),
-            bind_group: e.bind_buffers(
-                "sinkhorn apply",
-                &k.layout,
-                &[
-                    &self.problems_buf,
-                    &self.cost_buf,
-                    &self.pot,
-                    &in_buf,
-                    &out_buf,
-                ],
-            ),
-            workgroups: [x, (max_out as u32).div_ceil(x), self.gpu.len() as u32],
-        });
+        rec.push(e.dispatch(
+            &SINKHORN_APPLY,
+            &[("COST", self.kind as f64), ("SIDE", side)],
+            &[
+                &self.problems_buf,
+                &self.cost_buf,
+                &self.pot,
+                &in_buf,
+                &out_buf,
+            ],
+            [x, (max_out as u32).div_ceil(x), self.gpu.len() as u32],
+        ));
         rec.submit(e)?;
         let out = read_range(e, &out_buf, 0, self.pot_len as u64 * 4)?;
         Ok(self
@@ -287,42 +262,27 @@ impl SinkhornPlan {
             });
         }
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let off_buf = e.create_buffer(
-            "ot plan offsets",
-            (offsets.len() as u64 * 4).max(16),
-            storage,
-        );
-        e.queue()
-            .write_buffer(&off_buf, 0, bytemuck::cast_slice(&offsets));
+        let off_buf = e.upload("ot plan offsets", bytemuck::cast_slice(&offsets), storage);
         let plan = e.create_buffer(
             "ot plans",
             (total * 4).max(16),
             storage | wgpu::BufferUsages::COPY_SRC,
         );
-        let k = e.kernel(
-            ShaderId::SinkhornPlan,
-            "main",
-            &[("COST", self.kind as f64)],
-        );
         let groups = max_nm.div_ceil(256) as u32;
         let x = groups.clamp(1, 65535);
         let mut rec = StepRecorder::new();
-        rec.push(Dispatch {
-            label: "sinkhorn plan",
-            pipeline: k.pipeline.clone(),
-            bind_group: e.bind_buffers(
-                "sinkhorn plan",
-                &k.layout,
-                &[
-                    &self.problems_buf,
-                    &self.cost_buf,
-                    &self.pot,
-                    &off_buf,
-                    &plan,
-                ],
-            ),
-            workgroups: [x, groups.div_ceil(x), self.gpu.len() as u32],
-        });
+        rec.push(e.dispatch(
+            &SINKHORN_PLAN,
+            &[("COST", self.kind as f64)],
+            &[
+                &self.problems_buf,
+                &self.cost_buf,
+                &self.pot,
+                &off_buf,
+                &plan,
+            ],
+            [x, groups.div_ceil(x), self.gpu.len() as u32],
+        ));
         rec.submit(e)?;
         let all = read_range(e, &plan, 0, total * 4)?;
         Ok(self

@@ -1,6 +1,7 @@
 //! A transport problem's inputs, their validation, and the batch's layout on the GPU.
 
 use bytemuck::{Pod, Zeroable};
+use wgopt_scheduler::kernel::WgslStruct;
 use wgopt_scheduler::{Engine, Error, Result};
 
 /// Where a problem's cost comes from.
@@ -43,7 +44,8 @@ pub struct OtProblem<'a> {
 
 /// One problem of the batch. WGSL twin: `OtProblem` in shaders/ot/sinkhorn_common.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
+#[wgsl(name = "OtProblem")]
 pub struct OtProblemGpu {
     pub n: u32,
     pub m: u32,
@@ -60,7 +62,7 @@ pub struct OtProblemGpu {
 }
 
 pub(crate) fn bad(msg: String) -> Error {
-    Error::InvalidHyperparameter(msg)
+    Error::InvalidInput(msg)
 }
 
 fn validate(k: usize, q: &OtProblem) -> Result<(usize, usize, usize)> {

@@ -12,7 +12,7 @@ fn autotune_picks_a_candidate_caches_it_and_the_next_engine_loads_it() {
     std::env::set_var("WGOPT_CACHE_DIR", &dir);
     let engine = Engine::new().unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(engine.tuning(), Tuning::default(), "no cache yet");
-    let report = engine.autotune(96, 1).unwrap();
+    let report = wgopt_solvers::linalg::autotune(&engine, 96, 1).unwrap();
     assert_eq!(
         report.timings.iter().map(|t| t.0).collect::<Vec<_>>(),
         candidates()

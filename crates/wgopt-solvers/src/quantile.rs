@@ -5,13 +5,35 @@
 //! [`quantile_ranks`]); the thresholds stay on the GPU for the kernels that consume them.
 //! Reference twin: `wgopt_reference::linalg::quantile`.
 
-use crate::guard::grid;
-use crate::pipelines::Kernel;
-use crate::recorder::{Dispatch, StepRecorder};
-use crate::shaders::ShaderId;
-use crate::{Engine, Error, Result};
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::linalg::quantile_ranks;
+use wgopt_scheduler::guard::grid;
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
+use wgopt_scheduler::kernel::{Kernel, Wgsl, WgslStruct};
+use wgopt_scheduler::recorder::{Dispatch, StepRecorder};
+use wgopt_scheduler::{wgsl, Engine, Error, Result};
+
+/// `QuantileMatrix` and `QuantileState`, shared by both passes.
+pub static QUANTILE_COMMON: Wgsl = wgsl!("reduce/quantile_common.wgsl");
+
+/// `reduce/quantile_histogram.wgsl`: tiles, state, values, histogram.
+pub static QUANTILE_HISTOGRAM: Kernel = Kernel::new(
+    wgsl!("reduce/quantile_histogram.wgsl"),
+    &[&QUANTILE_COMMON],
+    &[R, R, R, W],
+)
+.twins(&[QuantileTile::LAYOUT, QuantileState::LAYOUT]);
+
+/// `reduce/quantile_select.wgsl`: matrices, state, histogram, thresholds.
+pub static QUANTILE_SELECT: Kernel = Kernel::new(
+    wgsl!("reduce/quantile_select.wgsl"),
+    &[&QUANTILE_COMMON],
+    &[R, W, W, W],
+)
+.twins(&[QuantileMatrix::LAYOUT, QuantileState::LAYOUT]);
+
+/// Every kernel of the quantile selection.
+pub const KERNELS: &[&Kernel] = &[&QUANTILE_HISTOGRAM, &QUANTILE_SELECT];
 
 /// Elements one histogram workgroup counts (256 invocations × 32).
 pub const QUANTILE_TILE: u32 = 8192;
@@ -20,7 +42,7 @@ const HISTOGRAM_STRIDE: u64 = 512;
 
 /// Static per-matrix ranks. WGSL twin in reduce/quantile_common.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
 pub struct QuantileMatrix {
     pub rank_lo: u32,
     pub rank_hi: u32,
@@ -30,7 +52,7 @@ pub struct QuantileMatrix {
 
 /// Select progress per matrix. WGSL twin in reduce/quantile_common.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable, WgslStruct)]
 pub struct QuantileState {
     pub prefix_lo: u32,
     pub prefix_hi: u32,
@@ -40,7 +62,7 @@ pub struct QuantileState {
 
 /// One histogram workgroup's run of a matrix. WGSL twin in reduce/quantile_histogram.wgsl.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable, WgslStruct)]
 pub struct QuantileTile {
     pub matrix: u32,
     pub start: u32,
@@ -67,44 +89,50 @@ pub struct AbsQuantile {
     _buffers: Vec<wgpu::Buffer>,
 }
 
+/// Each matrix's ranks, and per source its histogram tiles of at most [`QUANTILE_TILE`].
+fn plan(
+    sources: &[QuantileSource<'_>],
+    add: f32,
+) -> Result<(Vec<QuantileMatrix>, Vec<Vec<QuantileTile>>)> {
+    let mut configs = Vec::new();
+    let mut tiles_per_source = Vec::new();
+    for src in sources {
+        let mut tiles = Vec::new();
+        for &(offset, len, q) in &src.matrices {
+            if (offset as u64 + len as u64) * 4 > src.buffer.size() {
+                return Err(Error::ShapeMismatch {
+                    name: "quantile source".into(),
+                    expected: format!("{len} floats from offset {offset}"),
+                    got: format!("a buffer of {} bytes", src.buffer.size()),
+                });
+            }
+            let r = quantile_ranks(len as usize, q)?;
+            let matrix = configs.len() as u32;
+            configs.push(QuantileMatrix {
+                rank_lo: r.lo as u32,
+                rank_hi: r.hi as u32,
+                weight: r.weight,
+                add,
+            });
+            for start in (offset..offset + len).step_by(QUANTILE_TILE as usize) {
+                let end = (start + QUANTILE_TILE).min(offset + len);
+                tiles.push(QuantileTile {
+                    matrix,
+                    start,
+                    end,
+                    _pad: 0,
+                });
+            }
+        }
+        tiles_per_source.push(tiles);
+    }
+    Ok((configs, tiles_per_source))
+}
+
 impl AbsQuantile {
     pub fn new(engine: &Engine, sources: &[QuantileSource<'_>], add: f32) -> Result<AbsQuantile> {
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let mut configs = Vec::new();
-        let mut tiles_per_source = Vec::new();
-        for src in sources {
-            let mut tiles = Vec::new();
-            for &(offset, len, q) in &src.matrices {
-                if (offset as u64 + len as u64) * 4 > src.buffer.size() {
-                    return Err(Error::ShapeMismatch {
-                        name: "quantile source".into(),
-                        expected: format!("{len} floats from offset {offset}"),
-                        got: format!("a buffer of {} bytes", src.buffer.size()),
-                    });
-                }
-                let r = quantile_ranks(len as usize, q)
-                    .map_err(|e| Error::InvalidHyperparameter(e.to_string()))?;
-                let matrix = configs.len() as u32;
-                configs.push(QuantileMatrix {
-                    rank_lo: r.lo as u32,
-                    rank_hi: r.hi as u32,
-                    weight: r.weight,
-                    add,
-                });
-                let mut start = offset;
-                while start < offset + len {
-                    let end = (start + QUANTILE_TILE).min(offset + len);
-                    tiles.push(QuantileTile {
-                        matrix,
-                        start,
-                        end,
-                        _pad: 0,
-                    });
-                    start = end;
-                }
-            }
-            tiles_per_source.push(tiles);
-        }
+        let (configs, tiles_per_source) = plan(sources, add)?;
         let count = configs.len() as u32;
         if count == 0 {
             return Err(Error::ShapeMismatch {
@@ -121,12 +149,7 @@ impl AbsQuantile {
                 limit: engine.chunk_bytes(),
             });
         }
-        let upload = |label: &str, bytes: &[u8]| {
-            let b = engine.create_buffer(label, bytes.len() as u64, storage);
-            engine.queue().write_buffer(&b, 0, bytes);
-            b
-        };
-        let matrices = upload("quantile matrices", bytemuck::cast_slice(&configs));
+        let matrices = engine.upload("quantile matrices", bytemuck::cast_slice(&configs), storage);
         let state = engine.create_buffer(
             "quantile state",
             count as u64 * std::mem::size_of::<QuantileState>() as u64,
@@ -142,36 +165,27 @@ impl AbsQuantile {
         let mut passes = Vec::new();
         for pass in 0..RADIX_PASSES {
             let constants = [("PASS", pass as f64)];
-            let hist: Kernel = engine.kernel(ShaderId::QuantileHistogram, "main", &constants);
+            let hist = engine.pipeline(&QUANTILE_HISTOGRAM, &constants);
             let mut dispatches = Vec::new();
             for (src, tiles) in sources.iter().zip(&tiles_per_source) {
                 if tiles.is_empty() {
                     continue;
                 }
-                let tile_buf = upload("quantile tiles", bytemuck::cast_slice(tiles));
-                dispatches.push(Dispatch {
-                    label: ShaderId::QuantileHistogram.path(),
-                    pipeline: hist.pipeline.clone(),
-                    bind_group: engine.bind_buffers(
-                        "quantile histogram",
-                        &hist.layout,
-                        &[&tile_buf, &state, src.buffer, &histogram],
-                    ),
-                    workgroups: grid(engine, tiles.len() as u32),
-                });
+                let tile_buf =
+                    engine.upload("quantile tiles", bytemuck::cast_slice(tiles), storage);
+                dispatches.push(hist.bind(
+                    engine,
+                    &[&tile_buf, &state, src.buffer, &histogram],
+                    grid(engine, tiles.len() as u32),
+                ));
                 buffers.push(tile_buf);
             }
-            let select: Kernel = engine.kernel(ShaderId::QuantileSelect, "main", &constants);
-            dispatches.push(Dispatch {
-                label: ShaderId::QuantileSelect.path(),
-                pipeline: select.pipeline,
-                bind_group: engine.bind_buffers(
-                    "quantile select",
-                    &select.layout,
-                    &[&matrices, &state, &histogram, &thresholds],
-                ),
-                workgroups: grid(engine, count),
-            });
+            dispatches.push(engine.dispatch(
+                &QUANTILE_SELECT,
+                &constants,
+                &[&matrices, &state, &histogram, &thresholds],
+                grid(engine, count),
+            ));
             passes.push(dispatches);
         }
         Ok(AbsQuantile {
@@ -206,7 +220,8 @@ impl AbsQuantile {
 
     /// Reads the thresholds back (waits for the GPU).
     pub fn read(&self, engine: &Engine) -> Result<Vec<f32>> {
-        let mut v = crate::arena::read_range(engine, &self.thresholds, 0, self.count as u64 * 4)?;
+        let mut v =
+            wgopt_scheduler::arena::read_range(engine, &self.thresholds, 0, self.count as u64 * 4)?;
         v.truncate(self.count as usize);
         Ok(v)
     }

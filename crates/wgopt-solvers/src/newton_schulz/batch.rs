@@ -5,10 +5,10 @@
 //! does. Matrices of the same shape share one dispatch chain. Tall and wide are both handled
 //! without transposes (the Gram is always on the short side). One submit for everything.
 
+use super::plan::{NewtonSchulzPlan, NewtonSchulzSpec};
 use wgopt_reference::linalg::NsSchedule;
 use wgopt_reference::linalg::Precision;
 use wgopt_scheduler::arena::read_range;
-use wgopt_scheduler::linalg::NewtonSchulzPlan;
 use wgopt_scheduler::{Engine, Error, Result, StepRecorder};
 
 /// How a tensor is seen as matrices.
@@ -120,16 +120,19 @@ pub fn orthogonalize_with(
             .into_iter()
             .map(|(a, b, c)| (a as f32, b as f32, c as f32))
             .collect();
-        let plan = NewtonSchulzPlan::new_clamped(
+        let plan = NewtonSchulzPlan::new(
             engine,
-            *rows as u32,
-            *cols as u32,
-            &coefficients,
-            schedule.norm_factor() as f32,
-            (&input, &offsets),
-            (&output, &offsets),
-            None,
-            precision,
+            &NewtonSchulzSpec {
+                norm_factor: schedule.norm_factor() as f32,
+                precision,
+                ..NewtonSchulzSpec::new(
+                    *rows as u32,
+                    *cols as u32,
+                    &coefficients,
+                    (&input, &offsets),
+                    (&output, &offsets),
+                )
+            },
         )?;
         plan.record(&mut rec);
         plans.push((output, total));

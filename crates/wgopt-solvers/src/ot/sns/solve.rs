@@ -109,7 +109,7 @@ pub fn sinkhorn_newton_sparse(
         rec.push(d.clone());
     }
     rec.submit(engine)?;
-    let summary = read_range(&plan.engine, &plan.summary, 0, 20)?;
+    let summary = read_range(&plan.engine, &plan.bufs.summary, 0, 20)?;
     out.cost_linear = summary[2];
     out.cost_kl = summary[4];
     (out.f, out.g) = plan.read_potentials()?;

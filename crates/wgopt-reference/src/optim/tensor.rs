@@ -1,0 +1,144 @@
+//! The interface every reference optimizer implements, so that one oracle ([`super::multi`])
+//! runs any of them — and any mix of them, as a hybrid does — over many tensors with the step
+//! guard, without a list of optimizers anywhere.
+//!
+//! A config type implements [`OptimizerConfig`] (validation and the base learning rate; what
+//! the GPU stepper needs too) and [`PerTensor`] (its state, its step on one tensor, its state
+//! fields by PyTorch name). [`Tensor`] pairs a config with one tensor's state and is a
+//! [`TensorRule`], the object-safe face the oracle holds.
+
+use crate::RefError;
+use serde::{de::DeserializeOwned, Serialize};
+use std::fmt::Debug;
+
+/// The hyperparameters of one parameter group (the reference implementation's argument
+/// names and defaults).
+pub trait OptimizerConfig:
+    Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
+{
+    /// Rejects what the reference implementation's constructor rejects.
+    fn validate(&self) -> Result<(), RefError>;
+    /// The base learning rate (a schedule multiplies it).
+    fn lr(&self) -> f64;
+}
+
+/// `impl OptimizerConfig` from the type's inherent `validate` and its `lr` field.
+macro_rules! optimizer_config {
+    ($t:ty) => {
+        impl $crate::optim::OptimizerConfig for $t {
+            fn validate(&self) -> Result<(), $crate::RefError> {
+                <$t>::validate(self)
+            }
+
+            fn lr(&self) -> f64 {
+                self.lr
+            }
+        }
+    };
+}
+pub(crate) use optimizer_config;
+
+/// A config whose optimizer updates each tensor on its own (everything but M-FAC, whose
+/// window spans all of its tensors).
+pub trait PerTensor: OptimizerConfig {
+    type State: Debug + Clone + Send;
+
+    /// Fresh state for a tensor of `shape` at layout slot `slot` (FRUGAL keys its column
+    /// choice on the slot).
+    fn new_state(&self, shape: &[usize], slot: usize) -> Self::State;
+
+    /// One step with learning rate `lr` (schedule applied); `hvp` is the step's
+    /// Hessian-vector product for the optimizers that take one (AdaHessian).
+    fn step(
+        &self,
+        lr: f64,
+        shape: &[usize],
+        p: &mut [f32],
+        g: &[f32],
+        hvp: Option<&[f32]>,
+        st: &mut Self::State,
+    ) -> Result<(), RefError>;
+
+    /// State tensors by PyTorch field name (what checkpoints store).
+    fn fields(st: &Self::State) -> Vec<(&'static str, &[f32])>;
+
+    /// Sophia's Hessian EMA from an estimate; `Ok(false)` for optimizers without one.
+    fn update_hessian(
+        &self,
+        _estimate: &[f32],
+        _probe: Option<&[f32]>,
+        _st: &mut Self::State,
+    ) -> Result<bool, RefError> {
+        Ok(false)
+    }
+}
+
+/// One tensor's optimizer, whatever its kind.
+pub trait TensorRule: Debug + Send {
+    fn lr(&self) -> f64;
+    fn step(
+        &mut self,
+        lr: f64,
+        p: &mut [f32],
+        g: &[f32],
+        hvp: Option<&[f32]>,
+    ) -> Result<(), RefError>;
+    fn fields(&self) -> Vec<(&'static str, &[f32])>;
+    /// True when the tensor took the estimate (Sophia).
+    fn update_hessian(&mut self, estimate: &[f32], probe: Option<&[f32]>)
+        -> Result<bool, RefError>;
+}
+
+/// A config and one tensor's state.
+#[derive(Debug, Clone)]
+pub struct Tensor<C: PerTensor> {
+    pub config: C,
+    pub shape: Vec<usize>,
+    pub state: C::State,
+}
+
+impl<C: PerTensor> Tensor<C> {
+    /// A validated config with fresh state for a tensor of `shape` at layout slot `slot`.
+    pub fn new(config: C, shape: &[usize], slot: usize) -> Result<Self, RefError> {
+        config.validate()?;
+        Ok(Tensor {
+            state: config.new_state(shape, slot),
+            config,
+            shape: shape.to_vec(),
+        })
+    }
+
+    /// [`Tensor::new`], boxed as a [`TensorRule`].
+    pub fn boxed(config: C, shape: &[usize], slot: usize) -> Result<Box<dyn TensorRule>, RefError> {
+        Ok(Box::new(Self::new(config, shape, slot)?))
+    }
+}
+
+impl<C: PerTensor> TensorRule for Tensor<C> {
+    fn lr(&self) -> f64 {
+        self.config.lr()
+    }
+
+    fn step(
+        &mut self,
+        lr: f64,
+        p: &mut [f32],
+        g: &[f32],
+        hvp: Option<&[f32]>,
+    ) -> Result<(), RefError> {
+        self.config
+            .step(lr, &self.shape, p, g, hvp, &mut self.state)
+    }
+
+    fn fields(&self) -> Vec<(&'static str, &[f32])> {
+        C::fields(&self.state)
+    }
+
+    fn update_hessian(
+        &mut self,
+        estimate: &[f32],
+        probe: Option<&[f32]>,
+    ) -> Result<bool, RefError> {
+        self.config.update_hessian(estimate, probe, &mut self.state)
+    }
+}

@@ -1,0 +1,329 @@
+//! Batched GEMM and symmetric Gram with per-batch offsets (`shaders/linalg/gemm.wgsl`,
+//! `gram.wgsl`, both on the tile core `tile_core.wgsl`), over f32 or f16 storage with f32
+//! accumulation. Created once; recording allocates nothing on the GPU. Reference twins:
+//! `wgopt_reference::linalg::{gemm, gram}`.
+
+use bytemuck::{Pod, Zeroable};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
+use wgopt_scheduler::kernel::{Kernel, Precision, Wgsl, WgslStruct};
+use wgopt_scheduler::recorder::{Dispatch, StepRecorder};
+use wgopt_scheduler::{wgsl, Engine, Error, Result};
+
+/// The tile core both products share (k-slices and staging chosen by the autotune).
+pub static TILE_CORE: Wgsl = wgsl!("linalg/tile_core.wgsl");
+
+const PRODUCT_BINDINGS: &[wgopt_scheduler::kernel::Access] = &[U, R, R, R, R, W];
+const PRODUCT_TWINS: &[wgopt_scheduler::kernel::StructLayout] =
+    &[GemmParams::LAYOUT, GemmOffsets::LAYOUT];
+
+macro_rules! product_kernel {
+    ($name:ident, $file:literal, $input:ident, $output:ident, $doc:literal) => {
+        #[doc = $doc]
+        pub static $name: Kernel = Kernel::new(wgsl!($file), &[&TILE_CORE], PRODUCT_BINDINGS)
+            .twins(PRODUCT_TWINS)
+            .storage(Precision::$input, Precision::$output);
+    };
+}
+
+product_kernel!(
+    GEMM,
+    "linalg/gemm.wgsl",
+    F32,
+    F32,
+    "`linalg/gemm.wgsl` over f32: params, offsets, a, b, c, d."
+);
+product_kernel!(
+    GEMM_F16,
+    "linalg/gemm.wgsl",
+    F16,
+    F16,
+    "`linalg/gemm.wgsl` over f16 storage (f32 accumulation)."
+);
+product_kernel!(
+    GEMM_F16_TO_F32,
+    "linalg/gemm.wgsl",
+    F16,
+    F32,
+    "`linalg/gemm.wgsl` reading f16, writing f32 (the last Newton–Schulz step)."
+);
+product_kernel!(
+    GRAM,
+    "linalg/gram.wgsl",
+    F32,
+    F32,
+    "`linalg/gram.wgsl` over f32."
+);
+product_kernel!(
+    GRAM_F16,
+    "linalg/gram.wgsl",
+    F16,
+    F16,
+    "`linalg/gram.wgsl` over f16 storage."
+);
+
+/// Every kernel of this module.
+pub const KERNELS: &[&Kernel] = &[&GEMM, &GEMM_F16, &GEMM_F16_TO_F32, &GRAM, &GRAM_F16];
+
+/// Output tile edge of gemm.wgsl / gram.wgsl.
+pub const GEMM_TILE: u32 = 64;
+
+/// Uniform of the matrix-product kernels. WGSL twin in linalg/tile_core.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
+pub struct GemmParams {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub use_c: u32,
+    pub alpha: f32,
+    pub beta: f32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+/// Where batch entry i's matrices start, in floats.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Pod, Zeroable, WgslStruct)]
+pub struct GemmOffsets {
+    pub a: u32,
+    pub b: u32,
+    pub c: u32,
+    pub d: u32,
+}
+
+/// One batched product D = alpha·op(A)·op(B) + beta·C.
+#[derive(Debug, Clone)]
+pub struct MatmulSpec<'a> {
+    pub m: u32,
+    pub n: u32,
+    pub k: u32,
+    pub trans_a: bool,
+    pub trans_b: bool,
+    pub alpha: f32,
+    pub beta: f32,
+    pub a: &'a wgpu::Buffer,
+    pub b: &'a wgpu::Buffer,
+    /// `None`: no C term (β ignored).
+    pub c: Option<&'a wgpu::Buffer>,
+    pub d: &'a wgpu::Buffer,
+    pub offsets: &'a [GemmOffsets],
+}
+
+pub(crate) fn check_fits(what: &str, buffer: &wgpu::Buffer, offset: u32, len: u64) -> Result<()> {
+    check_fits_as(what, buffer, offset, len, Precision::F32)
+}
+
+pub(crate) fn check_fits_as(
+    what: &str,
+    buffer: &wgpu::Buffer,
+    offset: u32,
+    len: u64,
+    precision: Precision,
+) -> Result<()> {
+    let end = (offset as u64 + len) * bytes_per(precision);
+    if end > buffer.size() {
+        return Err(Error::ShapeMismatch {
+            name: what.into(),
+            expected: format!("{len} floats from offset {offset}"),
+            got: format!("a buffer of {} bytes", buffer.size()),
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn bytes_per(p: Precision) -> u64 {
+    match p {
+        Precision::F32 => 4,
+        Precision::F16 => 2,
+    }
+}
+
+/// Storage types of one product: A, B and C in `input`, D in `output`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Storage {
+    pub input: Precision,
+    pub output: Precision,
+}
+
+impl Storage {
+    pub const F32: Storage = Storage {
+        input: Precision::F32,
+        output: Precision::F32,
+    };
+
+    fn gemm_kernel(self) -> Result<&'static Kernel> {
+        match (self.input, self.output) {
+            (Precision::F32, Precision::F32) => Ok(&GEMM),
+            (Precision::F16, Precision::F16) => Ok(&GEMM_F16),
+            (Precision::F16, Precision::F32) => Ok(&GEMM_F16_TO_F32),
+            _ => Err(Error::InvalidHyperparameter(format!(
+                "no GEMM kernel reads {:?} and writes {:?}",
+                self.input, self.output
+            ))),
+        }
+    }
+
+    fn gram_kernel(self) -> Result<&'static Kernel> {
+        match (self.input, self.output) {
+            (Precision::F32, Precision::F32) => Ok(&GRAM),
+            (Precision::F16, Precision::F16) => Ok(&GRAM_F16),
+            _ => Err(Error::InvalidHyperparameter(format!(
+                "no Gram kernel reads {:?} and writes {:?}",
+                self.input, self.output
+            ))),
+        }
+    }
+}
+
+pub(crate) fn require_kernel(engine: &Engine, kernel: &Kernel) -> Result<()> {
+    if kernel.needs_f16() {
+        engine.require_features(wgpu::Features::SHADER_F16)?;
+    }
+    Ok(())
+}
+
+/// A recorded-once batched GEMM or Gram.
+#[derive(Debug)]
+pub struct Matmul {
+    dispatch: Dispatch,
+    params: wgpu::Buffer,
+    spec: GemmParams,
+}
+
+impl Matmul {
+    /// D = alpha·op(A)·op(B) + beta·C.
+    pub fn gemm(engine: &Engine, spec: &MatmulSpec<'_>) -> Result<Matmul> {
+        Self::build(engine, &GEMM, spec)
+    }
+
+    /// [`Matmul::gemm`] over other storage types (f16 needs SHADER_F16).
+    pub fn gemm_with(engine: &Engine, spec: &MatmulSpec<'_>, storage: Storage) -> Result<Matmul> {
+        Self::build(engine, storage.gemm_kernel()?, spec)
+    }
+
+    /// [`Matmul::gram`] over other storage types (f16 needs SHADER_F16).
+    pub fn gram_with(engine: &Engine, spec: &MatmulSpec<'_>, storage: Storage) -> Result<Matmul> {
+        Self::check_gram(spec)?;
+        Self::build(engine, storage.gram_kernel()?, spec)
+    }
+
+    fn check_gram(spec: &MatmulSpec<'_>) -> Result<()> {
+        if spec.m != spec.n || spec.trans_b == spec.trans_a {
+            return Err(Error::InvalidHyperparameter(
+                "gram needs a square result (m == n) and trans_b == !trans_a".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Symmetric D = alpha·op(X)·op(X)ᵀ (+ beta·C): one triangle computed, mirrored. `spec.a`
+    /// and `spec.b` must be the same matrices with `trans_b == !trans_a`, and m == n.
+    pub fn gram(engine: &Engine, spec: &MatmulSpec<'_>) -> Result<Matmul> {
+        Self::check_gram(spec)?;
+        Self::build(engine, &GRAM, spec)
+    }
+
+    fn build(engine: &Engine, kernel: &Kernel, s: &MatmulSpec<'_>) -> Result<Matmul> {
+        let batch = s.offsets.len() as u32;
+        let limit = engine.limits().max_compute_workgroups_per_dimension;
+        let (tx, ty) = (s.n.div_ceil(GEMM_TILE), s.m.div_ceil(GEMM_TILE));
+        if batch == 0 || s.m == 0 || s.n == 0 || s.k == 0 {
+            return Err(Error::ShapeMismatch {
+                name: "matmul".into(),
+                expected: "non-empty matrices and batch".into(),
+                got: format!("{}×{}×{} batch {batch}", s.m, s.n, s.k),
+            });
+        }
+        if batch > limit || tx > limit || ty > limit {
+            return Err(Error::OverLimit {
+                what: format!("matmul grid {tx}×{ty}×{batch}"),
+                size: batch.max(tx).max(ty) as u64,
+                limit: limit as u64,
+            });
+        }
+        require_kernel(engine, kernel)?;
+        let (input, output) = kernel.storage.unwrap_or((Precision::F32, Precision::F32));
+        let (mk, kn, mn) = (
+            s.m as u64 * s.k as u64,
+            s.k as u64 * s.n as u64,
+            s.m as u64 * s.n as u64,
+        );
+        for o in s.offsets {
+            check_fits_as("matmul A", s.a, o.a, mk, input)?;
+            check_fits_as("matmul B", s.b, o.b, kn, input)?;
+            check_fits_as("matmul D", s.d, o.d, mn, output)?;
+            if let Some(c) = s.c {
+                check_fits_as("matmul C", c, o.c, mn, input)?;
+            }
+        }
+        let pipeline = engine.pipeline(
+            kernel,
+            &[
+                ("TRANS_A", s.trans_a as u8 as f64),
+                ("TRANS_B", s.trans_b as u8 as f64),
+                ("TILE_K", engine.tuning().gemm_tile_k as f64),
+                (
+                    "SHARED_TILES",
+                    engine.tuning().gemm_shared_tiles as u8 as f64,
+                ),
+            ],
+        );
+        let spec = GemmParams {
+            m: s.m,
+            n: s.n,
+            k: s.k,
+            use_c: s.c.is_some() as u32,
+            alpha: s.alpha,
+            beta: s.beta,
+            ..Default::default()
+        };
+        let params = engine.create_buffer(
+            "gemm params",
+            std::mem::size_of::<GemmParams>() as u64,
+            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+        );
+        engine
+            .queue()
+            .write_buffer(&params, 0, bytemuck::bytes_of(&spec));
+        let offsets = engine.create_buffer(
+            "gemm offsets",
+            std::mem::size_of_val(s.offsets) as u64,
+            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        );
+        engine
+            .queue()
+            .write_buffer(&offsets, 0, bytemuck::cast_slice(s.offsets));
+        // Without C, bind A in its place (read-only; never read).
+        let c = s.c.unwrap_or(s.a);
+        Ok(Matmul {
+            dispatch: pipeline.bind(
+                engine,
+                &[&params, &offsets, s.a, s.b, c, s.d],
+                [tx, ty, batch],
+            ),
+            params,
+            spec,
+        })
+    }
+
+    /// Changes alpha and beta (e.g. per-step coefficients); compiles nothing.
+    pub fn set_scalars(&mut self, engine: &Engine, alpha: f32, beta: f32) {
+        self.spec.alpha = alpha;
+        self.spec.beta = beta;
+        engine
+            .queue()
+            .write_buffer(&self.params, 0, bytemuck::bytes_of(&self.spec));
+    }
+
+    /// Multiply-adds per launch (2·m·n·k per batch entry; a Gram does about half).
+    pub fn flops(&self) -> f64 {
+        2.0 * self.spec.m as f64
+            * self.spec.n as f64
+            * self.spec.k as f64
+            * self.dispatch.workgroups[2] as f64
+    }
+
+    pub fn record(&self, rec: &mut StepRecorder) {
+        rec.push(self.dispatch.clone());
+    }
+}
