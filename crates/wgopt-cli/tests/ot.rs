@@ -118,6 +118,18 @@ fn dense_and_point_problems_from_files() {
     ]);
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("eps"));
+    // An ε-scaling start that never decays to ε is refused at once (it used to hang).
+    let o = run(&[
+        input.to_str().unwrap(),
+        "--eps",
+        "0.1",
+        "--eps0",
+        "inf",
+        "-o",
+        output.to_str().unwrap(),
+    ]);
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("eps0"), "{o:?}");
     std::fs::remove_dir_all(&dir).ok();
 }
 

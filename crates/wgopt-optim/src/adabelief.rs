@@ -6,21 +6,18 @@ use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::adabelief::{rectified_step, RectifiedStep};
 use wgopt_reference::optim::AdaBeliefConfig;
-use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
-use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
 use wgopt_scheduler::kernel::{Kernel, WgslStruct};
-use wgopt_scheduler::{wgsl, StepStats};
 
 /// AdaBelief over a parameter set.
 pub type AdaBelief = Stepper<Fused<AdaBeliefRule>>;
 
 /// `optim/adabelief.wgsl`: segments, stats, param, grad, exp_avg, exp_avg_var, max_exp_avg_var.
-pub static KERNEL: Kernel = Kernel::new(
-    wgsl!("optim/adabelief.wgsl"),
-    &[&STEP_STATS, &GRID_STRIDE],
-    &[R, R, W, R, W, W, W],
-)
-.twins(&[AdaBeliefSegment::LAYOUT, StepStats::LAYOUT]);
+pub static KERNEL: Kernel = crate::fused_kernel!(
+    "optim/adabelief.wgsl",
+    AdaBeliefSegment,
+    [],
+    [ReadWrite, ReadWrite, ReadWrite]
+);
 
 /// Per-segment scalars. WGSL twin: `AdaBeliefSegment` in shaders/optim/adabelief.wgsl.
 #[repr(C)]

@@ -7,21 +7,14 @@ use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 pub use wgopt_reference::optim::adagrad::NormTest;
 use wgopt_reference::optim::AdaGradConfig;
-use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
-use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
 use wgopt_scheduler::kernel::{Kernel, WgslStruct};
-use wgopt_scheduler::{wgsl, StepStats};
 
 /// AdaGrad over a parameter set.
 pub type AdaGrad = Stepper<Fused<AdaGradRule>>;
 
 /// `optim/adagrad.wgsl`: segments, stats, param, grad, sum.
-pub static KERNEL: Kernel = Kernel::new(
-    wgsl!("optim/adagrad.wgsl"),
-    &[&STEP_STATS, &GRID_STRIDE],
-    &[R, R, W, R, W],
-)
-.twins(&[AdaGradSegment::LAYOUT, StepStats::LAYOUT]);
+pub static KERNEL: Kernel =
+    crate::fused_kernel!("optim/adagrad.wgsl", AdaGradSegment, [], [ReadWrite]);
 
 /// Per-segment scalars. WGSL twin: `AdaGradSegment` in shaders/optim/adagrad.wgsl.
 #[repr(C)]

@@ -26,12 +26,12 @@ use wgopt_scheduler::{wgsl, Error, ParamSet, Result, StepRecorder, StepStats};
 
 /// `optim/adahessian.wgsl`, the update: segments, stats, param, grad, exp_avg,
 /// exp_hessian_diag_sq, hvp.
-pub static KERNEL: Kernel = Kernel::new(
-    wgsl!("optim/adahessian.wgsl"),
-    &[&STEP_STATS, &GRID_STRIDE],
-    &[R, R, W, R, W, W, R],
-)
-.twins(&[AdaHessianSegment::LAYOUT, StepStats::LAYOUT]);
+pub static KERNEL: Kernel = crate::fused_kernel!(
+    "optim/adahessian.wgsl",
+    AdaHessianSegment,
+    [],
+    [ReadWrite, ReadWrite, ReadOnly]
+);
 
 /// `optim/adahessian_blocks.wgsl`, the spatial averaging of |Hz|: segments, stats, hvp.
 pub static BLOCKS: Kernel = Kernel::new(
@@ -127,10 +127,6 @@ impl Program for AdaHessianProgram {
     const PART: &'static str = "adahessian";
     const INPUTS: &'static [&'static str] = AdaHessianRule::INPUTS;
     const COUNTERS: &'static [&'static str] = &["probe_draws"];
-
-    fn name(_: &[&AdaHessianConfig]) -> &'static str {
-        "adahessian"
-    }
 
     fn kernel_flags(config: &AdaHessianConfig) -> Flags {
         Fused::<AdaHessianRule>::kernel_flags(config)

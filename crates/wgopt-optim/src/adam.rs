@@ -5,21 +5,19 @@ use crate::fused::{Fused, Rule};
 use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::AdamConfig;
-use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS, TORCH_LERP};
-use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
 use wgopt_scheduler::kernel::{Kernel, WgslStruct};
-use wgopt_scheduler::{wgsl, Result, StepStats};
+use wgopt_scheduler::Result;
 
 /// Adam or AdamW over a parameter set.
 pub type Adam = Stepper<Fused<AdamRule>>;
 
 /// `optim/adam.wgsl`: segments, stats, param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq.
-pub static KERNEL: Kernel = Kernel::new(
-    wgsl!("optim/adam.wgsl"),
-    &[&STEP_STATS, &GRID_STRIDE, &TORCH_LERP],
-    &[R, R, W, R, W, W, W],
-)
-.twins(&[AdamSegment::LAYOUT, StepStats::LAYOUT]);
+pub static KERNEL: Kernel = crate::fused_kernel!(
+    "optim/adam.wgsl",
+    AdamSegment,
+    [::wgopt_scheduler::kernel::common::TORCH_LERP],
+    [ReadWrite, ReadWrite, ReadWrite]
+);
 
 /// Per-segment scalars. WGSL twin: `AdamSegment` in shaders/optim/adam.wgsl.
 #[repr(C)]

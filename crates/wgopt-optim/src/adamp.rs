@@ -200,10 +200,6 @@ impl<F: Flavor> Program for Projected<F> {
     type Config = F;
     const PART: &'static str = F::NAME;
 
-    fn name(_: &[&F]) -> &'static str {
-        F::NAME
-    }
-
     fn kernel_flags(c: &F) -> Flags {
         vec![flag("nesterov", c.nesterov())]
     }
@@ -274,19 +270,20 @@ fn dispatches<F: Flavor>(
     let state = |j: usize, chunk: usize| states.get(j).map_or(&dummy, |(_, a)| &a.chunks[chunk]);
     let (param, grad) = (cx.params.param_arena(), cx.params.grad_arena());
     let storage = wgpu::BufferUsages::STORAGE;
+    // Both per-chunk passes end with the chunk's tensors and the sums.
+    let tail = |c: usize| {
+        [
+            &param.chunks[c],
+            &grad.chunks[c],
+            state(0, c),
+            state(1, c),
+            sums,
+        ]
+    };
     let (mut out, mut buffers) = (Vec::new(), vec![dummy.clone()]);
     for (chunk, chunk_rows) in rows.iter().enumerate().filter(|(_, r)| !r.is_empty()) {
         let buf = engine.upload("adamp rows", bytemuck::cast_slice(chunk_rows), storage);
-        let bound = [
-            table.buffer(),
-            cx.stats,
-            &buf,
-            &param.chunks[chunk],
-            &grad.chunks[chunk],
-            state(0, chunk),
-            state(1, chunk),
-            sums,
-        ];
+        let bound = [&[table.buffer(), cx.stats, &buf][..], &tail(chunk)].concat();
         out.push(engine.dispatch(&ROWS, consts, &bound, grid(engine, chunk_rows.len() as u32)));
         buffers.push(buf);
     }
@@ -302,16 +299,7 @@ fn dispatches<F: Flavor>(
             continue;
         }
         let buf = engine.upload("adamp blocks", bytemuck::cast_slice(segs), storage);
-        let bound = [
-            &buf,
-            table.buffer(),
-            cx.stats,
-            &param.chunks[chunk],
-            &grad.chunks[chunk],
-            state(0, chunk),
-            state(1, chunk),
-            sums,
-        ];
+        let bound = [&[&buf, table.buffer(), cx.stats][..], &tail(chunk)].concat();
         out.push(engine.dispatch(&UPDATE, consts, &bound, grid(engine, segs.len() as u32)));
         buffers.push(buf);
     }

@@ -6,21 +6,18 @@ use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::adan::step_scalars;
 use wgopt_reference::optim::AdanConfig;
-use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
-use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
 use wgopt_scheduler::kernel::{Kernel, WgslStruct};
-use wgopt_scheduler::{wgsl, StepStats};
 
 /// Adan over a parameter set.
 pub type Adan = Stepper<Fused<AdanRule>>;
 
 /// `optim/adan.wgsl`: segments, stats, param, grad, exp_avg, exp_avg_diff, exp_avg_sq, neg_pre_grad.
-pub static KERNEL: Kernel = Kernel::new(
-    wgsl!("optim/adan.wgsl"),
-    &[&STEP_STATS, &GRID_STRIDE],
-    &[R, R, W, R, W, W, W, W],
-)
-.twins(&[AdanSegment::LAYOUT, StepStats::LAYOUT]);
+pub static KERNEL: Kernel = crate::fused_kernel!(
+    "optim/adan.wgsl",
+    AdanSegment,
+    [],
+    [ReadWrite, ReadWrite, ReadWrite, ReadWrite]
+);
 
 /// Per-segment scalars. WGSL twin: `AdanSegment` in shaders/optim/adan.wgsl.
 #[repr(C)]

@@ -5,21 +5,18 @@ use crate::fused::{Fused, Rule};
 use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::DiffGradConfig;
-use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
-use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
 use wgopt_scheduler::kernel::{Kernel, WgslStruct};
-use wgopt_scheduler::{wgsl, StepStats};
 
 /// diffGrad over a parameter set.
 pub type DiffGrad = Stepper<Fused<DiffGradRule>>;
 
 /// `optim/diffgrad.wgsl`: segments, stats, param, grad, exp_avg, exp_avg_sq, previous_grad.
-pub static KERNEL: Kernel = Kernel::new(
-    wgsl!("optim/diffgrad.wgsl"),
-    &[&STEP_STATS, &GRID_STRIDE],
-    &[R, R, W, R, W, W, W],
-)
-.twins(&[DiffGradSegment::LAYOUT, StepStats::LAYOUT]);
+pub static KERNEL: Kernel = crate::fused_kernel!(
+    "optim/diffgrad.wgsl",
+    DiffGradSegment,
+    [],
+    [ReadWrite, ReadWrite, ReadWrite]
+);
 
 /// Per-segment scalars. WGSL twin: `DiffGradSegment` in shaders/optim/diffgrad.wgsl.
 #[repr(C)]

@@ -85,10 +85,6 @@ impl Program for FrugalProgram {
     type Config = FrugalConfig;
     const PART: &'static str = "frugal";
 
-    fn name(_: &[&FrugalConfig]) -> &'static str {
-        "frugal"
-    }
-
     fn kernel_flags(c: &FrugalConfig) -> Flags {
         vec![flag("inactive_update_rule", c.inactive_update_rule)]
     }

@@ -11,6 +11,35 @@ use wgopt_scheduler::elementwise::{Coverage, ElementwiseKernel};
 use wgopt_scheduler::kernel::{Access, WgslStruct};
 use wgopt_scheduler::{Kernel, Result, StepRecorder};
 
+/// Declares a fused rule's kernel, `shaders/<file>`: the step stats and grid-stride helpers
+/// (then `extra` includes) composed before it, bindings segments, stats, param, grad, then the
+/// states and inputs with the given accesses; its twins are the segment struct and
+/// `StepStats`.
+#[macro_export]
+macro_rules! fused_kernel {
+    ($file:literal, $segment:ty, [$($extra:expr),*], [$($access:ident),*]) => {
+        ::wgopt_scheduler::kernel::Kernel::new(
+            ::wgopt_scheduler::wgsl!($file),
+            &[
+                &::wgopt_scheduler::kernel::common::STEP_STATS,
+                &::wgopt_scheduler::kernel::common::GRID_STRIDE,
+                $(&$extra),*
+            ],
+            &[
+                ::wgopt_scheduler::kernel::Access::ReadOnly,
+                ::wgopt_scheduler::kernel::Access::ReadOnly,
+                ::wgopt_scheduler::kernel::Access::ReadWrite,
+                ::wgopt_scheduler::kernel::Access::ReadOnly,
+                $(::wgopt_scheduler::kernel::Access::$access),*
+            ],
+        )
+        .twins(&[
+            <$segment as ::wgopt_scheduler::kernel::WgslStruct>::LAYOUT,
+            <::wgopt_scheduler::StepStats as ::wgopt_scheduler::kernel::WgslStruct>::LAYOUT,
+        ])
+    };
+}
+
 /// What distinguishes one fused elementwise optimizer from another.
 pub trait Rule: Send + 'static {
     /// Hyperparameters of one group (the reference crate's config struct).

@@ -4,21 +4,13 @@ use crate::fused::{Fused, Rule};
 use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::LionConfig;
-use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
-use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
 use wgopt_scheduler::kernel::{Kernel, WgslStruct};
-use wgopt_scheduler::{wgsl, StepStats};
 
 /// Lion over a parameter set.
 pub type Lion = Stepper<Fused<LionRule>>;
 
 /// `optim/lion.wgsl`: segments, stats, param, grad, exp_avg.
-pub static KERNEL: Kernel = Kernel::new(
-    wgsl!("optim/lion.wgsl"),
-    &[&STEP_STATS, &GRID_STRIDE],
-    &[R, R, W, R, W],
-)
-.twins(&[LionSegment::LAYOUT, StepStats::LAYOUT]);
+pub static KERNEL: Kernel = crate::fused_kernel!("optim/lion.wgsl", LionSegment, [], [ReadWrite]);
 
 /// Per-segment scalars. WGSL twin: `LionSegment` in shaders/optim/lion.wgsl.
 #[repr(C)]

@@ -150,10 +150,6 @@ impl Program for MfacProgram {
     type Config = MfacConfig;
     const PART: &'static str = "mfac";
 
-    fn name(_: &[&MfacConfig]) -> &'static str {
-        "mfac"
-    }
-
     /// ngrads and damp define the one shared window.
     fn kernel_flags(c: &MfacConfig) -> Flags {
         vec![flag("ngrads", c.ngrads), flag("damp", c.damp)]

@@ -15,6 +15,7 @@ use crate::adam::AdamRule;
 use crate::fused::Fused;
 use crate::matrices::{matrix_batches, MatrixBatch};
 use crate::program::{flag, Build, Flags, Program, Step};
+use crate::registry::present;
 use crate::routing::{Matcher, Router};
 use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
@@ -380,31 +381,18 @@ impl MuonAdamW {
     /// ROOT with its defaults on the "muon" group and its AdamW fallback on the "adamw" group
     /// (as [`MuonAdamW::root_router`] labels them; either may be absent), both at `lr`.
     pub fn root(params: &ParamSet, lr: f64, guard: GuardConfig) -> Result<MuonAdamW> {
-        let has = |g: &str| params.layout().groups.iter().any(|x| x == g);
-        let muon: Vec<(String, MuonConfig)> = has("muon")
-            .then(|| {
-                (
-                    "muon".to_string(),
-                    MuonConfig {
-                        lr,
-                        ..MuonConfig::root()
-                    },
-                )
-            })
-            .into_iter()
-            .collect();
-        let adamw: Vec<(String, AdamConfig)> = has("adamw")
-            .then(|| {
-                (
-                    "adamw".to_string(),
-                    AdamConfig {
-                        lr,
-                        ..AdamConfig::root_fallback()
-                    },
-                )
-            })
-            .into_iter()
-            .collect();
+        let muon = MuonConfig {
+            lr,
+            ..MuonConfig::root()
+        };
+        let adamw = AdamConfig {
+            lr,
+            ..AdamConfig::root_fallback()
+        };
+        let (muon, adamw) = (
+            present(params, "muon", muon),
+            present(params, "adamw", adamw),
+        );
         Self::new(params, &muon, &adamw, guard)
     }
 }

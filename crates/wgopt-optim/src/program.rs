@@ -217,8 +217,10 @@ pub trait Program: Sized + Send + 'static {
     /// Names of the program's own counters, saved as checkpoint metadata.
     const COUNTERS: &'static [&'static str] = &[];
 
-    /// The registry name for these groups' configs.
-    fn name(configs: &[&Self::Config]) -> &'static str;
+    /// The registry name for these groups' configs (by default the part's name).
+    fn name(_configs: &[&Self::Config]) -> &'static str {
+        Self::PART
+    }
 
     /// The optimizer name a checkpoint records (kept from the first format).
     fn checkpoint_name(configs: &[&Self::Config]) -> &'static str {

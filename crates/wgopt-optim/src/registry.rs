@@ -232,6 +232,16 @@ where
     }
 }
 
+/// `[(label, config)]` when the parameter set has group `label`, else nothing (a hybrid's part
+/// may have no parameters).
+pub(crate) fn present<C>(params: &ParamSet, label: &str, config: C) -> Vec<(String, C)> {
+    if params.layout().groups.iter().any(|g| g == label) {
+        vec![(label.to_string(), config)]
+    } else {
+        Vec::new()
+    }
+}
+
 /// A hybrid: `A` on the groups labelled `labels.0`, `B` on `labels.1`, one guard.
 pub struct Pair<A: Program, B: Program> {
     first: fn() -> A::Config,

@@ -4,21 +4,13 @@ use crate::fused::{Fused, Rule};
 use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
 use wgopt_reference::optim::SgdConfig;
-use wgopt_scheduler::kernel::common::{GRID_STRIDE, STEP_STATS};
-use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
 use wgopt_scheduler::kernel::{Kernel, WgslStruct};
-use wgopt_scheduler::{wgsl, StepStats};
 
 /// SGD over a parameter set.
 pub type Sgd = Stepper<Fused<SgdRule>>;
 
 /// `optim/sgd.wgsl`: segments, stats, param, grad, momentum_buffer.
-pub static KERNEL: Kernel = Kernel::new(
-    wgsl!("optim/sgd.wgsl"),
-    &[&STEP_STATS, &GRID_STRIDE],
-    &[R, R, W, R, W],
-)
-.twins(&[SgdSegment::LAYOUT, StepStats::LAYOUT]);
+pub static KERNEL: Kernel = crate::fused_kernel!("optim/sgd.wgsl", SgdSegment, [], [ReadWrite]);
 
 /// Per-segment scalars. WGSL twin: `SgdSegment` in shaders/optim/sgd.wgsl.
 #[repr(C)]

@@ -88,10 +88,6 @@ impl Program for SinkGdProgram {
     type Config = SinkGdConfig;
     const PART: &'static str = "sinkgd";
 
-    fn name(_: &[&SinkGdConfig]) -> &'static str {
-        "sinkgd"
-    }
-
     fn kernel_flags(c: &SinkGdConfig) -> Flags {
         vec![flag("iterations", c.iterations)]
     }

@@ -37,12 +37,12 @@ use wgopt_scheduler::{
 };
 
 /// `optim/sophia.wgsl`, the update: segments, stats, param, grad, exp_avg, hessian.
-pub static KERNEL: Kernel = Kernel::new(
-    wgsl!("optim/sophia.wgsl"),
-    &[&STEP_STATS, &GRID_STRIDE],
-    &[R, R, W, R, W, R],
-)
-.twins(&[SophiaSegment::LAYOUT, StepStats::LAYOUT]);
+pub static KERNEL: Kernel = crate::fused_kernel!(
+    "optim/sophia.wgsl",
+    SophiaSegment,
+    [],
+    [ReadWrite, ReadOnly]
+);
 
 /// `optim/sophia_hessian.wgsl`, the Hessian EMA: segments, stats, estimate, hessian, probes.
 pub static HESSIAN: Kernel = Kernel::new(

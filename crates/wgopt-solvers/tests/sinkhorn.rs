@@ -362,11 +362,55 @@ fn bad_input_is_a_typed_error() {
         assert!(
             matches!(
                 e,
-                Error::InvalidHyperparameter(_) | Error::ShapeMismatch { .. }
+                Error::InvalidInput(_)
+                    | Error::InvalidHyperparameter(_)
+                    | Error::ShapeMismatch { .. }
             ),
             "case {k}: {e}"
         );
     }
+}
+
+/// ε-scaling schedules that never reach ε (an infinite eps0, a decay ≥ 1, or more than
+/// `MAX_SCALING_STAGES` stages) are refused at once, on the GPU and in the reference; they used
+/// to loop forever.
+#[test]
+fn eps_scaling_that_never_ends_is_refused() {
+    use wgopt_reference::ot::sinkhorn::{scaling_stages, MAX_SCALING_STAGES};
+    let engine = engine();
+    let (a, b, c) = (
+        vec![0.5f32, 0.5],
+        vec![0.5f32, 0.5],
+        vec![0.0f32, 1.0, 1.0, 0.0],
+    );
+    let q = OtProblem {
+        a: &a,
+        b: &b,
+        cost: CostInput::Dense(&c),
+    };
+    for (eps0, decay) in [
+        (f64::INFINITY, 0.5),
+        (f64::NAN, 0.5),
+        (1.0, 1.0),
+        (1.0, 2.0),
+        (1e300, 0.9999),
+    ] {
+        let opts = SinkhornOptions {
+            eps_scaling: Some(EpsScaling { eps0, decay }),
+            ..SinkhornOptions::new(0.1)
+        };
+        let e = sinkhorn(&engine, &[q], &opts).err();
+        assert!(
+            matches!(e, Some(Error::InvalidHyperparameter(_))),
+            "eps0 {eps0}, decay {decay}: {e:?}"
+        );
+        assert!(scaling_stages(eps0, decay, 0.1).is_err());
+    }
+    assert_eq!(
+        scaling_stages(1.0, 0.5, 0.1).unwrap(),
+        vec![1.0, 0.5, 0.25, 0.125]
+    );
+    assert!(scaling_stages(2f64.powi(60), 0.5, 1.0).unwrap().len() < MAX_SCALING_STAGES);
 }
 
 /// The Sinkhorn divergence (three problems in one batch) matches the f64 reference's, is 0 for

@@ -337,10 +337,7 @@ fn bad_input_is_a_typed_error() {
         Err(Error::ShapeMismatch { .. })
     ));
     c[3] = f32::NAN;
-    assert!(matches!(
-        ok(&c, 0.1, &d),
-        Err(Error::InvalidHyperparameter(_))
-    ));
+    assert!(matches!(ok(&c, 0.1, &d), Err(Error::InvalidInput(_))));
     let b2: Vec<f32> = b.iter().map(|v| v * 2.0).collect();
     let problem = OtProblem {
         a: &a,

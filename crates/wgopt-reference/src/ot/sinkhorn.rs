@@ -78,6 +78,36 @@ pub fn validate(a: &[f64], b: &[f64], cost: &Cost, eps: f64) -> Result<(), RefEr
     Ok(())
 }
 
+/// Most ε-scaling stages a schedule may have (2⁶⁴ → 1 at decay ½ is 64).
+pub const MAX_SCALING_STAGES: usize = 10_000;
+
+/// The ε values of an ε-scaling schedule from `eps0` down to (not including) `eps`, each
+/// `decay` times the last. `eps0` must be finite and positive and `decay` in (0, 1); a
+/// schedule of more than [`MAX_SCALING_STAGES`] stages is refused (an `eps0` of 1e300 with a
+/// decay of 0.9999 would not end in a lifetime).
+pub fn scaling_stages(eps0: f64, decay: f64, eps: f64) -> Result<Vec<f64>, RefError> {
+    let bad = |s: String| Err(RefError::InvalidHyperparameter(s));
+    if !(eps0.is_finite() && eps0 > 0.0) {
+        return bad(format!("eps scaling needs a finite eps0 > 0, got {eps0}"));
+    }
+    if !(decay > 0.0 && decay < 1.0) {
+        return bad(format!("eps scaling needs 0 < decay < 1, got {decay}"));
+    }
+    let mut stages = Vec::new();
+    let mut e = eps0;
+    while e > eps {
+        if stages.len() == MAX_SCALING_STAGES {
+            return bad(format!(
+                "eps scaling from {eps0} to {eps} by {decay} takes more than \
+                 {MAX_SCALING_STAGES} stages"
+            ));
+        }
+        stages.push(e);
+        e *= decay;
+    }
+    Ok(stages)
+}
+
 /// Log-domain Sinkhorn from `(f, g)` (zeros when `warm` is None).
 pub fn sinkhorn_log(
     a: &[f64],
@@ -104,12 +134,10 @@ pub fn sinkhorn_log(
         }
     };
     if let Some((eps0, decay)) = opts.eps_scaling {
-        let mut e = eps0.max(eps);
-        while e > eps {
+        for e in scaling_stages(eps0, decay, eps)? {
             for _ in 0..opts.check_every {
                 sweep(&mut f, &mut g, e);
             }
-            e *= decay;
         }
     }
     let col_error = |f: &[f64], g: &[f64]| -> f64 {

@@ -21,6 +21,6 @@ pub mod sns;
 pub mod solve;
 
 pub use plan::SinkhornPlan;
-pub(crate) use problem::{bad, pack, Packed};
+pub(crate) use problem::{bad_option, pack, Packed};
 pub use problem::{CostInput, OtProblem, OtProblemGpu};
 pub use solve::{sinkhorn, sinkhorn_divergence, EpsScaling, SinkhornOptions, SinkhornResult};

@@ -61,8 +61,14 @@ pub struct OtProblemGpu {
     pub p: f32,
 }
 
+/// Bad data: marginals, costs, points, potentials.
 pub(crate) fn bad(msg: String) -> Error {
     Error::InvalidInput(msg)
+}
+
+/// A bad solver setting: ε, iteration counts, tolerances.
+pub(crate) fn bad_option(msg: String) -> Error {
+    Error::InvalidHyperparameter(msg)
 }
 
 fn validate(k: usize, q: &OtProblem) -> Result<(usize, usize, usize)> {
@@ -149,7 +155,7 @@ pub(crate) fn pack(engine: &Engine, problems: &[OtProblem], eps: f64) -> Result<
         return Err(bad("no problems given".into()));
     }
     if eps.is_nan() || eps <= 0.0 || !eps.is_finite() {
-        return Err(bad(format!("eps must be > 0 and finite, got {eps}")));
+        return Err(bad_option(format!("eps must be > 0 and finite, got {eps}")));
     }
     let kind = problems[0].cost.kind();
     let mut gpu = Vec::with_capacity(problems.len());

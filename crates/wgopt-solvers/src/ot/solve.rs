@@ -4,7 +4,8 @@
 use wgopt_scheduler::{Engine, Error, Result, StepRecorder};
 
 use super::plan::SinkhornPlan;
-use super::problem::{bad, CostInput, OtProblem};
+use super::problem::{bad_option, CostInput, OtProblem};
+use wgopt_reference::ot::sinkhorn::scaling_stages;
 
 /// ε-scaling: stages at `eps0·decayᵏ` (each `check_every` sweeps, warm-started) down to ε.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,28 +66,22 @@ pub fn sinkhorn(
         return Ok(Vec::new());
     }
     if opts.check_every == 0 || opts.max_iter == 0 {
-        return Err(bad("check_every and max_iter must be >= 1".into()));
+        return Err(bad_option("check_every and max_iter must be >= 1".into()));
     }
     let eps = opts.eps;
+    let stages = match opts.eps_scaling {
+        Some(s) => scaling_stages(s.eps0, s.decay, eps)?,
+        None => Vec::new(),
+    };
     let mut plan = SinkhornPlan::new(engine, problems, eps)?;
     // ε-scaling stages, warm-starting each from the last.
-    if let Some(s) = opts.eps_scaling {
-        if !(s.decay > 0.0 && s.decay < 1.0) || s.eps0.is_nan() {
-            return Err(bad(format!(
-                "eps scaling needs 0 < decay < 1, got {}",
-                s.decay
-            )));
-        }
-        let mut e = s.eps0;
-        while e > eps {
-            plan.set_eps(e);
-            let mut rec = StepRecorder::new();
-            plan.record_sweeps(&mut rec, opts.check_every);
-            rec.submit(engine)?;
-            e *= s.decay;
-        }
-        plan.set_eps(eps);
+    for e in stages {
+        plan.set_eps(e);
+        let mut rec = StepRecorder::new();
+        plan.record_sweeps(&mut rec, opts.check_every);
+        rec.submit(engine)?;
     }
+    plan.set_eps(eps);
     let mut out: Vec<SinkhornResult> = problems
         .iter()
         .map(|_| SinkhornResult {

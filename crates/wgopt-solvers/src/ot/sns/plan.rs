@@ -14,7 +14,7 @@ use super::SnsOptions;
 use crate::ot::kernels::{
     SINKHORN_COLUMNS, SINKHORN_COMMON, SINKHORN_COST, SINKHORN_SUMMARY, SINKHORN_UPDATE,
 };
-use crate::ot::{bad, pack, OtProblem, OtProblemGpu, Packed};
+use crate::ot::{bad_option, pack, OtProblem, OtProblemGpu, Packed};
 use crate::pcg::{Pcg, ScalarsPass, PCG_COMMON};
 
 /// `SnsParams`, the scalar slots past CG's and the CSR/CSC layout.
@@ -201,10 +201,12 @@ pub struct SnsPlan {
 
 fn check_options(opts: &SnsOptions) -> Result<()> {
     if opts.cap == 0 || opts.cg_max == 0 || opts.cg_check_every == 0 {
-        return Err(bad("cap, cg_max and cg_check_every must be >= 1".into()));
+        return Err(bad_option(
+            "cap, cg_max and cg_check_every must be >= 1".into(),
+        ));
     }
     if !(opts.nu >= 0.0 && opts.nu.is_finite()) || opts.cg_tol.is_nan() || opts.cg_tol < 0.0 {
-        return Err(bad(format!(
+        return Err(bad_option(format!(
             "nu must be finite and >= 0, cg_tol >= 0 (got {}, {})",
             opts.nu, opts.cg_tol
         )));
