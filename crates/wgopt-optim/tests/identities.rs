@@ -128,7 +128,84 @@ fn steps_create_no_gpu_objects_and_submit_once() {
         // Changing the schedule mid-run must not compile anything either.
         opt.set_schedule(Schedule::Constant);
     }
-    assert_eq!(engine.object_counts(), before);
+    assert_eq!(engine.object_counts().objects(), before.objects());
+    assert_eq!(engine.object_counts().submits, before.submits + 10);
     // tile_sumsq + guard_finalize + adam: one chunk, three dispatches, one submit.
     assert_eq!(opt.dispatches_per_step(), 3);
+}
+
+/// Every optimizer of the table, after its first step, creates no buffer, pipeline or bind group
+/// per step and submits exactly once per `step` (Sophia's Hessian update and AdaHessian's probe
+/// draw are their own calls, also object-free). Matrix-only optimizers get the matrices only.
+#[test]
+fn every_optimizer_steps_without_new_gpu_objects_in_one_submit() {
+    use wgopt_optim::registry::{find, names, Driver, Request};
+    // Its own engine: the shared one counts objects other tests create in parallel.
+    let engine = wgopt_scheduler::Engine::new().unwrap();
+    let shapes: Vec<(&str, &[usize])> = vec![
+        ("wte", &[13, 8]),
+        ("h.0.w", &[8, 24]),
+        ("h.0.b", &[24]),
+        ("h.1.w", &[2, 8, 8]),
+        ("ln.weight", &[8]),
+    ];
+    let req = Request {
+        hparams: &[("lr", "1e-3")],
+        guard: GuardConfig {
+            max_grad_norm: Some(1.0),
+            skip_non_finite: true,
+        },
+        ..Request::default()
+    };
+    for name in names() {
+        let entry = find(name).unwrap();
+        let build = |shapes: &[(&str, &[usize])]| {
+            let params =
+                ParamSet::new(&engine, &(entry.router)().specs(shapes.iter().copied())).unwrap();
+            entry.recipe.build(&params, &req).map(|d| (params, d))
+        };
+        let matrices: Vec<_> = shapes.iter().copied().filter(|s| s.1.len() >= 2).collect();
+        let (mut params, mut driver) = build(&shapes)
+            .or_else(|_| build(&matrices))
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut step = |params: &mut ParamSet, driver: &mut Driver| -> u64 {
+            let grads: Vec<Vec<f32>> = params
+                .layout()
+                .slots
+                .iter()
+                .map(|s| vec![0.01; s.len])
+                .collect();
+            let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
+            params.write_grads(&refs).unwrap();
+            if let Driver::AdaHessian(a) = driver {
+                a.probes().unwrap();
+            }
+            let submits = engine.object_counts().submits;
+            driver.optimizer().step(params).unwrap();
+            let one_step = engine.object_counts().submits - submits;
+            if let Driver::Sophia(s) = driver {
+                if s.hessian_due() {
+                    if s.is_hutchinson() {
+                        s.probes().unwrap();
+                    }
+                    s.update_hessian(params).unwrap();
+                }
+            }
+            one_step
+        };
+        step(&mut params, &mut driver);
+        let before = engine.object_counts().objects();
+        for _ in 0..12 {
+            assert_eq!(
+                step(&mut params, &mut driver),
+                1,
+                "{name}: submits per step"
+            );
+        }
+        assert_eq!(
+            engine.object_counts().objects(),
+            before,
+            "{name}: objects created per step"
+        );
+    }
 }

@@ -25,7 +25,8 @@ fn no_decay<T: Copy>(group: &str, cfg: T, zero: impl Fn(T) -> T) -> T {
 fn adam_trajectories_every_flag() {
     let engine = engine();
     let mut seed = 0;
-    for decoupled in [false, true] {
+    // ROOT's fallback (an AdamW variant) is its own flag, crossed with every other one.
+    for (decoupled, root_fallback) in [(false, false), (true, false), (true, true)] {
         for amsgrad in [false, true] {
             for maximize in [false, true] {
                 for clip in [None, Some(5.0)] {
@@ -38,8 +39,7 @@ fn adam_trajectories_every_flag() {
                         decoupled_weight_decay: decoupled,
                         amsgrad,
                         maximize,
-                        // ROOT's fallback placement rides along on half the decoupled runs.
-                        root_fallback: decoupled && maximize,
+                        root_fallback,
                     };
                     let cfg_of = move |g: &str| {
                         no_decay(g, base, |c| AdamConfig {

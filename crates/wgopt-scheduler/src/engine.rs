@@ -62,6 +62,8 @@ pub struct ObjectCounters {
     pub buffers: AtomicU64,
     pub pipelines: AtomicU64,
     pub bind_groups: AtomicU64,
+    /// `queue.submit` calls made through a [`StepRecorder`](crate::StepRecorder).
+    pub submits: AtomicU64,
 }
 
 /// A snapshot of [`ObjectCounters`].
@@ -70,6 +72,14 @@ pub struct ObjectCounts {
     pub buffers: u64,
     pub pipelines: u64,
     pub bind_groups: u64,
+    pub submits: u64,
+}
+
+impl ObjectCounts {
+    /// Buffers, pipelines and bind groups (submits aside).
+    pub fn objects(&self) -> u64 {
+        self.buffers + self.pipelines + self.bind_groups
+    }
 }
 
 pub(crate) struct Inner {
@@ -341,6 +351,7 @@ impl Engine {
             buffers: c.buffers.load(Ordering::Relaxed),
             pipelines: c.pipelines.load(Ordering::Relaxed),
             bind_groups: c.bind_groups.load(Ordering::Relaxed),
+            submits: c.submits.load(Ordering::Relaxed),
         }
     }
 
@@ -392,6 +403,11 @@ impl Engine {
                 layout,
                 entries: &entries,
             })
+    }
+
+    /// Counts one submit (the step recorder's).
+    pub(crate) fn count_submit(&self) {
+        self.inner.counters.submits.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Blocks until all submitted work is done.

@@ -153,6 +153,7 @@ impl StepRecorder {
         self.dispatches.clear();
         self.last_dispatches = n;
         let index = engine.queue().submit([enc.finish()]);
+        engine.count_submit();
         engine.check_device()?;
         Ok(index)
     }
