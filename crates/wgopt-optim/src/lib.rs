@@ -28,6 +28,7 @@ pub mod mfac;
 pub mod muon;
 pub mod optimizer;
 pub mod program;
+pub mod radam;
 pub mod registry;
 pub mod routing;
 pub mod sgd;
@@ -50,6 +51,7 @@ pub use mfac::{Mfac, MfacProgram};
 pub use muon::{Muon, MuonAdamW, MuonProgram, Root, RootAdamW};
 pub use optimizer::Optimizer;
 pub use program::{Build, Program, Step};
+pub use radam::{RAdam, RAdamRule};
 pub use registry::{create, find, names, Driver, Request};
 pub use routing::{Matcher, Router};
 pub use sgd::{Sgd, SgdRule};
@@ -60,7 +62,7 @@ pub use wgopt_reference::linalg::NsSchedule;
 pub use wgopt_reference::optim::{
     muon::MomentumForm, AdaBeliefConfig, AdaGradConfig, AdaHessianConfig, AdamConfig, AdamPConfig,
     AdanConfig, DiffGradConfig, FrugalConfig, InactiveRule, LionConfig, MfacConfig, MuonConfig,
-    MuonScale, SgdConfig, SgdpConfig, SinkGdConfig, SophiaConfig, SophiaEstimator,
+    MuonScale, RAdamConfig, SgdConfig, SgdpConfig, SinkGdConfig, SophiaConfig, SophiaEstimator,
 };
 pub use wgopt_reference::schedule::{DecayShape, Schedule};
 

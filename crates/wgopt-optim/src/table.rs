@@ -115,6 +115,18 @@ pub static OPTIMIZERS: &[Entry] = &[
         recipe: &Single::<Fused<AdamRule>>::new(AdamConfig::adamw),
     },
     Entry {
+        name: "radam",
+        about: "RAdam: Adam with the variance rectification, L2 or decoupled decay (torch.optim.RAdam)",
+        router: decay_split,
+        recommended: |l, t| {
+            let mut v = adam_like(0.1)(l, t);
+            v.push(kv("decoupled_weight_decay", "true"));
+            v
+        },
+        source: "AdamW's recipe (β2 0.99, decoupled wd 0.1, lr = the AdamW baseline's)",
+        recipe: &Single::<Fused<RAdamRule>>::new(RAdamConfig::default),
+    },
+    Entry {
         name: "lion",
         about: "Lion: sign of interpolated momentum (google/automl lion_pytorch.py)",
         router: decay_split,
