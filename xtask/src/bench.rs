@@ -8,10 +8,11 @@ use serde::Serialize;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-use wgopt::optim::registry::{self, Driver, Request};
+use wgopt::optim::registry::{self, Request};
 use wgopt::scheduler::bench::{CopyBench, FmaBench};
+use wgopt::scheduler::tuning::TuneReport;
 use wgopt::scheduler::StepRecorder;
-use wgopt::{Engine, GuardConfig, ParamSet, ParamSpec, Router};
+use wgopt::{Engine, GuardConfig, ParamSet, Router};
 
 /// Counts heap allocations of the whole process (wgopt's and wgpu's alike).
 struct CountingAlloc;
@@ -45,20 +46,6 @@ struct Calibration {
     copy_floats: usize,
     copy_gbps: f64,
     fma_gflops: f64,
-}
-
-#[derive(Serialize)]
-struct OptimRow {
-    optimizer: String,
-    params: usize,
-    bytes_per_param: usize,
-    update_us: f64,
-    update_gbps: f64,
-    ratio_to_copy: f64,
-    guard_us: f64,
-    dispatches: usize,
-    cpu_reference_us: f64,
-    cpu_reference_gbps: f64,
 }
 
 #[derive(Serialize)]
@@ -112,7 +99,7 @@ struct Report {
     calibration: Calibration,
     /// Which sections ran (`--sections`); the others are empty.
     sections: Vec<Section>,
-    optimizers: Vec<OptimRow>,
+    optimizers: Vec<crate::bench_optim::OptimRow>,
     model: Option<ModelRow>,
     /// (candidate, seconds per GEMM) per autotune candidate, and the pick.
     autotune: Vec<(String, f64)>,
@@ -143,14 +130,6 @@ pub(crate) fn time_recorder(
     Ok(median(ns))
 }
 
-/// Tensors of at most 4M elements adding up to `n`.
-fn flat_specs(n: usize) -> Vec<ParamSpec> {
-    let piece = 4 << 20;
-    (0..n.div_ceil(piece))
-        .map(|i| ParamSpec::new(format!("t{i}"), &[piece.min(n - i * piece)], "all"))
-        .collect()
-}
-
 pub(crate) fn fill(params: &mut ParamSet) -> Result<()> {
     for s in params.layout().slots.clone() {
         let v: Vec<f32> = (0..s.len)
@@ -160,115 +139,6 @@ pub(crate) fn fill(params: &mut ParamSet) -> Result<()> {
         params.write_grad(&s.name, &v)?;
     }
     Ok(())
-}
-
-fn hparams(name: &str) -> Vec<(&'static str, &'static str)> {
-    match name {
-        "sgd" => vec![("lr", "0.01"), ("momentum", "0.9")],
-        _ => vec![("lr", "0.001")],
-    }
-}
-
-/// Every fused elementwise optimizer of the table (those with a traffic figure).
-pub fn bench_optimizers() -> Vec<&'static str> {
-    wgopt::optim::table::OPTIMIZERS
-        .iter()
-        .filter(|e| {
-            let kv = hparams(e.name);
-            let req = Request {
-                hparams: &kv,
-                ..Request::default()
-            };
-            matches!(e.recipe.bytes_per_element(&req), Ok(Some(_)))
-        })
-        .map(|e| e.name)
-        .collect()
-}
-
-/// The timed steps: GPU timestamps of the update kernels and of the guard, per repeat.
-fn time_steps(
-    driver: &mut Driver,
-    params: &mut ParamSet,
-    repeats: usize,
-) -> Result<(Vec<f64>, Vec<f64>)> {
-    driver.optimizer().enable_timing()?;
-    let (mut update, mut guard) = (Vec::new(), Vec::new());
-    for i in 0..repeats + 1 {
-        // AdaHessian needs a probe draw (outside the timed step); its Hz stays in place.
-        if let Driver::AdaHessian(a) = driver {
-            a.probes()?;
-        }
-        let opt = driver.optimizer();
-        opt.step(params)?;
-        let t = opt.timings()?;
-        if i > 0 {
-            let sum = |update: bool| -> f64 {
-                t.iter()
-                    .filter(|x| x.0.starts_with("optim/") == update)
-                    .map(|x| x.1)
-                    .sum()
-            };
-            update.push(sum(true));
-            guard.push(sum(false));
-        }
-    }
-    Ok((update, guard))
-}
-
-fn bench_optimizer(
-    engine: &Engine,
-    name: &str,
-    n: usize,
-    repeats: usize,
-    copy_gbps: f64,
-) -> Result<OptimRow> {
-    let entry = registry::find(name)?;
-    let kv = hparams(name);
-    let req = Request {
-        hparams: &kv,
-        ..Request::default()
-    };
-    let Some(per_param) = entry.recipe.bytes_per_element(&req)? else {
-        bail!("{name} is not a fused elementwise optimizer");
-    };
-    let mut params = ParamSet::new(engine, &flat_specs(n))?;
-    fill(&mut params)?;
-    let mut driver = entry.recipe.build(&params, &req)?;
-    if let Driver::AdaHessian(a) = &mut driver {
-        for s in params.layout().slots.clone() {
-            a.write_hvp(&params, &s.name, &vec![0.5; s.len])?;
-        }
-    }
-    let (update, guard) = time_steps(&mut driver, &mut params, repeats)?;
-    let update_ns = median(update);
-    let padded: usize = params.layout().chunk_lens.iter().sum();
-    let bytes = (per_param * padded) as f64;
-    // CPU reference, same tensors (AdaHessian's Hz = the gradient).
-    let lens: Vec<usize> = params.layout().slots.iter().map(|s| s.len).collect();
-    let mut host: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.5; l]).collect();
-    let grads: Vec<Vec<f32>> = lens.iter().map(|&l| vec![0.25; l]).collect();
-    let mut cpu = entry.recipe.reference(params.layout(), &req)?;
-    let hvps = matches!(driver, Driver::AdaHessian(_)).then_some(&grads[..]);
-    let mut cpu_ns = Vec::new();
-    for _ in 0..repeats.min(3) {
-        let t = Instant::now();
-        cpu.step_with(1.0, &mut host, &grads, hvps)?;
-        cpu_ns.push(t.elapsed().as_nanos() as f64);
-    }
-    let cpu_ns = median(cpu_ns);
-    let gbps = bytes / update_ns;
-    Ok(OptimRow {
-        optimizer: name.into(),
-        params: n,
-        bytes_per_param: per_param,
-        update_us: update_ns / 1e3,
-        update_gbps: gbps,
-        ratio_to_copy: gbps / copy_gbps,
-        guard_us: median(guard) / 1e3,
-        dispatches: driver.optimizer().dispatches_per_step(),
-        cpu_reference_us: cpu_ns / 1e3,
-        cpu_reference_gbps: bytes / cpu_ns,
-    })
 }
 
 /// GPT-2-small's parameter list (148 tensors, 124M parameters), or a narrow one with the same
@@ -386,9 +256,8 @@ fn bench_model(_engine: &Engine, quick: bool, repeats: usize) -> Result<ModelRow
 }
 
 /// `only`: optimizer names to time (empty: all); `sections`: the parts to run.
-pub fn run(quick: bool, only: &[String], sections: &[Section]) -> Result<()> {
-    let on = |s: Section| sections.contains(&s);
-    let only: Vec<&str> = only.iter().map(|s| s.as_str()).collect();
+/// Timestamp queries are what every row is measured with.
+fn engine_with_timestamps() -> Result<Engine> {
     let engine = Engine::new()?;
     if engine
         .require_features(wgpu::Features::TIMESTAMP_QUERY)
@@ -399,27 +268,18 @@ pub fn run(quick: bool, only: &[String], sections: &[Section]) -> Result<()> {
             engine.adapter()
         );
     }
-    let repeats = if quick { 3 } else { 10 };
-    let sizes: &[usize] = if quick {
-        &[1 << 20]
-    } else {
-        &[1 << 20, 16 << 20, 64 << 20]
-    };
-    println!(
-        "bench-gpu on {} ({} repeats, median)",
-        engine.adapter(),
-        repeats
-    );
+    Ok(engine)
+}
 
-    // As large as the biggest optimizer run, within one storage binding.
-    let copy_n = (*sizes.last().unwrap_or(&(1 << 20))).min(engine.chunk_bytes() as usize / 4);
-    let copy = CopyBench::new(&engine, copy_n)?;
+/// The copy kernel over `copy_n` floats (bandwidth) and the FMA kernel (throughput).
+fn calibrate(engine: &Engine, copy_n: usize, quick: bool, repeats: usize) -> Result<Calibration> {
+    let copy = CopyBench::new(engine, copy_n)?;
     let mut rec = StepRecorder::new();
-    rec.enable_timing(&engine, 1)?;
-    let copy_ns = time_recorder(&engine, &mut rec, repeats, |r| copy.record(r))?;
+    rec.enable_timing(engine, 1)?;
+    let copy_ns = time_recorder(engine, &mut rec, repeats, |r| copy.record(r))?;
     let copy_gbps = copy.bytes as f64 / copy_ns;
-    let fma = FmaBench::new(&engine, if quick { 256 } else { 2048 }, 4096);
-    let fma_ns = time_recorder(&engine, &mut rec, repeats, |r| fma.record(r))?;
+    let fma = FmaBench::new(engine, if quick { 256 } else { 2048 }, 4096);
+    let fma_ns = time_recorder(engine, &mut rec, repeats, |r| fma.record(r))?;
     let calibration = Calibration {
         copy_floats: copy_n,
         copy_gbps,
@@ -429,78 +289,89 @@ pub fn run(quick: bool, only: &[String], sections: &[Section]) -> Result<()> {
         "copy kernel: {copy_gbps:.1} GB/s over {copy_n} floats; fma kernel: {:.1} GFLOP/s",
         calibration.fma_gflops
     );
-    drop(copy);
+    Ok(calibration)
+}
 
-    let mut optimizers = Vec::new();
-    for &n in sizes.iter().filter(|_| on(Section::Optimizers)) {
-        for &name in bench_optimizers()
+/// The autotune of the GEMM tile core, then the linear-algebra rows.
+fn linalg(
+    engine: &Engine,
+    quick: bool,
+    repeats: usize,
+    fma_gflops: f64,
+) -> Result<(TuneReport, Vec<crate::bench_linalg::LinalgRow>)> {
+    let tune_size = if quick || engine.adapter().is_software {
+        128
+    } else {
+        1024
+    };
+    let tune = wgopt::solvers::linalg::autotune(engine, tune_size, 3)?;
+    println!(
+        "autotune ({tune_size}³ GEMM): {} → {:?} (cache: {})",
+        tune.timings
             .iter()
-            .filter(|o| only.is_empty() || only.contains(o))
-        {
-            let row = bench_optimizer(&fresh_engine()?, name, n, repeats, copy_gbps)?;
-            println!(
-                "{name:6} {n:>9} params: {:9.1} us  {:7.1} GB/s  {:.2}x copy  (guard {:.1} us; CPU reference {:.1} GB/s)",
-                row.update_us, row.update_gbps, row.ratio_to_copy, row.guard_us, row.cpu_reference_gbps
-            );
-            optimizers.push(row);
-        }
-    }
-    let model = if on(Section::Model) {
-        let model = bench_model(&engine, quick, repeats)?;
-        println!(
-            "{} / {} tensors / {} params: {} dispatches, host {:.1} us/step, GPU {:.1} us/step, {} GPU objects and {:.1} heap allocations per step",
-            model.shape, model.tensors, model.params, model.dispatches_per_step, model.host_us_per_step, model.gpu_us_per_step,
-            model.gpu_objects_created_per_step, model.heap_allocations_per_step
-        );
-        Some(model)
+            .map(|(k, t)| format!("{k:?}: {:.1} us", t * 1e6))
+            .collect::<Vec<_>>()
+            .join(", "),
+        tune.chosen,
+        tune.cache_file
+            .as_ref()
+            .map_or("not written".into(), |p| p.display().to_string())
+    );
+    Ok((
+        tune,
+        crate::bench_linalg::run(engine, quick, repeats, fma_gflops)?,
+    ))
+}
+
+/// `only`: optimizer names to time (empty: all); `sections`: the parts to run.
+pub fn run(quick: bool, only: &[String], sections: &[Section]) -> Result<()> {
+    let on = |s: Section| sections.contains(&s);
+    let engine = engine_with_timestamps()?;
+    let repeats = if quick { 3 } else { 10 };
+    let sizes: &[usize] = if quick {
+        &[1 << 20]
     } else {
-        None
+        &[1 << 20, 16 << 20, 64 << 20]
     };
-    let fma_gflops = calibration.fma_gflops;
-    let (tune, linalg) = if on(Section::Linalg) {
-        let tune_size = if quick || engine.adapter().is_software {
-            128
-        } else {
-            1024
-        };
-        let tune = wgopt::solvers::linalg::autotune(&engine, tune_size, 3)?;
-        println!(
-            "autotune ({tune_size}³ GEMM): {} → {:?} (cache: {})",
-            tune.timings
-                .iter()
-                .map(|(k, t)| format!("{k:?}: {:.1} us", t * 1e6))
-                .collect::<Vec<_>>()
-                .join(", "),
-            tune.chosen,
-            tune.cache_file
-                .as_ref()
-                .map_or("not written".into(), |p| p.display().to_string())
-        );
-        let linalg = crate::bench_linalg::run(&engine, quick, repeats, fma_gflops)?;
-        (Some(tune), linalg)
-    } else {
-        (None, Vec::new())
-    };
-    let software = engine.adapter().is_software;
-    let structured = if on(Section::Structured) {
-        crate::bench_structured::run(quick, repeats)?
+    println!(
+        "bench-gpu on {} ({repeats} repeats, median)",
+        engine.adapter()
+    );
+    // As large as the biggest optimizer run, within one storage binding.
+    let copy_n = (*sizes.last().unwrap_or(&(1 << 20))).min(engine.chunk_bytes() as usize / 4);
+    let calibration = calibrate(&engine, copy_n, quick, repeats)?;
+    let (copy_gbps, software) = (calibration.copy_gbps, engine.adapter().is_software);
+    let optimizers = if on(Section::Optimizers) {
+        crate::bench_optim::rows(sizes, only, repeats, copy_gbps)?
     } else {
         Vec::new()
     };
-    let (ot, ot_race) = if on(Section::Ot) {
-        (
+    let model = on(Section::Model)
+        .then(|| bench_model(&engine, quick, repeats))
+        .transpose()?;
+    let (tune, linalg) = match on(Section::Linalg) {
+        true => {
+            let (t, l) = linalg(&engine, quick, repeats, calibration.fma_gflops)?;
+            (Some(t), l)
+        }
+        false => (None, Vec::new()),
+    };
+    let structured = on(Section::Structured)
+        .then(|| crate::bench_structured::run(quick, repeats))
+        .transpose()?
+        .unwrap_or_default();
+    let (ot, ot_race) = match on(Section::Ot) {
+        true => (
             crate::bench_ot::run(quick, software, repeats, copy_gbps)?,
             crate::bench_ot::race(quick, software)?,
-        )
-    } else {
-        (Vec::new(), Vec::new())
+        ),
+        false => (Vec::new(), Vec::new()),
     };
-    let sketch = if on(Section::Sketch) {
-        crate::bench_sketch::run(quick, software)?
-    } else {
-        Vec::new()
-    };
-    let report = Report {
+    let sketch = on(Section::Sketch)
+        .then(|| crate::bench_sketch::run(quick, software))
+        .transpose()?
+        .unwrap_or_default();
+    write_report(&Report {
         adapter: engine.adapter().to_string(),
         quick,
         repeats,
@@ -520,8 +391,7 @@ pub fn run(quick: bool, only: &[String], sections: &[Section]) -> Result<()> {
         ot,
         ot_race,
         sketch,
-    };
-    write_report(&report)
+    })
 }
 
 fn write_report(r: &Report) -> Result<()> {

@@ -10,6 +10,7 @@ use std::time::Instant;
 use wgopt::reference::ot::{self as reference, Cost};
 use wgopt::scheduler::StepRecorder;
 use wgopt::solvers::ot::{CostInput, OtProblem, SinkhornPlan};
+use wgopt::Engine;
 
 #[derive(Serialize)]
 pub struct OtRow {
@@ -148,62 +149,48 @@ pub fn run(quick: bool, software: bool, repeats: usize, copy_gbps: f64) -> Resul
 /// Time to an L1 marginal error of 1e-6 on the random assignment problem (C ~ U[0,1],
 /// uniform weights, η = 1/ε = 1000): GPU Sinkhorn and SNS (f32), and the CPU references of
 /// Sinkhorn and SNS (f64). Returns (label, iterations, seconds, reached).
-pub fn race(quick: bool, software: bool) -> Result<Vec<(String, usize, f64, bool)>> {
-    let n = if quick { 64 } else { 200 };
-    let eps = 1e-3;
-    let c64: Vec<f64> = lcg(7, n * n).into_iter().map(|v| v as f64).collect();
-    let c32: Vec<f32> = c64.iter().map(|&v| v as f32).collect();
-    let w = vec![1.0 / n as f32; n];
-    let mut out = Vec::new();
-    let engine = fresh_engine()?;
-    let plan = SinkhornPlan::new(
-        &engine,
-        &[OtProblem {
-            a: &w,
-            b: &w,
-            cost: CostInput::Dense(&c32),
-        }],
-        eps,
-    )?;
-    // Iteration caps: a CPU adapter runs ~10² iterations per second here.
-    let cap = if quick {
-        500
-    } else if software {
-        2_000
-    } else {
-        20_000
+/// One racer's result: (label, iterations, seconds, reached the target).
+type Lap = (String, usize, f64, bool);
+
+/// GPU Sinkhorn in chunks of 50 iterations until the L1 error is ≤ 1e-6 or `cap`.
+fn gpu_sinkhorn(engine: &Engine, c32: &[f32], w: &[f32], eps: f64, cap: usize) -> Result<Lap> {
+    let problem = OtProblem {
+        a: w,
+        b: w,
+        cost: CostInput::Dense(c32),
     };
+    let plan = SinkhornPlan::new(engine, &[problem], eps)?;
     let (start, mut it) = (Instant::now(), 0);
     let mut reached = false;
     while it < cap && !reached {
         let mut rec = StepRecorder::new();
         plan.record_sweeps(&mut rec, 50);
         plan.record_check(&mut rec);
-        rec.submit(&engine)?;
+        rec.submit(engine)?;
         it += 50;
         reached = plan.read_summary()?[0][0] <= 1e-6;
     }
-    out.push((
+    Ok((
         "GPU Sinkhorn (f32)".into(),
         it,
         start.elapsed().as_secs_f64(),
         reached,
-    ));
+    ))
+}
+
+fn gpu_sns(engine: &Engine, c32: &[f32], w: &[f32], eps: f64) -> Result<Lap> {
     let t = Instant::now();
-    let sns = wgopt::solvers::ot::sns::sinkhorn_newton_sparse(
-        &engine,
-        &OtProblem {
-            a: &w,
-            b: &w,
-            cost: CostInput::Dense(&c32),
-        },
-        eps,
-        &wgopt::solvers::ot::sns::SnsOptions {
-            tol: 1e-6,
-            ..Default::default()
-        },
-    )?;
-    out.push((
+    let problem = OtProblem {
+        a: w,
+        b: w,
+        cost: CostInput::Dense(c32),
+    };
+    let opts = wgopt::solvers::ot::sns::SnsOptions {
+        tol: 1e-6,
+        ..Default::default()
+    };
+    let sns = wgopt::solvers::ot::sns::sinkhorn_newton_sparse(engine, &problem, eps, &opts)?;
+    Ok((
         format!(
             "GPU SNS (f32; {} Sinkhorn + {} Newton, {} CG iterations)",
             sns.sinkhorn_iterations,
@@ -213,41 +200,34 @@ pub fn race(quick: bool, software: bool) -> Result<Vec<(String, usize, f64, bool
         sns.sinkhorn_iterations + sns.newton_iterations,
         t.elapsed().as_secs_f64(),
         sns.converged,
-    ));
+    ))
+}
+
+/// The f64 reference's Sinkhorn and SNS on the same problem.
+fn cpu_racers(c64: Vec<f64>, n: usize, eps: f64, cap: usize) -> Result<[Lap; 2]> {
     let w64 = vec![1.0 / n as f64; n];
     let cost = Cost::Dense { n, m: n, c: c64 };
     let t = Instant::now();
-    let r = reference::sinkhorn_log(
-        &w64,
-        &w64,
-        &cost,
-        eps,
-        &reference::SinkhornOptions {
-            tol: 1e-6,
-            max_iter: cap,
-            check_every: 10,
-            eps_scaling: None,
-        },
-        None,
-    )?;
-    out.push((
+    let opts = reference::SinkhornOptions {
+        tol: 1e-6,
+        max_iter: cap,
+        check_every: 10,
+        eps_scaling: None,
+    };
+    let r = reference::sinkhorn_log(&w64, &w64, &cost, eps, &opts, None)?;
+    let sinkhorn = (
         "CPU Sinkhorn (f64)".into(),
         r.iterations,
         t.elapsed().as_secs_f64(),
         r.converged,
-    ));
+    );
     let t = Instant::now();
-    let s = reference::sinkhorn_newton_sparse(
-        &w64,
-        &w64,
-        &cost,
-        eps,
-        &reference::SnsOptions {
-            tol: 1e-6,
-            ..Default::default()
-        },
-    )?;
-    out.push((
+    let opts = reference::SnsOptions {
+        tol: 1e-6,
+        ..Default::default()
+    };
+    let s = reference::sinkhorn_newton_sparse(&w64, &w64, &cost, eps, &opts)?;
+    let sns = (
         format!(
             "CPU SNS (f64; {} Sinkhorn + {} Newton)",
             s.sinkhorn_iterations, s.newton_iterations
@@ -255,7 +235,32 @@ pub fn race(quick: bool, software: bool) -> Result<Vec<(String, usize, f64, bool
         s.sinkhorn_iterations + s.newton_iterations,
         t.elapsed().as_secs_f64(),
         s.converged,
-    ));
+    );
+    Ok([sinkhorn, sns])
+}
+
+/// Sinkhorn against SNS, GPU and CPU, to an L1 error of 1e-6 on an assignment-like problem
+/// (n × n, ε = 1e-3).
+pub fn race(quick: bool, software: bool) -> Result<Vec<Lap>> {
+    let n = if quick { 64 } else { 200 };
+    let eps = 1e-3;
+    let c64: Vec<f64> = lcg(7, n * n).into_iter().map(|v| v as f64).collect();
+    let c32: Vec<f32> = c64.iter().map(|&v| v as f32).collect();
+    let w = vec![1.0 / n as f32; n];
+    let engine = fresh_engine()?;
+    // Iteration caps: a CPU adapter runs ~10² iterations per second here.
+    let cap = if quick {
+        500
+    } else if software {
+        2_000
+    } else {
+        20_000
+    };
+    let mut out = vec![
+        gpu_sinkhorn(&engine, &c32, &w, eps, cap)?,
+        gpu_sns(&engine, &c32, &w, eps)?,
+    ];
+    out.extend(cpu_racers(c64, n, eps, cap)?);
     for (label, its, secs, ok) in &out {
         println!(
             "to 1e-6, assignment n = {n}, η = 1000: {label}: {its} iterations, {secs:.3} s{}",

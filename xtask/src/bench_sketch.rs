@@ -16,6 +16,7 @@ use wgopt::solvers::logistic::GpuLogistic;
 use wgopt::solvers::lstsq::{sketch_precondition_lstsq, LstsqOptions};
 use wgopt::solvers::nystrom::NystromPcg;
 use wgopt::solvers::sketch::BlockSolver;
+use wgopt::Engine;
 
 #[derive(Serialize)]
 pub struct SketchRow {
@@ -36,8 +37,20 @@ fn lcg(seed: u64, n: usize) -> Vec<f32> {
         .collect()
 }
 
+/// Every sketched-solve row: least squares, Kaczmarz, Nyström, constrained Newton.
 pub fn run(quick: bool, software: bool) -> Result<Vec<SketchRow>> {
     let engine = crate::bench::fresh_engine()?;
+    let mut rows = least_squares(&engine, quick, software)?;
+    rows.push(kaczmarz(&engine, quick, software)?);
+    rows.extend(nystrom(&engine, quick, software)?);
+    rows.extend(constrained(&engine, quick)?);
+    rows.extend(matrix_free(&engine, quick)?);
+    Ok(rows)
+}
+
+/// Sketch-and-precondition LSQR with each sketch, and dense QR on the host.
+fn least_squares(engine: &Engine, quick: bool, software: bool) -> Result<Vec<SketchRow>> {
+    let engine = engine.clone();
     let mut rows = Vec::new();
     // Least squares: the 65536×1024 on a GPU; smaller where the adapter is the CPU.
     let (m, n) = match (quick, software) {
@@ -97,7 +110,12 @@ pub fn run(quick: bool, software: bool) -> Result<Vec<SketchRow>> {
         seconds: secs,
         detail: format!("x[0] = {:.6}", x[0]),
     });
+    Ok(rows)
+}
 
+/// Block Kaczmarz throughput in rows per second.
+fn kaczmarz(engine: &Engine, quick: bool, software: bool) -> Result<SketchRow> {
+    let engine = engine.clone();
     // Block Kaczmarz throughput.
     let (km, kn, q) = if quick {
         (2048, 128, 32)
@@ -117,14 +135,19 @@ pub fn run(quick: bool, software: bool) -> Result<Vec<SketchRow>> {
     let secs = t.elapsed().as_secs_f64();
     let rps = (steps * q) as f64 / secs;
     println!("block Kaczmarz {km}×{kn}, q = {q}: {steps} steps in {secs:.3} s = {rps:.3e} rows/s");
-    rows.push(SketchRow {
+    Ok(SketchRow {
         case: format!(
             "block Kaczmarz {km}×{kn}, q = {q} (one workgroup, {steps} steps per dispatch)"
         ),
         seconds: secs,
         detail: format!("{rps:.3e} rows/s, {:.1} µs/step", secs / steps as f64 * 1e6),
-    });
+    })
+}
 
+/// Nyström PCG against plain CG on the GPU.
+fn nystrom(engine: &Engine, quick: bool, software: bool) -> Result<Vec<SketchRow>> {
+    let engine = engine.clone();
+    let mut rows = Vec::new();
     // Nyström PCG against plain CG on the GPU and the f64 reference on the CPU: a symmetric
     // PSD matrix with a polynomially decaying spectrum, (A + μI)x = b to 1e-5.
     let nn = if quick {
@@ -169,7 +192,14 @@ pub fn run(quick: bool, software: bool) -> Result<Vec<SketchRow>> {
             ),
         });
     }
+    Ok(rows)
+}
 
+/// The constrained Newton method's time per outer iteration, KKT systems on the CPU (three
+/// solvers) and on the GPU.
+fn constrained(engine: &Engine, quick: bool) -> Result<Vec<SketchRow>> {
+    let engine = engine.clone();
+    let mut rows = Vec::new();
     // Constrained Newton: time per outer iteration on the logistic problem.
     let p = Logistic::generate(
         if quick { 200 } else { 2000 },
@@ -247,6 +277,13 @@ pub fn run(quick: bool, software: bool) -> Result<Vec<SketchRow>> {
             kkt.rounds
         ),
     });
+    Ok(rows)
+}
+
+/// A large problem given only as products, features on the GPU or f64 products on the host.
+fn matrix_free(engine: &Engine, quick: bool) -> Result<Vec<SketchRow>> {
+    let engine = engine.clone();
+    let mut rows = Vec::new();
     // A large problem given only as products: the features on the GPU (GpuLogistic), against
     // the same matrix-free method with f64 products on the host; MINRES on K both times.
     let (big_n, big_d) = if quick { (2048, 64) } else { (16384, 512) };

@@ -9,6 +9,7 @@
 
 mod bench;
 mod bench_linalg;
+mod bench_optim;
 mod bench_ot;
 mod bench_sketch;
 mod bench_structured;

@@ -109,13 +109,16 @@ fn load(path: &std::path::Path) -> Result<Arrays> {
     Ok(out)
 }
 
-pub fn run(args: OtArgs) -> Result<()> {
-    let arrays = load(&args.input)?;
-    let get =
-        |name: &str| -> Result<Option<(Vec<usize>, Vec<f32>)>> { Ok(arrays.get(name).cloned()) };
-    let cost = get("cost")?;
-    let (x, y) = (get("x")?, get("y")?);
-    let (n, m, d) = match (&cost, &x, &y) {
+/// Metadata of the output file.
+type Meta = Vec<(&'static str, String)>;
+
+/// (n, m, point dimension, a, b).
+type Shapes = (usize, usize, usize, Vec<f32>, Vec<f32>);
+
+/// The problem's arrays: (n, m, point dimension, a, b) and the cost input built from them.
+fn problem_arrays(arrays: &HashMap<String, (Vec<usize>, Vec<f32>)>) -> Result<Shapes> {
+    let get = |name: &str| arrays.get(name);
+    let (n, m, d) = match (get("cost"), get("x"), get("y")) {
         (Some((s, _)), None, None) if s.len() == 2 => (s[0], s[1], 0),
         (None, Some((sx, _)), Some((sy, _))) if sx.len() == 2 && sy.len() == 2 => {
             if sx[1] != sy[1] {
@@ -126,93 +129,126 @@ pub fn run(args: OtArgs) -> Result<()> {
         _ => bail!("expected a 2-D `cost`, or 2-D point clouds `x` and `y` (and not both)"),
     };
     let weights = |name: &str, len: usize| -> Result<Vec<f32>> {
-        match get(name)? {
-            Some((s, v)) if s == [len] => Ok(v),
+        match get(name) {
+            Some((s, v)) if s == &[len] => Ok(v.clone()),
             Some((s, _)) => bail!("`{name}` has shape {s:?}, expected [{len}]"),
             None => Ok(vec![1.0 / len as f32; len]),
         }
     };
-    let (a, b) = (weights("a", n)?, weights("b", m)?);
-    let input = match (&cost, &x, &y) {
-        (Some((_, c)), _, _) => CostInput::Dense(c),
-        (_, Some((_, x)), Some((_, y))) => match args.metric.as_str() {
-            "sqeuclidean" => CostInput::SqEuclidean { x, y, d },
-            other => match other.strip_prefix("pnorm:").map(str::parse::<f32>) {
-                Some(Ok(p)) => CostInput::PNorm { x, y, d, p },
-                _ => bail!("unknown metric {other:?}; known: sqeuclidean, pnorm:P"),
+    Ok((n, m, d, weights("a", n)?, weights("b", m)?))
+}
+
+/// The cost: dense, or point clouds under `metric`.
+fn cost_input<'a>(
+    arrays: &'a HashMap<String, (Vec<usize>, Vec<f32>)>,
+    metric: &str,
+    d: usize,
+) -> Result<CostInput<'a>> {
+    Ok(
+        match (arrays.get("cost"), arrays.get("x"), arrays.get("y")) {
+            (Some((_, c)), _, _) => CostInput::Dense(c),
+            (_, Some((_, x)), Some((_, y))) => match metric {
+                "sqeuclidean" => CostInput::SqEuclidean { x, y, d },
+                other => match other.strip_prefix("pnorm:").map(str::parse::<f32>) {
+                    Some(Ok(p)) => CostInput::PNorm { x, y, d, p },
+                    _ => bail!("unknown metric {other:?}; known: sqeuclidean, pnorm:P"),
+                },
             },
+            _ => bail!("expected a cost or point clouds"),
         },
-        _ => unreachable!("checked above"),
+    )
+}
+
+/// Log-domain Sinkhorn (with ε-scaling from `--eps0`): potentials and metadata.
+fn run_sinkhorn(
+    engine: &Engine,
+    problem: OtProblem<'_>,
+    args: &OtArgs,
+    (n, m): (usize, usize),
+    meta: &mut Meta,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let opts = SinkhornOptions {
+        tol: args.tol,
+        max_iter: args.max_iter,
+        eps_scaling: args.eps0.map(|eps0| EpsScaling { eps0, decay: 0.5 }),
+        ..SinkhornOptions::new(args.eps)
     };
-    let engine = Engine::new()?;
+    let r = sinkhorn(engine, &[problem], &opts)?.remove(0);
+    println!(
+        "{n}×{m}, eps {}: {} after {} iterations, L1 marginal error {:.3e}; ⟨P,C⟩ = {}, entropic {}, KL {}",
+        args.eps,
+        if r.converged { "converged" } else { "NOT converged" },
+        r.iterations,
+        r.marginal_error,
+        r.cost_linear,
+        r.cost_entropic,
+        r.cost_kl
+    );
+    meta.extend([
+        ("method", "sinkhorn".to_string()),
+        ("iterations", r.iterations.to_string()),
+        ("converged", r.converged.to_string()),
+        ("marginal_error", r.marginal_error.to_string()),
+        ("cost_linear", r.cost_linear.to_string()),
+        ("cost_entropic", r.cost_entropic.to_string()),
+        ("cost_kl", r.cost_kl.to_string()),
+    ]);
+    Ok((r.f, r.g))
+}
+
+/// Sinkhorn–Newton–Sparse: potentials and metadata.
+fn run_sns(
+    engine: &Engine,
+    problem: OtProblem<'_>,
+    args: &OtArgs,
+    (n, m): (usize, usize),
+    meta: &mut Meta,
+) -> Result<(Vec<f32>, Vec<f32>)> {
+    let opts = SnsOptions {
+        tol: args.tol.max(1e-6),
+        newton_iterations: args.max_iter,
+        ..SnsOptions::default()
+    };
+    let r = sinkhorn_newton_sparse(engine, &problem, args.eps, &opts)?;
+    println!(
+        "{n}×{m}, eps {}: {} after {} Sinkhorn + {} Newton steps (CG {:?}), L1 marginal error {:.3e}; ⟨P,C⟩ = {}, KL {}",
+        args.eps,
+        if r.converged { "converged" } else { "NOT converged" },
+        r.sinkhorn_iterations,
+        r.newton_iterations,
+        r.cg_iterations,
+        r.marginal_error,
+        r.cost_linear,
+        r.cost_kl
+    );
+    meta.extend([
+        ("method", "sns".to_string()),
+        (
+            "iterations",
+            (r.sinkhorn_iterations + r.newton_iterations).to_string(),
+        ),
+        ("newton_iterations", r.newton_iterations.to_string()),
+        ("converged", r.converged.to_string()),
+        ("marginal_error", r.marginal_error.to_string()),
+        ("cost_linear", r.cost_linear.to_string()),
+        ("cost_kl", r.cost_kl.to_string()),
+    ]);
+    Ok((r.f, r.g))
+}
+
+pub fn run(args: OtArgs) -> Result<()> {
+    let arrays = load(&args.input)?;
+    let (n, m, d, a, b) = problem_arrays(&arrays)?;
     let problem = OtProblem {
         a: &a,
         b: &b,
-        cost: input,
+        cost: cost_input(&arrays, &args.metric, d)?,
     };
-    let mut meta: Vec<(&str, String)> = vec![("eps", args.eps.to_string())];
+    let engine = Engine::new()?;
+    let mut meta: Meta = vec![("eps", args.eps.to_string())];
     let (f, g) = match args.method.as_str() {
-        "sinkhorn" => {
-            let opts = SinkhornOptions {
-                tol: args.tol,
-                max_iter: args.max_iter,
-                eps_scaling: args.eps0.map(|eps0| EpsScaling { eps0, decay: 0.5 }),
-                ..SinkhornOptions::new(args.eps)
-            };
-            let r = sinkhorn(&engine, &[problem], &opts)?.remove(0);
-            println!(
-                "{n}×{m}, eps {}: {} after {} iterations, L1 marginal error {:.3e}; ⟨P,C⟩ = {}, entropic {}, KL {}",
-                args.eps,
-                if r.converged { "converged" } else { "NOT converged" },
-                r.iterations,
-                r.marginal_error,
-                r.cost_linear,
-                r.cost_entropic,
-                r.cost_kl
-            );
-            meta.extend([
-                ("method", "sinkhorn".to_string()),
-                ("iterations", r.iterations.to_string()),
-                ("converged", r.converged.to_string()),
-                ("marginal_error", r.marginal_error.to_string()),
-                ("cost_linear", r.cost_linear.to_string()),
-                ("cost_entropic", r.cost_entropic.to_string()),
-                ("cost_kl", r.cost_kl.to_string()),
-            ]);
-            (r.f, r.g)
-        }
-        "sns" => {
-            let opts = SnsOptions {
-                tol: args.tol.max(1e-6),
-                newton_iterations: args.max_iter,
-                ..SnsOptions::default()
-            };
-            let r = sinkhorn_newton_sparse(&engine, &problem, args.eps, &opts)?;
-            println!(
-                "{n}×{m}, eps {}: {} after {} Sinkhorn + {} Newton steps (CG {:?}), L1 marginal error {:.3e}; ⟨P,C⟩ = {}, KL {}",
-                args.eps,
-                if r.converged { "converged" } else { "NOT converged" },
-                r.sinkhorn_iterations,
-                r.newton_iterations,
-                r.cg_iterations,
-                r.marginal_error,
-                r.cost_linear,
-                r.cost_kl
-            );
-            meta.extend([
-                ("method", "sns".to_string()),
-                (
-                    "iterations",
-                    (r.sinkhorn_iterations + r.newton_iterations).to_string(),
-                ),
-                ("newton_iterations", r.newton_iterations.to_string()),
-                ("converged", r.converged.to_string()),
-                ("marginal_error", r.marginal_error.to_string()),
-                ("cost_linear", r.cost_linear.to_string()),
-                ("cost_kl", r.cost_kl.to_string()),
-            ]);
-            (r.f, r.g)
-        }
+        "sinkhorn" => run_sinkhorn(&engine, problem, &args, (n, m), &mut meta)?,
+        "sns" => run_sns(&engine, problem, &args, (n, m), &mut meta)?,
         other => bail!("unknown method {other:?}; known: sinkhorn, sns"),
     };
     let meta: HashMap<String, String> = meta.into_iter().map(|(k, v)| (k.to_string(), v)).collect();

@@ -150,13 +150,12 @@ pub type AdamP = Stepper<Projected<AdamPConfig>>;
 /// SGDP over a parameter set.
 pub type Sgdp = Stepper<Projected<SgdpConfig>>;
 
+/// Per parameter its row fields, per chunk its rows, and the number of sums.
+type RowPlan = (Vec<AdamPParam>, Vec<Vec<[u32; 4]>>, u32);
+
 /// Per parameter its row fields, and per chunk the rows of projectable parameters
 /// `[start, len, global row, param]`; `sums` holds the per-parameter decisions, then the rows.
-fn plan_rows(
-    layout: &Layout,
-    slots: &[usize],
-    who: &str,
-) -> Result<(Vec<AdamPParam>, Vec<Vec<[u32; 4]>>, u32)> {
+fn plan_rows(layout: &Layout, slots: &[usize], who: &str) -> Result<RowPlan> {
     let mut table = Vec::with_capacity(slots.len());
     let mut rows: Vec<Vec<[u32; 4]>> = vec![Vec::new(); layout.chunk_lens.len()];
     let mut row_base = slots.len() as u32;

@@ -98,7 +98,7 @@ impl Driver {
 
 /// What to build: hyperparameters for the (first) program, for a hybrid's second part, the
 /// groups whose weight decay is 0 (single optimizers), the guard and the probes' seed.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Request<'a> {
     pub hparams: &'a [(&'a str, &'a str)],
     pub partner: &'a [(&'a str, &'a str)],
@@ -107,20 +107,11 @@ pub struct Request<'a> {
     pub seed: u64,
 }
 
-impl Default for Request<'_> {
-    fn default() -> Self {
-        Request {
-            hparams: &[],
-            partner: &[],
-            no_decay: &[],
-            guard: GuardConfig::default(),
-            seed: 0,
-        }
-    }
-}
+/// `key=value` pairs.
+pub type KeyValues<'a> = Vec<(&'a str, &'a str)>;
 
 /// Splits `key=value` pairs into a program's and its hybrid partner's (`adamw.` prefix).
-pub fn split_partner(kv: &[(String, String)]) -> (Vec<(&str, &str)>, Vec<(&str, &str)>) {
+pub fn split_partner(kv: &[(String, String)]) -> (KeyValues<'_>, KeyValues<'_>) {
     let (mut main, mut partner) = (Vec::new(), Vec::new());
     for (k, v) in kv {
         match k.strip_prefix("adamw.") {

@@ -4,6 +4,7 @@
 //! - Rosenbrock f = (1 − x)² + 100(y − x²)² from (−2, 2) (f = 409), gradient-norm clip 1.0 as
 //!   in the jettify/pytorch-optimizer protocol, 500 steps: every elementwise optimizer must
 //!   bring f below 409/20.
+//!
 //! Both run every single optimizer of the table (hybrids are their parts); an optimizer without
 //! a learning rate here fails the test until it gets one.
 //! - A noisy ill-conditioned quadratic on an 8×8 matrix, f = ½Σ hᵢ(wᵢ − w*ᵢ)² with hᵢ

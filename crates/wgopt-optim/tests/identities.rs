@@ -168,7 +168,7 @@ fn every_optimizer_steps_without_new_gpu_objects_in_one_submit() {
         let (mut params, mut driver) = build(&shapes)
             .or_else(|_| build(&matrices))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let mut step = |params: &mut ParamSet, driver: &mut Driver| -> u64 {
+        let step = |params: &mut ParamSet, driver: &mut Driver| -> u64 {
             let grads: Vec<Vec<f32>> = params
                 .layout()
                 .slots

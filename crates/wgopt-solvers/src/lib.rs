@@ -39,7 +39,7 @@ pub fn kernels() -> Vec<&'static Kernel> {
         quantile::KERNELS,
         pcg::KERNELS,
         ot::kernels::KERNELS,
-        ot::sns::plan::KERNELS,
+        ot::sns::kernels::KERNELS,
         sketch::KERNELS,
         &[&sketch_project::GAUSSIAN_SKETCH_PROJECT],
         lstsq::KERNELS,

@@ -456,83 +456,18 @@ pub fn sketch_precondition_lstsq(
     n: usize,
     opts: &LstsqOptions,
 ) -> Result<LstsqReport> {
-    if a.len() != m * n || b.len() != m || n == 0 || m < n {
-        return Err(SolveError::Dimension(format!("least squares needs A of m×n with m ≥ n ≥ 1 and b of m; got {} values for {m}×{n}, b of {}", a.len(), b.len())).into());
-    }
-    if !a.iter().chain(b).all(|v| v.is_finite()) {
-        return Err(SolveError::NonFinite("A or b".into()).into());
-    }
-    if (m * n * 4) as u64 > engine.chunk_bytes() {
-        return Err(Error::OverLimit {
-            what: "least-squares matrix".into(),
-            size: (m * n * 4) as u64,
-            limit: engine.chunk_bytes(),
-        });
-    }
-    let s = sketch_rows(n).min(if opts.kind == SketchKind::Srht {
-        m.next_power_of_two()
-    } else {
-        usize::MAX
-    });
-    let sketch = Sketch::new(opts.kind, s, m, opts.seed)?;
-    let usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-    let abuf = engine.create_buffer("lstsq A", (m * n * 4) as u64, usage);
-    engine
-        .queue()
-        .write_buffer(&abuf, 0, bytemuck::cast_slice(a));
-    let t0 = Instant::now();
-    let mut rec = StepRecorder::new();
-    let (sa_buf, _keep) = record_sketch(engine, &mut rec, &sketch, &abuf, n)?;
-    rec.submit(engine)?;
-    engine.wait()?;
-    let sketch_seconds = t0.elapsed().as_secs_f64();
-    let t1 = Instant::now();
-    let (r, factor) = match gram_cholesky_r(engine, &sa_buf, s, n)? {
-        Some(r) => (r, SketchFactor::GramCholesky),
-        None => {
-            let sa = read_range(engine, &sa_buf, 0, (s * n * 4) as u64)?;
-            let sa64 = ndarray::Array2::from_shape_fn((s, n), |(i, j)| sa[i * n + j] as f64);
-            (qr_r(sa64.view()), SketchFactor::HouseholderQr)
-        }
-    };
-    let diag: Vec<f64> = (0..n).map(|i| r[[i, i]].abs()).collect();
-    let (dmin, dmax) = (
-        diag.iter().cloned().fold(f64::INFINITY, f64::min),
-        diag.iter().cloned().fold(0.0, f64::max),
+    check_problem(engine, a, b, (m, n))?;
+    let abuf = engine.upload(
+        "lstsq A",
+        bytemuck::cast_slice(a),
+        wgpu::BufferUsages::STORAGE,
     );
-    if dmin.is_nan() || dmin <= 1e-6 * dmax {
-        return Err(SolveError::Singular(format!("sketched R has |r_ii| from {dmin:e} to {dmax:e}: A is (numerically, in f32) rank-deficient")).into());
-    }
-    let factor_seconds = t1.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    let (r, factor, sketch_seconds) = preconditioner(engine, &abuf, (m, n), opts)?;
+    let factor_seconds = t0.elapsed().as_secs_f64() - sketch_seconds;
     let t2 = Instant::now();
-    let afro = host::frobenius_sq(a).sqrt();
     let mut op = Operator::new(engine, &abuf, m, n);
-    let mut x = vec![0.0; n];
-    let rhs: Vec<f64> = b.iter().map(|&v| v as f64).collect();
-    let mut iterations = 0;
-    let mut rounds = 0;
-    let (mut normal, mut rel) = (f64::INFINITY, f64::INFINITY);
-    let mut atr = Vec::new();
-    while rounds < opts.max_rounds {
-        // Round 1: LSQR from b; then corrections from the f64 normal residual.
-        let (dx, its) = if rounds == 0 {
-            lsqr_round(&mut op, &r, &rhs, opts.tol, opts.max_iter)?
-        } else {
-            normal_cg_round(&mut op, &r, &atr, opts.max_iter)?
-        };
-        iterations += its;
-        rounds += 1;
-        for (xi, d) in x.iter_mut().zip(&dx) {
-            *xi += d;
-        }
-        let (nr, rr, c) = residuals(a, b, &x, n, afro);
-        normal = nr;
-        rel = rr;
-        if normal <= opts.tol || rel <= opts.tol {
-            break;
-        }
-        atr = c;
-    }
+    let (x, iterations, rounds, (normal, rel)) = refine(&mut op, &r, (a, b), n, opts)?;
     let solve_seconds = t2.elapsed().as_secs_f64();
     if !(normal <= opts.tol || rel <= opts.tol) {
         return Err(SolveError::IterationCap {
@@ -553,4 +488,109 @@ pub fn sketch_precondition_lstsq(
         factor_seconds,
         solve_seconds,
     })
+}
+
+fn check_problem(engine: &Engine, a: &[f32], b: &[f32], (m, n): (usize, usize)) -> Result<()> {
+    if a.len() != m * n || b.len() != m || n == 0 || m < n {
+        return Err(SolveError::Dimension(format!(
+            "least squares needs A of m×n with m ≥ n ≥ 1 and b of m; got {} values for {m}×{n}, \
+             b of {}",
+            a.len(),
+            b.len()
+        ))
+        .into());
+    }
+    if !a.iter().chain(b).all(|v| v.is_finite()) {
+        return Err(SolveError::NonFinite("A or b".into()).into());
+    }
+    if (m * n * 4) as u64 > engine.chunk_bytes() {
+        return Err(Error::OverLimit {
+            what: "least-squares matrix".into(),
+            size: (m * n * 4) as u64,
+            limit: engine.chunk_bytes(),
+        });
+    }
+    Ok(())
+}
+
+/// S·A on the GPU, then R from its Gram's Cholesky factor (when safe) or its QR: (R, which
+/// route, seconds of the sketch). A (numerically) rank-deficient R is a typed error.
+fn preconditioner(
+    engine: &Engine,
+    abuf: &wgpu::Buffer,
+    (m, n): (usize, usize),
+    opts: &LstsqOptions,
+) -> Result<(ndarray::Array2<f64>, SketchFactor, f64)> {
+    let s = sketch_rows(n).min(if opts.kind == SketchKind::Srht {
+        m.next_power_of_two()
+    } else {
+        usize::MAX
+    });
+    let sketch = Sketch::new(opts.kind, s, m, opts.seed)?;
+    let t0 = Instant::now();
+    let mut rec = StepRecorder::new();
+    let (sa_buf, _keep) = record_sketch(engine, &mut rec, &sketch, abuf, n)?;
+    rec.submit(engine)?;
+    engine.wait()?;
+    let sketch_seconds = t0.elapsed().as_secs_f64();
+    let (r, factor) = match gram_cholesky_r(engine, &sa_buf, s, n)? {
+        Some(r) => (r, SketchFactor::GramCholesky),
+        None => {
+            let sa = read_range(engine, &sa_buf, 0, (s * n * 4) as u64)?;
+            let sa64 = ndarray::Array2::from_shape_fn((s, n), |(i, j)| sa[i * n + j] as f64);
+            (qr_r(sa64.view()), SketchFactor::HouseholderQr)
+        }
+    };
+    let diag: Vec<f64> = (0..n).map(|i| r[[i, i]].abs()).collect();
+    let (dmin, dmax) = (
+        diag.iter().cloned().fold(f64::INFINITY, f64::min),
+        diag.iter().cloned().fold(0.0, f64::max),
+    );
+    if dmin.is_nan() || dmin <= 1e-6 * dmax {
+        return Err(SolveError::Singular(format!(
+            "sketched R has |r_ii| from {dmin:e} to {dmax:e}: A is (numerically, in f32) \
+             rank-deficient"
+        ))
+        .into());
+    }
+    Ok((r, factor, sketch_seconds))
+}
+
+/// (x, iterations, rounds, (normal residual, ‖r‖/‖b‖)).
+type Refined = (Vec<f64>, usize, usize, (f64, f64));
+
+/// LSQR from b, then refinement rounds on the f64 normal residual until either residual meets
+/// `opts.tol` or `opts.max_rounds`: (x, iterations, rounds, (normal residual, ‖r‖/‖b‖)).
+fn refine(
+    op: &mut Operator,
+    r: &ndarray::Array2<f64>,
+    (a, b): (&[f32], &[f32]),
+    n: usize,
+    opts: &LstsqOptions,
+) -> Result<Refined> {
+    let afro = host::frobenius_sq(a).sqrt();
+    let mut x = vec![0.0; n];
+    let rhs: Vec<f64> = b.iter().map(|&v| v as f64).collect();
+    let (mut iterations, mut rounds) = (0, 0);
+    let (mut normal, mut rel) = (f64::INFINITY, f64::INFINITY);
+    let mut atr = Vec::new();
+    while rounds < opts.max_rounds {
+        let (dx, its) = if rounds == 0 {
+            lsqr_round(op, r, &rhs, opts.tol, opts.max_iter)?
+        } else {
+            normal_cg_round(op, r, &atr, opts.max_iter)?
+        };
+        iterations += its;
+        rounds += 1;
+        for (xi, d) in x.iter_mut().zip(&dx) {
+            *xi += d;
+        }
+        let (nr, rr, c) = residuals(a, b, &x, n, afro);
+        (normal, rel) = (nr, rr);
+        if normal <= opts.tol || rel <= opts.tol {
+            break;
+        }
+        atr = c;
+    }
+    Ok((x, iterations, rounds, (normal, rel)))
 }

@@ -119,8 +119,7 @@ fn sketch_steps(
     };
     let mut r = vec![0.0; n];
     exact(z, &mut r)?;
-    let (mut s, mut sv, mut ks, mut kks) =
-        (vec![0.0f32; n], vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let mut gv = GaussianVector::new(n);
     let mut steps = 0;
     while dot(&r, &r).sqrt() > target {
         if steps == cap {
@@ -135,41 +134,16 @@ fn sketch_steps(
                     [t as u32, outer as u32, 0, KKT_STREAM],
                     random::key(seed),
                 );
-                let i = w[0] as usize % n;
-                let row_norm = k2[[i, i]];
-                if row_norm > 0.0 {
-                    let step = r[i] / row_norm;
-                    for j in 0..n {
-                        z[j] -= step * km[[i, j]];
-                        r[j] -= step * k2[[j, i]];
-                    }
-                }
+                kaczmarz_step(km, k2, w[0] as usize % n, z, &mut r);
             }
             _ => {
-                random::fill(
-                    Distribution::Gaussian,
-                    StreamId {
-                        seed,
-                        slot: outer as u32,
-                        draw: t as u32,
-                        stream: KKT_STREAM,
-                    },
-                    &mut s,
-                );
-                for (a, &v) in sv.iter_mut().zip(&s) {
-                    *a = v as f64;
-                }
-                // Kᵀs = K s (K is symmetric).
-                k.apply(&sv, &mut ks)?;
-                let denom = dot(&ks, &ks);
-                if denom > 0.0 {
-                    let step = dot(&sv, &r) / denom;
-                    k.apply(&ks, &mut kks)?;
-                    for i in 0..n {
-                        z[i] -= step * ks[i];
-                        r[i] -= step * kks[i];
-                    }
-                }
+                let id = StreamId {
+                    seed,
+                    slot: outer as u32,
+                    draw: t as u32,
+                    stream: KKT_STREAM,
+                };
+                gv.step(k, id, z, &mut r)?;
             }
         }
         if steps % 1024 == 0 {
@@ -181,6 +155,64 @@ fn sketch_steps(
     }
     exact(z, &mut r)?;
     Ok((steps, false))
+}
+
+/// One randomised Kaczmarz step on row `i` of K: z −= (rᵢ/(K²)ᵢᵢ)·K_{i,:}, and the residual
+/// with it, r −= (rᵢ/(K²)ᵢᵢ)·(K²)_{:,i}.
+fn kaczmarz_step(km: ArrayView2<f64>, k2: &Array2<f64>, i: usize, z: &mut [f64], r: &mut [f64]) {
+    let row_norm = k2[[i, i]];
+    if row_norm > 0.0 {
+        let step = r[i] / row_norm;
+        for j in 0..z.len() {
+            z[j] -= step * km[[i, j]];
+            r[j] -= step * k2[[j, i]];
+        }
+    }
+}
+
+/// The Gaussian-vector sketch's scratch: the draw s (f32 from Philox, and in f64), Ks, K(Ks).
+struct GaussianVector {
+    s: Vec<f32>,
+    sv: Vec<f64>,
+    ks: Vec<f64>,
+    kks: Vec<f64>,
+}
+
+impl GaussianVector {
+    fn new(n: usize) -> Self {
+        GaussianVector {
+            s: vec![0.0; n],
+            sv: vec![0.0; n],
+            ks: vec![0.0; n],
+            kks: vec![0.0; n],
+        }
+    }
+
+    /// One step with the Gaussian s of stream `id`: z −= (sᵀr/‖Ks‖²)·Ks, r −= (…)·K(Ks).
+    fn step(
+        &mut self,
+        k: &dyn KktOperator,
+        id: StreamId,
+        z: &mut [f64],
+        r: &mut [f64],
+    ) -> Result<(), SolveError> {
+        random::fill(Distribution::Gaussian, id, &mut self.s);
+        for (a, &v) in self.sv.iter_mut().zip(&self.s) {
+            *a = v as f64;
+        }
+        // Kᵀs = K s (K is symmetric).
+        k.apply(&self.sv, &mut self.ks)?;
+        let denom = dot(&self.ks, &self.ks);
+        if denom > 0.0 {
+            let step = dot(&self.sv, r) / denom;
+            k.apply(&self.ks, &mut self.kks)?;
+            for i in 0..z.len() {
+                z[i] -= step * self.ks[i];
+                r[i] -= step * self.kks[i];
+            }
+        }
+        Ok(())
+    }
 }
 
 /// MINRES on the correction `K δ = b − K z`, restarted from the exact residual until it meets

@@ -106,9 +106,7 @@ crate::optim::optimizer_config!(SinkGdConfig);
 impl crate::optim::PerTensor for SinkGdConfig {
     type State = ();
 
-    fn new_state(&self, _shape: &[usize], _slot: usize) -> () {
-        ()
-    }
+    fn new_state(&self, _shape: &[usize], _slot: usize) {}
 
     fn step(
         &self,

@@ -155,6 +155,146 @@ fn l1(a: &[f64], b: &[f64], r: &[f64], c: &[f64]) -> f64 {
         + b.iter().zip(c).map(|(x, y)| (x - y).abs()).sum::<f64>()
 }
 
+/// The iterate: potentials, the plan, its marginals and the L1 marginal error.
+struct Point {
+    f: Vec<f64>,
+    g: Vec<f64>,
+    p: Vec<f64>,
+    r: Vec<f64>,
+    cs: Vec<f64>,
+    err: f64,
+}
+
+impl State<'_> {
+    fn point(&self, a: &[f64], b: &[f64], f: Vec<f64>, g: Vec<f64>) -> Point {
+        let p = self.plan(&f, &g);
+        let (r, cs) = self.marginals(&p);
+        let err = l1(a, b, &r, &cs);
+        Point {
+            f,
+            g,
+            p,
+            r,
+            cs,
+            err,
+        }
+    }
+
+    /// Row i of the sparsified off-diagonal block: (column, value).
+    fn sparse_row(&self, x: &Point, i: usize, sparsify: Sparsify) -> Vec<(usize, f64)> {
+        let (m, c, eps) = (self.m, self.c, self.eps);
+        let mut row: Vec<(usize, f64)> = (0..m).map(|j| (j, x.p[i * m + j])).collect();
+        row.sort_by(|u, v| v.1.total_cmp(&u.1));
+        let keep = match sparsify {
+            Sparsify::TopK { k } => k.min(m),
+            Sparsify::Binned { nu, cap } => {
+                let ln_r = x.r[i].ln();
+                let bins: Vec<usize> = (0..m)
+                    .map(|j| sns_bin((x.f[i] + x.g[j] - c[i * m + j]) / eps - ln_r))
+                    .collect();
+                let (mut mass, mut count) = ([0.0; SNS_BINS], [0u32; SNS_BINS]);
+                for (j, &b) in bins.iter().enumerate() {
+                    mass[b] += x.p[i * m + j] / x.r[i];
+                    count[b] += 1;
+                }
+                let last = binned_cut(&mass, &count, nu * x.err, cap).map_or(0, |(l, _)| l);
+                // Keep every entry of the kept bins, in column order (as the GPU's CSR).
+                row = (0..m)
+                    .filter(|&j| bins[j] <= last && x.r[i] > 0.0)
+                    .map(|j| (j, x.p[i * m + j]))
+                    .collect();
+                row.len()
+            }
+            Sparsify::Safe { nu } => {
+                // The dropped mass of row i stays ≤ ν·‖∇D‖₁·(P1)_i: relative to the row, so
+                // thin rows are not emptied, and shrinking with the gradient.
+                let budget = nu * x.err * x.r[i];
+                let mut dropped = 0.0;
+                let mut keep = m;
+                while keep > 1 && dropped + row[keep - 1].1 <= budget {
+                    dropped += row[keep - 1].1;
+                    keep -= 1;
+                }
+                keep
+            }
+        };
+        row.truncate(keep);
+        row
+    }
+
+    /// The Newton direction Δ of (M + σI) Δ = ε∇D with M = [[diag(r), S], [Sᵀ, diag(c)]] over
+    /// the sparse `rows`, by Jacobi-PCG: (Δ, the right-hand side, CG iterations).
+    fn direction(
+        &self,
+        (a, b): (&[f64], &[f64]),
+        x: &Point,
+        rows: &[Vec<(usize, f64)>],
+        opts: &SnsOptions,
+    ) -> (Vec<f64>, Vec<f64>, usize) {
+        let (n, eps) = (self.n, self.eps);
+        let rhs: Vec<f64> = a
+            .iter()
+            .zip(&x.r)
+            .map(|(u, v)| eps * (u - v))
+            .chain(b.iter().zip(&x.cs).map(|(u, v)| eps * (u - v)))
+            .collect();
+        // A shift proportional to the gradient (RegOT's shifted system): far from the solution,
+        // where P is spread thin and the sparsified system ill-conditioned, it damps the step;
+        // it vanishes as the error does, so the local convergence stays fast.
+        let mean = x.r.iter().chain(&x.cs).sum::<f64>() / (n + self.m) as f64;
+        let shift = x.err.powf(SHIFT_POWER) * mean;
+        let diag: Vec<f64> =
+            x.r.iter()
+                .chain(&x.cs)
+                .map(|v| v.max(1e-300) + shift)
+                .collect();
+        let apply = |v: &[f64]| -> Vec<f64> {
+            let mut out: Vec<f64> = v.iter().zip(&diag).map(|(u, d)| u * d).collect();
+            for (i, row) in rows.iter().enumerate() {
+                for &(j, pij) in row {
+                    out[i] += pij * v[n + j];
+                    out[n + j] += pij * v[i];
+                }
+            }
+            out
+        };
+        let (delta, its) = pcg(&apply, &rhs, &diag, opts.cg_tol, opts.cg_max);
+        (delta, rhs, its)
+    }
+
+    /// Line search from α = 1, halving: the first step that lowers the marginal error or,
+    /// failing that, satisfies Armijo on the dual (the L1 error is not smooth, the dual is,
+    /// and a Newton direction ascends it). `None` when no step is accepted.
+    fn line_search(
+        &self,
+        (a, b): (&[f64], &[f64]),
+        x: &Point,
+        delta: &[f64],
+        rhs: &[f64],
+    ) -> Option<Point> {
+        let (n, eps) = (self.n, self.eps);
+        let dual = |y: &Point| -> f64 {
+            a.iter().zip(&y.f).map(|(u, v)| u * v).sum::<f64>()
+                + b.iter().zip(&y.g).map(|(u, v)| u * v).sum::<f64>()
+                - eps * y.p.iter().sum::<f64>()
+        };
+        let d0 = dual(x);
+        let slope: f64 = rhs.iter().zip(delta).map(|(r, d)| r * d).sum::<f64>() / eps;
+        let mut alpha = 1.0;
+        while alpha > 1e-6 {
+            let step = |v: &[f64], d: &[f64]| -> Vec<f64> {
+                v.iter().zip(d).map(|(u, d)| u + alpha * d).collect()
+            };
+            let y = self.point(a, b, step(&x.f, &delta[..n]), step(&x.g, &delta[n..]));
+            if y.err < x.err || dual(&y) > d0 + 1e-4 * alpha * slope {
+                return Some(y);
+            }
+            alpha *= 0.5;
+        }
+        None
+    }
+}
+
 /// Sinkhorn–Newton–Sparse from zero potentials.
 pub fn sinkhorn_newton_sparse(
     a: &[f64],
@@ -181,11 +321,8 @@ pub fn sinkhorn_newton_sparse(
         },
         None,
     )?;
-    let (mut f, mut g) = (warm.f, warm.g);
     let st = State { c: &c, n, m, eps };
-    let mut p = st.plan(&f, &g);
-    let (mut r, mut cs) = st.marginals(&p);
-    let mut err = l1(a, b, &r, &cs);
+    let mut x = st.point(a, b, warm.f, warm.g);
     let mut out = SnsResult {
         f: Vec::new(),
         g: Vec::new(),
@@ -193,126 +330,37 @@ pub fn sinkhorn_newton_sparse(
         newton_iterations: 0,
         cg_iterations: Vec::new(),
         kept_per_row: Vec::new(),
-        errors: vec![err],
+        errors: vec![x.err],
         seconds: vec![start.elapsed().as_secs_f64()],
-        converged: err <= opts.tol,
+        converged: x.err <= opts.tol,
     };
+    // Stage 2: Newton steps on the sparsified Hessian.
     for _ in 0..opts.newton_iterations {
-        if err <= opts.tol {
-            out.converged = true;
+        if x.err <= opts.tol {
             break;
         }
-        // Sparse off-diagonal block, row by row: (column, value).
-        let mut rows: Vec<Vec<(usize, f64)>> = Vec::with_capacity(n);
-        for i in 0..n {
-            let mut row: Vec<(usize, f64)> = (0..m).map(|j| (j, p[i * m + j])).collect();
-            row.sort_by(|x, y| y.1.total_cmp(&x.1));
-            let keep = match opts.sparsify {
-                Sparsify::TopK { k } => k.min(m),
-                Sparsify::Binned { nu, cap } => {
-                    let ln_r = r[i].ln();
-                    let bins: Vec<usize> = (0..m)
-                        .map(|j| sns_bin((f[i] + g[j] - c[i * m + j]) / eps - ln_r))
-                        .collect();
-                    let (mut mass, mut count) = ([0.0; SNS_BINS], [0u32; SNS_BINS]);
-                    for (j, &b) in bins.iter().enumerate() {
-                        mass[b] += p[i * m + j] / r[i];
-                        count[b] += 1;
-                    }
-                    let last = binned_cut(&mass, &count, nu * err, cap).map_or(0, |(l, _)| l);
-                    // Keep every entry of the kept bins, in column order (as the GPU's CSR).
-                    row = (0..m)
-                        .filter(|&j| bins[j] <= last && r[i] > 0.0)
-                        .map(|j| (j, p[i * m + j]))
-                        .collect();
-                    row.len()
-                }
-                Sparsify::Safe { nu } => {
-                    // The dropped mass of row i stays ≤ ν·‖∇D‖₁·(P1)_i: relative to the row, so
-                    // thin rows are not emptied, and shrinking with the gradient.
-                    let budget = nu * err * r[i];
-                    let mut dropped = 0.0;
-                    let mut keep = m;
-                    while keep > 1 && dropped + row[keep - 1].1 <= budget {
-                        dropped += row[keep - 1].1;
-                        keep -= 1;
-                    }
-                    keep
-                }
-            };
-            row.truncate(keep);
-            rows.push(row);
-        }
+        let rows: Vec<Vec<(usize, f64)>> = (0..n)
+            .map(|i| st.sparse_row(&x, i, opts.sparsify))
+            .collect();
         out.kept_per_row
             .push(rows.iter().map(|r| r.len()).sum::<usize>() as f64 / n as f64);
-        // M Δ = ε∇D with M = [[diag(r), S], [Sᵀ, diag(c)]].
-        let rhs: Vec<f64> = a
-            .iter()
-            .zip(&r)
-            .map(|(x, y)| eps * (x - y))
-            .chain(b.iter().zip(&cs).map(|(x, y)| eps * (x - y)))
-            .collect();
-        // A shift proportional to the gradient (RegOT's shifted system): far from the solution,
-        // where P is spread thin and the sparsified system ill-conditioned, it damps the step;
-        // it vanishes as the error does, so the local convergence stays fast.
-        let mean = r.iter().chain(&cs).sum::<f64>() / (n + m) as f64;
-        let shift = err.powf(SHIFT_POWER) * mean;
-        let diag: Vec<f64> = r.iter().chain(&cs).map(|v| v.max(1e-300) + shift).collect();
-        let apply = |v: &[f64]| -> Vec<f64> {
-            let mut out: Vec<f64> = v.iter().zip(&diag).map(|(x, d)| x * d).collect();
-            for (i, row) in rows.iter().enumerate() {
-                for &(j, pij) in row {
-                    out[i] += pij * v[n + j];
-                    out[n + j] += pij * v[i];
-                }
-            }
-            out
-        };
-        let (delta, cg_its) = pcg(&apply, &rhs, &diag, opts.cg_tol, opts.cg_max);
+        let (delta, rhs, cg_its) = st.direction((a, b), &x, &rows, opts);
         out.cg_iterations.push(cg_its);
-        // Line search from α = 1, halving: accept the first step that lowers the marginal error
-        // or, failing that, satisfies Armijo on the dual (the L1 error is not smooth, the dual
-        // is, and a Newton direction ascends it).
-        let dual = |f: &[f64], g: &[f64], p: &[f64]| -> f64 {
-            a.iter().zip(f).map(|(x, y)| x * y).sum::<f64>()
-                + b.iter().zip(g).map(|(x, y)| x * y).sum::<f64>()
-                - eps * p.iter().sum::<f64>()
-        };
-        let d0 = dual(&f, &g, &p);
-        let slope: f64 = rhs.iter().zip(&delta).map(|(r, d)| r * d).sum::<f64>() / eps;
-        let mut alpha = 1.0;
-        let mut accepted = false;
-        while alpha > 1e-6 {
-            let f2: Vec<f64> = f
-                .iter()
-                .zip(&delta[..n])
-                .map(|(x, d)| x + alpha * d)
-                .collect();
-            let g2: Vec<f64> = g
-                .iter()
-                .zip(&delta[n..])
-                .map(|(x, d)| x + alpha * d)
-                .collect();
-            let p2 = st.plan(&f2, &g2);
-            let (r2, c2) = st.marginals(&p2);
-            let err2 = l1(a, b, &r2, &c2);
-            if err2 < err || dual(&f2, &g2, &p2) > d0 + 1e-4 * alpha * slope {
-                (f, g, p, r, cs, err) = (f2, g2, p2, r2, c2, err2);
-                accepted = true;
-                break;
-            }
-            alpha *= 0.5;
-        }
+        let next = st.line_search((a, b), &x, &delta, &rhs);
         out.newton_iterations += 1;
-        out.errors.push(err);
+        let accepted = next.is_some();
+        if let Some(y) = next {
+            x = y;
+        }
+        out.errors.push(x.err);
         out.seconds.push(start.elapsed().as_secs_f64());
         if !accepted {
             break;
         }
     }
-    out.converged = err <= opts.tol;
-    out.f = f;
-    out.g = g;
+    out.converged = x.err <= opts.tol;
+    out.f = x.f;
+    out.g = x.g;
     Ok(out)
 }
 

@@ -20,10 +20,12 @@
 //! Layout: [`plan`] ([`SnsPlan`]: buffers, pipelines and dispatches, built once), [`solve`]
 //! ([`sinkhorn_newton_sparse`]: the warm-up, the Newton loop and the line search).
 
+pub mod kernels;
 pub mod plan;
 pub mod solve;
 
-pub use plan::{SnsParams, SnsPattern, SnsPlan};
+pub use kernels::SnsParams;
+pub use plan::{SnsPattern, SnsPlan};
 pub use solve::sinkhorn_newton_sparse;
 
 /// Solver options. Defaults: 20 Sinkhorn iterations, at most 50 Newton steps, L1 marginal

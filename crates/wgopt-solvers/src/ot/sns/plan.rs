@@ -3,133 +3,18 @@
 //! CG is the shared GPU PCG ([`crate::pcg`]) with its Jacobi preconditioner; the Newton
 //! system's product is `sns_spmv`.
 
-use bytemuck::{Pod, Zeroable};
 use wgopt_scheduler::arena::{read_bytes, read_range};
-use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
-use wgopt_scheduler::kernel::{Kernel, StructLayout, Wgsl, WgslStruct};
 use wgopt_scheduler::recorder::Dispatch;
-use wgopt_scheduler::{wgsl, Engine, Error, Result, StepRecorder};
+use wgopt_scheduler::{Engine, Error, Result, StepRecorder};
 
-use super::SnsOptions;
-use crate::ot::kernels::{
-    SINKHORN_COLUMNS, SINKHORN_COMMON, SINKHORN_COST, SINKHORN_SUMMARY, SINKHORN_UPDATE,
+use super::kernels::{
+    SnsParams, SNS_ACCEPT, SNS_MARGINALS, SNS_PATTERN, SNS_SCAN, SNS_SETUP, SNS_SPMV, SNS_SUMMARY,
+    SNS_THRESHOLD, SNS_TRIAL,
 };
+use super::SnsOptions;
+use crate::ot::kernels::{SINKHORN_COLUMNS, SINKHORN_SUMMARY, SINKHORN_UPDATE};
 use crate::ot::{bad_option, pack, OtProblem, OtProblemGpu, Packed};
-use crate::pcg::{Pcg, ScalarsPass, PCG_COMMON};
-
-/// `SnsParams`, the scalar slots past CG's and the CSR/CSC layout.
-pub static SNS_COMMON: Wgsl = wgsl!("ot/sns_common.wgsl");
-/// The log-mass bins of the binned safe rule.
-pub static SNS_BIN: Wgsl = wgsl!("ot/sns_bin.wgsl");
-
-const PARAMS: &[StructLayout] = &[SnsParams::LAYOUT];
-const PARAMS_PROBLEM: &[StructLayout] = &[SnsParams::LAYOUT, OtProblemGpu::LAYOUT];
-const PROBLEM: &[StructLayout] = &[OtProblemGpu::LAYOUT];
-
-macro_rules! sns_kernel {
-    ($name:ident, $file:literal, [$($inc:ident),*], [$($b:ident),*], $twins:expr, $doc:literal) => {
-        #[doc = $doc]
-        pub static $name: Kernel = Kernel::new(wgsl!($file), &[$(&$inc),*], &[$($b),*]).twins($twins);
-    };
-}
-
-sns_kernel!(
-    SNS_MARGINALS,
-    "ot/sns_marginals.wgsl",
-    [SINKHORN_COMMON, SINKHORN_COST, PCG_COMMON, SNS_COMMON],
-    [R, R, R, W],
-    PROBLEM,
-    "`ot/sns_marginals.wgsl`, a slot's row or column sums: problems, cost, pot, marg."
-);
-sns_kernel!(
-    SNS_SUMMARY,
-    "ot/sns_summary.wgsl",
-    [SINKHORN_COMMON, PCG_COMMON, SNS_COMMON],
-    [R, R, R, R, W],
-    PROBLEM,
-    "`ot/sns_summary.wgsl`, a slot's error and dual: problems, logw, pot, marg, scalars."
-);
-sns_kernel!(
-    SNS_THRESHOLD,
-    "ot/sns_threshold.wgsl",
-    [
-        SINKHORN_COMMON,
-        SINKHORN_COST,
-        PCG_COMMON,
-        SNS_COMMON,
-        SNS_BIN
-    ],
-    [U, R, R, R, R, R, W],
-    PARAMS_PROBLEM,
-    "`ot/sns_threshold.wgsl`, each row's cut: params, problems, cost, pot, marg, scalars, pattern."
-);
-sns_kernel!(SNS_PATTERN, "ot/sns_pattern.wgsl", [SINKHORN_COMMON, SINKHORN_COST, PCG_COMMON, SNS_COMMON, SNS_BIN], [U, R, R, R, R, W, W, W], PARAMS_PROBLEM,
-    "`ot/sns_pattern.wgsl`, count or fill CSR/CSC: params, problems, cost, pot, marg, pattern, idx, val.");
-sns_kernel!(
-    SNS_SCAN,
-    "ot/sns_scan.wgsl",
-    [PCG_COMMON, SNS_COMMON],
-    [U, W, W],
-    PARAMS,
-    "`ot/sns_scan.wgsl`, the offsets: params, pattern, scalars."
-);
-sns_kernel!(SNS_SETUP, "ot/sns_setup.wgsl", [SINKHORN_COMMON, PCG_COMMON, SNS_COMMON], [U, R, R, R, R, W, W], PARAMS_PROBLEM,
-    "`ot/sns_setup.wgsl`, the Newton system and CG's start: params, problems, logw, marg, scalars, vecs, partial.");
-sns_kernel!(
-    SNS_SPMV,
-    "ot/sns_spmv.wgsl",
-    [PCG_COMMON, SNS_COMMON],
-    [U, R, R, R, R, W, W],
-    PARAMS,
-    "`ot/sns_spmv.wgsl`, CG's product: params, pattern, idx, val, scalars, vecs, partial."
-);
-sns_kernel!(
-    SNS_TRIAL,
-    "ot/sns_trial.wgsl",
-    [SINKHORN_COMMON, PCG_COMMON, SNS_COMMON],
-    [U, R, R, W, W],
-    PARAMS_PROBLEM,
-    "`ot/sns_trial.wgsl`, a line-search trial: params, problems, vecs, pot, partial."
-);
-sns_kernel!(
-    SNS_ACCEPT,
-    "ot/sns_accept.wgsl",
-    [SINKHORN_COMMON, PCG_COMMON, SNS_COMMON],
-    [R, W, W, W],
-    PROBLEM,
-    "`ot/sns_accept.wgsl`, the trial becomes current: problems, pot, marg, scalars."
-);
-
-/// Every SNS kernel (the Sinkhorn and CG ones are shared).
-pub const KERNELS: &[&Kernel] = &[
-    &SNS_MARGINALS,
-    &SNS_SUMMARY,
-    &SNS_THRESHOLD,
-    &SNS_PATTERN,
-    &SNS_SCAN,
-    &SNS_SETUP,
-    &SNS_SPMV,
-    &SNS_TRIAL,
-    &SNS_ACCEPT,
-];
-
-/// The kernels' uniform. WGSL twin: `SnsParams` in shaders/ot/sns_common.wgsl.
-#[repr(C)]
-#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
-pub struct SnsParams {
-    pub n: u32,
-    pub m: u32,
-    pub cap: u32,
-    pub cap_total: u32,
-    pub parts: u32,
-    pub _pad0: u32,
-    pub nu: f32,
-    pub alpha: f32,
-    pub _pad1: u32,
-    pub _pad2: u32,
-    pub _pad3: u32,
-    pub _pad4: u32,
-}
+use crate::pcg::{Pcg, ScalarsPass};
 
 /// Scalar slots: CG's (`crate::pcg::slot`), then SNS's (twin: the S_* constants of
 /// sns_common.wgsl).
