@@ -7,7 +7,7 @@
 //!
 //! - `cargo xtask demo` — the default run: Muon + AdamW, 300 steps, a few minutes on lavapipe.
 //! - `cargo run --release --example gpt_toy -- --optimizer sophia-g --steps 500`
-//! - `cargo run --release --example gpt_toy -- --compare adamw,muon,root,sophia-g,lion`
+//! - `cargo run --release --example gpt_toy -- --compare adamw,muon+adamw,root+adamw,sophia-g,lion`
 //!   writes `<out>/compare.png` (validation loss vs steps and vs wall time) and
 //!   `<out>/compare.md` (final loss, steps to target, time split per step).
 //! - `--grad-noise 1.0` / `--label-noise 0.2` for the robustness variant (ROOT's claim).

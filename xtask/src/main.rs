@@ -36,7 +36,7 @@ enum Cmd {
         args: Vec<String>,
     },
     /// Setup, then run the main example (the toy GPT; extra arguments go to it, e.g.
-    /// `cargo xtask demo -- --compare adamw,muon,sophia-g`).
+    /// `cargo xtask demo -- --compare adamw,muon+adamw,sophia-g`).
     Demo {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,

@@ -9,8 +9,9 @@
 //! hyperparameter structs defined here are the ones the GPU optimizers take, so a parity test
 //! feeds both faces the very same configuration.
 //!
-//! Module names mirror the GPU side: `reference::optim::adamw` ↔ `wgopt_optim::adamw` ↔
-//! `shaders/optim/adamw.wgsl`.
+//! Module names mirror the GPU side: `wgopt_reference::optim::adam` ↔ `wgopt_optim::adam` ↔
+//! `shaders/optim/adam.wgsl` (Adam and AdamW), `wgopt_reference::linalg::newton_schulz` ↔
+//! `wgopt_solvers::newton_schulz`, `wgopt_reference::ot::sns` ↔ `wgopt_solvers::ot::sns`.
 
 pub mod constrained;
 pub mod guard;
