@@ -166,28 +166,12 @@ pub fn step(
     Ok(())
 }
 
-crate::optim::optimizer_config!(AdaBeliefConfig);
-
-impl crate::optim::PerTensor for AdaBeliefConfig {
-    type State = AdaBeliefState;
-
-    fn new_state(&self, shape: &[usize], _slot: usize) -> AdaBeliefState {
-        AdaBeliefState::new(shape.iter().product(), self.amsgrad)
-    }
-
-    fn step(
-        &self,
-        lr: f64,
-        _shape: &[usize],
-        p: &mut [f32],
-        g: &[f32],
-        _hvp: Option<&[f32]>,
-        st: &mut AdaBeliefState,
-    ) -> Result<(), RefError> {
-        step(self, lr, p, g, st)
-    }
-
-    fn fields(st: &AdaBeliefState) -> Vec<(&'static str, &[f32])> {
+crate::optim::per_tensor!(
+    AdaBeliefConfig,
+    AdaBeliefState,
+    new: |cfg, shape, slot| AdaBeliefState::new(shape.iter().product(), cfg.amsgrad),
+    step: |cfg, lr, shape, p, g, st| step(cfg, lr, p, g, st),
+    fields: |st| {
         let mut v = vec![
             ("exp_avg", &st.exp_avg[..]),
             ("exp_avg_var", &st.exp_avg_var[..]),
@@ -196,5 +180,5 @@ impl crate::optim::PerTensor for AdaBeliefConfig {
             v.push(("max_exp_avg_var", &m[..]));
         }
         v
-    }
-}
+    },
+);

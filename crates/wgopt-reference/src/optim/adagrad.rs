@@ -139,31 +139,13 @@ impl NormTest {
     }
 }
 
-crate::optim::optimizer_config!(AdaGradConfig);
-
-impl crate::optim::PerTensor for AdaGradConfig {
-    type State = AdaGradState;
-
-    fn new_state(&self, shape: &[usize], _slot: usize) -> AdaGradState {
-        AdaGradState::new(shape.iter().product(), self)
-    }
-
-    fn step(
-        &self,
-        lr: f64,
-        _shape: &[usize],
-        p: &mut [f32],
-        g: &[f32],
-        _hvp: Option<&[f32]>,
-        st: &mut AdaGradState,
-    ) -> Result<(), RefError> {
-        step(self, lr, p, g, st)
-    }
-
-    fn fields(st: &AdaGradState) -> Vec<(&'static str, &[f32])> {
-        vec![("sum", &st.sum[..])]
-    }
-}
+crate::optim::per_tensor!(
+    AdaGradConfig,
+    AdaGradState,
+    new: |cfg, shape, slot| AdaGradState::new(shape.iter().product(), cfg),
+    step: |cfg, lr, shape, p, g, st| step(cfg, lr, p, g, st),
+    fields: |st| vec![("sum", &st.sum[..])],
+);
 
 #[cfg(test)]
 mod tests {

@@ -164,28 +164,12 @@ pub fn step(
     Ok(())
 }
 
-crate::optim::optimizer_config!(AdamConfig);
-
-impl crate::optim::PerTensor for AdamConfig {
-    type State = AdamState;
-
-    fn new_state(&self, shape: &[usize], _slot: usize) -> AdamState {
-        AdamState::new(shape.iter().product(), self.amsgrad)
-    }
-
-    fn step(
-        &self,
-        lr: f64,
-        _shape: &[usize],
-        p: &mut [f32],
-        g: &[f32],
-        _hvp: Option<&[f32]>,
-        st: &mut AdamState,
-    ) -> Result<(), RefError> {
-        step(self, lr, p, g, st)
-    }
-
-    fn fields(st: &AdamState) -> Vec<(&'static str, &[f32])> {
+crate::optim::per_tensor!(
+    AdamConfig,
+    AdamState,
+    new: |cfg, shape, slot| AdamState::new(shape.iter().product(), cfg.amsgrad),
+    step: |cfg, lr, shape, p, g, st| step(cfg, lr, p, g, st),
+    fields: |st| {
         let mut v = vec![
             ("exp_avg", &st.exp_avg[..]),
             ("exp_avg_sq", &st.exp_avg_sq[..]),
@@ -194,8 +178,8 @@ impl crate::optim::PerTensor for AdamConfig {
             v.push(("max_exp_avg_sq", &m[..]));
         }
         v
-    }
-}
+    },
+);
 
 #[cfg(test)]
 mod tests {

@@ -263,58 +263,20 @@ pub fn sgdp_step(
     Ok(view)
 }
 
-crate::optim::optimizer_config!(AdamPConfig);
-crate::optim::optimizer_config!(SgdpConfig);
+crate::optim::per_tensor!(
+    AdamPConfig,
+    AdamPState,
+    new: |cfg, shape, slot| AdamPState::new(shape.iter().product()),
+    step: |cfg, lr, shape, p, g, st| adamp_step(cfg, lr, shape, p, g, st).map(|_| ()),
+    fields: |st| vec![("exp_avg", &st.exp_avg[..]), ("exp_avg_sq", &st.exp_avg_sq[..])],
+);
 
-impl crate::optim::PerTensor for AdamPConfig {
-    type State = AdamPState;
-
-    fn new_state(&self, shape: &[usize], _slot: usize) -> AdamPState {
-        AdamPState::new(shape.iter().product())
-    }
-
-    fn step(
-        &self,
-        lr: f64,
-        shape: &[usize],
-        p: &mut [f32],
-        g: &[f32],
-        _hvp: Option<&[f32]>,
-        st: &mut AdamPState,
-    ) -> Result<(), RefError> {
-        adamp_step(self, lr, shape, p, g, st).map(|_| ())
-    }
-
-    fn fields(st: &AdamPState) -> Vec<(&'static str, &[f32])> {
-        vec![
-            ("exp_avg", &st.exp_avg[..]),
-            ("exp_avg_sq", &st.exp_avg_sq[..]),
-        ]
-    }
-}
-
-impl crate::optim::PerTensor for SgdpConfig {
-    type State = SgdpState;
-
-    fn new_state(&self, shape: &[usize], _slot: usize) -> SgdpState {
-        SgdpState {
-            momentum: vec![0.0; shape.iter().product()],
-        }
-    }
-
-    fn step(
-        &self,
-        lr: f64,
-        shape: &[usize],
-        p: &mut [f32],
-        g: &[f32],
-        _hvp: Option<&[f32]>,
-        st: &mut SgdpState,
-    ) -> Result<(), RefError> {
-        sgdp_step(self, lr, shape, p, g, st).map(|_| ())
-    }
-
-    fn fields(st: &SgdpState) -> Vec<(&'static str, &[f32])> {
-        vec![("momentum", &st.momentum[..])]
-    }
-}
+crate::optim::per_tensor!(
+    SgdpConfig,
+    SgdpState,
+    new: |cfg, shape, slot| SgdpState {
+        momentum: vec![0.0; shape.iter().product()],
+    },
+    step: |cfg, lr, shape, p, g, st| sgdp_step(cfg, lr, shape, p, g, st).map(|_| ()),
+    fields: |st| vec![("momentum", &st.momentum[..])],
+);

@@ -126,33 +126,15 @@ pub fn step(
     Ok(())
 }
 
-crate::optim::optimizer_config!(AdanConfig);
-
-impl crate::optim::PerTensor for AdanConfig {
-    type State = AdanState;
-
-    fn new_state(&self, shape: &[usize], _slot: usize) -> AdanState {
-        AdanState::new(shape.iter().product())
-    }
-
-    fn step(
-        &self,
-        lr: f64,
-        _shape: &[usize],
-        p: &mut [f32],
-        g: &[f32],
-        _hvp: Option<&[f32]>,
-        st: &mut AdanState,
-    ) -> Result<(), RefError> {
-        step(self, lr, p, g, st)
-    }
-
-    fn fields(st: &AdanState) -> Vec<(&'static str, &[f32])> {
-        vec![
-            ("exp_avg", &st.exp_avg[..]),
-            ("exp_avg_diff", &st.exp_avg_diff[..]),
-            ("exp_avg_sq", &st.exp_avg_sq[..]),
-            ("neg_pre_grad", &st.neg_pre_grad[..]),
-        ]
-    }
-}
+crate::optim::per_tensor!(
+    AdanConfig,
+    AdanState,
+    new: |cfg, shape, slot| AdanState::new(shape.iter().product()),
+    step: |cfg, lr, shape, p, g, st| step(cfg, lr, p, g, st),
+    fields: |st| vec![
+        ("exp_avg", &st.exp_avg[..]),
+        ("exp_avg_diff", &st.exp_avg_diff[..]),
+        ("exp_avg_sq", &st.exp_avg_sq[..]),
+        ("neg_pre_grad", &st.neg_pre_grad[..]),
+    ],
+);

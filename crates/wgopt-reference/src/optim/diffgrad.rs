@@ -93,32 +93,14 @@ pub fn step(
     Ok(())
 }
 
-crate::optim::optimizer_config!(DiffGradConfig);
-
-impl crate::optim::PerTensor for DiffGradConfig {
-    type State = DiffGradState;
-
-    fn new_state(&self, shape: &[usize], _slot: usize) -> DiffGradState {
-        DiffGradState::new(shape.iter().product())
-    }
-
-    fn step(
-        &self,
-        lr: f64,
-        _shape: &[usize],
-        p: &mut [f32],
-        g: &[f32],
-        _hvp: Option<&[f32]>,
-        st: &mut DiffGradState,
-    ) -> Result<(), RefError> {
-        step(self, lr, p, g, st)
-    }
-
-    fn fields(st: &DiffGradState) -> Vec<(&'static str, &[f32])> {
-        vec![
-            ("exp_avg", &st.exp_avg[..]),
-            ("exp_avg_sq", &st.exp_avg_sq[..]),
-            ("previous_grad", &st.previous_grad[..]),
-        ]
-    }
-}
+crate::optim::per_tensor!(
+    DiffGradConfig,
+    DiffGradState,
+    new: |cfg, shape, slot| DiffGradState::new(shape.iter().product()),
+    step: |cfg, lr, shape, p, g, st| step(cfg, lr, p, g, st),
+    fields: |st| vec![
+        ("exp_avg", &st.exp_avg[..]),
+        ("exp_avg_sq", &st.exp_avg_sq[..]),
+        ("previous_grad", &st.previous_grad[..]),
+    ],
+);

@@ -210,35 +210,14 @@ pub fn step(
     Ok(())
 }
 
-crate::optim::optimizer_config!(FrugalConfig);
-
-/// FRUGAL's state keyed to its layout slot (the column choice depends on it).
-impl crate::optim::PerTensor for FrugalConfig {
-    type State = (u32, FrugalState);
-
-    fn new_state(&self, shape: &[usize], slot: usize) -> (u32, FrugalState) {
-        (slot as u32, FrugalState::new(shape.iter().product()))
-    }
-
-    fn step(
-        &self,
-        lr: f64,
-        shape: &[usize],
-        p: &mut [f32],
-        g: &[f32],
-        _hvp: Option<&[f32]>,
-        (slot, st): &mut (u32, FrugalState),
-    ) -> Result<(), RefError> {
-        step(self, lr, *slot, shape, p, g, st)
-    }
-
-    fn fields((_, st): &(u32, FrugalState)) -> Vec<(&'static str, &[f32])> {
-        vec![
-            ("exp_avg", &st.exp_avg[..]),
-            ("exp_avg_sq", &st.exp_avg_sq[..]),
-        ]
-    }
-}
+// FRUGAL's state is keyed to its layout slot (the column choice depends on it).
+crate::optim::per_tensor!(
+    FrugalConfig,
+    (u32, FrugalState),
+    new: |cfg, shape, slot| (slot as u32, FrugalState::new(shape.iter().product())),
+    step: |cfg, lr, shape, p, g, st| step(cfg, lr, st.0, shape, p, g, &mut st.1),
+    fields: |st| vec![("exp_avg", &st.1.exp_avg[..]), ("exp_avg_sq", &st.1.exp_avg_sq[..])],
+);
 
 #[cfg(test)]
 mod tests {

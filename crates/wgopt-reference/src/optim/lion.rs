@@ -85,31 +85,13 @@ pub fn step(
     Ok(())
 }
 
-crate::optim::optimizer_config!(LionConfig);
-
-impl crate::optim::PerTensor for LionConfig {
-    type State = LionState;
-
-    fn new_state(&self, shape: &[usize], _slot: usize) -> LionState {
-        LionState::new(shape.iter().product())
-    }
-
-    fn step(
-        &self,
-        lr: f64,
-        _shape: &[usize],
-        p: &mut [f32],
-        g: &[f32],
-        _hvp: Option<&[f32]>,
-        st: &mut LionState,
-    ) -> Result<(), RefError> {
-        step(self, lr, p, g, st)
-    }
-
-    fn fields(st: &LionState) -> Vec<(&'static str, &[f32])> {
-        vec![("exp_avg", &st.exp_avg[..])]
-    }
-}
+crate::optim::per_tensor!(
+    LionConfig,
+    LionState,
+    new: |cfg, shape, slot| LionState::new(shape.iter().product()),
+    step: |cfg, lr, shape, p, g, st| step(cfg, lr, p, g, st),
+    fields: |st| vec![("exp_avg", &st.exp_avg[..])],
+);
 
 #[cfg(test)]
 mod tests {

@@ -40,5 +40,5 @@ pub use radam::{RAdamConfig, RAdamState};
 pub use sgd::{SgdConfig, SgdState};
 pub use sinkgd::SinkGdConfig;
 pub use sophia::{SophiaConfig, SophiaEstimator, SophiaState};
-pub(crate) use tensor::optimizer_config;
+pub(crate) use tensor::{optimizer_config, per_tensor};
 pub use tensor::{OptimizerConfig, PerTensor, Tensor, TensorRule};

@@ -228,31 +228,13 @@ pub fn step(
     Ok(())
 }
 
-crate::optim::optimizer_config!(MuonConfig);
-
-impl crate::optim::PerTensor for MuonConfig {
-    type State = MuonState;
-
-    fn new_state(&self, shape: &[usize], _slot: usize) -> MuonState {
-        MuonState::new(shape.iter().product())
-    }
-
-    fn step(
-        &self,
-        lr: f64,
-        shape: &[usize],
-        p: &mut [f32],
-        g: &[f32],
-        _hvp: Option<&[f32]>,
-        st: &mut MuonState,
-    ) -> Result<(), RefError> {
-        step(self, lr, shape, p, g, st)
-    }
-
-    fn fields(st: &MuonState) -> Vec<(&'static str, &[f32])> {
-        vec![("momentum_buffer", &st.momentum_buffer[..])]
-    }
-}
+crate::optim::per_tensor!(
+    MuonConfig,
+    MuonState,
+    new: |cfg, shape, slot| MuonState::new(shape.iter().product()),
+    step: |cfg, lr, shape, p, g, st| step(cfg, lr, shape, p, g, st),
+    fields: |st| vec![("momentum_buffer", &st.momentum_buffer[..])],
+);
 
 #[cfg(test)]
 mod tests {

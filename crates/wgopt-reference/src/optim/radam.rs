@@ -124,34 +124,16 @@ pub fn step(
     Ok(())
 }
 
-crate::optim::optimizer_config!(RAdamConfig);
-
-impl crate::optim::PerTensor for RAdamConfig {
-    type State = RAdamState;
-
-    fn new_state(&self, shape: &[usize], _slot: usize) -> RAdamState {
-        RAdamState::new(shape.iter().product())
-    }
-
-    fn step(
-        &self,
-        lr: f64,
-        _shape: &[usize],
-        p: &mut [f32],
-        g: &[f32],
-        _hvp: Option<&[f32]>,
-        st: &mut RAdamState,
-    ) -> Result<(), RefError> {
-        step(self, lr, p, g, st)
-    }
-
-    fn fields(st: &RAdamState) -> Vec<(&'static str, &[f32])> {
-        vec![
-            ("exp_avg", &st.exp_avg[..]),
-            ("exp_avg_sq", &st.exp_avg_sq[..]),
-        ]
-    }
-}
+crate::optim::per_tensor!(
+    RAdamConfig,
+    RAdamState,
+    new: |cfg, shape, slot| RAdamState::new(shape.iter().product()),
+    step: |cfg, lr, shape, p, g, st| step(cfg, lr, p, g, st),
+    fields: |st| vec![
+        ("exp_avg", &st.exp_avg[..]),
+        ("exp_avg_sq", &st.exp_avg_sq[..]),
+    ],
+);
 
 #[cfg(test)]
 mod tests {

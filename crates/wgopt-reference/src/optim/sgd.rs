@@ -96,34 +96,16 @@ pub fn step(
     Ok(())
 }
 
-crate::optim::optimizer_config!(SgdConfig);
-
-impl crate::optim::PerTensor for SgdConfig {
-    type State = SgdState;
-
-    fn new_state(&self, _shape: &[usize], _slot: usize) -> SgdState {
-        SgdState::default()
-    }
-
-    fn step(
-        &self,
-        lr: f64,
-        _shape: &[usize],
-        p: &mut [f32],
-        g: &[f32],
-        _hvp: Option<&[f32]>,
-        st: &mut SgdState,
-    ) -> Result<(), RefError> {
-        step(self, lr, p, g, st)
-    }
-
-    fn fields(st: &SgdState) -> Vec<(&'static str, &[f32])> {
-        st.momentum_buffer
-            .as_deref()
-            .map(|b| vec![("momentum_buffer", b)])
-            .unwrap_or_default()
-    }
-}
+crate::optim::per_tensor!(
+    SgdConfig,
+    SgdState,
+    new: |cfg, shape, slot| SgdState::default(),
+    step: |cfg, lr, shape, p, g, st| step(cfg, lr, p, g, st),
+    fields: |st| st.momentum_buffer
+        .as_deref()
+        .map(|b| vec![("momentum_buffer", b)])
+        .unwrap_or_default(),
+);
 
 #[cfg(test)]
 mod tests {

@@ -101,29 +101,13 @@ pub fn step(
     Ok(())
 }
 
-crate::optim::optimizer_config!(SinkGdConfig);
-
-impl crate::optim::PerTensor for SinkGdConfig {
-    type State = ();
-
-    fn new_state(&self, _shape: &[usize], _slot: usize) {}
-
-    fn step(
-        &self,
-        lr: f64,
-        shape: &[usize],
-        p: &mut [f32],
-        g: &[f32],
-        _hvp: Option<&[f32]>,
-        _st: &mut (),
-    ) -> Result<(), RefError> {
-        step(self, lr, shape, p, g)
-    }
-
-    fn fields(_st: &()) -> Vec<(&'static str, &[f32])> {
-        Vec::new()
-    }
-}
+crate::optim::per_tensor!(
+    SinkGdConfig,
+    (),
+    new: |cfg, shape, slot| (),
+    step: |cfg, lr, shape, p, g, st| step(cfg, lr, shape, p, g),
+    fields: |st| Vec::new(),
+);
 
 #[cfg(test)]
 mod tests {

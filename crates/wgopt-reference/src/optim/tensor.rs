@@ -38,6 +38,50 @@ macro_rules! optimizer_config {
 }
 pub(crate) use optimizer_config;
 
+/// `impl OptimizerConfig` and `impl PerTensor` for a config whose optimizer takes no
+/// Hessian-vector product and keeps no Hessian: its fresh state from (config, shape, slot), its
+/// step from (config, lr, shape, p, g, state), its fields from the state.
+macro_rules! per_tensor {
+    (
+        $config:ty, $state:ty,
+        new: |$ncfg:ident, $nshape:ident, $nslot:ident| $new:expr,
+        step: |$cfg:ident, $lr:ident, $shape:ident, $p:ident, $g:ident, $st:ident| $step:expr,
+        fields: |$fst:ident| $fields:expr $(,)?
+    ) => {
+        $crate::optim::optimizer_config!($config);
+
+        impl $crate::optim::PerTensor for $config {
+            type State = $state;
+
+            #[allow(unused_variables)]
+            fn new_state(&self, $nshape: &[usize], $nslot: usize) -> $state {
+                let $ncfg = self;
+                $new
+            }
+
+            #[allow(unused_variables)]
+            fn step(
+                &self,
+                $lr: f64,
+                $shape: &[usize],
+                $p: &mut [f32],
+                $g: &[f32],
+                _hvp: Option<&[f32]>,
+                $st: &mut $state,
+            ) -> Result<(), $crate::RefError> {
+                let $cfg = self;
+                $step
+            }
+
+            #[allow(unused_variables)]
+            fn fields($fst: &$state) -> Vec<(&'static str, &[f32])> {
+                $fields
+            }
+        }
+    };
+}
+pub(crate) use per_tensor;
+
 /// A config whose optimizer updates each tensor on its own (everything but M-FAC, whose
 /// window spans all of its tensors).
 pub trait PerTensor: OptimizerConfig {
