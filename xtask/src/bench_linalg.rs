@@ -234,7 +234,7 @@ fn gpt2_set(d_model: u32, repeats: usize, fma_gflops: f64) -> Result<Vec<LinalgR
             muon_ns = ns;
         }
         let extra = if root {
-            format!(" (+{:.0}% over Muon)", 100.0 * (ns / muon_ns - 1.0))
+            format!(" ({:+.0}% over Muon)", 100.0 * (ns / muon_ns - 1.0))
         } else {
             String::new()
         };

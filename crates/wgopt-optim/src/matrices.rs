@@ -47,6 +47,7 @@ pub(crate) fn matrix_batches(
                 ),
                 size: s.len as u64 * 4,
                 limit: chunk_bytes,
+                unit: "bytes",
             });
         }
         let (rows, cols) = matrix_dims(&s.shape);

@@ -127,6 +127,7 @@ fn window_span(cx: &Build<'_, MfacConfig>, m: u32) -> Result<(u32, u32)> {
             ),
             size: layout.numel() as u64 * 4,
             limit: cx.engine.chunk_bytes(),
+            unit: "bytes",
         });
     }
     let lo4 = pieces
@@ -141,6 +142,7 @@ fn window_span(cx: &Build<'_, MfacConfig>, m: u32) -> Result<(u32, u32)> {
             what: format!("mfac gradient window ({m} × {} floats)", (hi4 - lo4) * 4),
             size: window_bytes,
             limit: cx.engine.chunk_bytes(),
+            unit: "bytes",
         });
     }
     Ok((lo4, hi4 - lo4))

@@ -140,6 +140,7 @@ fn plan(cx: &Build<'_, SinkGdConfig>, b: &MatrixBatch) -> Result<Plan> {
             what: format!("SinkGD grid for {batch} × {rows}×{cols}"),
             size: batch.max(rows) as u64,
             limit: limit as u64,
+            unit: "workgroups",
         });
     }
     let cfg = cx.groups.config(b.group);

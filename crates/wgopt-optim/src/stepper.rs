@@ -25,10 +25,8 @@ use wgopt_scheduler::arena::Arena;
 use wgopt_scheduler::guard::Guard;
 use wgopt_scheduler::{
     Engine, Error, GuardConfig, Kernel, ParamSet, Result, StepRecorder, StepStats,
+    MAX_TIMED_DISPATCHES,
 };
-
-/// Dispatches a timed step may hold (two timestamps each).
-const TIMED_DISPATCHES: u32 = 4096;
 
 /// Host-side step bookkeeping: the schedule, the number of `step` calls (`iteration`, drives
 /// the schedule), the applied-step count the host expects and the skips last read.
@@ -467,7 +465,8 @@ impl<A: Program, B: Program> Optimizer for Stepper<A, B> {
     }
 
     fn enable_timing(&mut self) -> Result<()> {
-        self.recorder.enable_timing(&self.engine, TIMED_DISPATCHES)
+        self.recorder
+            .enable_timing(&self.engine, MAX_TIMED_DISPATCHES)
     }
 
     fn timings(&self) -> Result<Vec<(&'static str, f64)>> {

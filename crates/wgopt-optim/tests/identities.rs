@@ -134,14 +134,16 @@ fn steps_create_no_gpu_objects_and_submit_once() {
     assert_eq!(opt.dispatches_per_step(), 3);
 }
 
-/// Every optimizer of the table, after its first step, creates no buffer, pipeline or bind group
-/// per step and submits exactly once per `step` (Sophia's Hessian update and AdaHessian's probe
-/// draw are their own calls, also object-free). Matrix-only optimizers get the matrices only.
-#[test]
-fn every_optimizer_steps_without_new_gpu_objects_in_one_submit() {
-    use wgopt_optim::registry::{find, names, Driver, Request};
-    // Its own engine: the shared one counts objects other tests create in parallel.
-    let engine = wgopt_scheduler::Engine::new().unwrap();
+/// One optimizer of the table built on a small GPT-like set (matrices only where it refuses
+/// vectors), with the parameters it steps.
+struct TableCase {
+    name: &'static str,
+    params: ParamSet,
+    driver: wgopt_optim::registry::Driver,
+}
+
+fn table_cases(engine: &wgopt_scheduler::Engine) -> Vec<TableCase> {
+    use wgopt_optim::registry::{find, names, Request};
     let shapes: Vec<(&str, &[usize])> = vec![
         ("wte", &[13, 8]),
         ("h.0.w", &[8, 24]),
@@ -157,55 +159,102 @@ fn every_optimizer_steps_without_new_gpu_objects_in_one_submit() {
         },
         ..Request::default()
     };
-    for name in names() {
-        let entry = find(name).unwrap();
-        let build = |shapes: &[(&str, &[usize])]| {
-            let params =
-                ParamSet::new(&engine, &(entry.router)().specs(shapes.iter().copied())).unwrap();
-            entry.recipe.build(&params, &req).map(|d| (params, d))
-        };
-        let matrices: Vec<_> = shapes.iter().copied().filter(|s| s.1.len() >= 2).collect();
-        let (mut params, mut driver) = build(&shapes)
-            .or_else(|_| build(&matrices))
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let step = |params: &mut ParamSet, driver: &mut Driver| -> u64 {
-            let grads: Vec<Vec<f32>> = params
-                .layout()
-                .slots
-                .iter()
-                .map(|s| vec![0.01; s.len])
-                .collect();
-            let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-            params.write_grads(&refs).unwrap();
-            if let Driver::AdaHessian(a) = driver {
-                a.probes().unwrap();
+    names()
+        .into_iter()
+        .map(|name| {
+            let entry = find(name).unwrap();
+            let build = |shapes: &[(&str, &[usize])]| {
+                let params =
+                    ParamSet::new(engine, &(entry.router)().specs(shapes.iter().copied())).unwrap();
+                entry.recipe.build(&params, &req).map(|d| (params, d))
+            };
+            let matrices: Vec<_> = shapes.iter().copied().filter(|s| s.1.len() >= 2).collect();
+            let (params, driver) = build(&shapes)
+                .or_else(|_| build(&matrices))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            TableCase {
+                name,
+                params,
+                driver,
             }
-            let submits = engine.object_counts().submits;
-            driver.optimizer().step(params).unwrap();
-            let one_step = engine.object_counts().submits - submits;
-            if let Driver::Sophia(s) = driver {
-                if s.hessian_due() {
-                    if s.is_hutchinson() {
-                        s.probes().unwrap();
-                    }
-                    s.update_hessian(params).unwrap();
-                }
+        })
+        .collect()
+}
+
+/// Writes gradients, steps once (with the curvature calls Sophia and AdaHessian need around
+/// it) and returns the submits `step` itself made.
+fn step_case(engine: &wgopt_scheduler::Engine, case: &mut TableCase) -> u64 {
+    use wgopt_optim::registry::Driver;
+    let (params, driver) = (&mut case.params, &mut case.driver);
+    let grads: Vec<Vec<f32>> = params
+        .layout()
+        .slots
+        .iter()
+        .map(|s| vec![0.01; s.len])
+        .collect();
+    let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
+    params.write_grads(&refs).unwrap();
+    if let Driver::AdaHessian(a) = driver {
+        a.probes().unwrap();
+    }
+    let submits = engine.object_counts().submits;
+    driver.optimizer().step(params).unwrap();
+    let one_step = engine.object_counts().submits - submits;
+    if let Driver::Sophia(s) = driver {
+        if s.hessian_due() {
+            if s.is_hutchinson() {
+                s.probes().unwrap();
             }
-            one_step
-        };
-        step(&mut params, &mut driver);
+            s.update_hessian(params).unwrap();
+        }
+    }
+    one_step
+}
+
+/// Every optimizer of the table, after its first step, creates no buffer, pipeline or bind group
+/// per step and submits exactly once per `step` (Sophia's Hessian update and AdaHessian's probe
+/// draw are their own calls, also object-free). Matrix-only optimizers get the matrices only.
+#[test]
+fn every_optimizer_steps_without_new_gpu_objects_in_one_submit() {
+    // Its own engine: the shared one counts objects other tests create in parallel.
+    let engine = wgopt_scheduler::Engine::new().unwrap();
+    for mut case in table_cases(&engine) {
+        let name = case.name;
+        step_case(&engine, &mut case);
         let before = engine.object_counts().objects();
         for _ in 0..12 {
-            assert_eq!(
-                step(&mut params, &mut driver),
-                1,
-                "{name}: submits per step"
-            );
+            assert_eq!(step_case(&engine, &mut case), 1, "{name}: submits per step");
         }
         assert_eq!(
             engine.object_counts().objects(),
             before,
             "{name}: objects created per step"
         );
+    }
+}
+
+/// Every optimizer of the table can time its steps (what bench-gpu relies on): one finite,
+/// non-negative duration per dispatch of the step. Without TIMESTAMP_QUERY the refusal is typed.
+#[test]
+fn every_optimizer_times_its_dispatches() {
+    let engine = engine();
+    let timestamps = engine.features().contains(wgpu::Features::TIMESTAMP_QUERY);
+    for mut case in table_cases(&engine) {
+        let name = case.name;
+        match case.driver.optimizer().enable_timing() {
+            Ok(()) => assert!(timestamps, "{name}: timing without TIMESTAMP_QUERY"),
+            Err(wgopt_scheduler::Error::MissingFeature { .. }) if !timestamps => continue,
+            Err(e) => panic!("{name}: enable_timing: {e}"),
+        }
+        for _ in 0..2 {
+            step_case(&engine, &mut case);
+        }
+        let optimizer = case.driver.optimizer();
+        let timings = optimizer.timings().unwrap();
+        assert_eq!(timings.len(), optimizer.dispatches_per_step(), "{name}");
+        assert!(!timings.is_empty(), "{name}: no dispatch timed");
+        for (label, ns) in timings {
+            assert!(ns.is_finite() && ns >= 0.0, "{name}: {label} took {ns} ns");
+        }
     }
 }

@@ -43,6 +43,7 @@ impl CopyBench {
                 what: "copy benchmark buffer".into(),
                 size,
                 limit: engine.chunk_bytes(),
+                unit: "bytes",
             });
         }
         let usage = wgpu::BufferUsages::STORAGE

@@ -37,8 +37,14 @@ pub enum Error {
         known: String,
     },
     /// A size over what the adapter (or wgopt's 32-bit indexing) allows.
-    #[error("{what} is {size} bytes, over the limit of {limit} bytes")]
-    OverLimit { what: String, size: u64, limit: u64 },
+    #[error("{what} is {size} {unit}, over the limit of {limit} {unit}")]
+    OverLimit {
+        what: String,
+        size: u64,
+        limit: u64,
+        /// What `size` and `limit` count: "bytes" for memory, else dispatches, workgroups….
+        unit: &'static str,
+    },
     /// A hyperparameter outside its legal range, or flags that must agree and do not.
     #[error("invalid hyperparameter: {0}")]
     InvalidHyperparameter(String),

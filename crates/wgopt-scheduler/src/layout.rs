@@ -130,6 +130,7 @@ impl Layout {
                         what: format!("parameter {:?}", s.name),
                         size: padded as u64 * 4,
                         limit: cap as u64 * 4,
+                        unit: "bytes",
                     });
                 }
                 let mut pieces = Vec::new();

@@ -32,7 +32,7 @@ pub use guard::{GuardConfig, StepStats};
 pub use kernel::Kernel;
 pub use layout::{Layout, ParamSpec, Piece, Slot};
 pub use params::{HostFloat, ParamSet, TensorBinding};
-pub use recorder::StepRecorder;
+pub use recorder::{StepRecorder, MAX_TIMED_DISPATCHES};
 
 /// The runtime's own kernels (guard, probes, calibration).
 pub fn kernels() -> Vec<&'static Kernel> {

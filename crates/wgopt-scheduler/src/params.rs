@@ -225,6 +225,7 @@ impl ParamSet {
                 ),
                 size: slot.len as u64 * 4,
                 limit: self.engine.chunk_bytes(),
+                unit: "bytes",
             });
         }
         Ok(slot)

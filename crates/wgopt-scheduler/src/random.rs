@@ -208,6 +208,7 @@ impl PhiloxBits {
                 what: "Philox bit stream".into(),
                 size,
                 limit: engine.chunk_bytes(),
+                unit: "bytes",
             });
         }
         let out = engine.create_buffer(

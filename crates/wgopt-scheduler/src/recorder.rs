@@ -27,6 +27,10 @@ struct Timer {
     period_ns: f64,
 }
 
+/// The most dispatches one timed step can hold: each takes two timestamps and wgpu caps a query
+/// set at `QUERY_SET_MAX_QUERIES`.
+pub const MAX_TIMED_DISPATCHES: u32 = wgpu::QUERY_SET_MAX_QUERIES / 2;
+
 /// Collects a step's dispatches and submits them at once.
 #[derive(Default)]
 pub struct StepRecorder {
@@ -50,9 +54,18 @@ impl StepRecorder {
         Self::default()
     }
 
-    /// Times every dispatch of the following steps (at most `max_dispatches` per step).
+    /// Times every dispatch of the following steps (at most `max_dispatches` per step, itself
+    /// at most [`MAX_TIMED_DISPATCHES`]).
     pub fn enable_timing(&mut self, engine: &Engine, max_dispatches: u32) -> Result<()> {
         engine.require_features(wgpu::Features::TIMESTAMP_QUERY)?;
+        if max_dispatches > MAX_TIMED_DISPATCHES {
+            return Err(Error::OverLimit {
+                what: "timed dispatches per step".into(),
+                size: max_dispatches as u64,
+                limit: MAX_TIMED_DISPATCHES as u64,
+                unit: "dispatches",
+            });
+        }
         let count = 2 * max_dispatches.max(1);
         let queries = engine.device().create_query_set(&wgpu::QuerySetDescriptor {
             label: Some("wgopt timestamps"),
@@ -126,6 +139,7 @@ impl StepRecorder {
                         what: format!("{n} timed dispatches"),
                         size: n as u64,
                         limit: t.capacity as u64,
+                        unit: "dispatches",
                     });
                 }
                 t.labels.clear();

@@ -103,6 +103,7 @@ impl GpuLogistic {
                 what: "logistic samples".into(),
                 size: n as u64,
                 limit: 65535 * 256,
+                unit: "samples",
             });
         }
         if (n * d * 4) as u64 > engine.chunk_bytes() {
@@ -110,6 +111,7 @@ impl GpuLogistic {
                 what: "logistic feature matrix".into(),
                 size: (n * d * 4) as u64,
                 limit: engine.chunk_bytes(),
+                unit: "bytes",
             });
         }
         let storage = wgpu::BufferUsages::STORAGE

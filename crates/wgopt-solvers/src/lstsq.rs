@@ -508,6 +508,7 @@ fn check_problem(engine: &Engine, a: &[f32], b: &[f32], (m, n): (usize, usize)) 
             what: "least-squares matrix".into(),
             size: (m * n * 4) as u64,
             limit: engine.chunk_bytes(),
+            unit: "bytes",
         });
     }
     Ok(())

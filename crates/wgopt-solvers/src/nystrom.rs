@@ -167,6 +167,7 @@ impl NystromPcg {
                 what: "Nyström PCG matrix".into(),
                 size: bytes,
                 limit,
+                unit: "bytes",
             });
         }
         let (u, ut, scale, lambda) = factor(a, n, mu, rank, seed)?;

@@ -133,6 +133,7 @@ impl Pcg {
                 what: format!("CG vectors ({sections} × {len})"),
                 size: bytes,
                 limit: engine.chunk_bytes(),
+                unit: "bytes",
             });
         }
         let params = PcgParams {

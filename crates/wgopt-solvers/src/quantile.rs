@@ -147,6 +147,7 @@ impl AbsQuantile {
                 what: "quantile histograms".into(),
                 size: histogram_bytes,
                 limit: engine.chunk_bytes(),
+                unit: "bytes",
             });
         }
         let matrices = engine.upload("quantile matrices", bytemuck::cast_slice(&configs), storage);

@@ -239,6 +239,7 @@ impl Matmul {
                 what: format!("matmul grid {tx}×{ty}×{batch}"),
                 size: batch.max(tx).max(ty) as u64,
                 limit: limit as u64,
+                unit: "workgroups",
             });
         }
         require_kernel(engine, kernel)?;

@@ -104,6 +104,7 @@ pub fn orthogonalize_with(
                 what: format!("{} matrices of {rows}×{cols}", members.len()),
                 size: total,
                 limit: engine.chunk_bytes(),
+                unit: "bytes",
             });
         }
         let input = engine.create_buffer("orthogonalize input", total, storage);

@@ -113,6 +113,7 @@ impl Normalize {
                 what: "normalize batch".into(),
                 size: offsets.len() as u64,
                 limit: limit as u64,
+                unit: "matrices",
             });
         }
         if let Some(c) = clamp {

@@ -87,6 +87,7 @@ impl Scratch {
                     what: format!("Newton–Schulz scratch for {batch} × {}×{}", s.rows, s.cols),
                     size: b,
                     limit: engine.chunk_bytes(),
+                    unit: "bytes",
                 });
             }
             Ok(engine.create_buffer(label, b, usage))

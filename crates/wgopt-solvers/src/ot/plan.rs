@@ -259,6 +259,7 @@ impl SinkhornPlan {
                 what: "dense transport plans".into(),
                 size: total * 4,
                 limit: e.chunk_bytes(),
+                unit: "bytes",
             });
         }
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;

@@ -218,6 +218,7 @@ pub(crate) fn pack(engine: &Engine, problems: &[OtProblem], eps: f64) -> Result<
             what: "Sinkhorn cost data (dense C and Cᵀ, or the point clouds)".into(),
             size: cost_bytes,
             limit,
+            unit: "bytes",
         });
     }
     Ok(Packed {

@@ -202,6 +202,7 @@ pub(crate) fn check_size(engine: &Engine, what: &str, floats: usize) -> Result<(
             what: what.into(),
             size,
             limit: engine.chunk_bytes(),
+            unit: "bytes",
         });
     }
     Ok(())

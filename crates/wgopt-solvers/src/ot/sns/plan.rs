@@ -110,6 +110,7 @@ fn pattern_size(engine: &Engine, n: usize, m: usize, opts: &SnsOptions) -> Resul
             what: "SNS sparse pattern (n·cap entries)".into(),
             size: (n as u64).saturating_mul(cap as u64) * 8,
             limit,
+            unit: "bytes",
         })?;
     let total = (n + m) as u64;
     if cap_total as u64 * 8 > limit || total * 28 > limit {
@@ -117,6 +118,7 @@ fn pattern_size(engine: &Engine, n: usize, m: usize, opts: &SnsOptions) -> Resul
             what: "SNS sparse pattern (n·cap entries) or CG vectors".into(),
             size: (cap_total as u64 * 8).max(total * 28),
             limit,
+            unit: "bytes",
         });
     }
     Ok((cap, cap_total))
