@@ -21,12 +21,15 @@ pub fn all_names() -> Vec<&'static str> {
 
 /// Fails with the list of known names unless `name` is one.
 pub fn check_name(name: &str) -> Result<()> {
-    registry::find(name)
-        .map(|_| ())
-        .map_err(|_| Error::UnknownOptimizer {
-            name: name.into(),
-            known: all_names().join(", "),
-        })
+    entry(name).map(|_| ())
+}
+
+/// The table's row for `name`, or the toy GPT's error listing the known names.
+fn entry(name: &str) -> Result<&'static registry::Entry> {
+    registry::find(name).map_err(|_| Error::UnknownOptimizer {
+        name: name.into(),
+        known: all_names().join(", "),
+    })
 }
 
 /// How parameters are grouped: hybrids split matrices from the rest; everything else splits
@@ -57,8 +60,7 @@ pub fn build(
     guard: GuardConfig,
     seed: u64,
 ) -> Result<Driver> {
-    check_name(name)?;
-    let entry = registry::find(name)?;
+    let entry = entry(name)?;
     let (main, partner) = split_partner(hparams);
     let req = Request {
         hparams: &main,

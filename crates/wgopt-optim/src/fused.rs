@@ -3,7 +3,7 @@
 //! group's segment — and `Fused` creates the state arenas and the launcher, and records the
 //! one update dispatch per arena chunk. `Stepper<Fused<R>>` is the optimizer.
 
-use crate::program::{Build, Flags, Program, Step};
+use crate::program::{flag, Build, Flags, Program, Step};
 use bytemuck::Pod;
 use wgopt_reference::optim::OptimizerConfig;
 use wgopt_scheduler::arena::Arena;
@@ -101,11 +101,6 @@ impl<R: Rule> Fused<R> {
             .map(|(_, a)| a)
     }
 
-    /// Arena chunks the update runs over (one dispatch each).
-    pub fn chunks(&self) -> usize {
-        self.kernel.plans().len()
-    }
-
     fn fill_initial(cx: &Build<'_, R::Config>, states: &[(&'static str, Arena)]) -> Result<()> {
         let layout = cx.layout();
         for (field, arena) in states {
@@ -140,6 +135,15 @@ impl<R: Rule> Program for Fused<R> {
             .into_iter()
             .map(|(k, v)| (k, v.to_string()))
             .collect()
+    }
+
+    /// The kernel flags and the state fields the group needs: the arenas are made at
+    /// construction, so a config that needs one the optimizer lacks (SGD's momentum buffer
+    /// when every group started without momentum) cannot be set later or loaded.
+    fn plan_flags(config: &R::Config) -> Flags {
+        let mut f = Self::kernel_flags(config);
+        f.push(flag("state", R::state_fields(&[config])));
+        f
     }
 
     fn kernels() -> Vec<&'static Kernel> {

@@ -279,15 +279,8 @@ where
 {
     fn build(&self, params: &ParamSet, req: &Request<'_>) -> Result<Driver> {
         let (a, b) = self.configs(req)?;
-        let has = |g: &str| params.layout().groups.iter().any(|x| x == g);
-        let first: Vec<(String, A::Config)> = has(self.labels.0)
-            .then(|| (self.labels.0.to_string(), a))
-            .into_iter()
-            .collect();
-        let second: Vec<(String, B::Config)> = has(self.labels.1)
-            .then(|| (self.labels.1.to_string(), b))
-            .into_iter()
-            .collect();
+        let first = present(params, self.labels.0, a);
+        let second = present(params, self.labels.1, b);
         let s = Stepper::<A, B>::pair(params, &first, &second, req.guard)?;
         Ok(Driver::Plain(Box::new(s)))
     }

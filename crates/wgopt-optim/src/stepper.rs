@@ -64,20 +64,12 @@ impl Counters {
 
 /// One program and its groups.
 #[derive(Debug)]
-pub struct Part<P: Program> {
+pub(crate) struct Part<P: Program> {
     pub(crate) groups: Groups<P::Config>,
     pub(crate) program: P,
 }
 
 impl<P: Program> Part<P> {
-    pub fn groups(&self) -> &Groups<P::Config> {
-        &self.groups
-    }
-
-    pub fn program(&self) -> &P {
-        &self.program
-    }
-
     fn record(&mut self, cx: (&Engine, &ParamSet, f64, u64), rec: &mut StepRecorder) {
         let (engine, params, lr_multiplier, t) = cx;
         let step = Step {
@@ -330,11 +322,6 @@ impl<A: Program, B: Program> Stepper<A, B> {
     /// The first program's groups and configs.
     pub fn groups(&self) -> &Groups<A::Config> {
         &self.first.groups
-    }
-
-    /// A hybrid's second part.
-    pub fn partner(&self) -> Option<&Part<B>> {
-        self.second.as_ref()
     }
 
     /// Layout indices of every parameter this optimizer updates.

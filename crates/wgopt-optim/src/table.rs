@@ -33,6 +33,10 @@ fn adam_like(wd: f64) -> impl Fn(f64, usize) -> Vec<(String, String)> {
     move |l, _| vec![lr(l), kv("beta2", "0.99"), kv("weight_decay", wd)]
 }
 
+fn sgd_recipe(_: f64, _: usize) -> Vec<(String, String)> {
+    vec![lr(0.1), kv("momentum", "0.9"), kv("nesterov", "true")]
+}
+
 fn muon_recipe(_: f64, _: usize) -> Vec<(String, String)> {
     vec![lr(0.02), kv("momentum", "0.95"), kv("weight_decay", "0.01")]
 }
@@ -79,6 +83,8 @@ fn sinkgd_split() -> Router {
     Router::matrices("sinkgd")
 }
 
+const SGD_SOURCE: &str =
+    "SGD with Nesterov momentum 0.9 at lr 0.1 (a common baseline, not tuned here)";
 const MUON_SOURCE: &str = "Muon README recipe (lr 0.02, momentum 0.95, Nesterov, wd 0.01); \
     AdamW part as the AdamW baseline";
 const ROOT_SOURCE: &str = "ROOT example_train.py defaults (momentum 0.95 sum form, wd 0.1, \
@@ -94,8 +100,8 @@ pub static OPTIMIZERS: &[Entry] = &[
         name: "sgd",
         about: "SGD: momentum, dampening, Nesterov, weight decay, maximize (torch.optim.SGD)",
         router: decay_split,
-        recommended: |_, _| vec![lr(0.1), kv("momentum", "0.9"), kv("nesterov", "true")],
-        source: "SGD with Nesterov momentum 0.9 at lr 0.1 (a common baseline, not tuned here)",
+        recommended: sgd_recipe,
+        source: SGD_SOURCE,
         recipe: &Single::<Fused<SgdRule>>::new(SgdConfig::default),
     },
     Entry {
@@ -204,8 +210,8 @@ pub static OPTIMIZERS: &[Entry] = &[
         name: "sgdp",
         about: "SGDP: SGD with AdamP's projection",
         router: decay_split,
-        recommended: |_, _| vec![lr(0.1), kv("momentum", "0.9"), kv("nesterov", "true")],
-        source: "SGD with Nesterov momentum 0.9 at lr 0.1 (a common baseline, not tuned here)",
+        recommended: sgd_recipe,
+        source: SGD_SOURCE,
         recipe: &Single::<adamp::Projected<SgdpConfig>>::new(SgdpConfig::default),
     },
     Entry {

@@ -12,14 +12,6 @@ use wgopt_optim::{
 };
 use wgopt_scheduler::{ParamSet, ParamSpec};
 
-fn groups_of<C: Clone>(p: &ParamSet, cfg_of: impl Fn(&str) -> C) -> Vec<(String, C)> {
-    p.layout()
-        .groups
-        .iter()
-        .map(|g| (g.clone(), cfg_of(g)))
-        .collect()
-}
-
 #[test]
 fn adabelief_trajectories_every_flag() {
     let engine = engine();

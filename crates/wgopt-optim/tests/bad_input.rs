@@ -329,3 +329,89 @@ fn registry_builds_every_name_and_parses_keys() {
         );
     }
 }
+
+/// A group's hyperparameters change between steps (the next step uses them); an unknown
+/// group, an invalid config or a change of a kernel flag is refused and changes nothing.
+#[test]
+fn group_configs_change_between_steps() {
+    let mut params = ParamSet::new(&engine(), &[ParamSpec::new("w", &[5], "all")]).unwrap();
+    let (p0, g) = (
+        [1.0f32, -2.0, 0.5, 3.0, 0.0],
+        [0.5f32, 1.0, -1.0, 0.25, 2.0],
+    );
+    params.write_param("w", &p0).unwrap();
+    params.write_grad("w", &g).unwrap();
+    let sgd = |lr| SgdConfig {
+        lr,
+        momentum: 0.0,
+        ..SgdConfig::default()
+    };
+    let mut opt = Sgd::all(&params, sgd(0.125)).unwrap();
+    opt.step(&mut params).unwrap();
+    opt.set_group_config("all", sgd(0.5)).unwrap();
+    let e = opt.set_group_config("other", sgd(1.0)).unwrap_err();
+    assert!(
+        matches!(&e, Error::UnknownGroup { group, .. } if group == "other"),
+        "{e}"
+    );
+    let e = opt.set_group_config("all", sgd(-1.0)).unwrap_err();
+    assert!(matches!(e, Error::InvalidHyperparameter(_)), "{e}");
+    let nesterov = SgdConfig {
+        momentum: 0.9,
+        nesterov: true,
+        ..sgd(1.0)
+    };
+    let e = opt.set_group_config("all", nesterov).unwrap_err();
+    assert!(matches!(e, Error::InvalidHyperparameter(_)), "{e}");
+    // Built without momentum, it has no momentum buffer to give a group that asks for one.
+    let with_momentum = SgdConfig {
+        momentum: 0.5,
+        ..sgd(1.0)
+    };
+    let e = opt.set_group_config("all", with_momentum).unwrap_err();
+    assert!(matches!(e, Error::InvalidHyperparameter(_)), "{e}");
+    opt.step(&mut params).unwrap();
+    // p − 0.125·g − 0.5·g: the refused configs left lr 0.5 in place. Powers of two: exact.
+    let want: Vec<f32> = p0.iter().zip(&g).map(|(p, g)| p - 0.625 * g).collect();
+    assert_close("w", &params.read_param("w").unwrap(), &want, 0.0, 0.0);
+}
+
+/// A hybrid's AdamW part changes through `set_partner_config`; its Muon part through
+/// `set_group_config`, which does not know the AdamW groups.
+#[test]
+fn hybrid_partner_config_changes() {
+    use wgopt_optim::{MuonAdamW, MuonConfig};
+    let specs = [
+        ParamSpec::new("h.w", &[4, 4], "muon"),
+        ParamSpec::new("b", &[3], "adamw"),
+    ];
+    let mut params = ParamSet::new(&engine(), &specs).unwrap();
+    params.write_param("b", &[1.0, 1.0, 1.0]).unwrap();
+    params.write_grad("h.w", &[0.5; 16]).unwrap();
+    params.write_grad("b", &[1.0, -1.0, 2.0]).unwrap();
+    let adamw = |lr| AdamConfig {
+        lr,
+        weight_decay: 0.0,
+        ..AdamConfig::adamw()
+    };
+    let muon = [("muon".to_string(), MuonConfig::default())];
+    let mut opt = MuonAdamW::new(
+        &params,
+        &muon,
+        &[("adamw".into(), adamw(0.25))],
+        GuardConfig::default(),
+    )
+    .unwrap();
+    opt.set_partner_config("adamw", adamw(0.5)).unwrap();
+    let e = opt
+        .set_group_config("adamw", MuonConfig::default())
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::UnknownGroup { group, .. } if group == "adamw"),
+        "{e}"
+    );
+    opt.step(&mut params).unwrap();
+    // Adam's first step moves each entry by lr·sign(g) (up to eps).
+    let want = [0.5f32, 1.5, 0.5];
+    assert_close("b", &params.read_param("b").unwrap(), &want, 1e-6, 1e-6);
+}

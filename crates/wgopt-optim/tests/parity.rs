@@ -52,15 +52,7 @@ fn adam_trajectories_every_flag() {
                     run_trajectory(
                         &engine,
                         &label,
-                        |p, guard| {
-                            let groups: Vec<_> = p
-                                .layout()
-                                .groups
-                                .iter()
-                                .map(|g| (g.clone(), cfg_of(g)))
-                                .collect();
-                            Box::new(Adam::new(p, &groups, guard).unwrap())
-                        },
+                        |p, guard| Box::new(Adam::new(p, &groups_of(p, cfg_of), guard).unwrap()),
                         cfg_of,
                         clip,
                         seed,
@@ -104,15 +96,7 @@ fn sgd_trajectories_every_flag() {
                 run_trajectory(
                     &engine,
                     &label,
-                    |p, guard| {
-                        let groups: Vec<_> = p
-                            .layout()
-                            .groups
-                            .iter()
-                            .map(|g| (g.clone(), cfg_of(g)))
-                            .collect();
-                        Box::new(Sgd::new(p, &groups, guard).unwrap())
-                    },
+                    |p, guard| Box::new(Sgd::new(p, &groups_of(p, cfg_of), guard).unwrap()),
                     cfg_of,
                     clip,
                     seed,
@@ -141,15 +125,7 @@ fn lion_trajectories() {
             run_trajectory(
                 &engine,
                 &format!("lion wd={weight_decay} clip={clip:?}"),
-                |p, guard| {
-                    let groups: Vec<_> = p
-                        .layout()
-                        .groups
-                        .iter()
-                        .map(|g| (g.clone(), cfg_of(g)))
-                        .collect();
-                    Box::new(Lion::new(p, &groups, guard).unwrap())
-                },
+                |p, guard| Box::new(Lion::new(p, &groups_of(p, cfg_of), guard).unwrap()),
                 cfg_of,
                 clip,
                 seed,

@@ -12,14 +12,6 @@ use wgopt_reference::guard;
 use wgopt_reference::optim::radam::{self, RAdamState};
 use wgopt_scheduler::{GuardConfig, ParamSet, ParamSpec};
 
-fn groups(p: &ParamSet, cfg_of: impl Fn(&str) -> RAdamConfig) -> Vec<(String, RAdamConfig)> {
-    p.layout()
-        .groups
-        .iter()
-        .map(|g| (g.clone(), cfg_of(g)))
-        .collect()
-}
-
 #[test]
 fn radam_trajectories_every_flag() {
     let engine = engine();
@@ -54,7 +46,7 @@ fn radam_trajectories_every_flag() {
                 run_trajectory(
                     &engine,
                     &label,
-                    |p, guard| Box::new(RAdam::new(p, &groups(p, cfg_of), guard).unwrap()),
+                    |p, guard| Box::new(RAdam::new(p, &groups_of(p, cfg_of), guard).unwrap()),
                     cfg_of,
                     clip,
                     seed,

@@ -192,11 +192,7 @@ impl Guard {
                 if chunk_tiles.is_empty() {
                     continue;
                 }
-                let buf =
-                    engine.create_buffer("guard tiles", chunk_tiles.len() as u64 * 16, storage);
-                engine
-                    .queue()
-                    .write_buffer(&buf, 0, bytemuck::cast_slice(chunk_tiles));
+                let buf = engine.upload("guard tiles", bytemuck::cast_slice(chunk_tiles), storage);
                 let bg = engine.bind_buffers(
                     TILE_SUMSQ.label(),
                     &tile_kernel.layout,
@@ -205,11 +201,11 @@ impl Guard {
                 tile_dispatches.push((bg, grid(engine, chunk_tiles.len() as u32)));
             }
         }
-        let ranges_buf =
-            engine.create_buffer("guard segment ranges", ranges.len() as u64 * 8, storage);
-        engine
-            .queue()
-            .write_buffer(&ranges_buf, 0, bytemuck::cast_slice(&ranges));
+        let ranges_buf = engine.upload(
+            "guard segment ranges",
+            bytemuck::cast_slice(&ranges),
+            storage,
+        );
         let uniform = wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST;
         let params_buf = engine.create_buffer("guard params", 16, uniform);
         let stats = engine.create_buffer(

@@ -109,6 +109,15 @@ pub fn assert_close_expecting(
     );
 }
 
+/// Every group of `p` with its config.
+pub fn groups_of<C: Clone>(p: &ParamSet, cfg_of: impl Fn(&str) -> C) -> Vec<(String, C)> {
+    p.layout()
+        .groups
+        .iter()
+        .map(|g| (g.clone(), cfg_of(g)))
+        .collect()
+}
+
 /// Runs `opt` and the reference side by side and compares parameters and every state field.
 pub fn run_trajectory<C: PerTensor>(
     engine: &Engine,

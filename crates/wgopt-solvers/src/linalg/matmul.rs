@@ -278,22 +278,16 @@ impl Matmul {
             beta: s.beta,
             ..Default::default()
         };
-        let params = engine.create_buffer(
+        let params = engine.upload(
             "gemm params",
-            std::mem::size_of::<GemmParams>() as u64,
-            wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
+            bytemuck::bytes_of(&spec),
+            wgpu::BufferUsages::UNIFORM,
         );
-        engine
-            .queue()
-            .write_buffer(&params, 0, bytemuck::bytes_of(&spec));
-        let offsets = engine.create_buffer(
+        let offsets = engine.upload(
             "gemm offsets",
-            std::mem::size_of_val(s.offsets) as u64,
-            wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+            bytemuck::cast_slice(s.offsets),
+            wgpu::BufferUsages::STORAGE,
         );
-        engine
-            .queue()
-            .write_buffer(&offsets, 0, bytemuck::cast_slice(s.offsets));
         // Without C, bind A in its place (read-only; never read).
         let c = s.c.unwrap_or(s.a);
         Ok(Matmul {

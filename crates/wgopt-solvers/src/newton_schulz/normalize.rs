@@ -59,17 +59,6 @@ pub struct Normalize {
     dispatch: Dispatch,
 }
 
-/// Uploads `data` into a new buffer of `usage`.
-fn upload(engine: &Engine, label: &str, data: &[u8], usage: wgpu::BufferUsages) -> wgpu::Buffer {
-    let b = engine.create_buffer(
-        label,
-        data.len() as u64,
-        usage | wgpu::BufferUsages::COPY_DST,
-    );
-    engine.queue().write_buffer(&b, 0, data);
-    b
-}
-
 impl Normalize {
     /// `len` floats per matrix from `src` to `dst` (f32 to f32), no clamp.
     pub fn new(
@@ -130,14 +119,12 @@ impl Normalize {
             clamp_base: clamp.map_or(0, |c| c.base),
             ..Default::default()
         };
-        let params = upload(
-            engine,
+        let params = engine.upload(
             "normalize params",
             bytemuck::bytes_of(&p),
             wgpu::BufferUsages::UNIFORM,
         );
-        let offs = upload(
-            engine,
+        let offs = engine.upload(
             "normalize offsets",
             bytemuck::cast_slice(offsets),
             wgpu::BufferUsages::STORAGE,
