@@ -60,9 +60,7 @@ impl<T: Pod> ParamTable<T> {
             update(entry, g);
         }
         if !self.host.is_empty() {
-            engine
-                .queue()
-                .write_buffer(&self.buffer, 0, bytemuck::cast_slice(&self.host));
+            engine.write_buffer(&self.buffer, 0, bytemuck::cast_slice(&self.host));
         }
     }
 }

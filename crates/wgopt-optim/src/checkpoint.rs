@@ -299,9 +299,7 @@ fn apply<P: Program>(
         }
         let whole = part.program.whole_buffers();
         for (bi, data) in &r.buffers {
-            engine
-                .queue()
-                .write_buffer(whole[*bi].1, 0, bytemuck::cast_slice(data));
+            engine.write_buffer(whole[*bi].1, 0, bytemuck::cast_slice(data));
         }
     }
     let labels: Vec<String> = part.groups.iter().map(|g| g.label.clone()).collect();

@@ -352,4 +352,8 @@ impl Recipe for MfacRecipe {
     fn labels(&self) -> Option<(&'static str, &'static str)> {
         None
     }
+
+    fn lr(&self, req: &Request<'_>) -> Result<f64> {
+        Ok(crate::registry::config_from("mfac", MfacConfig::default(), req.hparams)?.lr)
+    }
 }

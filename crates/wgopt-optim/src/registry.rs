@@ -137,6 +137,9 @@ pub trait Recipe: Sync {
     fn bytes_per_element(&self, _req: &Request<'_>) -> Result<Option<usize>> {
         Ok(None)
     }
+    /// The learning rate of the (first) program with the request's keys: what a training loop
+    /// that passes its own learning rate (burn's) scales every group's by.
+    fn lr(&self, req: &Request<'_>) -> Result<f64>;
 }
 
 /// One program over every group, each with `default` plus the request's keys.
@@ -220,6 +223,10 @@ where
     fn bytes_per_element(&self, req: &Request<'_>) -> Result<Option<usize>> {
         let cfg = config_from(P::PART, (self.default)(), req.hparams)?;
         Ok(P::bytes_per_element(&cfg))
+    }
+
+    fn lr(&self, req: &Request<'_>) -> Result<f64> {
+        Ok(config_from(P::PART, (self.default)(), req.hparams)?.lr())
     }
 }
 
@@ -313,6 +320,10 @@ where
 
     fn labels(&self) -> Option<(&'static str, &'static str)> {
         Some(self.labels)
+    }
+
+    fn lr(&self, req: &Request<'_>) -> Result<f64> {
+        Ok(self.configs(req)?.0.lr())
     }
 }
 

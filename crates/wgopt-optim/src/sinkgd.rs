@@ -121,7 +121,6 @@ impl Program for SinkGdProgram {
                 ..plan.base
             };
             cx.engine
-                .queue()
                 .write_buffer(&plan.apply_params, 0, bytemuck::bytes_of(&p));
             for d in &plan.dispatches {
                 rec.push(d.clone());

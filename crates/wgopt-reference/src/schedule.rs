@@ -56,6 +56,9 @@ pub enum Schedule {
         shape: DecayShape,
         floor: f64,
     },
+    /// Always `factor`: for a training loop that sets the learning rate itself (the burn
+    /// adapter sets it from burn's `lr` before every step).
+    Scaled { factor: f64 },
 }
 
 impl Schedule {
@@ -72,6 +75,7 @@ impl Schedule {
         let frac = |a: u64, b: u64| a as f64 / (b.max(1)) as f64;
         match self {
             Schedule::Constant => 1.0,
+            Schedule::Scaled { factor } => *factor,
             Schedule::Warmup { steps, then } => {
                 if s < *steps {
                     frac(s, *steps)

@@ -40,7 +40,7 @@ impl Arena {
             });
         }
         for p in &slot.pieces {
-            engine.queue().write_buffer(
+            engine.write_buffer(
                 &self.chunks[p.chunk],
                 p.offset as u64 * 4,
                 bytemuck::cast_slice(&data[p.start..p.start + p.len]),
@@ -129,5 +129,6 @@ pub fn read_bytes(
     rx.recv().map_err(|e| Error::Readback(e.to_string()))??;
     let data = staging.slice(..).get_mapped_range()?.to_vec();
     staging.unmap();
+    engine.count_readback(size);
     Ok(data)
 }

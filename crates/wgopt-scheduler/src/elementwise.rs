@@ -165,11 +165,7 @@ impl<S: Pod> ElementwiseKernel<S> {
                     .iter()
                     .map(|&(key, s, e)| scalars(plan.chunk, key, s, e)),
             );
-            engine.queue().write_buffer(
-                &plan.segment_buffer,
-                0,
-                bytemuck::cast_slice(&self.scratch),
-            );
+            engine.write_buffer(&plan.segment_buffer, 0, bytemuck::cast_slice(&self.scratch));
         }
     }
 

@@ -64,6 +64,12 @@ pub struct ObjectCounters {
     pub bind_groups: AtomicU64,
     /// `queue.submit` calls made through a [`StepRecorder`](crate::StepRecorder).
     pub submits: AtomicU64,
+    /// Bytes written from the host ([`Engine::write_buffer`], [`Engine::upload`]).
+    pub host_bytes_up: AtomicU64,
+    /// Bytes read back to the host (readbacks of arenas, statistics and timings).
+    pub host_bytes_down: AtomicU64,
+    /// Bytes moved by GPU-to-GPU copies into or out of the arenas in steps.
+    pub device_copy_bytes: AtomicU64,
 }
 
 /// A snapshot of [`ObjectCounters`].
@@ -73,6 +79,9 @@ pub struct ObjectCounts {
     pub pipelines: u64,
     pub bind_groups: u64,
     pub submits: u64,
+    pub host_bytes_up: u64,
+    pub host_bytes_down: u64,
+    pub device_copy_bytes: u64,
 }
 
 impl ObjectCounts {
@@ -83,6 +92,9 @@ impl ObjectCounts {
 }
 
 pub(crate) struct Inner {
+    /// The instance and adapter the device came from, when wgopt created it or was given
+    /// them: what another wgpu library (burn) needs to share this device.
+    pub origin: Option<(wgpu::Instance, wgpu::Adapter)>,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub summary: AdapterSummary,
@@ -240,7 +252,39 @@ impl Engine {
                 memory_hints: wgpu::MemoryHints::Performance,
                 trace: wgpu::Trace::Off,
             }))?;
-        Ok(Self::assemble(device, queue, summary, options))
+        let mut engine = Self::assemble(device, queue, summary, options);
+        Arc::get_mut(&mut engine.inner)
+            .ok_or_else(|| Error::Internal("a new engine is shared".into()))?
+            .origin = Some((instance, adapter));
+        Ok(engine)
+    }
+
+    /// Wraps a device another wgpu library created (burn's `WgpuSetup`), keeping its instance
+    /// and adapter so the adapter is named in reports and the device can be shared onwards.
+    pub fn from_wgpu_setup(
+        instance: wgpu::Instance,
+        adapter: wgpu::Adapter,
+        device: wgpu::Device,
+        queue: wgpu::Queue,
+    ) -> Engine {
+        let summary = summary_of(&adapter.get_info());
+        let mut engine = Self::assemble(device, queue, summary, EngineOptions::default());
+        if let Some(inner) = Arc::get_mut(&mut engine.inner) {
+            inner.origin = Some((instance, adapter));
+        }
+        engine
+    }
+
+    /// The instance, adapter, device and queue of this engine, for handing the same device to
+    /// another wgpu library; `None` for an engine made by [`Engine::from_wgpu`].
+    pub fn wgpu_setup(&self) -> Option<(wgpu::Instance, wgpu::Adapter, wgpu::Device, wgpu::Queue)> {
+        let (instance, adapter) = self.inner.origin.clone()?;
+        Some((
+            instance,
+            adapter,
+            self.inner.device.clone(),
+            self.inner.queue.clone(),
+        ))
     }
 
     /// Wraps a device the application already owns (burn, candle or its own renderer), so
@@ -273,6 +317,7 @@ impl Engine {
         let tuning = crate::tuning::load(&summary).unwrap_or_default();
         Engine {
             inner: Arc::new(Inner {
+                origin: None,
                 device,
                 queue,
                 summary,
@@ -352,6 +397,9 @@ impl Engine {
             pipelines: c.pipelines.load(Ordering::Relaxed),
             bind_groups: c.bind_groups.load(Ordering::Relaxed),
             submits: c.submits.load(Ordering::Relaxed),
+            host_bytes_up: c.host_bytes_up.load(Ordering::Relaxed),
+            host_bytes_down: c.host_bytes_down.load(Ordering::Relaxed),
+            device_copy_bytes: c.device_copy_bytes.load(Ordering::Relaxed),
         }
     }
 
@@ -373,8 +421,31 @@ impl Engine {
             data.len() as u64,
             usage | wgpu::BufferUsages::COPY_DST,
         );
-        self.inner.queue.write_buffer(&b, 0, data);
+        self.write_buffer(&b, 0, data);
         b
+    }
+
+    /// Queues a host write into `buffer` at `offset` (counted in `host_bytes_up`).
+    pub fn write_buffer(&self, buffer: &wgpu::Buffer, offset: u64, data: &[u8]) {
+        self.inner
+            .counters
+            .host_bytes_up
+            .fetch_add(data.len() as u64, Ordering::Relaxed);
+        self.inner.queue.write_buffer(buffer, offset, data);
+    }
+
+    pub(crate) fn count_readback(&self, bytes: u64) {
+        self.inner
+            .counters
+            .host_bytes_down
+            .fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn count_device_copy(&self, bytes: u64) {
+        self.inner
+            .counters
+            .device_copy_bytes
+            .fetch_add(bytes, Ordering::Relaxed);
     }
 
     /// Creates a bind group of whole buffers at bindings 0.. (counted).

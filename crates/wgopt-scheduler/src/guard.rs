@@ -252,9 +252,7 @@ impl Guard {
             skip_non_finite: config.skip_non_finite as u32,
             n_segments: if config.reduces() { self.n_segments } else { 0 },
         };
-        engine
-            .queue()
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
+        engine.write_buffer(&self.params, 0, bytemuck::bytes_of(&p));
     }
 
     /// Replaces the guard configuration.
@@ -271,9 +269,7 @@ impl Guard {
             skipped_steps: skipped,
             ..Default::default()
         };
-        engine
-            .queue()
-            .write_buffer(&self.stats, 0, bytemuck::bytes_of(&s));
+        engine.write_buffer(&self.stats, 0, bytemuck::bytes_of(&s));
     }
 
     /// Records the guard's dispatches (tile passes only when clipping or checking).

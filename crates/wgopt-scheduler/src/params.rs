@@ -40,6 +40,13 @@ pub struct PendingCopy {
     pub size: u64,
 }
 
+/// Which way a recorded copy goes.
+#[derive(Debug, Clone, Copy)]
+enum Direction {
+    IntoArena,
+    OutOfArena,
+}
+
 /// Where one tensor lives on the GPU: bind `buffer` at `offset` with `size` bytes.
 #[derive(Debug, Clone, Copy)]
 pub struct TensorBinding<'a> {
@@ -58,6 +65,8 @@ pub struct ParamSet {
     grads: Arena,
     scratch: Vec<f32>,
     pub(crate) pending: Vec<PendingCopy>,
+    /// Copies out of the parameter arena, encoded after the step's dispatches.
+    pub(crate) pending_after: Vec<PendingCopy>,
 }
 
 impl ParamSet {
@@ -71,6 +80,7 @@ impl ParamSet {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             engine: engine.clone(),
             pending: Vec::with_capacity(layout.slots.len()),
+            pending_after: Vec::with_capacity(layout.slots.len()),
             layout,
             params,
             grads,
@@ -172,25 +182,69 @@ impl ParamSet {
         src: &wgpu::Buffer,
         src_offset: u64,
     ) -> Result<()> {
-        let slot = self.layout.slot(name)?;
-        let size = slot.len as u64 * 4;
-        if src_offset + size > src.size() {
-            return Err(Error::ShapeMismatch {
-                name: name.into(),
-                expected: format!("{size} bytes from offset {src_offset}"),
-                got: format!("a buffer of {} bytes", src.size()),
-            });
-        }
-        for p in &slot.pieces {
-            self.pending.push(PendingCopy {
-                src: src.clone(),
-                src_offset: src_offset + p.start as u64 * 4,
-                dst: self.grads.chunks[p.chunk].clone(),
-                dst_offset: p.offset as u64 * 4,
-                size: p.len as u64 * 4,
-            });
-        }
+        let (slot, chunks) = (self.layout.slot(name)?, &self.grads.chunks);
+        let copies = Self::piece_copies(slot, src, src_offset, chunks, Direction::IntoArena)?;
+        self.pending.extend(copies);
         Ok(())
+    }
+
+    /// Records a GPU copy from an application buffer into a parameter, run at the start of the
+    /// next step (an application that owns the parameters' values, e.g. burn, hands them in).
+    pub fn copy_param_from(
+        &mut self,
+        name: &str,
+        src: &wgpu::Buffer,
+        src_offset: u64,
+    ) -> Result<()> {
+        let (slot, chunks) = (self.layout.slot(name)?, &self.params.chunks);
+        let copies = Self::piece_copies(slot, src, src_offset, chunks, Direction::IntoArena)?;
+        self.pending.extend(copies);
+        Ok(())
+    }
+
+    /// Records a GPU copy of a parameter into an application buffer (COPY_DST usage), run at
+    /// the end of the next step, after its update, in the same submit.
+    pub fn copy_param_to(&mut self, name: &str, dst: &wgpu::Buffer, dst_offset: u64) -> Result<()> {
+        let (slot, chunks) = (self.layout.slot(name)?, &self.params.chunks);
+        let copies = Self::piece_copies(slot, dst, dst_offset, chunks, Direction::OutOfArena)?;
+        self.pending_after.extend(copies);
+        Ok(())
+    }
+
+    /// One copy per piece of `slot` between `app` (at `app_offset`) and the arena `chunks`.
+    fn piece_copies<'a>(
+        slot: &'a Slot,
+        app: &'a wgpu::Buffer,
+        app_offset: u64,
+        chunks: &'a [wgpu::Buffer],
+        direction: Direction,
+    ) -> Result<impl Iterator<Item = PendingCopy> + 'a> {
+        let size = slot.len as u64 * 4;
+        let fits = app_offset
+            .checked_add(size)
+            .is_some_and(|end| end <= app.size());
+        if !fits || app_offset % 4 != 0 {
+            return Err(Error::ShapeMismatch {
+                name: slot.name.clone(),
+                expected: format!("{size} bytes from a 4-aligned offset {app_offset}"),
+                got: format!("a buffer of {} bytes", app.size()),
+            });
+        }
+        Ok(slot.pieces.iter().map(move |p| {
+            let (app_at, arena_at) = (app_offset + p.start as u64 * 4, p.offset as u64 * 4);
+            let arena = chunks[p.chunk].clone();
+            let (src, src_offset, dst, dst_offset) = match direction {
+                Direction::IntoArena => (app.clone(), app_at, arena, arena_at),
+                Direction::OutOfArena => (arena, arena_at, app.clone(), app_at),
+            };
+            PendingCopy {
+                src,
+                src_offset,
+                dst,
+                dst_offset,
+                size: p.len as u64 * 4,
+            }
+        }))
     }
 
     /// Where a gradient lives, for an application kernel that writes it in place (fast path:
@@ -246,8 +300,22 @@ impl ParamSet {
         self.grads.read_all(&self.engine, &self.layout)
     }
 
-    /// Takes the copies recorded by [`ParamSet::copy_grad_from`] (the recorder encodes them).
-    pub fn drain_pending(&mut self, into: &mut Vec<PendingCopy>) {
-        into.append(&mut self.pending);
+    /// Takes the recorded copies: into the arenas (run before the step's dispatches) and out
+    /// of them (run after). The recorder encodes them.
+    pub fn drain_pending(&mut self, before: &mut Vec<PendingCopy>, after: &mut Vec<PendingCopy>) {
+        before.append(&mut self.pending);
+        after.append(&mut self.pending_after);
+    }
+
+    /// Drops the copies recorded since the last step (a caller that gave up on the step).
+    pub fn discard_pending(&mut self) {
+        self.pending.clear();
+        self.pending_after.clear();
+    }
+
+    /// Bytes of the copies recorded and not yet submitted (before, after).
+    pub fn pending_bytes(&self) -> (u64, u64) {
+        let sum = |v: &[PendingCopy]| v.iter().map(|c| c.size).sum();
+        (sum(&self.pending), sum(&self.pending_after))
     }
 }

@@ -229,9 +229,7 @@ impl PhiloxBits {
             std::mem::size_of::<BitsParams>() as u64,
             wgpu::BufferUsages::UNIFORM | wgpu::BufferUsages::COPY_DST,
         );
-        engine
-            .queue()
-            .write_buffer(&ubuf, 0, bytemuck::bytes_of(&params));
+        engine.write_buffer(&ubuf, 0, bytemuck::bytes_of(&params));
         let workgroups = [blocks.div_ceil(256).clamp(1, engine.max_workgroups()), 1, 1];
         Ok(PhiloxBits {
             dispatch: engine.dispatch(&PHILOX_BITS, &[], &[&ubuf, &out], workgroups),

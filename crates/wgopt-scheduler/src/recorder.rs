@@ -36,6 +36,7 @@ pub const MAX_TIMED_DISPATCHES: u32 = wgpu::QUERY_SET_MAX_QUERIES / 2;
 pub struct StepRecorder {
     dispatches: Vec<Dispatch>,
     copies: Vec<PendingCopy>,
+    copies_after: Vec<PendingCopy>,
     timer: Option<Timer>,
     last_dispatches: usize,
 }
@@ -99,9 +100,10 @@ impl StepRecorder {
         self.dispatches.push(d);
     }
 
-    /// Moves the parameter set's pending gradient copies into this step (they run first).
+    /// Moves the parameter set's pending copies into this step: copies into the arenas run
+    /// first, copies out of the parameter arena last.
     pub fn take_copies(&mut self, params: &mut ParamSet) {
-        params.drain_pending(&mut self.copies);
+        params.drain_pending(&mut self.copies, &mut self.copies_after);
     }
 
     /// Dispatches in the last submitted step.
@@ -118,6 +120,7 @@ impl StepRecorder {
             });
         for c in self.copies.drain(..) {
             enc.copy_buffer_to_buffer(&c.src, c.src_offset, &c.dst, c.dst_offset, c.size);
+            engine.count_device_copy(c.size);
         }
         let n = self.dispatches.len();
         match &mut self.timer {
@@ -164,6 +167,10 @@ impl StepRecorder {
                 }
             }
         }
+        for c in self.copies_after.drain(..) {
+            enc.copy_buffer_to_buffer(&c.src, c.src_offset, &c.dst, c.dst_offset, c.size);
+            engine.count_device_copy(c.size);
+        }
         self.dispatches.clear();
         self.last_dispatches = n;
         let index = engine.queue().submit([enc.finish()]);
@@ -191,6 +198,7 @@ impl StepRecorder {
         rx.recv().map_err(|e| Error::Readback(e.to_string()))??;
         let stamps: Vec<u64> = bytemuck::pod_collect_to_vec(&slice.get_mapped_range()?);
         t.readback.unmap();
+        engine.count_readback(16 * n as u64);
         Ok(t.labels
             .iter()
             .enumerate()

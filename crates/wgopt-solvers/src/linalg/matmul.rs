@@ -305,9 +305,7 @@ impl Matmul {
     pub fn set_scalars(&mut self, engine: &Engine, alpha: f32, beta: f32) {
         self.spec.alpha = alpha;
         self.spec.beta = beta;
-        engine
-            .queue()
-            .write_buffer(&self.params, 0, bytemuck::bytes_of(&self.spec));
+        engine.write_buffer(&self.params, 0, bytemuck::bytes_of(&self.spec));
     }
 
     /// Multiply-adds per launch (2·m·n·k per batch entry; a Gram does about half).

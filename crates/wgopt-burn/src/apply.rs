@@ -1,0 +1,199 @@
+//! The consuming pass of a step: each trained parameter's gradient is recorded as a GPU copy
+//! into wgopt's gradient arena, the parameter is copied in when burn holds a value wgopt did not
+//! write, and the updated value is recorded as a copy back into burn's buffer after the update.
+//! Everything is recorded into wgopt's next submit; nothing crosses the host.
+
+use crate::device::SharedDevice;
+use crate::error::{Error, Result};
+use crate::tensor::{data_bytes, memory_id, GpuRange, MemoryKey};
+use crate::walk::path_of;
+use burn::module::{ModuleMapper, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{GradientCheckpointingStrategy, Tensor};
+use burn_wgpu::{CubeBackend, CubeTensor};
+use std::collections::HashMap;
+use wgopt_scheduler::ParamSet;
+
+/// GPU bytes a step moved between burn's buffers and wgopt's arenas.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyReport {
+    /// Gradients into the gradient arena.
+    pub grads_in: u64,
+    /// Parameters into the parameter arena (only when burn's value is not the one wgopt wrote:
+    /// the first step, after loading a record, or after the application changed a parameter).
+    pub params_in: u64,
+    /// Updated parameters back into burn's buffers.
+    pub params_out: u64,
+    /// Parameters burn still shared elsewhere (a clone of the module), copied by burn into a
+    /// fresh buffer before being written.
+    pub params_forked: u64,
+}
+
+impl CopyReport {
+    pub fn total(&self) -> u64 {
+        self.grads_in + self.params_in + self.params_out + self.params_forked
+    }
+}
+
+/// The autodiff state a parameter carries, put back on its updated value (as burn's own
+/// optimizers do: gradients required, distributed, gradient checkpointing).
+struct AutodiffState {
+    require_grad: bool,
+    distributed: bool,
+    checkpointing: Option<GradientCheckpointingStrategy>,
+}
+
+impl AutodiffState {
+    fn capture<const D: usize>(t: &Tensor<D>) -> Self {
+        AutodiffState {
+            require_grad: t.is_require_grad(),
+            distributed: t.is_distributed(),
+            checkpointing: t.gradient_checkpointing_strategy(),
+        }
+    }
+
+    fn restore<const D: usize>(self, inner: Tensor<D>, id: burn::module::ParamId) -> Tensor<D> {
+        let mut t = Tensor::from_inner(inner);
+        if let Some(s) = self.checkpointing {
+            t = t.with_gradient_checkpointing_strategy(s);
+        }
+        if self.require_grad {
+            t = t.require_grad();
+        }
+        if self.distributed {
+            t = t.set_distributed(id);
+        }
+        t
+    }
+}
+
+/// The mapper of one step.
+pub(crate) struct Apply<'a> {
+    pub stack: Vec<String>,
+    pub index: &'a HashMap<String, usize>,
+    pub params: &'a mut ParamSet,
+    pub grads: &'a mut GradientsParams,
+    pub shared: &'a SharedDevice,
+    /// What burn held after the last step, per parameter (layout order).
+    pub current: &'a [Option<MemoryKey>],
+    /// What burn will hold after this step.
+    pub next: Vec<Option<MemoryKey>>,
+    /// Buffers read or written by the recorded copies, alive until the submit.
+    pub keep: Vec<GpuRange>,
+    pub report: CopyReport,
+    pub error: Option<Error>,
+}
+
+impl Apply<'_> {
+    /// Records the gradient's copy into the gradient arena.
+    fn record_grad<const D: usize>(&mut self, path: &str, grad: Tensor<D>) -> Result<()> {
+        let g = crate::tensor::checked(grad, self.shared, path, "gradient")?;
+        let range = g.range(path)?;
+        self.params
+            .copy_grad_from(path, range.buffer(), range.offset())?;
+        self.report.grads_in += data_bytes(&g.cube);
+        self.keep.push(range);
+        Ok(())
+    }
+
+    /// Records the parameter's copies: in (when `fresh`) and back out after the update.
+    fn record_param(
+        &mut self,
+        slot: usize,
+        path: &str,
+        out: &CubeTensor,
+        fresh: bool,
+    ) -> Result<()> {
+        let range = crate::tensor::range_of(out, path)?;
+        let bytes = data_bytes(out);
+        if fresh {
+            self.params
+                .copy_param_from(path, range.buffer(), range.offset())?;
+            self.report.params_in += bytes;
+        }
+        self.params
+            .copy_param_to(path, range.buffer(), range.offset())?;
+        self.report.params_out += bytes;
+        self.next[slot] = Some(memory_id(out));
+        self.keep.push(range);
+        Ok(())
+    }
+
+    /// Records the copies of one parameter; returns the primitive burn holds afterwards (on
+    /// failure, the value it held before).
+    fn record<const D: usize>(
+        &mut self,
+        slot: usize,
+        path: &str,
+        cube: CubeTensor,
+        grad: Tensor<D>,
+    ) -> std::result::Result<CubeTensor, (CubeTensor, Error)> {
+        if let Err(e) = self.record_grad(path, grad) {
+            return Err((cube, e));
+        }
+        let fresh = self.current[slot] != Some(memory_id(&cube));
+        // In place when burn holds the only reference; a module cloned elsewhere keeps its
+        // value and this one gets a copy (burn's own rule for in-place kernels).
+        let out = if cube.can_mut() {
+            cube
+        } else {
+            self.report.params_forked += data_bytes(&cube);
+            cube.copy()
+        };
+        match self.record_param(slot, path, &out, fresh) {
+            Ok(()) => Ok(out),
+            Err(e) => Err((out, e)),
+        }
+    }
+}
+
+impl ModuleMapper for Apply<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.pop();
+    }
+
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
+        let path = path_of(&self.stack);
+        let Some(&slot) = self.index.get(&path) else {
+            return param;
+        };
+        if self.error.is_some() {
+            return param;
+        }
+        let Some(grad) = self.grads.remove::<D>(param.id) else {
+            return param;
+        };
+        let (id, tensor, mapper) = param.consume();
+        let state = AutodiffState::capture(&tensor);
+        let inner = tensor.inner();
+        // Converting a clone keeps the tensor if it fails; dropping `inner` afterwards leaves the
+        // primitive the sole holder, so the in-place test below sees burn's true sharing.
+        let cube = match inner.clone().try_into_primitive::<CubeBackend>() {
+            Ok(c) => {
+                drop(inner);
+                c
+            }
+            Err(e) => {
+                self.error = Some(Error::NotWgpu {
+                    name: path,
+                    what: "parameter",
+                    detail: format!("{e:?}"),
+                });
+                return Param::from_mapped_value(id, state.restore(inner, id), mapper);
+            }
+        };
+        let out = match self.record(slot, &path, cube, grad) {
+            Ok(out) => out,
+            Err((out, e)) => {
+                self.error = Some(e);
+                out
+            }
+        };
+        let value = Tensor::<D>::from_primitive::<CubeBackend>(out);
+        Param::from_mapped_value(id, state.restore(value, id), mapper)
+    }
+}

@@ -1,0 +1,140 @@
+//! Walking a burn module: its float parameters in module order, named by their module paths
+//! (`blocks.0.attn.qkv.weight`, as burn's own optimizer and records name them), with the checks
+//! that must pass before the module is consumed.
+
+use crate::device::SharedDevice;
+use crate::error::{Error, Result};
+use crate::tensor::checked;
+use burn::module::{ModuleVisitor, Param, ParamId};
+use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
+
+/// One float parameter of a module.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Found {
+    pub id: ParamId,
+    pub path: String,
+    pub shape: Vec<usize>,
+    /// Whether `grads` holds its gradient this step.
+    pub has_grad: bool,
+}
+
+/// Collects every float parameter, checking each one that has a gradient (and its gradient):
+/// wgpu runtime, the shared device, f32, contiguous. The first failure is kept.
+pub(crate) struct Collect<'a> {
+    stack: Vec<String>,
+    pub found: Vec<Found>,
+    pub error: Option<Error>,
+    grads: &'a GradientsParams,
+    shared: &'a SharedDevice,
+}
+
+impl<'a> Collect<'a> {
+    pub fn new(grads: &'a GradientsParams, shared: &'a SharedDevice, capacity: usize) -> Self {
+        Collect {
+            stack: Vec::with_capacity(16),
+            found: Vec::with_capacity(capacity),
+            error: None,
+            grads,
+            shared,
+        }
+    }
+
+    /// The parameters found, or the first failure.
+    pub fn finish(self) -> Result<Vec<Found>> {
+        match self.error {
+            Some(e) => Err(e),
+            None => Ok(self.found),
+        }
+    }
+
+    fn check<const D: usize>(
+        &self,
+        param: &Param<Tensor<D>>,
+        grad: Tensor<D>,
+        path: &str,
+    ) -> Result<()> {
+        checked(grad, self.shared, path, "gradient")?;
+        checked(param.val(), self.shared, path, "parameter")?;
+        Ok(())
+    }
+}
+
+/// The dotted path of the modules entered so far plus `leaf`.
+pub(crate) fn path_of(stack: &[String]) -> String {
+    stack.join(".")
+}
+
+impl ModuleVisitor for Collect<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let path = path_of(&self.stack);
+        let grad = self.grads.get::<D>(param.id);
+        let has_grad = grad.is_some();
+        if let (Some(g), None) = (grad, &self.error) {
+            if let Err(e) = self.check(param, g, &path) {
+                self.error = Some(e);
+            }
+        }
+        self.found.push(Found {
+            id: param.id,
+            shape: param.lazy_shape().to_vec(),
+            path,
+            has_grad,
+        });
+    }
+}
+
+/// How the module's parameters differ from those an optimizer was built for (`bound`, in
+/// order); `Ok` when they are the same set with the same shapes and every one has a gradient.
+pub(crate) fn compare(bound: &[Found], now: &[Found]) -> Result<()> {
+    let find = |list: &[Found], f: &Found| list.iter().position(|x| x.path == f.path);
+    let added: Vec<String> = now
+        .iter()
+        .filter(|f| f.has_grad && find(bound, f).is_none())
+        .map(|f| f.path.clone())
+        .collect();
+    let mut removed = Vec::new();
+    let mut reshaped = Vec::new();
+    let mut missing = Vec::new();
+    for b in bound {
+        match find(now, b).map(|i| &now[i]) {
+            None => removed.push(b.path.clone()),
+            Some(f) if f.shape != b.shape => reshaped.push(b.path.clone()),
+            Some(f) if !f.has_grad => missing.push(b.path.clone()),
+            Some(_) => {}
+        }
+    }
+    if !(added.is_empty() && removed.is_empty() && reshaped.is_empty()) {
+        return Err(Error::ParametersChanged {
+            added,
+            removed,
+            reshaped,
+        });
+    }
+    if !missing.is_empty() {
+        return Err(Error::MissingGradient { names: missing });
+    }
+    Ok(())
+}
+
+/// The parameters that have gradients, with distinct paths (what an optimizer is built for).
+pub(crate) fn trainable(found: Vec<Found>) -> Result<Vec<Found>> {
+    let list: Vec<Found> = found.into_iter().filter(|f| f.has_grad).collect();
+    if list.is_empty() {
+        return Err(Error::NoGradients);
+    }
+    for (i, f) in list.iter().enumerate() {
+        if list[..i].iter().any(|g| g.path == f.path) {
+            return Err(Error::DuplicatePath(f.path.clone()));
+        }
+    }
+    Ok(list)
+}
