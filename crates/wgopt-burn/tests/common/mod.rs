@@ -23,9 +23,18 @@ pub struct Mlp {
 impl Mlp {
     /// 7 → 13 → 5 (odd sizes: tensors that do not fill a vec4 or a workgroup).
     pub fn new(device: &Device, bias: bool) -> Mlp {
+        Mlp::sized(device, [7, 13, 5], bias)
+    }
+
+    /// `sizes[0]` → `sizes[1]` → `sizes[2]`.
+    pub fn sized(device: &Device, sizes: [usize; 3], bias: bool) -> Mlp {
         Mlp {
-            hidden: LinearConfig::new(7, 13).with_bias(bias).init(device),
-            out: LinearConfig::new(13, 5).with_bias(bias).init(device),
+            hidden: LinearConfig::new(sizes[0], sizes[1])
+                .with_bias(bias)
+                .init(device),
+            out: LinearConfig::new(sizes[1], sizes[2])
+                .with_bias(bias)
+                .init(device),
         }
     }
 
@@ -35,23 +44,23 @@ impl Mlp {
 }
 
 /// Deterministic inputs and targets (a fixed LCG, no RNG dependency).
-pub fn batch(device: &Device, step: usize) -> (Tensor<2>, Tensor<2>) {
+pub fn batch(device: &Device, step: usize, [d_in, d_out]: [usize; 2]) -> (Tensor<2>, Tensor<2>) {
     let mut s = 0x9e37_79b9u32.wrapping_add(step as u32 * 7919);
     let mut next = move || {
         s = s.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
         (s >> 8) as f32 / (1u32 << 24) as f32 * 2.0 - 1.0
     };
-    let x: Vec<f32> = (0..11 * 7).map(|_| next()).collect();
-    let y: Vec<f32> = (0..11 * 5).map(|_| next()).collect();
+    let x: Vec<f32> = (0..11 * d_in).map(|_| next()).collect();
+    let y: Vec<f32> = (0..11 * d_out).map(|_| next()).collect();
     (
-        Tensor::from_data(TensorData::new(x, [11, 7]), device),
-        Tensor::from_data(TensorData::new(y, [11, 5]), device),
+        Tensor::from_data(TensorData::new(x, [11, d_in]), device),
+        Tensor::from_data(TensorData::new(y, [11, d_out]), device),
     )
 }
 
-/// The loss's gradients for step `step`'s batch.
+/// The loss's gradients for step `step`'s batch (inputs 7 wide, targets 5).
 pub fn grads_of(model: &Mlp, device: &Device, step: usize) -> GradientsParams {
-    let (x, y) = batch(device, step);
+    let (x, y) = batch(device, step, [7, 5]);
     let loss = (model.forward(x) - y).powf_scalar(2.0).mean();
     GradientsParams::from_grads(loss.backward(), model)
 }
@@ -89,4 +98,28 @@ pub fn max_diff(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f32 {
         }
     }
     worst
+}
+
+/// A checkpoint's tensors and metadata, order-free (the header's key order is not fixed).
+pub fn checkpoint_contents(
+    bytes: &[u8],
+) -> (
+    Vec<(String, Vec<u8>)>,
+    std::collections::BTreeMap<String, String>,
+) {
+    let st = safetensors::SafeTensors::deserialize(bytes).expect("a safetensors file");
+    let mut tensors: Vec<(String, Vec<u8>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, v)| (n, v.data().to_vec()))
+        .collect();
+    tensors.sort();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(bytes).expect("a header");
+    let meta = meta
+        .metadata()
+        .clone()
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    (tensors, meta)
 }
