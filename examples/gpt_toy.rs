@@ -16,7 +16,6 @@
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 use indicatif::{ProgressBar, ProgressStyle};
-use plotters::prelude::*;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use toygpt::optimizers::{self, DEFAULT_OPTIMIZER};
@@ -104,7 +103,7 @@ fn parse_kv(s: &str) -> std::result::Result<(String, String), String> {
 }
 
 /// One run's curve: (step, elapsed optimizer-loop seconds, validation loss).
-type Curve = Vec<(u64, f64, f32)>;
+use toygpt::report::Curve;
 
 struct RunResult {
     name: String,
@@ -278,84 +277,12 @@ fn run(
 }
 
 fn plot(path: &Path, runs: &[RunResult], title: &str) -> Result<()> {
-    let font = std::env::var("WGOPT_FONT")
-        .unwrap_or_else(|_| "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf".into());
-    let bytes = match std::fs::read(&font) {
-        Ok(b) => Box::leak(b.into_boxed_slice()),
-        Err(e) => {
-            println!("no plot: font {font} unreadable ({e}); set WGOPT_FONT to a .ttf file");
-            return Ok(());
-        }
-    };
-    plotters::style::register_font("sans-serif", FontStyle::Normal, bytes)
-        .map_err(|_| anyhow::anyhow!("{font} is not a usable font"))?;
-    let root = BitMapBackend::new(path, (1300, 520)).into_drawing_area();
-    root.fill(&WHITE)?;
-    let (top, bottom) = root.split_vertically(36);
-    top.titled(title, ("sans-serif", 20))?;
-    let panels = bottom.split_evenly((1, 2));
-    let finite = |v: f32| v.is_finite();
-    let ymin = runs
-        .iter()
-        .flat_map(|r| r.curve.iter().map(|c| c.2))
-        .filter(|v| finite(*v))
-        .fold(f32::MAX, f32::min) as f64;
-    let ymax = runs
-        .iter()
-        .flat_map(|r| r.curve.iter().map(|c| c.2))
-        .filter(|v| finite(*v))
-        .fold(f32::MIN, f32::max) as f64;
-    for (i, panel) in panels.iter().enumerate() {
-        let x_of = |c: &(u64, f64, f32)| if i == 0 { c.0 as f64 } else { c.1 };
-        let xmax = runs
-            .iter()
-            .flat_map(|r| r.curve.iter().map(x_of))
-            .fold(1e-9, f64::max);
-        let axis = if i == 0 {
-            "steps"
-        } else {
-            "seconds (step loop, without evaluation)"
-        };
-        let mut chart = ChartBuilder::on(panel)
-            .caption(
-                format!(
-                    "validation loss vs {}",
-                    if i == 0 { "steps" } else { "wall time" }
-                ),
-                ("sans-serif", 18),
-            )
-            .margin(10)
-            .x_label_area_size(40)
-            .y_label_area_size(50)
-            .build_cartesian_2d(0.0..xmax * 1.02, (ymin - 0.05)..(ymax + 0.05))?;
-        chart
-            .configure_mesh()
-            .x_desc(axis)
-            .y_desc("cross-entropy (nats)")
-            .draw()?;
-        for (k, r) in runs.iter().enumerate() {
-            let color = Palette99::pick(k).to_rgba();
-            let pts: Vec<(f64, f64)> = r
-                .curve
-                .iter()
-                .filter(|c| finite(c.2))
-                .map(|c| (x_of(c), c.2 as f64))
-                .collect();
-            chart
-                .draw_series(LineSeries::new(pts, color.stroke_width(2)))?
-                .label(r.name.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(2))
-                });
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.8))
-            .border_style(BLACK)
-            .draw()?;
+    let curves: Vec<(&str, &Curve)> = runs.iter().map(|r| (r.name.as_str(), &r.curve)).collect();
+    if let Some(note) = toygpt::report::plot_validation(path, &curves, title)? {
+        println!("{note}");
+    } else {
+        println!("wrote {}", path.display());
     }
-    root.present()?;
-    println!("wrote {}", path.display());
     Ok(())
 }
 

@@ -16,6 +16,7 @@ pub mod error;
 pub mod layers;
 pub mod model;
 pub mod optimizers;
+pub mod report;
 pub mod trainer;
 
 pub use config::GptConfig;

@@ -276,6 +276,12 @@ impl WgoptOptimizer {
         &self.config
     }
 
+    /// The configured learning rate of the (first) part: the `lr` at which `step` runs the
+    /// optimizer exactly as configured.
+    pub fn base_lr(&self) -> f64 {
+        self.base_lr
+    }
+
     pub(crate) fn pending_state(&self) -> Option<&[u8]> {
         self.pending_state.as_deref()
     }
