@@ -78,17 +78,70 @@ pub enum Section {
     Ot,
     /// Sketched least squares, Kaczmarz, Nyström PCG, constrained Newton.
     Sketch,
+    /// A burn model's optimizer step: burn's AdamW against wgopt's AdamW and Muon (the
+    /// wgopt-burn example `bench_burn`, built in release; default in full runs, asked for by
+    /// name with --quick because that build takes CI's two cores ~20 minutes).
+    Burn,
 }
 
 impl Section {
-    pub const ALL: [Section; 6] = [
+    pub const ALL: [Section; 7] = [
         Section::Optimizers,
         Section::Model,
         Section::Linalg,
         Section::Structured,
         Section::Ot,
         Section::Sketch,
+        Section::Burn,
     ];
+
+    /// The sections a run does: those named, else all (without `burn` under --quick).
+    pub fn chosen(named: &[Section], quick: bool) -> Vec<Section> {
+        match (named.is_empty(), quick) {
+            (false, _) => named.to_vec(),
+            (true, false) => Section::ALL.to_vec(),
+            (true, true) => Section::ALL
+                .into_iter()
+                .filter(|s| *s != Section::Burn)
+                .collect(),
+        }
+    }
+}
+
+/// Runs the burn section (its own release build) and appends its table to the report written
+/// just before (`alone`: no other section ran, so the report is the burn table alone).
+pub fn run_burn(quick: bool, alone: bool) -> Result<()> {
+    let dir = std::path::Path::new(
+        &std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into()),
+    )
+    .join("bench-gpu");
+    std::fs::create_dir_all(&dir)?;
+    let table = dir.join("burn.md");
+    let mut c = crate::cargo();
+    c.args([
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "wgopt-burn",
+        "--example",
+        "bench_burn",
+        "--",
+    ]);
+    if quick {
+        c.arg("--quick");
+    }
+    c.arg("--out").arg(&table);
+    crate::run(c)?;
+    let report = dir.join("report.md");
+    let mut md = match alone {
+        true => "# bench-gpu\n".to_string(),
+        false => std::fs::read_to_string(&report)?,
+    };
+    md += &std::fs::read_to_string(&table)?;
+    std::fs::write(&report, md)?;
+    println!("appended the burn section to {}", report.display());
+    Ok(())
 }
 
 #[derive(Serialize)]

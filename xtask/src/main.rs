@@ -67,7 +67,7 @@ enum Cmd {
     CheckShaders,
 }
 
-fn cargo() -> Command {
+pub(crate) fn cargo() -> Command {
     let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     // Mesa warns on every start without it; harmless, but it buries real output.
     if std::env::var_os("XDG_RUNTIME_DIR").is_none() {
@@ -76,7 +76,7 @@ fn cargo() -> Command {
     c
 }
 
-fn run(mut c: Command) -> Result<()> {
+pub(crate) fn run(mut c: Command) -> Result<()> {
     let status = c.status().with_context(|| format!("running {c:?}"))?;
     if !status.success() {
         bail!("{c:?} failed with {status}");
@@ -160,14 +160,20 @@ fn main() -> Result<()> {
             if !optimizers.is_empty() {
                 c.arg(format!("--optimizers={}", optimizers.join(",")));
             }
-            if !sections.is_empty() {
-                let names: Vec<String> = sections
-                    .iter()
-                    .map(|s| format!("{s:?}").to_lowercase())
-                    .collect();
+            let chosen = bench::Section::chosen(&sections, quick);
+            let names: Vec<String> = chosen
+                .iter()
+                .filter(|s| **s != bench::Section::Burn)
+                .map(|s| format!("{s:?}").to_lowercase())
+                .collect();
+            if !names.is_empty() {
                 c.arg(format!("--sections={}", names.join(",")));
+                run(c)?;
             }
-            run(c)
+            if chosen.contains(&bench::Section::Burn) {
+                bench::run_burn(quick, names.is_empty())?;
+            }
+            Ok(())
         }
         Cmd::BenchGpuRun {
             quick,
