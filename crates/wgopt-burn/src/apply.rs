@@ -119,17 +119,17 @@ impl Apply<'_> {
         Ok(())
     }
 
-    /// Records the copies of one parameter; returns the primitive burn holds afterwards (on
-    /// failure, the value it held before).
+    /// Records the copies of one parameter; returns the primitive burn holds afterwards (its
+    /// value unchanged until the submit, so on failure it is still the value it held before).
     fn record<const D: usize>(
         &mut self,
         slot: usize,
         path: &str,
         cube: CubeTensor,
         grad: Tensor<D>,
-    ) -> std::result::Result<CubeTensor, (CubeTensor, Error)> {
+    ) -> (CubeTensor, Result<()>) {
         if let Err(e) = self.record_grad(path, grad) {
-            return Err((cube, e));
+            return (cube, Err(e));
         }
         let fresh = self.current[slot] != Some(memory_id(&cube));
         // In place when burn holds the only reference; a module cloned elsewhere keeps its
@@ -140,10 +140,8 @@ impl Apply<'_> {
             self.report.params_forked += data_bytes(&cube);
             cube.copy()
         };
-        match self.record_param(slot, path, &out, fresh) {
-            Ok(()) => Ok(out),
-            Err(e) => Err((out, e)),
-        }
+        let recorded = self.record_param(slot, path, &out, fresh);
+        (out, recorded)
     }
 }
 
@@ -186,13 +184,10 @@ impl ModuleMapper for Apply<'_> {
                 return Param::from_mapped_value(id, state.restore(inner, id), mapper);
             }
         };
-        let out = match self.record(slot, &path, cube, grad) {
-            Ok(out) => out,
-            Err((out, e)) => {
-                self.error = Some(e);
-                out
-            }
-        };
+        let (out, recorded) = self.record(slot, &path, cube, grad);
+        if let Err(e) = recorded {
+            self.error = Some(e);
+        }
         let value = Tensor::<D>::from_primitive::<CubeBackend>(out);
         Param::from_mapped_value(id, state.restore(value, id), mapper)
     }

@@ -223,7 +223,7 @@ impl ParamSet {
         let fits = app_offset
             .checked_add(size)
             .is_some_and(|end| end <= app.size());
-        if !fits || app_offset % 4 != 0 {
+        if !fits || !app_offset.is_multiple_of(4) {
             return Err(Error::ShapeMismatch {
                 name: slot.name.clone(),
                 expected: format!("{size} bytes from a 4-aligned offset {app_offset}"),

@@ -266,7 +266,7 @@ fn main() -> Result<()> {
             r.curve.first().map_or(f32::NAN, |c| c.2),
             r.curve.last().map_or(f32::NAN, |c| c.2),
         );
-        if !(last < first) {
+        if last.is_nan() || last >= first {
             bail!(
                 "{}: validation loss did not fall ({first:.4} → {last:.4})",
                 r.name

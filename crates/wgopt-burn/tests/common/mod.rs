@@ -100,13 +100,14 @@ pub fn max_diff(a: &[(String, Vec<f32>)], b: &[(String, Vec<f32>)]) -> f32 {
     worst
 }
 
-/// A checkpoint's tensors and metadata, order-free (the header's key order is not fixed).
-pub fn checkpoint_contents(
-    bytes: &[u8],
-) -> (
+/// A checkpoint's tensors (name, bytes) and metadata, sorted.
+pub type Contents = (
     Vec<(String, Vec<u8>)>,
     std::collections::BTreeMap<String, String>,
-) {
+);
+
+/// A checkpoint's tensors and metadata, order-free (the header's key order is not fixed).
+pub fn checkpoint_contents(bytes: &[u8]) -> Contents {
     let st = safetensors::SafeTensors::deserialize(bytes).expect("a safetensors file");
     let mut tensors: Vec<(String, Vec<u8>)> = st
         .tensors()
