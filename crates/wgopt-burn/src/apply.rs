@@ -192,3 +192,45 @@ impl ModuleMapper for Apply<'_> {
         Param::from_mapped_value(id, state.restore(value, id), mapper)
     }
 }
+
+/// A read-only pass that records each trained parameter's gradient copy (Sophia-G's estimate).
+pub(crate) struct GradCopies<'a> {
+    pub stack: Vec<String>,
+    pub index: &'a HashMap<String, usize>,
+    pub params: &'a mut ParamSet,
+    pub grads: &'a GradientsParams,
+    pub shared: &'a SharedDevice,
+    pub keep: Vec<GpuRange>,
+    pub error: Option<Error>,
+}
+
+impl burn::module::ModuleVisitor for GradCopies<'_> {
+    fn enter_module(&mut self, name: &str, _container_type: &str) {
+        self.stack.push(name.to_string());
+    }
+
+    fn exit_module(&mut self, _name: &str, _container_type: &str) {
+        self.stack.pop();
+    }
+
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+        let path = path_of(&self.stack);
+        if self.error.is_some() || !self.index.contains_key(&path) {
+            return;
+        }
+        let Some(grad) = self.grads.get::<D>(param.id) else {
+            return;
+        };
+        let copied = crate::tensor::checked(grad, self.shared, &path, "curvature gradient")
+            .and_then(|g| {
+                let range = g.range(&path)?;
+                self.params
+                    .copy_grad_from(&path, range.buffer(), range.offset())?;
+                self.keep.push(range);
+                Ok(())
+            });
+        if let Err(e) = copied {
+            self.error = Some(e);
+        }
+    }
+}

@@ -7,7 +7,7 @@ use crate::error::{Error, Result};
 use burn::tensor::wgpu::WgpuSetup;
 use burn::tensor::{Device, Tensor};
 use burn_wgpu::CubeBackend;
-use wgopt_scheduler::Engine;
+use wgopt_scheduler::{Engine, EngineOptions};
 
 /// burn's device and wgopt's engine over the same `wgpu::Device` and `wgpu::Queue`.
 #[derive(Clone, Debug)]
@@ -30,13 +30,31 @@ impl SharedDevice {
         Self::pair(engine, device)
     }
 
-    /// wgopt's engine (its adapter choice: `WGOPT_BACKEND`, `WGOPT_ADAPTER`) registered with burn
-    /// as an existing setup. Fails for an engine built by `Engine::from_wgpu`, which has no
-    /// adapter to hand over.
+    /// wgopt creates the device (its adapter choice: `WGOPT_BACKEND`, `WGOPT_ADAPTER`) with every
+    /// feature the adapter has, and registers it with burn.
+    pub fn init_from_wgopt() -> Result<SharedDevice> {
+        let engine = Engine::with_options(EngineOptions {
+            all_adapter_features: true,
+            ..EngineOptions::default()
+        })?;
+        Self::from_engine(&engine)
+    }
+
+    /// wgopt's engine registered with burn as an existing setup. burn compiles its kernels for
+    /// the adapter's features, so the engine must have been created with
+    /// `EngineOptions::all_adapter_features` (typed error otherwise, not a shader failure
+    /// later); an engine built by `Engine::from_wgpu` has no adapter to hand over.
     pub fn from_engine(engine: &Engine) -> Result<SharedDevice> {
         let (instance, adapter, device, queue) = engine.wgpu_setup().ok_or_else(|| {
             Error::Burn("this engine wraps a bare device (Engine::from_wgpu); burn needs its instance and adapter too".into())
         })?;
+        let missing =
+            (adapter.features() - wgpu::Features::MAPPABLE_PRIMARY_BUFFERS) - device.features();
+        if !missing.is_empty() {
+            return Err(Error::Burn(format!(
+                "the device lacks adapter features burn compiles for ({missing:?}); create the engine with EngineOptions {{ all_adapter_features: true, .. }} or use SharedDevice::init_from_wgopt"
+            )));
+        }
         let backend = adapter.get_info().backend;
         let setup = WgpuSetup {
             instance,

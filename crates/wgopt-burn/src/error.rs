@@ -57,6 +57,12 @@ pub enum Error {
     /// The learning rate burn passed is not a finite number ≥ 0.
     #[error("learning rate {0} is not a finite number ≥ 0")]
     BadLearningRate(f64),
+    /// An optimizer whose curvature input the adapter cannot produce from burn.
+    #[error("{optimizer} needs Hessian-vector products (Hutchinson probes); burn 0.22's autodiff has no double backward, so wgopt-burn does not run it yet (sophia-g, which needs only a gradient on sampled labels, does)")]
+    NeedsHessianVectorProducts { optimizer: String },
+    /// `update_curvature` on an optimizer that takes no curvature estimate.
+    #[error("{optimizer} takes no curvature estimate")]
+    NoCurvature { optimizer: String },
     /// burn's runtime failed (initialisation, a flush or a resource lookup).
     #[error("burn: {0}")]
     Burn(String),

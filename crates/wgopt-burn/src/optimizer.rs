@@ -4,7 +4,7 @@
 //! one wgopt submit that copies the gradients in, updates, and copies the parameters back into
 //! burn's buffers.
 
-use crate::apply::{Apply, CopyReport};
+use crate::apply::{Apply, CopyReport, GradCopies};
 use crate::device::SharedDevice;
 use crate::error::{Error, Rejected, Result};
 use crate::tensor::MemoryKey;
@@ -221,6 +221,16 @@ impl WgoptOptimizer {
         let mut driver = entry
             .recipe
             .build(&params, &self.config.request(&main, &partner))?;
+        let needs_hvp = match &driver {
+            Driver::Sophia(s) => s.is_hutchinson(),
+            Driver::AdaHessian(_) => true,
+            Driver::Plain(_) => false,
+        };
+        if needs_hvp {
+            return Err(Error::NeedsHessianVectorProducts {
+                optimizer: self.config.name.clone(),
+            });
+        }
         if let Some(bytes) = &self.pending_state {
             driver.optimizer().load(&params, bytes)?;
         }
@@ -238,6 +248,62 @@ impl WgoptOptimizer {
             index,
         });
         Ok(())
+    }
+
+    /// Whether Sophia-G wants its curvature estimate now (every `update_interval` steps, after
+    /// the step): then hand [`WgoptOptimizer::update_curvature`] the gradient of the loss on
+    /// labels sampled from the model's own softmax, at the updated parameters. Always false for
+    /// optimizers that take no estimate.
+    pub fn curvature_due(&self) -> bool {
+        match self.bound.as_ref().map(|b| &b.driver) {
+            Some(Driver::Sophia(s)) => s.hessian_due(),
+            _ => false,
+        }
+    }
+
+    /// Sophia-G's Gauss–Newton–Bartlett estimate from `grads` (gradients on sampled labels):
+    /// copied GPU to GPU into the gradient arena and folded into the Hessian EMA in one submit.
+    /// The module is only read.
+    pub fn update_curvature<M: Module>(
+        &mut self,
+        module: &M,
+        grads: &GradientsParams,
+    ) -> Result<()> {
+        let bound = self.bound.as_mut().ok_or_else(|| Error::NoCurvature {
+            optimizer: format!("{} (before its first step)", self.config.name),
+        })?;
+        let Driver::Sophia(sophia) = &mut bound.driver else {
+            return Err(Error::NoCurvature {
+                optimizer: self.config.name.clone(),
+            });
+        };
+        let mut collect = Collect::new(grads, &self.shared, bound.order.len());
+        module.visit(&mut collect);
+        compare(&bound.order, &collect.finish()?)?;
+        let mut copies = GradCopies {
+            stack: Vec::with_capacity(16),
+            index: &bound.index,
+            params: &mut bound.params,
+            grads,
+            shared: &self.shared,
+            keep: Vec::with_capacity(bound.order.len()),
+            error: None,
+        };
+        module.visit(&mut copies);
+        let (keep, error) = (copies.keep, copies.error);
+        if let Some(e) = error {
+            bound.params.discard_pending();
+            return Err(e);
+        }
+        let done = self
+            .shared
+            .flush()
+            .and_then(|()| Ok(sophia.update_hessian(&mut bound.params)?));
+        drop(keep);
+        if done.is_err() {
+            bound.params.discard_pending();
+        }
+        done
     }
 
     /// GPU bytes the last step copied between burn and wgopt (no byte crossed the host).

@@ -62,3 +62,10 @@ fn the_burn_gpt_learns_with_burns_adamw() {
     eprintln!("burn:adamw: validation loss {first:.3} → {last:.3}");
     assert!(last < first - MARGIN, "validation loss {first} → {last}");
 }
+
+#[test]
+fn the_burn_gpt_learns_with_sophia_g_and_its_sampled_label_estimate() {
+    let (first, last) = before_after("sophia-g");
+    eprintln!("sophia-g: validation loss {first:.3} → {last:.3}");
+    assert!(last < first - MARGIN, "validation loss {first} → {last}");
+}

@@ -192,3 +192,52 @@ fn bad_configs_and_checkpoints_are_typed_errors() {
     );
     let _ = model;
 }
+
+#[test]
+fn curvature_the_adapter_cannot_supply_is_refused() {
+    let device = shared().autodiff_device();
+    let model = Mlp::new(&device, true);
+    for name in ["adahessian", "sophia-h"] {
+        let mut optim = WgoptConfig::new(name).init(shared()).unwrap();
+        let g = grads_of(&model, &device, 0);
+        let e = refused(&mut optim, 1e-3, model.clone(), g);
+        assert!(
+            matches!(e, Error::NeedsHessianVectorProducts { .. }),
+            "{name}: {e}"
+        );
+    }
+    let mut optim = adamw();
+    let model = train(model, &mut optim, 0, 1);
+    assert!(!optim.curvature_due());
+    let g = grads_of(&model, &device, 1);
+    let e = optim.update_curvature(&model, &g).unwrap_err();
+    assert!(matches!(e, Error::NoCurvature { .. }), "{e}");
+}
+
+#[test]
+fn sophia_g_takes_its_estimate_when_due() {
+    let device = shared().autodiff_device();
+    let mut optim = WgoptConfig::new("sophia-g")
+        .with("update_interval", 2)
+        .init(shared())
+        .unwrap();
+    let mut model = Mlp::new(&device, true);
+    let mut estimates = 0;
+    for s in 0..6 {
+        let g = grads_of(&model, &device, s);
+        model = optim.step(1e-3, model, g).unwrap();
+        if optim.curvature_due() {
+            let g = grads_of(&model, &device, 100 + s);
+            optim.update_curvature(&model, &g).unwrap();
+            estimates += 1;
+        }
+    }
+    assert_eq!(estimates, 3, "every second step");
+    let (driver, params) = optim.inner().unwrap();
+    let stats = match driver {
+        wgopt_optim::Driver::Sophia(s) => s.hessian_stats().unwrap(),
+        _ => panic!("sophia-g builds a Sophia driver"),
+    };
+    assert_eq!(stats.applied_steps, 3, "three Hessian updates applied");
+    let _ = params;
+}

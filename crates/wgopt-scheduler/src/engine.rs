@@ -34,6 +34,10 @@ pub struct EngineOptions {
     /// Cap on workgroups of one elementwise dispatch (kernels then grid-stride); tests lower it
     /// to exercise the loop. Default: the adapter's per-dimension limit.
     pub max_workgroups: Option<u32>,
+    /// Request every feature and limit the adapter has (not only those wgopt uses): what
+    /// another library handed this device expects (burn's runtime compiles for the adapter's
+    /// features, e.g. 64-bit integers).
+    pub all_adapter_features: bool,
 }
 
 /// Facts about the adapter behind an engine.
@@ -242,7 +246,12 @@ impl Engine {
             max_compute_workgroups_per_dimension: supported.max_compute_workgroups_per_dimension,
             ..wgpu::Limits::default()
         };
-        let features = adapter.features() & WANTED_FEATURES;
+        let (features, limits) = if options.all_adapter_features {
+            let all = adapter.features() - wgpu::Features::MAPPABLE_PRIMARY_BUFFERS;
+            (all, supported.clone())
+        } else {
+            (adapter.features() & WANTED_FEATURES, limits)
+        };
         let (device, queue) =
             pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgopt"),

@@ -99,7 +99,7 @@ fn run(
     let mut csv = std::io::BufWriter::new(std::fs::File::create(&csv_path)?);
     writeln!(
         csv,
-        "step,train_loss,val_loss,elapsed_s,forward_backward_s,optimizer_s,other_s"
+        "step,train_loss,val_loss,elapsed_s,forward_backward_s,optimizer_s,curvature_s,other_s"
     )?;
     let bar = progress(entry, args.steps);
     let eval = |r: &Runner| {
@@ -124,10 +124,10 @@ fn run(
             curve.push((done, elapsed, v));
         }
         let v = val.map_or(String::new(), |v| v.to_string());
-        let (fb, op, ot) = (t.forward_backward, t.optimizer, t.other);
+        let (fb, op, cu, ot) = (t.forward_backward, t.optimizer, t.curvature, t.other);
         writeln!(
             csv,
-            "{done},{loss},{v},{elapsed:.4},{fb:.5},{op:.5},{ot:.5}"
+            "{done},{loss},{v},{elapsed:.4},{fb:.5},{op:.5},{cu:.5},{ot:.5}"
         )?;
         bar.set_message(format!("loss {loss:.3} val {last_val:.3}"));
         bar.set_position(done);
@@ -160,7 +160,7 @@ fn run(
 
 fn table(runs: &[RunResult], target: f32) -> String {
     let mut s = String::from(
-        "| run | final val loss | steps to val ≤ target | ms/step | forward+backward | optimizer | other | GPU bytes copied per step |\n|---|---|---|---|---|---|---|---|\n",
+        "| run | final val loss | steps to val ≤ target | ms/step | forward+backward | optimizer | curvature | other | GPU bytes copied per step |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in runs {
         let per = |x: f64| 1e3 * x / r.steps.max(1) as f64;
@@ -176,11 +176,12 @@ fn table(runs: &[RunResult], target: f32) -> String {
             r.copied_per_step.to_string()
         };
         s += &format!(
-            "| {} | {last:.4} | {hit} | {:.1} | {:.1} | {:.1} | {:.1} | {copied} |\n",
+            "| {} | {last:.4} | {hit} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {copied} |\n",
             r.name,
             per(r.times.total()),
             per(r.times.forward_backward),
             per(r.times.optimizer),
+            per(r.times.curvature),
             per(r.times.other)
         );
     }

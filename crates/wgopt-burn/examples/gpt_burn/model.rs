@@ -125,9 +125,28 @@ impl Gpt {
     /// Mean cross-entropy of the next-token predictions.
     pub fn loss(&self, tokens: Tensor<2, Int>, targets: Tensor<2, Int>) -> Tensor<1> {
         let [b, t] = targets.dims();
-        let logits = self.logits(tokens);
-        CrossEntropyLossConfig::new()
-            .init(&logits.device())
-            .forward(logits, targets.reshape([b * t]))
+        cross_entropy(self.logits(tokens), targets.reshape([b * t]))
     }
+
+    /// Sophia-G's Gauss–Newton–Bartlett loss: the cross-entropy against labels sampled from
+    /// the model's own softmax (Gumbel-max on detached logits), whose gradient Sophia squares.
+    pub fn sampled_label_loss(&self, tokens: Tensor<2, Int>) -> Tensor<1> {
+        let logits = self.logits(tokens);
+        let u = Tensor::<2>::random(
+            logits.dims(),
+            burn::tensor::Distribution::Uniform(1e-12, 1.0),
+            &logits.device(),
+        );
+        let gumbel = u.log().neg().log().neg();
+        let labels = (logits.clone().detach() + gumbel)
+            .argmax(1)
+            .flatten::<1>(0, 1);
+        cross_entropy(logits, labels)
+    }
+}
+
+fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    CrossEntropyLossConfig::new()
+        .init(&logits.device())
+        .forward(logits, targets)
 }

@@ -52,17 +52,20 @@ pub enum Optim {
 pub struct StepTimes {
     pub forward_backward: f64,
     pub optimizer: f64,
+    /// Sophia-G's extra forward and backward on sampled labels and its Hessian update.
+    pub curvature: f64,
     pub other: f64,
 }
 
 impl StepTimes {
     pub fn total(&self) -> f64 {
-        self.forward_backward + self.optimizer + self.other
+        self.forward_backward + self.optimizer + self.curvature + self.other
     }
 
     pub fn add(&mut self, t: &StepTimes) {
         self.forward_backward += t.forward_backward;
         self.optimizer += t.optimizer;
+        self.curvature += t.curvature;
         self.other += t.other;
     }
 }
@@ -192,18 +195,39 @@ impl Runner {
         };
         self.device.sync()?;
         let t3 = Instant::now();
+        self.curvature(&model, corpus, step)?;
+        let t4 = Instant::now();
         let value = loss.into_scalar::<f32>();
         self.model = Some(model);
-        let t4 = Instant::now();
+        let t5 = Instant::now();
         let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
         Ok((
             value,
             StepTimes {
                 forward_backward: s(t1, t2),
                 optimizer: s(t2, t3),
-                other: s(t0, t1) + s(t3, t4),
+                curvature: s(t3, t4),
+                other: s(t0, t1) + s(t4, t5),
             },
         ))
+    }
+
+    /// Sophia-G's estimate when due, as its reference does it: a fresh forward at the updated
+    /// parameters on the step's batch, the loss on sampled labels, its gradient to the
+    /// optimizer (GPU to GPU).
+    fn curvature(&mut self, model: &Gpt, corpus: &Corpus, step: u64) -> Result<()> {
+        let due = matches!(&self.optim, Optim::Wgopt(o) if o.curvature_due());
+        if !due {
+            return Ok(());
+        }
+        let (x, _) = self.batch(corpus, Split::Train, step, &self.device)?;
+        let loss = model.sampled_label_loss(x);
+        let grads = GradientsParams::from_grads(loss.backward(), model);
+        if let Optim::Wgopt(o) = &mut self.optim {
+            o.update_curvature(model, &grads)?;
+        }
+        self.device.sync()?;
+        Ok(())
     }
 
     /// Mean validation loss over `batches` fixed batches (no autodiff).
