@@ -241,3 +241,23 @@ fn sophia_g_takes_its_estimate_when_due() {
     assert_eq!(stats.applied_steps, 3, "three Hessian updates applied");
     let _ = params;
 }
+
+/// The README's loop line: `model = optim.step(lr, model, grads)?` in a function returning
+/// anyhow's error (a refused step converts, module and all).
+fn readme_loop(optim: &mut WgoptOptimizer, model: Mlp, s: usize) -> anyhow::Result<Mlp> {
+    let device = shared().autodiff_device();
+    let grads = grads_of(&model, &device, s);
+    let model = optim.step(1e-2, model, grads)?;
+    Ok(model)
+}
+
+#[test]
+fn a_refused_step_converts_to_anyhow() {
+    let device = shared().autodiff_device();
+    let mut optim = adamw();
+    let model = readme_loop(&mut optim, Mlp::new(&device, true), 0).unwrap();
+    let other = Mlp::new(&device, false);
+    let e = readme_loop(&mut optim, other, 1).unwrap_err();
+    assert!(e.to_string().contains("step refused"), "{e}");
+    let _ = model;
+}
