@@ -292,18 +292,14 @@ fn table(runs: &[RunResult], target: f32) -> String {
     );
     for r in runs {
         let per = |x: f64| 1e3 * x / r.steps.max(1) as f64;
-        let last = r.curve.last().map_or(f32::NAN, |c| c.2);
+        let last = toygpt::report::final_loss(&r.curve);
         let best = r
             .curve
             .iter()
             .map(|c| c.2)
             .filter(|v| v.is_finite())
             .fold(f32::INFINITY, f32::min);
-        let hit = r
-            .curve
-            .iter()
-            .find(|c| c.2 <= target)
-            .map_or("—".to_string(), |c| c.0.to_string());
+        let hit = toygpt::report::steps_to(&r.curve, target);
         s += &format!(
             "| {} | {last:.4} | {best:.4} | {hit} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0} |\n",
             r.name,

@@ -2,8 +2,9 @@
 //!
 //! - `setup`      make sure a wgpu adapter exists (installs Mesa's lavapipe when none does)
 //! - `test`       setup, then `cargo test --workspace`
-//! - `demo`       setup, then the main example (gpt_toy: a character-level GPT trained
-//!   with Muon + AdamW on the GPU)
+//! - `demo`       setup, then the main example: a character-level GPT trained with Muon +
+//!   AdamW — the burn GPT (all on the GPU) on a hardware adapter, the toy GPT (CPU model, GPU
+//!   updates) on a software one")
 //! - `bench-gpu`  measure every hot path on the adapter at hand (release build; `--quick`)
 //! - `check-shaders` parse and validate every composed shader with naga
 
@@ -88,6 +89,22 @@ fn have_adapter() -> bool {
     !wgopt::scheduler::list_adapters(wgopt::scheduler::DEFAULT_BACKENDS).is_empty()
 }
 
+/// Which GPT the demo trains: `WGOPT_DEMO=burn|toy`, else the burn GPT (forward, backward and
+/// update on the GPU) when a hardware adapter exists and the toy GPT (CPU model) on a software
+/// one, where burn's per-op dispatches make a step 4–8× slower than the toy's (docs/burn.md).
+fn demo_is_burn() -> Result<bool> {
+    match std::env::var("WGOPT_DEMO").as_deref() {
+        Ok("burn") => Ok(true),
+        Ok("toy") => Ok(false),
+        Ok(other) => bail!("WGOPT_DEMO={other:?}: use burn or toy"),
+        Err(_) => Ok(
+            wgopt::scheduler::list_adapters(wgopt::scheduler::DEFAULT_BACKENDS)
+                .iter()
+                .any(|(a, _, _)| !a.is_software),
+        ),
+    }
+}
+
 fn setup() -> Result<()> {
     if have_adapter() {
         for (a, _, _) in wgopt::scheduler::list_adapters(wgopt::scheduler::DEFAULT_BACKENDS) {
@@ -134,7 +151,23 @@ fn main() -> Result<()> {
         Cmd::Demo { args } => {
             setup()?;
             let mut c = cargo();
-            c.args(["run", "--release", "--example", "gpt_toy", "--"]);
+            if demo_is_burn()? {
+                println!(
+                    "demo: the burn GPT, everything on the GPU (WGOPT_DEMO=toy for the toy GPT)"
+                );
+                c.args([
+                    "run",
+                    "--release",
+                    "-p",
+                    "wgopt-burn",
+                    "--example",
+                    "gpt_burn",
+                    "--",
+                ]);
+            } else {
+                println!("demo: the toy GPT (CPU model, GPU updates) on a software adapter (WGOPT_DEMO=burn for the burn GPT)");
+                c.args(["run", "--release", "--example", "gpt_toy", "--"]);
+            }
             c.args(args);
             run(c)
         }

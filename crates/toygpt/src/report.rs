@@ -7,6 +7,19 @@ use std::path::Path;
 /// (step, seconds of the step loop so far, validation loss) at each evaluation.
 pub type Curve = Vec<(u64, f64, f32)>;
 
+/// The last validation loss of a curve (NaN when empty).
+pub fn final_loss(curve: &Curve) -> f32 {
+    curve.last().map_or(f32::NAN, |c| c.2)
+}
+
+/// The first step whose validation loss is at most `target`, or "—".
+pub fn steps_to(curve: &Curve, target: f32) -> String {
+    curve
+        .iter()
+        .find(|c| c.2 <= target)
+        .map_or("—".to_string(), |c| c.0.to_string())
+}
+
 /// A plot that could not be drawn.
 #[derive(Debug)]
 pub struct PlotError(pub String);

@@ -6,7 +6,7 @@
 use crate::device::SharedDevice;
 use crate::error::{Error, Result};
 use crate::tensor::{data_bytes, memory_id, GpuRange, MemoryKey};
-use crate::walk::path_of;
+use crate::walk::PathStack;
 use burn::module::{ModuleMapper, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{GradientCheckpointingStrategy, Tensor};
@@ -69,7 +69,7 @@ impl AutodiffState {
 
 /// The mapper of one step.
 pub(crate) struct Apply<'a> {
-    pub stack: Vec<String>,
+    pub stack: PathStack,
     pub index: &'a HashMap<String, usize>,
     pub params: &'a mut ParamSet,
     pub grads: &'a mut GradientsParams,
@@ -147,15 +147,15 @@ impl Apply<'_> {
 
 impl ModuleMapper for Apply<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
+        self.stack.enter(name);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
+        self.stack.exit();
     }
 
     fn map_float<const D: usize>(&mut self, param: Param<Tensor<D>>) -> Param<Tensor<D>> {
-        let path = path_of(&self.stack);
+        let path = self.stack.path();
         let Some(&slot) = self.index.get(&path) else {
             return param;
         };
@@ -195,7 +195,7 @@ impl ModuleMapper for Apply<'_> {
 
 /// A read-only pass that records each trained parameter's gradient copy (Sophia-G's estimate).
 pub(crate) struct GradCopies<'a> {
-    pub stack: Vec<String>,
+    pub stack: PathStack,
     pub index: &'a HashMap<String, usize>,
     pub params: &'a mut ParamSet,
     pub grads: &'a GradientsParams,
@@ -206,15 +206,15 @@ pub(crate) struct GradCopies<'a> {
 
 impl burn::module::ModuleVisitor for GradCopies<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
+        self.stack.enter(name);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
+        self.stack.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let path = path_of(&self.stack);
+        let path = self.stack.path();
         if self.error.is_some() || !self.index.contains_key(&path) {
             return;
         }

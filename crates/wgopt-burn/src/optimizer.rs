@@ -8,7 +8,7 @@ use crate::apply::{Apply, CopyReport, GradCopies};
 use crate::device::SharedDevice;
 use crate::error::{Error, Rejected, Result};
 use crate::tensor::MemoryKey;
-use crate::walk::{compare, trainable, Collect, Found};
+use crate::walk::{compare, trainable, Collect, Found, PathStack};
 use burn::module::Module;
 use burn::optim::GradientsParams;
 use std::collections::HashMap;
@@ -156,7 +156,7 @@ impl WgoptOptimizer {
             return Err(Rejected { module, error });
         };
         let mut apply = Apply {
-            stack: Vec::with_capacity(16),
+            stack: PathStack::default(),
             index: &bound.index,
             params: &mut bound.params,
             grads: &mut grads,
@@ -281,7 +281,7 @@ impl WgoptOptimizer {
         module.visit(&mut collect);
         compare(&bound.order, &collect.finish()?)?;
         let mut copies = GradCopies {
-            stack: Vec::with_capacity(16),
+            stack: PathStack::default(),
             index: &bound.index,
             params: &mut bound.params,
             grads,

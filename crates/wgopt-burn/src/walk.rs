@@ -22,7 +22,7 @@ pub(crate) struct Found {
 /// Collects every float parameter, checking each one that has a gradient (and its gradient):
 /// wgpu runtime, the shared device, f32, contiguous. The first failure is kept.
 pub(crate) struct Collect<'a> {
-    stack: Vec<String>,
+    stack: PathStack,
     pub found: Vec<Found>,
     pub error: Option<Error>,
     grads: &'a GradientsParams,
@@ -32,7 +32,7 @@ pub(crate) struct Collect<'a> {
 impl<'a> Collect<'a> {
     pub fn new(grads: &'a GradientsParams, shared: &'a SharedDevice, capacity: usize) -> Self {
         Collect {
-            stack: Vec::with_capacity(16),
+            stack: PathStack::default(),
             found: Vec::with_capacity(capacity),
             error: None,
             grads,
@@ -60,22 +60,36 @@ impl<'a> Collect<'a> {
     }
 }
 
-/// The dotted path of the modules entered so far plus `leaf`.
-pub(crate) fn path_of(stack: &[String]) -> String {
-    stack.join(".")
+/// The names entered so far while walking a module; joined, a parameter's burn path.
+#[derive(Debug, Default)]
+pub(crate) struct PathStack(Vec<String>);
+
+impl PathStack {
+    pub fn enter(&mut self, name: &str) {
+        self.0.push(name.to_string());
+    }
+
+    pub fn exit(&mut self) {
+        self.0.pop();
+    }
+
+    /// `blocks.0.attn.qkv.weight` for the parameter being visited.
+    pub fn path(&self) -> String {
+        self.0.join(".")
+    }
 }
 
 impl ModuleVisitor for Collect<'_> {
     fn enter_module(&mut self, name: &str, _container_type: &str) {
-        self.stack.push(name.to_string());
+        self.stack.enter(name);
     }
 
     fn exit_module(&mut self, _name: &str, _container_type: &str) {
-        self.stack.pop();
+        self.stack.exit();
     }
 
     fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
-        let path = path_of(&self.stack);
+        let path = self.stack.path();
         let grad = self.grads.get::<D>(param.id);
         let has_grad = grad.is_some();
         if let (Some(g), None) = (grad, &self.error) {

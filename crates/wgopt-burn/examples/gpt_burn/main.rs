@@ -19,7 +19,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use model::GptShape;
 use std::io::Write;
 use std::path::PathBuf;
-use toygpt::report::{plot_validation, Curve};
+use toygpt::report::{final_loss, plot_validation, steps_to, Curve};
 use toygpt::Corpus;
 use train::{Runner, Settings, StepTimes};
 use wgopt_burn::SharedDevice;
@@ -163,27 +163,24 @@ fn table(runs: &[RunResult], target: f32) -> String {
         "| run | final val loss | steps to val ≤ target | ms/step | forward+backward | optimizer | curvature | other | GPU bytes copied per step |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in runs {
-        let per = |x: f64| 1e3 * x / r.steps.max(1) as f64;
-        let last = r.curve.last().map_or(f32::NAN, |c| c.2);
-        let hit = r
-            .curve
-            .iter()
-            .find(|c| c.2 <= target)
-            .map_or("—".to_string(), |c| c.0.to_string());
-        let copied = if r.name.starts_with("burn:") {
-            "— (in place)".to_string()
-        } else {
-            r.copied_per_step.to_string()
+        let ms = |x: f64| format!("{:.1}", 1e3 * x / r.steps.max(1) as f64);
+        let t = &r.times;
+        let copied = match r.name.starts_with("burn:") {
+            true => "— (in place)".to_string(),
+            false => r.copied_per_step.to_string(),
         };
-        s += &format!(
-            "| {} | {last:.4} | {hit} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {copied} |\n",
-            r.name,
-            per(r.times.total()),
-            per(r.times.forward_backward),
-            per(r.times.optimizer),
-            per(r.times.curvature),
-            per(r.times.other)
-        );
+        let cells = [
+            r.name.clone(),
+            format!("{:.4}", final_loss(&r.curve)),
+            steps_to(&r.curve, target),
+            ms(t.total()),
+            ms(t.forward_backward),
+            ms(t.optimizer),
+            ms(t.curvature),
+            ms(t.other),
+            copied,
+        ];
+        s += &format!("| {} |\n", cells.join(" | "));
     }
     s
 }
