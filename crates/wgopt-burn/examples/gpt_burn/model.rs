@@ -61,7 +61,8 @@ impl Block {
         }
     }
 
-    /// x + attention(ln1 x), then + MLP(ln2 ·); `mask` is true above the diagonal.
+    /// x + attention(ln1 x), then + MLP(ln2 ·); `mask` is true above the diagonal (the
+    /// future, filled with −1e9 before the softmax).
     fn forward(&self, x: Tensor<3>, mask: &Tensor<4, Bool>) -> Tensor<3> {
         let [b, t, c] = x.dims();
         let (h, d) = (self.heads, c / self.heads);
@@ -112,7 +113,9 @@ impl Gpt {
         let device = tokens.device();
         let positions = Tensor::<1, Int>::arange(0..t as i64, &device).reshape([1, t]);
         let mut x = self.wte.forward(tokens) + self.wpe.forward(positions);
-        let mask = Tensor::<2, Bool>::triu_mask([t, t], 1, &device).reshape([1, 1, t, t]);
+        // burn's `tril_mask` is false on and below the diagonal and true above it: the keys a
+        // query must not see.
+        let mask = Tensor::<2, Bool>::tril_mask([t, t], 0, &device).reshape([1, 1, t, t]);
         let mask = mask.expand([b, self.blocks.first().map_or(1, |bl| bl.heads), t, t]);
         for block in &self.blocks {
             x = block.forward(x, &mask);
