@@ -114,86 +114,84 @@ fn copy_alone(shared: &SharedDevice, bytes: u64, repeats: usize) -> Result<f64> 
     Ok(median(times))
 }
 
-fn main() -> Result<()> {
-    let args = Args::parse();
-    let shared = SharedDevice::init()?;
-    let device = shared.autodiff_device();
-    let shape = if args.quick {
-        GptShape {
+/// GPT-2 small's shapes, or the same 148 tensors at width 64 for --quick.
+fn shape(quick: bool) -> GptShape {
+    match quick {
+        true => GptShape {
             vocab: 1024,
             context: 128,
             layers: 12,
             heads: 4,
             width: 64,
-        }
-    } else {
-        GptShape {
+        },
+        false => GptShape {
             vocab: 50257,
             context: 1024,
             layers: 12,
             heads: 12,
             width: 768,
-        }
-    };
-    let model = Gpt::new(&shape, &device);
-    let mut g = Grads {
-        template: GradientsParams::new(),
-        device: shared.device().clone(),
-    };
-    model.visit(&mut g);
-    let (tensors, params) = (g.template.len(), model.num_params());
-    println!(
-        "burn step bench on {}: {tensors} tensors, {params} parameters",
-        shared.engine().adapter()
-    );
+        },
+    }
+}
 
-    let mut rows = Vec::new();
+/// One row: name, seconds per step, GPU bytes copied per step, seconds of those copies alone.
+type Row = (String, f64, u64, f64);
+
+/// burn's AdamW, then wgopt's AdamW and Muon + AdamW, on clones of `model`.
+fn measure(
+    shared: &SharedDevice,
+    model: &Gpt,
+    grads: &GradientsParams,
+    repeats: usize,
+) -> Result<Vec<Row>> {
+    let device = shared.autodiff_device();
     let mut burn_opt = AdamWConfig::new()
         .with_epsilon(1e-8)
         .with_weight_decay(0.01)
         .init();
     let mut m = Some(model.clone());
-    let burn_s = time_steps(args.repeats, &device, || {
+    let burn_s = time_steps(repeats, &device, || {
         let model = m.take().expect("model");
-        let grads = grads_for(&model, &g.template);
-        m = Some(burn_opt.step(1e-4, model, grads));
+        let g = grads_for(&model, grads);
+        m = Some(burn_opt.step(1e-4, model, g));
         Ok(())
     })?;
-    rows.push(("burn AdamW".to_string(), burn_s, 0u64, 0.0));
+    let mut rows = vec![("burn AdamW".to_string(), burn_s, 0u64, 0.0)];
     for name in ["adamw", "muon+adamw"] {
-        let mut opt = WgoptConfig::new(name).init(&shared)?;
+        let mut opt = WgoptConfig::new(name).init(shared)?;
         let mut m = Some(model.clone());
-        let s = time_steps(args.repeats, &device, || {
+        let s = time_steps(repeats, &device, || {
             let model = m.take().expect("model");
-            let grads = grads_for(&model, &g.template);
-            m = Some(opt.step(opt.base_lr(), model, grads).map_err(|r| r.error)?);
+            let g = grads_for(&model, grads);
+            m = Some(opt.step(opt.base_lr(), model, g).map_err(|r| r.error)?);
             Ok(())
         })?;
         let bytes = opt.last_copies().total();
-        let copy = copy_alone(&shared, bytes, args.repeats)?;
+        let copy = copy_alone(shared, bytes, repeats)?;
         rows.push((format!("wgopt {name}"), s, bytes, copy));
-        drop(m);
     }
+    Ok(rows)
+}
+
+/// The section's markdown.
+fn render(rows: &[Row], (tensors, params): (usize, usize), args: &Args, adapter: &str) -> String {
     let mut md = format!(
         "\n## burn: the optimizer step of a burn model ({tensors} tensors, {params} parameters{})\n\n\
-         Adapter: {}. Median of {} steps, each followed by a device sync. \
+         Adapter: {adapter}. Median of {} steps, each followed by a device sync. \
          `cargo run --release -p wgopt-burn --example bench_burn --{}`\n\n\
          | optimizer | ms/step | ÷ burn AdamW | GPU bytes copied per step | those copies alone, ms | share of the step |\n|---|---|---|---|---|---|\n",
         if args.quick { ", --quick shapes" } else { ", GPT-2 small" },
-        shared.engine().adapter(),
         args.repeats,
         if args.quick { " --quick" } else { "" },
     );
-    for (name, s, bytes, copy) in &rows {
-        let share = if *bytes > 0 {
-            format!("{:.0} %", 100.0 * copy / s)
-        } else {
-            "—".into()
-        };
-        let copy = if *bytes > 0 {
-            format!("{:.2}", 1e3 * copy)
-        } else {
-            "—".into()
+    let burn_s = rows[0].1;
+    for (name, s, bytes, copy) in rows {
+        let (copy, share) = match *bytes > 0 {
+            true => (
+                format!("{:.2}", 1e3 * copy),
+                format!("{:.0} %", 100.0 * copy / s),
+            ),
+            false => ("—".into(), "—".into()),
         };
         md += &format!(
             "| {name} | {:.2} | {:.2} | {bytes} | {copy} | {share} |\n",
@@ -201,6 +199,26 @@ fn main() -> Result<()> {
             s / burn_s
         );
     }
+    md
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let shared = SharedDevice::init()?;
+    let model = Gpt::new(&shape(args.quick), &shared.autodiff_device());
+    let mut g = Grads {
+        template: GradientsParams::new(),
+        device: shared.device().clone(),
+    };
+    model.visit(&mut g);
+    let counts = (g.template.len(), model.num_params());
+    let adapter = shared.engine().adapter().to_string();
+    println!(
+        "burn step bench on {adapter}: {} tensors, {} parameters",
+        counts.0, counts.1
+    );
+    let rows = measure(&shared, &model, &g.template, args.repeats)?;
+    let md = render(&rows, counts, &args, &adapter);
     println!("{md}");
     if let Some(path) = &args.out {
         std::fs::write(path, &md)?;

@@ -185,15 +185,19 @@ fn table(runs: &[RunResult], target: f32) -> String {
     s
 }
 
-fn main() -> Result<()> {
-    let mut args = Args::parse();
-    if args.eval_every == 0 || args.steps == 0 {
-        bail!("--steps and --eval-every must be at least 1");
+/// The race's shared settings, with the arguments checked.
+fn settings_of(args: &Args, corpus: &Corpus) -> Result<Settings> {
+    if args.eval_every == 0 || args.steps == 0 || args.batch == 0 || args.context == 0 {
+        bail!("--steps, --eval-every, --batch and --context must be at least 1");
     }
-    let corpus = Corpus::load(&args.data, 0.1)?;
-    let shared = SharedDevice::init()?;
-    std::fs::create_dir_all(&args.out)?;
-    let settings = Settings {
+    if args.heads == 0 || args.width % args.heads != 0 {
+        bail!(
+            "--width {} is not a multiple of --heads {}",
+            args.width,
+            args.heads
+        );
+    }
+    Ok(Settings {
         shape: GptShape {
             vocab: corpus.vocab(),
             context: args.context,
@@ -205,64 +209,43 @@ fn main() -> Result<()> {
         seed: args.seed,
         steps: args.steps,
         adamw_lr: args.adamw_lr,
-    };
-    if args.width % args.heads != 0 {
-        bail!(
-            "--width {} is not a multiple of --heads {}",
-            args.width,
-            args.heads
-        );
-    }
-    println!(
-        "burn GPT on {} | {} | {} symbols",
-        args.data.display(),
-        shared.engine().adapter(),
-        corpus.vocab()
-    );
-    if args.compare.is_empty() {
-        let entry = match &args.burn_optimizer {
-            Some(b) => format!("burn:{b}"),
-            None => args.optimizer.clone(),
-        };
-        args.compare = vec![entry];
-    }
-    let mut runs = Vec::new();
-    for entry in &args.compare {
-        runs.push(run(&args, &shared, &corpus, &settings, entry)?);
-    }
+    })
+}
+
+/// The plot, the markdown table; fails when a run's validation loss did not fall.
+fn report(args: &Args, adapter: &str, runs: &[RunResult]) -> Result<()> {
     let title = format!(
         "burn GPT ({} layers, width {}, {} heads, context {}), batch {}, seed {}, all on the GPU",
         args.layers, args.width, args.heads, args.context, args.batch, args.seed
     );
     let curves: Vec<(&str, &Curve)> = runs.iter().map(|r| (r.name.as_str(), &r.curve)).collect();
-    let png = args.out.join(if runs.len() > 1 {
-        "compare.png".to_string()
-    } else {
-        format!("{}.png", runs[0].name.replace(':', "_"))
-    });
+    let png = match runs {
+        [one] => format!("{}.png", one.name.replace(':', "_")),
+        _ => "compare.png".to_string(),
+    };
+    let png = args.out.join(png);
     match plot_validation(&png, &curves, &title)? {
         Some(note) => println!("{note}"),
         None => println!("wrote {}", png.display()),
     }
     let mut md = format!(
-        "# {title}\n\nAdapter: {}\n\n{}",
-        shared.engine().adapter(),
-        table(&runs, args.target_loss)
+        "# {title}\n\nAdapter: {adapter}\n\n{}",
+        table(runs, args.target_loss)
     );
     md += &format!(
         "\nTarget validation loss {}. Hyperparameters:\n\n",
         args.target_loss
     );
-    for r in &runs {
+    for r in runs {
         md += &format!("- **{}**: {}\n", r.name, r.hparams);
     }
     let path = args.out.join("compare.md");
     std::fs::write(&path, &md)?;
     println!("\n{md}\nwrote {}", path.display());
-    for r in &runs {
+    for r in runs {
         let (first, last) = (
             r.curve.first().map_or(f32::NAN, |c| c.2),
-            r.curve.last().map_or(f32::NAN, |c| c.2),
+            final_loss(&r.curve),
         );
         if last.is_nan() || last >= first {
             bail!(
@@ -272,4 +255,29 @@ fn main() -> Result<()> {
         }
     }
     Ok(())
+}
+
+fn main() -> Result<()> {
+    let mut args = Args::parse();
+    let corpus = Corpus::load(&args.data, 0.1)?;
+    let settings = settings_of(&args, &corpus)?;
+    let shared = SharedDevice::init()?;
+    std::fs::create_dir_all(&args.out)?;
+    let adapter = shared.engine().adapter().to_string();
+    println!(
+        "burn GPT on {} | {adapter} | {} symbols",
+        args.data.display(),
+        corpus.vocab()
+    );
+    if args.compare.is_empty() {
+        args.compare = vec![match &args.burn_optimizer {
+            Some(b) => format!("burn:{b}"),
+            None => args.optimizer.clone(),
+        }];
+    }
+    let mut runs = Vec::new();
+    for entry in &args.compare {
+        runs.push(run(&args, &shared, &corpus, &settings, entry)?);
+    }
+    report(&args, &adapter, &runs)
 }
