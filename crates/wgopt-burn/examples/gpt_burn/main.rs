@@ -190,7 +190,7 @@ fn settings_of(args: &Args, corpus: &Corpus) -> Result<Settings> {
     if args.eval_every == 0 || args.steps == 0 || args.batch == 0 || args.context == 0 {
         bail!("--steps, --eval-every, --batch and --context must be at least 1");
     }
-    if args.heads == 0 || args.width % args.heads != 0 {
+    if args.heads == 0 || !args.width.is_multiple_of(args.heads) {
         bail!(
             "--width {} is not a multiple of --heads {}",
             args.width,
