@@ -5,7 +5,7 @@
 
 use crate::device::SharedDevice;
 use crate::error::{Error, Result};
-use crate::tensor::{data_bytes, memory_id, GpuRange, MemoryKey};
+use crate::tensor::{checked, data_bytes, memory_id, range_of, GpuRange, MemoryKey};
 use crate::walk::PathStack;
 use burn::module::{ModuleMapper, Param};
 use burn::optim::GradientsParams;
@@ -33,6 +33,22 @@ impl CopyReport {
     pub fn total(&self) -> u64 {
         self.grads_in + self.params_in + self.params_out + self.params_forked
     }
+}
+
+/// Records a GPU copy of `grad` (checked against `shared`) into `path`'s gradient and keeps
+/// its buffer alive in `keep` until the submit; returns the bytes. Both passes use it: a step's
+/// gradients and Sophia-G's sampled-label gradients.
+fn record_grad_copy<const D: usize>(
+    (params, shared, keep): (&mut ParamSet, &SharedDevice, &mut Vec<GpuRange>),
+    path: &str,
+    grad: Tensor<D>,
+    what: &'static str,
+) -> Result<u64> {
+    let g = checked(grad, shared, path, what)?;
+    let range = range_of(&g, path)?;
+    params.copy_grad_from(path, range.buffer(), range.offset())?;
+    keep.push(range);
+    Ok(data_bytes(&g))
 }
 
 /// The autodiff state a parameter carries, put back on its updated value (as burn's own
@@ -76,10 +92,10 @@ pub(crate) struct Apply<'a> {
     pub shared: &'a SharedDevice,
     /// What burn held after the last step, per parameter (layout order).
     pub current: &'a [Option<MemoryKey>],
-    /// What burn will hold after this step.
-    pub next: Vec<Option<MemoryKey>>,
-    /// Buffers read or written by the recorded copies, alive until the submit.
-    pub keep: Vec<GpuRange>,
+    /// What burn will hold after this step (the optimizer's scratch, reused every step).
+    pub next: &'a mut [Option<MemoryKey>],
+    /// Buffers read or written by the recorded copies, alive until the submit (reused).
+    pub keep: &'a mut Vec<GpuRange>,
     pub report: CopyReport,
     pub error: Option<Error>,
 }
@@ -87,12 +103,8 @@ pub(crate) struct Apply<'a> {
 impl Apply<'_> {
     /// Records the gradient's copy into the gradient arena.
     fn record_grad<const D: usize>(&mut self, path: &str, grad: Tensor<D>) -> Result<()> {
-        let g = crate::tensor::checked(grad, self.shared, path, "gradient")?;
-        let range = g.range(path)?;
-        self.params
-            .copy_grad_from(path, range.buffer(), range.offset())?;
-        self.report.grads_in += data_bytes(&g.cube);
-        self.keep.push(range);
+        let to = (&mut *self.params, self.shared, &mut *self.keep);
+        self.report.grads_in += record_grad_copy(to, path, grad, "gradient")?;
         Ok(())
     }
 
@@ -104,7 +116,7 @@ impl Apply<'_> {
         out: &CubeTensor,
         fresh: bool,
     ) -> Result<()> {
-        let range = crate::tensor::range_of(out, path)?;
+        let range = range_of(out, path)?;
         let bytes = data_bytes(out);
         if fresh {
             self.params
@@ -200,7 +212,7 @@ pub(crate) struct GradCopies<'a> {
     pub params: &'a mut ParamSet,
     pub grads: &'a GradientsParams,
     pub shared: &'a SharedDevice,
-    pub keep: Vec<GpuRange>,
+    pub keep: &'a mut Vec<GpuRange>,
     pub error: Option<Error>,
 }
 
@@ -221,15 +233,8 @@ impl burn::module::ModuleVisitor for GradCopies<'_> {
         let Some(grad) = self.grads.get::<D>(param.id) else {
             return;
         };
-        let copied = crate::tensor::checked(grad, self.shared, &path, "curvature gradient")
-            .and_then(|g| {
-                let range = g.range(&path)?;
-                self.params
-                    .copy_grad_from(&path, range.buffer(), range.offset())?;
-                self.keep.push(range);
-                Ok(())
-            });
-        if let Err(e) = copied {
+        let to = (&mut *self.params, self.shared, &mut *self.keep);
+        if let Err(e) = record_grad_copy(to, &path, grad, "curvature gradient") {
             self.error = Some(e);
         }
     }

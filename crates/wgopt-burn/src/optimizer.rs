@@ -108,6 +108,10 @@ struct Bound {
     /// The allocation burn holds for each parameter after the last step (its value equals the
     /// arena's); `None` until written.
     current: Vec<Option<MemoryKey>>,
+    /// Scratch of a step, kept so a step allocates no vectors: what burn will hold, and burn's
+    /// buffers the recorded copies use (emptied after the submit).
+    next: Vec<Option<MemoryKey>>,
+    keep: Vec<crate::tensor::GpuRange>,
 }
 
 /// A wgopt optimizer stepping a burn module: `model = optim.step(lr, model, grads)?`, with
@@ -162,14 +166,15 @@ impl WgoptOptimizer {
             grads: &mut grads,
             shared: &self.shared,
             current: &bound.current,
-            next: vec![None; bound.order.len()],
-            keep: Vec::with_capacity(2 * bound.order.len()),
+            next: &mut bound.next,
+            keep: &mut bound.keep,
             report: CopyReport::default(),
             error: None,
         };
         let module = module.map(&mut apply);
-        let (next, keep, report, error) = (apply.next, apply.keep, apply.report, apply.error);
+        let (report, error) = (apply.report, apply.error);
         if let Some(error) = error {
+            bound.keep.clear();
             bound.params.discard_pending();
             return Err(Rejected { module, error });
         }
@@ -180,10 +185,10 @@ impl WgoptOptimizer {
             });
             Ok(opt.step(&mut bound.params)?)
         });
-        drop(keep);
+        bound.keep.clear();
         match submitted {
             Ok(()) => {
-                bound.current = next;
+                std::mem::swap(&mut bound.current, &mut bound.next);
                 self.last_copies = report;
                 Ok(module)
             }
@@ -205,7 +210,7 @@ impl WgoptOptimizer {
         module.visit(&mut collect);
         let found = collect.finish()?;
         match &self.bound {
-            Some(b) => compare(&b.order, &found),
+            Some(b) => compare(&b.order, &b.index, &found),
             None => self.bind(trainable(found)?),
         }
     }
@@ -242,6 +247,8 @@ impl WgoptOptimizer {
             .collect();
         self.bound = Some(Bound {
             current: vec![None; order.len()],
+            next: vec![None; order.len()],
+            keep: Vec::with_capacity(2 * order.len()),
             params,
             driver,
             order,
@@ -279,19 +286,19 @@ impl WgoptOptimizer {
         };
         let mut collect = Collect::new(grads, &self.shared, bound.order.len());
         module.visit(&mut collect);
-        compare(&bound.order, &collect.finish()?)?;
+        compare(&bound.order, &bound.index, &collect.finish()?)?;
         let mut copies = GradCopies {
             stack: PathStack::default(),
             index: &bound.index,
             params: &mut bound.params,
             grads,
             shared: &self.shared,
-            keep: Vec::with_capacity(bound.order.len()),
+            keep: &mut bound.keep,
             error: None,
         };
         module.visit(&mut copies);
-        let (keep, error) = (copies.keep, copies.error);
-        if let Some(e) = error {
+        if let Some(e) = copies.error {
+            bound.keep.clear();
             bound.params.discard_pending();
             return Err(e);
         }
@@ -299,7 +306,7 @@ impl WgoptOptimizer {
             .shared
             .flush()
             .and_then(|()| Ok(sophia.update_hessian(&mut bound.params)?));
-        drop(keep);
+        bound.keep.clear();
         if done.is_err() {
             bound.params.discard_pending();
         }

@@ -9,11 +9,6 @@ use cubecl_runtime::memory_management::ManagedMemoryId;
 use cubecl_runtime::storage::ManagedResource;
 use cubecl_wgpu::{AutoCompiler, WgpuServer};
 
-/// A tensor's primitive, checked: on the shared device, f32, contiguous.
-pub(crate) struct Checked {
-    pub cube: CubeTensor,
-}
-
 /// Where a checked tensor's data lives. Holding it keeps burn from freeing or moving the
 /// allocation until wgopt has submitted the copies that read or write it.
 pub(crate) struct GpuRange {
@@ -44,7 +39,7 @@ pub(crate) fn checked<const D: usize>(
     shared: &SharedDevice,
     name: &str,
     what: &'static str,
-) -> Result<Checked> {
+) -> Result<CubeTensor> {
     let tensor = if tensor.is_autodiff() {
         tensor.inner()
     } else {
@@ -83,15 +78,7 @@ pub(crate) fn checked<const D: usize>(
             strides: cube.meta.strides().iter().map(|&s| s as isize).collect(),
         });
     }
-    Ok(Checked { cube })
-}
-
-impl Checked {
-    /// The buffer range (burn's pending work that writes it must be flushed before wgopt reads
-    /// it in another submit).
-    pub fn range(&self, name: &str) -> Result<GpuRange> {
-        range_of(&self.cube, name)
-    }
+    Ok(cube)
 }
 
 /// The buffer range of a primitive already checked.

@@ -8,6 +8,7 @@ use crate::tensor::checked;
 use burn::module::{ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
+use std::collections::HashMap;
 
 /// One float parameter of a module.
 #[derive(Debug, Clone, PartialEq)]
@@ -107,19 +108,25 @@ impl ModuleVisitor for Collect<'_> {
 }
 
 /// How the module's parameters differ from those an optimizer was built for (`bound`, in
-/// order); `Ok` when they are the same set with the same shapes and every one has a gradient.
-pub(crate) fn compare(bound: &[Found], now: &[Found]) -> Result<()> {
-    let find = |list: &[Found], f: &Found| list.iter().position(|x| x.path == f.path);
-    let added: Vec<String> = now
-        .iter()
-        .filter(|f| f.has_grad && find(bound, f).is_none())
-        .map(|f| f.path.clone())
-        .collect();
-    let mut removed = Vec::new();
-    let mut reshaped = Vec::new();
-    let mut missing = Vec::new();
-    for b in bound {
-        match find(now, b).map(|i| &now[i]) {
+/// order, with `index` from path to position); `Ok` when they are the same set with the same
+/// shapes and every one has a gradient.
+pub(crate) fn compare(
+    bound: &[Found],
+    index: &HashMap<String, usize>,
+    now: &[Found],
+) -> Result<()> {
+    let mut seen = vec![None; bound.len()];
+    let mut added = Vec::new();
+    for f in now {
+        match index.get(&f.path) {
+            Some(&i) => seen[i] = Some(f),
+            None if f.has_grad => added.push(f.path.clone()),
+            None => {}
+        }
+    }
+    let (mut removed, mut reshaped, mut missing) = (Vec::new(), Vec::new(), Vec::new());
+    for (b, f) in bound.iter().zip(&seen) {
+        match f {
             None => removed.push(b.path.clone()),
             Some(f) if f.shape != b.shape => reshaped.push(b.path.clone()),
             Some(f) if !f.has_grad => missing.push(b.path.clone()),

@@ -95,10 +95,13 @@ impl ObjectCounts {
     }
 }
 
+/// The instance and adapter a device came from, when known (what sharing it onwards needs).
+type Origin = Option<(wgpu::Instance, wgpu::Adapter)>;
+
 pub(crate) struct Inner {
     /// The instance and adapter the device came from, when wgopt created it or was given
     /// them: what another wgpu library (burn) needs to share this device.
-    pub origin: Option<(wgpu::Instance, wgpu::Adapter)>,
+    pub origin: Origin,
     pub device: wgpu::Device,
     pub queue: wgpu::Queue,
     pub summary: AdapterSummary,
@@ -261,11 +264,8 @@ impl Engine {
                 memory_hints: wgpu::MemoryHints::Performance,
                 trace: wgpu::Trace::Off,
             }))?;
-        let mut engine = Self::assemble(device, queue, summary, options);
-        Arc::get_mut(&mut engine.inner)
-            .ok_or_else(|| Error::Internal("a new engine is shared".into()))?
-            .origin = Some((instance, adapter));
-        Ok(engine)
+        let origin = Some((instance, adapter));
+        Ok(Self::assemble((device, queue, origin), summary, options))
     }
 
     /// Wraps a device another wgpu library created (burn's `WgpuSetup`), keeping its instance
@@ -277,11 +277,8 @@ impl Engine {
         queue: wgpu::Queue,
     ) -> Engine {
         let summary = summary_of(&adapter.get_info());
-        let mut engine = Self::assemble(device, queue, summary, EngineOptions::default());
-        if let Some(inner) = Arc::get_mut(&mut engine.inner) {
-            inner.origin = Some((instance, adapter));
-        }
-        engine
+        let origin = Some((instance, adapter));
+        Self::assemble((device, queue, origin), summary, EngineOptions::default())
     }
 
     /// The instance, adapter, device and queue of this engine, for handing the same device to
@@ -306,12 +303,12 @@ impl Engine {
             driver: String::new(),
             is_software: false,
         };
-        Self::assemble(device, queue, summary, EngineOptions::default())
+        Self::assemble((device, queue, None), summary, EngineOptions::default())
     }
 
+    /// The device and queue, with the instance and adapter they came from when known.
     fn assemble(
-        device: wgpu::Device,
-        queue: wgpu::Queue,
+        (device, queue, origin): (wgpu::Device, wgpu::Queue, Origin),
         summary: AdapterSummary,
         options: EngineOptions,
     ) -> Engine {
@@ -326,7 +323,7 @@ impl Engine {
         let tuning = crate::tuning::load(&summary).unwrap_or_default();
         Engine {
             inner: Arc::new(Inner {
-                origin: None,
+                origin,
                 device,
                 queue,
                 summary,

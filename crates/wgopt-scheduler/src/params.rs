@@ -312,10 +312,4 @@ impl ParamSet {
         self.pending.clear();
         self.pending_after.clear();
     }
-
-    /// Bytes of the copies recorded and not yet submitted (before, after).
-    pub fn pending_bytes(&self) -> (u64, u64) {
-        let sum = |v: &[PendingCopy]| v.iter().map(|c| c.size).sum();
-        (sum(&self.pending), sum(&self.pending_after))
-    }
 }

@@ -111,8 +111,23 @@ impl StepRecorder {
         self.last_dispatches
     }
 
-    /// Encodes everything recorded since the last submit and submits it once.
+    /// Encodes everything recorded since the last submit and submits it once. A step over the
+    /// timer's capacity is refused before anything is encoded, and its recorded work dropped, so
+    /// the next step does not replay it.
     pub fn submit(&mut self, engine: &Engine) -> Result<wgpu::SubmissionIndex> {
+        let n = self.dispatches.len();
+        if let Some(t) = self.timer.as_ref().filter(|t| n as u32 > t.capacity) {
+            let limit = t.capacity as u64;
+            self.dispatches.clear();
+            self.copies.clear();
+            self.copies_after.clear();
+            return Err(Error::OverLimit {
+                what: format!("{n} timed dispatches"),
+                size: n as u64,
+                limit,
+                unit: "dispatches",
+            });
+        }
         let mut enc = engine
             .device()
             .create_command_encoder(&wgpu::CommandEncoderDescriptor {
@@ -122,7 +137,6 @@ impl StepRecorder {
             enc.copy_buffer_to_buffer(&c.src, c.src_offset, &c.dst, c.dst_offset, c.size);
             engine.count_device_copy(c.size);
         }
-        let n = self.dispatches.len();
         match &mut self.timer {
             None => {
                 let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
@@ -137,14 +151,6 @@ impl StepRecorder {
                 }
             }
             Some(t) => {
-                if n as u32 > t.capacity {
-                    return Err(Error::OverLimit {
-                        what: format!("{n} timed dispatches"),
-                        size: n as u64,
-                        limit: t.capacity as u64,
-                        unit: "dispatches",
-                    });
-                }
                 t.labels.clear();
                 for (i, d) in self.dispatches.iter().enumerate() {
                     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor {
