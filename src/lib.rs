@@ -27,6 +27,9 @@
 //! # Ok(()) }
 //! ```
 
+/// Data parallelism over MPI (feature `dist`): sharded optimizer state, a global guard.
+#[cfg(feature = "dist")]
+pub use wgopt_dist as dist;
 pub use wgopt_optim as optim;
 pub use wgopt_reference as reference;
 pub use wgopt_scheduler as scheduler;

@@ -1,6 +1,7 @@
 //! `cargo xtask`: the project's own commands.
 //!
-//! - `setup`      make sure a wgpu adapter exists (installs Mesa's lavapipe when none does)
+//! - `setup`      make sure a wgpu adapter exists (installs Mesa's lavapipe when none does) and
+//!   that OpenMPI and libclang are there for wgopt-dist (installs them when absent)
 //! - `test`       setup, then `cargo test --workspace`
 //! - `demo`       setup, then the main example: a character-level GPT trained with Muon +
 //!   AdamW — the burn GPT (all on the GPU) on a hardware adapter, the toy GPT (CPU model, GPU
@@ -28,7 +29,8 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Cmd {
-    /// Make sure a GPU adapter exists; install lavapipe (Debian/Ubuntu, as root) if none does.
+    /// Make sure a GPU adapter and MPI exist; install lavapipe and OpenMPI (Debian/Ubuntu, as
+    /// root) when absent.
     Setup,
     /// Setup, then run every test of the workspace.
     Test {
@@ -106,6 +108,34 @@ fn demo_is_burn() -> Result<bool> {
 }
 
 fn setup() -> Result<()> {
+    setup_adapter()?;
+    setup_mpi()
+}
+
+fn can_apt() -> bool {
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
+    is_root && Command::new("apt-get").arg("--version").output().is_ok()
+}
+
+/// `apt-get update` then `apt-get install -y` the packages.
+fn apt_install(packages: &[&str]) -> Result<()> {
+    let mut update = Command::new("apt-get");
+    update
+        .args(["update", "-qq"])
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run(update)?;
+    let mut c = Command::new("apt-get");
+    c.args(["install", "-y", "-qq"])
+        .args(packages)
+        .env("DEBIAN_FRONTEND", "noninteractive");
+    run(c)
+}
+
+fn setup_adapter() -> Result<()> {
     if have_adapter() {
         for (a, _, _) in wgopt::scheduler::list_adapters(wgopt::scheduler::DEFAULT_BACKENDS) {
             println!("setup: adapter {a}");
@@ -113,29 +143,61 @@ fn setup() -> Result<()> {
         return Ok(());
     }
     let install = "apt-get install -y mesa-vulkan-drivers libvulkan1";
-    let is_root = Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| o.stdout.starts_with(b"0"))
-        .unwrap_or(false);
-    let has_apt = Command::new("apt-get").arg("--version").output().is_ok();
-    if !(is_root && has_apt) {
+    if !can_apt() {
         bail!("no GPU adapter found. Install a Vulkan driver; without a GPU, as root on Debian/Ubuntu: {install}");
     }
     println!("setup: no adapter found; installing Mesa's software Vulkan driver (lavapipe)");
-    let mut update = Command::new("apt-get");
-    update
-        .args(["update", "-qq"])
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    run(update)?;
-    let mut c = Command::new("apt-get");
-    c.args(["install", "-y", "-qq", "mesa-vulkan-drivers", "libvulkan1"])
-        .env("DEBIAN_FRONTEND", "noninteractive");
-    run(c)?;
+    apt_install(&["mesa-vulkan-drivers", "libvulkan1"])?;
     if !have_adapter() {
         bail!("installed lavapipe but wgpu still finds no adapter");
     }
     println!("setup: lavapipe installed");
+    Ok(())
+}
+
+/// What wgopt-dist needs: the MPI runtime (mpirun), its headers (mpicc finds them for
+/// rsmpi's build) and libclang (bindgen).
+fn have_mpi() -> bool {
+    let found = |cmd: &str, arg: &str| Command::new(cmd).arg(arg).output().is_ok();
+    let libclang = [
+        "/usr/lib",
+        "/usr/lib/x86_64-linux-gnu",
+        "/usr/lib/aarch64-linux-gnu",
+    ]
+    .iter()
+    .chain(&[
+        "/usr/lib/llvm-14/lib",
+        "/usr/lib/llvm-15/lib",
+        "/usr/lib/llvm-16/lib",
+    ])
+    .filter_map(|d| std::fs::read_dir(d).ok())
+    .flatten()
+    .filter_map(|e| e.ok())
+    .any(|e| e.file_name().to_string_lossy().starts_with("libclang.so"))
+        || std::env::var_os("LIBCLANG_PATH").is_some();
+    found("mpirun", "--version") && found("mpicc", "--showme:version") && libclang
+}
+
+fn setup_mpi() -> Result<()> {
+    if have_mpi() {
+        println!("setup: MPI (mpirun, mpicc) and libclang found");
+        return Ok(());
+    }
+    let packages = ["openmpi-bin", "libopenmpi-dev", "libclang-dev"];
+    if !can_apt() {
+        bail!(
+            "wgopt-dist needs OpenMPI and libclang. As root on Debian/Ubuntu: apt-get install -y {}",
+            packages.join(" ")
+        );
+    }
+    println!("setup: installing OpenMPI and libclang for wgopt-dist");
+    apt_install(&packages)?;
+    if !have_mpi() {
+        bail!(
+            "installed {} but mpirun, mpicc or libclang is still missing",
+            packages.join(" ")
+        );
+    }
     Ok(())
 }
 
