@@ -10,6 +10,7 @@
 pub mod checkpoint;
 pub mod comm;
 pub mod data_parallel;
+pub mod dgc;
 pub mod error;
 pub mod plan;
 pub mod support;

@@ -139,3 +139,32 @@ fn state_saved_at_three_ranks_resumes_at_two_and_one() {
         }
     }
 }
+
+/// Deep Gradient Compression at 2 and 3 ranks against N simulated workers of the reference
+/// twin and a CPU SGD: sparse (masking, local clipping) and Nesterov without masking, through
+/// a two-epoch sparsity warm-up.
+#[test]
+fn dgc_matches_its_twin_simulating_every_worker() {
+    for np in [2, 3] {
+        for args in [
+            ["dgc", "0.01", "1", "0", "1", "8"],
+            ["dgc", "0.05", "0", "1", "0", "8"],
+        ] {
+            println!("{}", agreed(&mpirun(np, &args)));
+        }
+    }
+}
+
+#[test]
+fn dgc_at_full_ratio_is_data_parallel_momentum_sgd() {
+    for np in [2, 3] {
+        println!("{}", agreed(&mpirun(np, &["dgc-full", "6"])));
+    }
+}
+
+#[test]
+fn dgc_skips_every_rank_on_one_ranks_nan() {
+    for np in [2, 3] {
+        agreed(&mpirun(np, &["dgc-nan"]));
+    }
+}

@@ -14,6 +14,7 @@
 //! `wgopt_solvers::newton_schulz`, `wgopt_reference::ot::sns` ↔ `wgopt_solvers::ot::sns`.
 
 pub mod constrained;
+pub mod dgc;
 pub mod guard;
 pub mod linalg;
 pub mod optim;

@@ -13,6 +13,7 @@
 //!
 //! Every kernel is declared next to the code that launches it; [`kernels`] lists them all.
 
+pub mod dgc;
 mod host;
 pub mod kkt;
 pub mod linalg;
@@ -37,6 +38,7 @@ pub fn kernels() -> Vec<&'static Kernel> {
         linalg::matmul::KERNELS,
         newton_schulz::KERNELS,
         quantile::KERNELS,
+        dgc::KERNELS,
         pcg::KERNELS,
         ot::kernels::KERNELS,
         ot::sns::kernels::KERNELS,

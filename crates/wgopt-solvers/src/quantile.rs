@@ -90,9 +90,10 @@ pub struct AbsQuantile {
 }
 
 /// Each matrix's ranks, and per source its histogram tiles of at most [`QUANTILE_TILE`].
+/// `ranks(len, q)`: the matrix's configuration from its length and its source's parameter.
 fn plan(
     sources: &[QuantileSource<'_>],
-    add: f32,
+    ranks: impl Fn(u32, f64) -> Result<QuantileMatrix>,
 ) -> Result<(Vec<QuantileMatrix>, Vec<Vec<QuantileTile>>)> {
     let mut configs = Vec::new();
     let mut tiles_per_source = Vec::new();
@@ -106,14 +107,8 @@ fn plan(
                     got: format!("a buffer of {} bytes", src.buffer.size()),
                 });
             }
-            let r = quantile_ranks(len as usize, q)?;
             let matrix = configs.len() as u32;
-            configs.push(QuantileMatrix {
-                rank_lo: r.lo as u32,
-                rank_hi: r.hi as u32,
-                weight: r.weight,
-                add,
-            });
+            configs.push(ranks(len, q)?);
             for start in (offset..offset + len).step_by(QUANTILE_TILE as usize) {
                 let end = (start + QUANTILE_TILE).min(offset + len);
                 tiles.push(QuantileTile {
@@ -130,9 +125,49 @@ fn plan(
 }
 
 impl AbsQuantile {
+    /// `quantile(|x_i|, q_i) + add` per matrix, q_i the third field of each source matrix.
     pub fn new(engine: &Engine, sources: &[QuantileSource<'_>], add: f32) -> Result<AbsQuantile> {
+        let (configs, tiles) = plan(sources, |len, q| {
+            let r = quantile_ranks(len as usize, q)?;
+            Ok(QuantileMatrix {
+                rank_lo: r.lo as u32,
+                rank_hi: r.hi as u32,
+                weight: r.weight,
+                add,
+            })
+        })?;
+        Self::assemble(engine, sources, configs, tiles)
+    }
+
+    /// The k-th largest |x_i| per matrix, exactly (top-k thresholds: Deep Gradient
+    /// Compression), k_i the third field of each source matrix (1 ≤ k_i ≤ len).
+    pub fn kth_largest(engine: &Engine, sources: &[QuantileSource<'_>]) -> Result<AbsQuantile> {
+        let (configs, tiles) = plan(sources, |len, k| {
+            let k = k as u32;
+            if k == 0 || k > len {
+                return Err(Error::ShapeMismatch {
+                    name: "top-k".into(),
+                    expected: format!("1 ≤ k ≤ {len}"),
+                    got: format!("k = {k}"),
+                });
+            }
+            Ok(QuantileMatrix {
+                rank_lo: len - k,
+                rank_hi: len - k,
+                weight: 0.0,
+                add: 0.0,
+            })
+        })?;
+        Self::assemble(engine, sources, configs, tiles)
+    }
+
+    fn assemble(
+        engine: &Engine,
+        sources: &[QuantileSource<'_>],
+        configs: Vec<QuantileMatrix>,
+        tiles_per_source: Vec<Vec<QuantileTile>>,
+    ) -> Result<AbsQuantile> {
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let (configs, tiles_per_source) = plan(sources, add)?;
         let count = configs.len() as u32;
         if count == 0 {
             return Err(Error::ShapeMismatch {

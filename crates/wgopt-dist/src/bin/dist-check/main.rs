@@ -6,8 +6,11 @@
 //! Scenarios: `trajectory <optimizer> <steps>`, `nan`, `bad-length`, `bad-name`,
 //! `unsupported`, `save <dir> <optimizer> <steps>`, `resume <dir> <optimizer> <steps> <more>
 //! gathered|shards`, `traffic <optimizer> <steps>` (bytes and time per step, GPT-2-small's
-//! shapes scaled by `WGOPT_DIST_SCALE`).
+//! shapes scaled by `WGOPT_DIST_SCALE`), `dgc <ratio> <masking> <nesterov> <clipping> <steps>`
+//! and `dgc-full <steps>` (Deep Gradient Compression against its twin and, at ratio 1, against
+//! momentum SGD), `dgc-nan`, `dgc-traffic <ratio> <steps>`.
 
+mod dgc;
 mod model;
 
 use model::{Oracle, Run};
@@ -57,6 +60,10 @@ fn run(comm: Communicator, args: &[String]) -> Result<String, String> {
             arg(args, 3)?,
         ),
         "resume" => model::resume(comm, args),
+        "dgc" => dgc::against_twin(comm, args),
+        "dgc-full" => dgc::full_ratio_is_momentum_sgd(comm, arg(args, 1)?),
+        "dgc-nan" => dgc::nan_on_one_rank(comm),
+        "dgc-traffic" => dgc::traffic(comm, arg(args, 1)?, arg(args, 2)?),
         "traffic" => model::traffic(comm, &arg::<String>(args, 1)?, arg(args, 2)?),
         other => Err(format!("unknown scenario {other:?}")),
     }

@@ -74,7 +74,7 @@ fn micro(kind: u64, step: u64, j: usize, i: usize, n: usize) -> Vec<f32> {
 }
 
 /// The mean over micro-batches `js` of every parameter's gradient.
-fn batch_mean(
+pub fn batch_mean(
     specs: &[ParamSpec],
     kind: u64,
     step: u64,
@@ -96,7 +96,7 @@ fn batch_mean(
         .collect()
 }
 
-fn initial(specs: &[ParamSpec]) -> Vec<Vec<f32>> {
+pub fn initial(specs: &[ParamSpec]) -> Vec<Vec<f32>> {
     specs
         .iter()
         .enumerate()
@@ -108,7 +108,7 @@ fn initial(specs: &[ParamSpec]) -> Vec<Vec<f32>> {
         .collect()
 }
 
-fn refs(v: &[Vec<f32>]) -> Vec<&[f32]> {
+pub fn refs(v: &[Vec<f32>]) -> Vec<&[f32]> {
     v.iter().map(Vec::as_slice).collect()
 }
 
