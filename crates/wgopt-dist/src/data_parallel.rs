@@ -243,6 +243,13 @@ impl DataParallel {
         Ok(())
     }
 
+    /// Replaces the learning-rate schedule of every rank's shard (the same on every rank).
+    pub fn set_schedule(&mut self, schedule: wgopt_reference::schedule::Schedule) {
+        if let Some(shard) = self.shard.as_mut() {
+            shard.driver.optimizer().set_schedule(schedule);
+        }
+    }
+
     /// The last step's statistics (no communication).
     pub fn stats(&self) -> DistStats {
         self.stats

@@ -12,6 +12,9 @@
 //!   `<out>/compare.md` (final loss, steps to target, time split per step).
 //! - `--grad-noise 1.0` / `--label-noise 0.2` for the robustness variant (ROOT's claim).
 //! - `--save DIR` / `--resume DIR` checkpoint model and optimizer state.
+//! - `mpirun -np 2 target/release/examples/gpt_toy --distributed` — data parallel over MPI.
+
+mod distributed;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -94,6 +97,10 @@ struct Args {
     /// List the optimizers and exit.
     #[arg(long)]
     list: bool,
+    /// Data parallel over MPI: run under `mpirun -np N`; each rank trains on batch/N rows of
+    /// every batch, the optimizer state sharded (wgopt-dist).
+    #[arg(long)]
+    distributed: bool,
 }
 
 fn parse_kv(s: &str) -> std::result::Result<(String, String), String> {
@@ -323,6 +330,10 @@ fn main() -> Result<()> {
     }
     let corpus = Corpus::load(&args.data, 0.1)?;
     std::fs::create_dir_all(&args.out)?;
+    if args.distributed {
+        let (cfg, _) = train_config(&args, &args.optimizer, corpus.vocab())?;
+        return distributed::run(&args, &corpus, cfg);
+    }
     let engine = Engine::new()?;
     println!(
         "toy GPT on {} | optimizer on {} | {} symbols, {} train / {} val tokens",
