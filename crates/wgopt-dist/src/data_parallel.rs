@@ -205,6 +205,50 @@ impl DataParallel {
         Ok(self.stats)
     }
 
+    /// [`DataParallel::step`] for gradients already on this rank's GPU, in `full` (a
+    /// parameter set with the same specs, e.g. the one the model's kernels write into):
+    /// reads them back (wgpu has no GPU-direct transport), steps, and writes every updated
+    /// parameter into `full`'s parameter arena.
+    pub fn step_param_set(&mut self, full: &mut ParamSet) -> Result<DistStats> {
+        let read = self.read_full_grads(full);
+        let grads = self.comm.agree(read)?;
+        let refs: Vec<&[f32]> = grads.iter().map(Vec::as_slice).collect();
+        let stats = self.step(&refs)?;
+        let written = self
+            .specs
+            .iter()
+            .enumerate()
+            .try_for_each(|(i, s)| full.write_param(&s.name, self.param(i)));
+        self.comm.agree(written)?;
+        Ok(stats)
+    }
+
+    /// `full`'s gradients in the specs' order; a set with other parameters is this rank's error.
+    fn read_full_grads(&self, full: &ParamSet) -> std::result::Result<Vec<Vec<f32>>, String> {
+        let layout = full.layout();
+        if layout.slots.len() != self.specs.len() {
+            return Err(format!(
+                "the parameter set has {} parameters, the model {}",
+                layout.slots.len(),
+                self.specs.len()
+            ));
+        }
+        let mut grads = full.read_grads().map_err(|e| e.to_string())?;
+        self.specs
+            .iter()
+            .map(|s| {
+                let i = layout.index_of(&s.name).map_err(|e| e.to_string())?;
+                if layout.slots[i].shape != s.shape {
+                    return Err(format!(
+                        "{:?} has shape {:?} in the parameter set",
+                        s.name, layout.slots[i].shape
+                    ));
+                }
+                Ok(std::mem::take(&mut grads[i]))
+            })
+            .collect()
+    }
+
     /// Sophia-G: whether a Hessian estimate is due after this step.
     pub fn curvature_due(&self) -> bool {
         match &self.shard {

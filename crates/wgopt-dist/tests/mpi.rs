@@ -68,6 +68,17 @@ fn adamw_matches_one_process_on_the_whole_batch() {
     trajectory("adamw");
 }
 
+/// Gradients in a GPU parameter set, updated parameters returned there.
+#[test]
+fn gpu_resident_gradients_match_one_process() {
+    for np in [2, 3] {
+        println!(
+            "{}",
+            agreed(&mpirun(np, &["trajectory-gpu", "muon+adamw", "6"]))
+        );
+    }
+}
+
 #[test]
 fn lion_matches_one_process_on_the_whole_batch() {
     trajectory("lion");

@@ -3,7 +3,8 @@
 //! against a single-process run on the whole batch that it computes itself, prints one line
 //! per rank (`rank r: OK …` or `rank r: FAIL …`) and exits non-zero on failure.
 //!
-//! Scenarios: `trajectory <optimizer> <steps>`, `nan`, `bad-length`, `bad-name`,
+//! Scenarios: `trajectory <optimizer> <steps>`, `trajectory-gpu <optimizer> <steps>` (gradients
+//! in a GPU parameter set), `nan`, `bad-length`, `bad-name`,
 //! `unsupported`, `save <dir> <optimizer> <steps>`, `resume <dir> <optimizer> <steps> <more>
 //! gathered|shards`, `traffic <optimizer> <steps>` (bytes and time per step, GPT-2-small's
 //! shapes scaled by `WGOPT_DIST_SCALE`), `dgc <ratio> <masking> <nesterov> <clipping> <steps>`
@@ -50,6 +51,7 @@ fn run(comm: Communicator, args: &[String]) -> Result<String, String> {
     let scenario = args.first().map(String::as_str).unwrap_or("");
     match scenario {
         "trajectory" => trajectory(comm, &arg::<String>(args, 1)?, arg(args, 2)?),
+        "trajectory-gpu" => model::trajectory_gpu(comm, &arg::<String>(args, 1)?, arg(args, 2)?),
         "nan" => nan_on_one_rank(comm),
         "bad-length" => bad_length(comm),
         "bad-name" | "unsupported" => bad_setup(comm, scenario),

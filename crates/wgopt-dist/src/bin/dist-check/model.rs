@@ -210,6 +210,36 @@ impl Run {
     }
 }
 
+/// The trajectory with gradients written into a GPU parameter set and parameters returned
+/// there (`DataParallel::step_param_set`).
+pub fn trajectory_gpu(comm: Communicator, name: &str, steps: u64) -> Result<String, String> {
+    let mut run = Run::new(comm, name)?;
+    let mut oracle = Oracle::new(name, &run)?;
+    let engine = engine()?;
+    let mut full = ParamSet::new(&engine, run.specs()).map_err(|e| e.to_string())?;
+    for step in 0..steps {
+        let g = run.local(0, step, None);
+        for (s, v) in run.specs.iter().zip(&g) {
+            full.write_grad(&s.name, v).map_err(|e| e.to_string())?;
+        }
+        run.dp
+            .step_param_set(&mut full)
+            .map_err(|e| e.to_string())?;
+        oracle.step(step, &run, None)?;
+    }
+    for (i, s) in run.specs().iter().enumerate() {
+        if full.read_param(&s.name).map_err(|e| e.to_string())? != run.dp.param(i) {
+            return Err(format!(
+                "{}: the parameter set differs from the gathered parameters",
+                s.name
+            ));
+        }
+    }
+    oracle
+        .compare(&run)
+        .map(|l| format!("through a GPU parameter set: {l}"))
+}
+
 /// The same optimizer in one process on the whole batch.
 pub struct Oracle {
     params: ParamSet,
