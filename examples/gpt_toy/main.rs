@@ -321,6 +321,51 @@ fn table(runs: &[RunResult], target: f32) -> String {
     s
 }
 
+/// One optimizer (or a resumed checkpoint): train, write its CSV and plot, check the loss fell.
+fn train_one(args: &Args, engine: &Engine, corpus: &Corpus) -> Result<()> {
+    let trainer = match &args.resume {
+        Some(dir) => {
+            let t = Trainer::resume(engine, corpus, dir)?;
+            println!(
+                "resumed {} at step {} from {}",
+                t.config().optimizer,
+                t.step_index(),
+                dir.display()
+            );
+            t
+        }
+        None => {
+            let (cfg, _) = train_config(args, &args.optimizer, corpus.vocab())?;
+            Trainer::new(engine, corpus, cfg)?
+        }
+    };
+    println!(
+        "{} parameters, batch {}×{}, optimizer {} {:?}",
+        trainer.num_params(),
+        args.batch,
+        args.context,
+        trainer.config().optimizer,
+        trainer.config().hparams
+    );
+    let csv = args.out.join(format!("{}.csv", trainer.config().optimizer));
+    let r = run(args, engine, corpus, trainer, "command line".into(), &csv)?;
+    println!("wrote {}", csv.display());
+    plot(
+        &args.out.join(format!("{}.png", r.name)),
+        std::slice::from_ref(&r),
+        &format!("toy GPT, {}", r.name),
+    )?;
+    let (first, last) = (
+        r.curve.first().map_or(f32::NAN, |c| c.2),
+        r.curve.last().map_or(f32::NAN, |c| c.2),
+    );
+    if last.is_nan() || last >= first {
+        bail!("validation loss did not fall ({first:.4} → {last:.4})");
+    }
+    println!("validation loss fell from {first:.4} to {last:.4}");
+    Ok(())
+}
+
 fn main() -> Result<()> {
     env_logger::init();
     let args = Args::parse();
@@ -344,54 +389,7 @@ fn main() -> Result<()> {
         corpus.val.len()
     );
     if args.compare.is_empty() {
-        let trainer = match &args.resume {
-            Some(dir) => {
-                let t = Trainer::resume(&engine, &corpus, dir)?;
-                println!(
-                    "resumed {} at step {} from {}",
-                    t.config().optimizer,
-                    t.step_index(),
-                    dir.display()
-                );
-                t
-            }
-            None => {
-                let (cfg, _) = train_config(&args, &args.optimizer, corpus.vocab())?;
-                Trainer::new(&engine, &corpus, cfg)?
-            }
-        };
-        println!(
-            "{} parameters, batch {}×{}, optimizer {} {:?}",
-            trainer.num_params(),
-            args.batch,
-            args.context,
-            trainer.config().optimizer,
-            trainer.config().hparams
-        );
-        let csv = args.out.join(format!("{}.csv", trainer.config().optimizer));
-        let r = run(
-            &args,
-            &engine,
-            &corpus,
-            trainer,
-            "command line".into(),
-            &csv,
-        )?;
-        println!("wrote {}", csv.display());
-        plot(
-            &args.out.join(format!("{}.png", r.name)),
-            std::slice::from_ref(&r),
-            &format!("toy GPT, {}", r.name),
-        )?;
-        let (first, last) = (
-            r.curve.first().map_or(f32::NAN, |c| c.2),
-            r.curve.last().map_or(f32::NAN, |c| c.2),
-        );
-        if last.is_nan() || last >= first {
-            bail!("validation loss did not fall ({first:.4} → {last:.4})");
-        }
-        println!("validation loss fell from {first:.4} to {last:.4}");
-        return Ok(());
+        return train_one(&args, &engine, &corpus);
     }
     if args.resume.is_some() || args.save.is_some() {
         bail!("--save/--resume apply to single runs, not --compare");
