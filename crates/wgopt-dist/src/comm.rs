@@ -92,6 +92,20 @@ impl Communicator {
         })
     }
 
+    /// Checks that every rank passed the same `settings` (what rank 0 passed); otherwise
+    /// every rank returns the first differing rank's [`Error::Rank`]. `what` names them.
+    pub fn agree_on(&mut self, what: &str, settings: &str) -> Result<()> {
+        let all = self.all_gather_text(settings);
+        match all.iter().position(|f| *f != all[0]) {
+            None => Ok(()),
+            Some(rank) => Err(Error::Rank {
+                rank,
+                world: self.size(),
+                message: format!("{what} differ from rank 0's ({} vs {})", all[rank], all[0]),
+            }),
+        }
+    }
+
     fn all_gather_words(&mut self, word: u32) -> Vec<u32> {
         let t = Instant::now();
         let mut all = vec![0u32; self.size()];

@@ -80,18 +80,10 @@ impl DataParallel {
     ) -> Result<DataParallel> {
         let local = check_setup(name, specs);
         let (entry, how) = comm.agree(local)?;
-        let fingerprint = format!("{name} {specs:?}");
-        let all = comm.all_gather_text(&fingerprint);
-        if let Some(r) = all.iter().position(|f| *f != all[0]) {
-            return Err(Error::Rank {
-                rank: r,
-                world: comm.size(),
-                message: format!(
-                    "optimizer and parameter specs differ from rank 0's ({} vs {})",
-                    all[r], all[0]
-                ),
-            });
-        }
+        comm.agree_on(
+            "optimizer and parameter specs",
+            &format!("{name} {specs:?}"),
+        )?;
         let orth = |i: usize| match how {
             Support::WholeTensors(Orthogonalised::AllMatrices) => specs[i].shape.len() >= 2,
             Support::WholeTensors(Orthogonalised::Group(g)) => specs[i].group == g,

@@ -16,7 +16,7 @@ pub use wgopt_reference::dgc::DgcConfig;
 pub use wgopt_solvers::dgc::GpuDgc;
 
 use crate::comm::{Communicator, Traffic};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use wgopt_optim::registry;
 use wgopt_optim::Optimizer;
 use wgopt_reference::dgc::{clip_values, exchange, Sparse};
@@ -58,18 +58,8 @@ impl DgcDataParallel {
         lr: f64,
         weight_decay: f64,
     ) -> Result<DgcDataParallel> {
-        let fingerprint = format!("dgc {config:?} {lr} {weight_decay} {specs:?}");
-        let all = comm.all_gather_text(&fingerprint);
-        if let Some(r) = all.iter().position(|f| *f != all[0]) {
-            return Err(Error::Rank {
-                rank: r,
-                world: comm.size(),
-                message: format!(
-                    "DGC settings or specs differ from rank 0's ({} vs {})",
-                    all[r], all[0]
-                ),
-            });
-        }
+        let settings = format!("dgc {config:?} {lr} {weight_decay} {specs:?}");
+        comm.agree_on("DGC settings and parameter specs", &settings)?;
         let built = build(engine, specs, config, lr, weight_decay);
         let (compressor, params, optimizer) = comm.agree(built)?;
         Ok(DgcDataParallel {

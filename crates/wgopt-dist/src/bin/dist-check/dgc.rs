@@ -7,7 +7,7 @@ use wgopt_dist::dgc::{DgcConfig, DgcDataParallel};
 use wgopt_dist::Communicator;
 use wgopt_optim::registry;
 use wgopt_reference::dgc::{clip_values, exchange, DgcWorker};
-use wgopt_scheduler::{GuardConfig, ParamSet, ParamSpec};
+use wgopt_scheduler::{Engine, GuardConfig, ParamSet, ParamSpec};
 
 const LR: f32 = 0.1;
 
@@ -15,6 +15,20 @@ const LR: f32 = 0.1;
 /// (its parity test), the sum and SGD step are one rounding each; 1e-5 is far below the
 /// ~1e-2 a wrongly sent coordinate would move a parameter.
 const TOLERANCE: f32 = 1e-5;
+
+/// The run every scenario starts from: the test model at its initial values on every rank.
+fn start(
+    comm: Communicator,
+    cfg: DgcConfig,
+) -> Result<(DgcDataParallel, Vec<ParamSpec>, Engine), String> {
+    let engine = engine()?;
+    let specs = specs("sgd");
+    let mut dp = DgcDataParallel::new(comm, &engine, &specs, cfg, f64::from(LR), 0.0)
+        .map_err(|e| e.to_string())?;
+    dp.set_params(&refs(&initial(&specs)))
+        .map_err(|e| e.to_string())?;
+    Ok((dp, specs, engine))
+}
 
 fn rank_grads(specs: &[ParamSpec], step: u64, r: usize, n: usize) -> Vec<Vec<f32>> {
     batch_mean(specs, 0, step, r * MICRO / n..(r + 1) * MICRO / n)
@@ -50,12 +64,8 @@ pub fn against_twin(comm: Communicator, args: &[String]) -> Result<String, Strin
         ..DgcConfig::default()
     };
     let (world, rank) = (comm.size(), comm.rank());
-    let engine = engine()?;
-    let specs = specs("sgd");
-    let mut dp = DgcDataParallel::new(comm, &engine, &specs, cfg, f64::from(LR), 0.0)
-        .map_err(|e| e.to_string())?;
+    let (mut dp, specs, _) = start(comm, cfg)?;
     let mut params = initial(&specs);
-    dp.set_params(&refs(&params)).map_err(|e| e.to_string())?;
     let sizes: Vec<usize> = specs.iter().map(ParamSpec::numel).collect();
     let mut workers: Vec<DgcWorker> = (0..world).map(|_| DgcWorker::new(&sizes)).collect();
     let mut sent = 0;
@@ -113,12 +123,7 @@ pub fn full_ratio_is_momentum_sgd(comm: Communicator, steps: u64) -> Result<Stri
         ..DgcConfig::default()
     };
     let (world, rank) = (comm.size(), comm.rank());
-    let engine = engine()?;
-    let specs = specs("sgd");
-    let mut dp = DgcDataParallel::new(comm, &engine, &specs, cfg, f64::from(LR), 0.0)
-        .map_err(|e| e.to_string())?;
-    dp.set_params(&refs(&initial(&specs)))
-        .map_err(|e| e.to_string())?;
+    let (mut dp, specs, engine) = start(comm, cfg)?;
     let mut plain = ParamSet::new(&engine, &specs).map_err(|e| e.to_string())?;
     for (s, v) in specs.iter().zip(initial(&specs)) {
         plain.write_param(&s.name, &v).map_err(|e| e.to_string())?;
@@ -169,12 +174,7 @@ pub fn nan_on_one_rank(comm: Communicator) -> Result<String, String> {
         ..DgcConfig::default()
     };
     let (world, rank) = (comm.size(), comm.rank());
-    let engine = engine()?;
-    let specs = specs("sgd");
-    let mut dp = DgcDataParallel::new(comm, &engine, &specs, cfg, f64::from(LR), 0.0)
-        .map_err(|e| e.to_string())?;
-    dp.set_params(&refs(&initial(&specs)))
-        .map_err(|e| e.to_string())?;
+    let (mut dp, specs, _) = start(comm, cfg)?;
     let e = |e: wgopt_dist::Error| e.to_string();
     for step in 0..3 {
         let mut g = rank_grads(&specs, step, rank, world);
