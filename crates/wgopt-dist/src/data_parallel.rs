@@ -181,9 +181,8 @@ impl DataParallel {
         if !skip {
             let read = self.read_shard_params();
             self.comm.agree(read)?;
-            let counts = self.plan.counts.clone();
             self.comm
-                .all_gather(&self.owned, &counts, &mut self.gathered);
+                .all_gather(&self.owned, &self.plan.counts, &mut self.gathered);
         }
         self.stats.grad_norm = norm;
         self.stats.clip_coef = coef;
@@ -318,9 +317,8 @@ impl DataParallel {
 
     /// Reduce-scatter: the owner's part, summed over ranks and divided by N.
     fn reduce_mean(&mut self) {
-        let counts = self.plan.counts.clone();
         self.comm
-            .reduce_scatter_sum(&self.packed, &counts, &mut self.owned);
+            .reduce_scatter_sum(&self.packed, &self.plan.counts, &mut self.owned);
         let n = self.comm.size() as f32;
         for x in &mut self.owned {
             *x /= n;
