@@ -142,6 +142,11 @@ impl DataParallel {
         &mut self.comm
     }
 
+    /// The communicator back, for another optimizer (MPI starts once per process).
+    pub fn into_communicator(self) -> Communicator {
+        self.comm
+    }
+
     /// Parameter `i` (in the specs' order), as of the last step, on every rank.
     pub fn param(&self, i: usize) -> &[f32] {
         let o = self.param_offsets[i];

@@ -68,6 +68,15 @@ fn adamw_matches_one_process_on_the_whole_batch() {
     trajectory("adamw");
 }
 
+/// Every optimizer the table distributes (the README's list) runs and matches one process.
+#[test]
+fn every_supported_optimizer_matches_one_process() {
+    for np in [2, 3] {
+        let text = agreed(&mpirun(np, &["every", "4"]));
+        assert!(text.starts_with("20 optimizers"), "{text}");
+    }
+}
+
 /// Gradients in a GPU parameter set, updated parameters returned there.
 #[test]
 fn gpu_resident_gradients_match_one_process() {

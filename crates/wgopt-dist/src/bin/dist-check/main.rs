@@ -3,7 +3,7 @@
 //! against a single-process run on the whole batch that it computes itself, prints one line
 //! per rank (`rank r: OK …` or `rank r: FAIL …`) and exits non-zero on failure.
 //!
-//! Scenarios: `trajectory <optimizer> <steps>`, `trajectory-gpu <optimizer> <steps>` (gradients
+//! Scenarios: `trajectory <optimizer> <steps>`, `every <steps>` (every supported optimizer), `trajectory-gpu <optimizer> <steps>` (gradients
 //! in a GPU parameter set), `nan`, `bad-length`, `bad-name`,
 //! `unsupported`, `save <dir> <optimizer> <steps>`, `resume <dir> <optimizer> <steps> <more>
 //! gathered|shards`, `traffic <optimizer> <steps>` (bytes and time per step, GPT-2-small's
@@ -51,6 +51,7 @@ fn run(comm: Communicator, args: &[String]) -> Result<String, String> {
     let scenario = args.first().map(String::as_str).unwrap_or("");
     match scenario {
         "trajectory" => trajectory(comm, &arg::<String>(args, 1)?, arg(args, 2)?),
+        "every" => every_supported(comm, arg(args, 1)?),
         "trajectory-gpu" => model::trajectory_gpu(comm, &arg::<String>(args, 1)?, arg(args, 2)?),
         "nan" => nan_on_one_rank(comm),
         "bad-length" => bad_length(comm),
@@ -80,6 +81,34 @@ fn trajectory(comm: Communicator, name: &str, steps: u64) -> Result<String, Stri
         oracle.step(step, &run, None)?;
     }
     oracle.compare(&run)
+}
+
+/// Every optimizer of the table that runs distributed, one after another on one
+/// communicator, each against one process.
+fn every_supported(mut comm: Communicator, steps: u64) -> Result<String, String> {
+    let mut done = Vec::new();
+    for name in wgopt_optim::registry::names() {
+        if matches!(
+            wgopt_dist::support(name),
+            Some(wgopt_dist::Support::Refused(_)) | None
+        ) {
+            continue;
+        }
+        let mut run = Run::new(comm, name)?;
+        let mut oracle = Oracle::new(name, &run)?;
+        for step in 0..steps {
+            run.step(step, None)?;
+            oracle.step(step, &run, None)?;
+        }
+        oracle.compare(&run)?;
+        done.push(name);
+        comm = run.dp.into_communicator();
+    }
+    Ok(format!(
+        "{} optimizers match one process: {}",
+        done.len(),
+        done.join(", ")
+    ))
 }
 
 /// A NaN in one rank's gradient: every rank skips, parameters and state bit-identical, and

@@ -46,7 +46,10 @@ pub fn specs(name: &str) -> Vec<ParamSpec> {
     let router = registry::find(name)
         .map(|e| (e.router)())
         .unwrap_or_else(|_| Router::decay_split());
-    router.specs(shapes)
+    // Muon, ROOT, Polar Express and SinkGD alone take matrices only (their hybrids route the
+    // rest to AdamW).
+    let matrices_only = matches!(name, "muon" | "root" | "polar-express" | "sinkgd");
+    router.specs(shapes.into_iter().filter(|(_, s)| !matrices_only || s.len() == 2))
 }
 
 /// A value in [−1, 1) from a key (splitmix64).
