@@ -9,7 +9,9 @@
 //!   writes `<out>/compare.png` (validation loss vs steps and vs wall time), `<out>/compare.md`
 //!   (final loss, steps to target, time per step split into forward+backward, optimizer and
 //!   the rest) and one CSV per run.
+//! - `mpirun -np 2 target/release/examples/gpt_burn --distributed` — data parallel over MPI.
 
+mod distributed;
 mod model;
 mod train;
 
@@ -64,6 +66,10 @@ struct Args {
     target_loss: f32,
     #[arg(long, default_value = "target/gpt_burn")]
     out: PathBuf,
+    /// Data parallel over MPI: run under `mpirun -np N`; each rank trains on batch/N rows of
+    /// every batch with `--optimizer`, its state sharded (wgopt-dist).
+    #[arg(long)]
+    distributed: bool,
 }
 
 /// What a finished run reports.
@@ -261,8 +267,11 @@ fn main() -> Result<()> {
     let mut args = Args::parse();
     let corpus = Corpus::load(&args.data, 0.1)?;
     let settings = settings_of(&args, &corpus)?;
-    let shared = SharedDevice::init()?;
     std::fs::create_dir_all(&args.out)?;
+    if args.distributed {
+        return distributed::run(&args, &corpus, &settings);
+    }
+    let shared = SharedDevice::init()?;
     let adapter = shared.engine().adapter().to_string();
     println!(
         "burn GPT on {} | {adapter} | {} symbols",

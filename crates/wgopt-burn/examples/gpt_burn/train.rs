@@ -29,14 +29,19 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// The learning-rate multiplier at `step`: 10 % linear warmup, then cosine to 0.1×.
-    pub fn multiplier(&self, step: u64) -> f64 {
+    /// The schedule: 10 % linear warmup, then cosine to 0.1×.
+    pub fn schedule(&self) -> Schedule {
         let warmup = (self.steps / 10).max(1);
         let cosine = Schedule::Cosine {
             total: self.steps.saturating_sub(warmup).max(1),
             floor: 0.1,
         };
-        Schedule::warmup(warmup, cosine).multiplier(step)
+        Schedule::warmup(warmup, cosine)
+    }
+
+    /// The learning-rate multiplier at `step`.
+    pub fn multiplier(&self, step: u64) -> f64 {
+        self.schedule().multiplier(step)
     }
 }
 

@@ -49,7 +49,11 @@ pub fn specs(name: &str) -> Vec<ParamSpec> {
     // Muon, ROOT, Polar Express and SinkGD alone take matrices only (their hybrids route the
     // rest to AdamW).
     let matrices_only = matches!(name, "muon" | "root" | "polar-express" | "sinkgd");
-    router.specs(shapes.into_iter().filter(|(_, s)| !matrices_only || s.len() == 2))
+    router.specs(
+        shapes
+            .into_iter()
+            .filter(|(_, s)| !matrices_only || s.len() == 2),
+    )
 }
 
 /// A value in [−1, 1) from a key (splitmix64).
