@@ -8,6 +8,7 @@ use crate::Args;
 use anyhow::{bail, Context, Result};
 use std::io::Write;
 use toygpt::optimizers::router;
+use toygpt::report::{plot_validation, Curve};
 use toygpt::{param_specs, Activations, Corpus, Gpt, Split, TrainConfig};
 use wgopt::optim::registry::{split_partner, Request};
 use wgopt::{Engine, GuardConfig, Schedule};
@@ -79,6 +80,7 @@ pub fn run(args: &Args, corpus: &Corpus, cfg: TrainConfig) -> Result<()> {
         None
     };
     let started = std::time::Instant::now();
+    let mut curve: Curve = Vec::new();
     for step in 0..cfg.steps {
         let batch = corpus.batch(Split::Train, cfg.batch, t, cfg.seed, step, cfg.label_noise)?;
         let rows = rank * local * t..(rank + 1) * local * t;
@@ -109,6 +111,7 @@ pub fn run(args: &Args, corpus: &Corpus, cfg: TrainConfig) -> Result<()> {
                     stats.traffic.total_bytes(),
                     started.elapsed().as_secs_f64()
                 );
+                curve.push((step + 1, started.elapsed().as_secs_f64(), v));
                 v.to_string()
             } else {
                 String::new()
@@ -123,6 +126,31 @@ pub fn run(args: &Args, corpus: &Corpus, cfg: TrainConfig) -> Result<()> {
     }
     if rank == 0 {
         println!("wrote {}", csv.display());
+        finish(&args.out, world, &curve)?;
+    }
+    Ok(())
+}
+
+/// Rank 0's plot of the validation curve, and the check that the loss fell.
+fn finish(out: &std::path::Path, world: usize, curve: &Curve) -> Result<()> {
+    let png = out.join(format!("distributed-{world}.png"));
+    let label = format!("{world} ranks");
+    match plot_validation(
+        &png,
+        &[(label.as_str(), curve)],
+        &format!("data parallel over {world} ranks"),
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?
+    {
+        Some(note) => println!("{note}"),
+        None => println!("wrote {}", png.display()),
+    }
+    let (first, last) = (
+        curve.first().map_or(f32::NAN, |c| c.2),
+        curve.last().map_or(f32::NAN, |c| c.2),
+    );
+    if last.is_nan() || last >= first {
+        bail!("validation loss did not fall ({first:.4} → {last:.4})");
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use std::io::Write;
+use toygpt::report::{plot_validation, Curve};
 use toygpt::{Corpus, Split};
 use wgopt_burn::SharedDevice;
 use wgopt_dist::{Communicator, DataParallel};
@@ -61,10 +62,7 @@ impl ModuleVisitor for ToHost<'_> {
     }
 }
 
-fn to_host(
-    model: &Gpt,
-    grads: Option<&GradientsParams>,
-) -> Result<Vec<HostTensor>> {
+fn to_host(model: &Gpt, grads: Option<&GradientsParams>) -> Result<Vec<HostTensor>> {
     let mut v = ToHost {
         path: Vec::new(),
         grads,
@@ -200,6 +198,8 @@ pub fn run(args: &Args, corpus: &Corpus, settings: &Settings) -> Result<()> {
         );
         writeln!(f, "step,train_loss,val_loss,bytes_sent")?;
     }
+    let started = std::time::Instant::now();
+    let mut curve: Curve = Vec::new();
     for step in 0..settings.steps {
         let (x, y) = slice(
             corpus,
@@ -230,6 +230,7 @@ pub fn run(args: &Args, corpus: &Corpus, settings: &Settings) -> Result<()> {
                     "step {step:>4}  train {train:.4}  val {v:.4}  sent {} B/step",
                     stats.traffic.total_bytes()
                 );
+                curve.push((step + 1, started.elapsed().as_secs_f64(), v));
                 v.to_string()
             } else {
                 String::new()
@@ -239,6 +240,31 @@ pub fn run(args: &Args, corpus: &Corpus, settings: &Settings) -> Result<()> {
     }
     if rank == 0 {
         println!("wrote {}", csv.display());
+        finish(&args.out, world, &curve)?;
+    }
+    Ok(())
+}
+
+/// Rank 0's plot of the validation curve, and the check that the loss fell.
+fn finish(out: &std::path::Path, world: usize, curve: &Curve) -> Result<()> {
+    let png = out.join(format!("distributed-{world}.png"));
+    let label = format!("{world} ranks");
+    match plot_validation(
+        &png,
+        &[(label.as_str(), curve)],
+        &format!("data parallel over {world} ranks"),
+    )
+    .map_err(|e| anyhow::anyhow!("{e:?}"))?
+    {
+        Some(note) => println!("{note}"),
+        None => println!("wrote {}", png.display()),
+    }
+    let (first, last) = (
+        curve.first().map_or(f32::NAN, |c| c.2),
+        curve.last().map_or(f32::NAN, |c| c.2),
+    );
+    if last.is_nan() || last >= first {
+        bail!("validation loss did not fall ({first:.4} → {last:.4})");
     }
     Ok(())
 }
