@@ -124,3 +124,20 @@ pub fn plot_validation(
     root.present()?;
     Ok(None)
 }
+
+/// One run's validation curve drawn into `path` (a line saying where, or why not), and an
+/// error when the loss did not fall from its first to its last point.
+pub fn plot_single(path: &Path, label: &str, curve: &Curve, title: &str) -> Result<String, String> {
+    let note =
+        match plot_validation(path, &[(label, curve)], title).map_err(|e| format!("{e:?}"))? {
+            Some(note) => note,
+            None => format!("wrote {}", path.display()),
+        };
+    let (first, last) = (curve.first().map_or(f32::NAN, |c| c.2), final_loss(curve));
+    if last.is_nan() || last >= first {
+        return Err(format!(
+            "validation loss did not fall ({first:.4} → {last:.4})"
+        ));
+    }
+    Ok(note)
+}
