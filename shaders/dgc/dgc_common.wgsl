@@ -6,7 +6,8 @@ const DGC_WG: u32 = 256u;
 const DGC_PER_THREAD: u32 = 16u;
 
 // One tensor of a chunk: where it lies in the chunk, how many coordinates it sends and where
-// they go in the message, its tiles, and its index among all tensors.
+// they go in the message (values at out_offset, indices `sent` words later, `sent` = Σk over
+// all tensors), its tiles, and its index among all tensors.
 struct DgcTensor {
     offset: u32,
     len: u32,
@@ -15,7 +16,7 @@ struct DgcTensor {
     first_tile: u32,
     tile_count: u32,
     global: u32,
-    _pad: u32,
+    sent: u32,
 }
 
 // A run of at most DGC_TILE elements of one tensor (chunk-local tensor index).

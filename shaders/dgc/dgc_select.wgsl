@@ -1,5 +1,5 @@
 // DGC selection, pass 3: the first k coordinates (in index order) with |v| ≥ threshold go to
-// the message — values and indices within the tensor, at the tensor's offset — and are
+// the message — values (as bits) and indices within the tensor, at the tensor's offsets — and are
 // masked: v ← 0, and u ← 0 when MASKING (momentum-factor masking). Each invocation owns
 // DGC_PER_THREAD contiguous elements of the tile; a workgroup scan of their counts gives
 // each one its first position, after the tile's (from dgc_scan).
@@ -12,8 +12,8 @@ override MASKING: bool = true;
 @group(0) @binding(3) var<storage, read> tile_offsets: array<u32>;
 @group(0) @binding(4) var<storage, read_write> v: array<f32>;
 @group(0) @binding(5) var<storage, read_write> u: array<f32>;
-@group(0) @binding(6) var<storage, read_write> values: array<f32>;
-@group(0) @binding(7) var<storage, read_write> indices: array<u32>;
+// Values' bits in [0, sent), indices in [sent, 2·sent): one buffer, one readback.
+@group(0) @binding(6) var<storage, read_write> message: array<u32>;
 
 var<workgroup> scan: array<u32, DGC_WG>;
 
@@ -55,8 +55,8 @@ fn main(
         let x = v[i];
         if (abs(x) >= threshold) {
             if (pos < tensor.k) {
-                values[tensor.out_offset + pos] = x;
-                indices[tensor.out_offset + pos] = i - tensor.offset;
+                message[tensor.out_offset + pos] = bitcast<u32>(x);
+                message[tensor.sent + tensor.out_offset + pos] = i - tensor.offset;
                 v[i] = 0.0;
                 if (MASKING) {
                     u[i] = 0.0;

@@ -225,18 +225,6 @@ impl Communicator {
         buf
     }
 
-    /// Waits for every rank.
-    pub fn barrier(&self) {
-        self.world.barrier();
-    }
-
-    /// Ends every process of the job with `message` on stderr: for a failure that leaves no
-    /// consistent state to return to (never used by the library itself; examples may).
-    pub fn abort(&self, message: &str) -> ! {
-        eprintln!("rank {}: {message}", self.rank());
-        self.world.abort(1)
-    }
-
     fn account_control(&mut self, bytes: usize, since: Instant) {
         self.traffic.control_bytes += ring_bytes(bytes.div_ceil(4) * self.size(), self.size());
         self.traffic.mpi_seconds += since.elapsed().as_secs_f64();

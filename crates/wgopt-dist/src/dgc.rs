@@ -19,7 +19,7 @@ use crate::comm::{Communicator, Traffic};
 use crate::error::Result;
 use wgopt_optim::registry;
 use wgopt_optim::Optimizer;
-use wgopt_reference::dgc::{clip_values, exchange, Sparse};
+use wgopt_reference::dgc::{accumulate, average, clip_values, Sparse};
 use wgopt_scheduler::{Engine, GuardConfig, ParamSet, ParamSpec};
 
 /// What the last DGC step did, the same on every rank.
@@ -45,6 +45,8 @@ pub struct DgcDataParallel {
     params: ParamSet,
     optimizer: Box<dyn Optimizer>,
     stats: DgcStats,
+    /// The averaged gradient of the last exchange, per tensor (kept: it is the model's size).
+    dense: Vec<Vec<f32>>,
 }
 
 impl DgcDataParallel {
@@ -72,6 +74,7 @@ impl DgcDataParallel {
             params,
             optimizer,
             stats: DgcStats::default(),
+            dense: specs.iter().map(|s| vec![0.0; s.numel()]).collect(),
         })
     }
 
@@ -145,11 +148,11 @@ impl DgcDataParallel {
         let clip = self.local_clip(grads);
         let compressed = self.compressor.compress(&self.engine, grads, &clip);
         let message = self.comm.agree(compressed)?;
-        let dense = self.exchange(&message);
+        self.exchange(&message);
         let applied = self
             .specs
             .iter()
-            .zip(&dense)
+            .zip(&self.dense)
             .try_for_each(|(s, g)| self.params.write_grad(&s.name, g))
             .and_then(|()| self.optimizer.step(&mut self.params));
         self.comm.agree(applied)?;
@@ -177,37 +180,36 @@ impl DgcDataParallel {
         clip_values(&all)
     }
 
-    /// All-gathers every rank's message and averages it (rank order, as the twin).
-    fn exchange(&mut self, mine: &[Sparse]) -> Vec<Vec<f32>> {
+    /// All-gathers every rank's message and averages it into `self.dense` (rank order, with
+    /// the twin's arithmetic).
+    fn exchange(&mut self, mine: &[Sparse]) {
         let world = self.comm.size();
         let values: Vec<f32> = mine.iter().flat_map(|s| s.values.iter().copied()).collect();
         let indices: Vec<u32> = mine
             .iter()
             .flat_map(|s| s.indices.iter().copied())
             .collect();
-        let counts = vec![values.len() as i32; world];
-        let mut all_values = vec![0f32; values.len() * world];
-        let mut all_indices = vec![0u32; indices.len() * world];
+        let sent = values.len();
+        let counts = vec![sent as i32; world];
+        let mut all_values = vec![0f32; sent * world];
+        let mut all_indices = vec![0u32; sent * world];
         self.comm.all_gather(&values, &counts, &mut all_values);
         self.comm.all_gather(&indices, &counts, &mut all_indices);
-        let ks = self.compressor.ks();
-        let messages: Vec<Vec<Sparse>> = (0..world)
-            .map(|r| {
-                let mut at = r * values.len();
-                ks.iter()
-                    .map(|&k| {
-                        let s = Sparse {
-                            values: all_values[at..at + k].to_vec(),
-                            indices: all_indices[at..at + k].to_vec(),
-                        };
-                        at += k;
-                        s
-                    })
-                    .collect()
-            })
-            .collect();
-        let sizes: Vec<usize> = self.specs.iter().map(ParamSpec::numel).collect();
-        exchange(&messages, &sizes)
+        for d in &mut self.dense {
+            d.fill(0.0);
+        }
+        for r in 0..world {
+            let mut at = r * sent;
+            for (t, &k) in self.compressor.ks().iter().enumerate() {
+                accumulate(
+                    &mut self.dense[t],
+                    &all_indices[at..at + k],
+                    &all_values[at..at + k],
+                );
+                at += k;
+            }
+        }
+        average(&mut self.dense, world);
     }
 }
 

@@ -181,16 +181,26 @@ pub fn exchange(messages: &[Vec<Sparse>], sizes: &[usize]) -> Vec<Vec<f32>> {
     let mut dense: Vec<Vec<f32>> = sizes.iter().map(|&n| vec![0.0; n]).collect();
     for worker in messages {
         for (t, s) in worker.iter().enumerate() {
-            for (&i, &x) in s.indices.iter().zip(&s.values) {
-                dense[t][i as usize] += x;
-            }
+            accumulate(&mut dense[t], &s.indices, &s.values);
         }
     }
-    let n = messages.len() as f32;
+    average(&mut dense, messages.len());
+    dense
+}
+
+/// Adds one tensor's message into its dense gradient.
+pub fn accumulate(dense: &mut [f32], indices: &[u32], values: &[f32]) {
+    for (&i, &x) in indices.iter().zip(values) {
+        dense[i as usize] += x;
+    }
+}
+
+/// Divides the summed messages by the number of workers.
+pub fn average(dense: &mut [Vec<f32>], workers: usize) {
+    let n = workers as f32;
     for x in dense.iter_mut().flatten() {
         *x /= n;
     }
-    dense
 }
 
 /// The clamp of local clipping per tensor: √(mean over workers of Σg²), from each worker's

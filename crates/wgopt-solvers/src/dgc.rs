@@ -1,7 +1,7 @@
 //! The GPU compressor of Deep Gradient Compression: momentum correction, the exact top-k
 //! threshold per tensor (the radix select of `wgopt_solvers::quantile`), an order-preserving
 //! selection of the first k coordinates at or above it, and momentum-factor masking, in one
-//! submit; the message (k values and k indices per tensor) is the only readback.
+//! submit; the message (k values and k indices per tensor, one buffer) is the only readback.
 //! Kernels: `shaders/dgc/dgc_{common,compensate,count,scan,select}.wgsl`; reference twin:
 //! `wgopt_reference::dgc`.
 //!
@@ -42,11 +42,11 @@ pub static DGC_COUNT: Kernel = Kernel::new(
 pub static DGC_SCAN: Kernel =
     Kernel::new(wgsl!("dgc/dgc_scan.wgsl"), &[&DGC_COMMON], &[R, W]).twins(&[DgcTensor::LAYOUT]);
 
-/// Selection and masking: tiles, tensors, thresholds, tile offsets, v, u, values, indices.
+/// Selection and masking: tiles, tensors, thresholds, tile offsets, v, u, message.
 pub static DGC_SELECT: Kernel = Kernel::new(
     wgsl!("dgc/dgc_select.wgsl"),
     &[&DGC_COMMON],
-    &[R, R, R, R, W, W, W, W],
+    &[R, R, R, R, W, W, W],
 )
 .twins(&[DgcTile::LAYOUT, DgcTensor::LAYOUT]);
 
@@ -67,7 +67,8 @@ pub struct DgcTensor {
     pub first_tile: u32,
     pub tile_count: u32,
     pub global: u32,
-    pub _pad: u32,
+    /// Σk over all tensors: where the message's indices start.
+    pub sent: u32,
 }
 
 /// A run of one tensor. WGSL twin in dgc/dgc_common.wgsl.
@@ -96,8 +97,8 @@ struct Chunk {
 struct Plan {
     ks: Vec<usize>,
     out_offsets: Vec<usize>,
-    values: wgpu::Buffer,
-    indices: wgpu::Buffer,
+    /// Values' bits, then indices: Σk words each.
+    message: wgpu::Buffer,
     quantile: AbsQuantile,
     before: Vec<Dispatch>,
     after: Vec<Dispatch>,
@@ -212,20 +213,23 @@ impl GpuDgc {
 
     fn read_message(&self, engine: &Engine) -> Result<Vec<Sparse>> {
         let total: usize = self.plan.ks.iter().sum();
-        let values = arena::read_range(engine, &self.plan.values, 0, total as u64 * 4)?;
-        let indices: Vec<u32> = bytemuck::pod_collect_to_vec(&arena::read_bytes(
+        let words: Vec<u32> = bytemuck::pod_collect_to_vec(&arena::read_bytes(
             engine,
-            &self.plan.indices,
+            &self.plan.message,
             0,
-            total as u64 * 4,
+            total as u64 * 8,
         )?);
+        let (values, indices) = words.split_at(total);
         Ok(self
             .plan
             .ks
             .iter()
             .zip(&self.plan.out_offsets)
             .map(|(&k, &o)| Sparse {
-                values: values[o..o + k].to_vec(),
+                values: values[o..o + k]
+                    .iter()
+                    .map(|&b| f32::from_bits(b))
+                    .collect(),
                 indices: indices[o..o + k].to_vec(),
             })
             .collect())
@@ -344,7 +348,7 @@ impl Chunk {
                     first_tile: first,
                     tile_count: tiles,
                     global: t as u32,
-                    _pad: 0,
+                    sent: ks.iter().sum::<usize>() as u32,
                 };
                 first += tiles;
                 row
@@ -372,8 +376,7 @@ impl Plan {
             })
             .collect();
         let total: usize = ks.iter().sum();
-        let values = engine.create_buffer("dgc values", total as u64 * 4, STORAGE);
-        let indices = engine.create_buffer("dgc indices", total as u64 * 4, STORAGE);
+        let message = engine.create_buffer("dgc message", total as u64 * 8, STORAGE);
         let sources: Vec<QuantileSource<'_>> = chunks
             .iter()
             .map(|c| QuantileSource {
@@ -428,8 +431,7 @@ impl Plan {
                     &c.counts,
                     &c.v,
                     &c.u,
-                    &values,
-                    &indices,
+                    &message,
                 ],
                 tiles,
             ));
@@ -438,8 +440,7 @@ impl Plan {
         Ok(Plan {
             ks,
             out_offsets,
-            values,
-            indices,
+            message,
             quantile,
             before,
             after,

@@ -1,5 +1,6 @@
-//! The GPU compressor of Deep Gradient Compression against its reference twin
-//! (`wgopt_reference::dgc`), over several steps (the memory accumulates), on awkward sizes
+//! The GPU compressor of Deep Gradient Compression (`shaders/dgc/dgc_common.wgsl`,
+//! `dgc_compensate.wgsl`, `dgc_count.wgsl`, `dgc_scan.wgsl`, `dgc_select.wgsl`) against its
+//! reference twin (`wgopt_reference::dgc`), over several steps (the memory accumulates), on awkward sizes
 //! (1 element, fewer than a tile, several tiles with a ragged end), over one and several
 //! chunks, for every switch. No MPI: one worker's compressor.
 
