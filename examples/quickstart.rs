@@ -116,12 +116,12 @@ fn main() -> Result<()> {
             total: (STEPS - 30) as u64,
             floor: 0.05,
         },
-    ));
+    ))?;
 
     let mut first = None;
     let mut last = 0.0;
     for step in 0..STEPS {
-        let values = params.read_params()?;
+        let values = params.read_params_by_slot()?;
         let m = Mlp {
             w1: values[params.layout().index_of("w1")?].clone(),
             b1: values[params.layout().index_of("b1")?].clone(),

@@ -19,7 +19,7 @@
 //!     ],
 //!     GuardConfig { max_grad_norm: Some(1.0), skip_non_finite: true },
 //! )?;
-//! opt.set_schedule(Schedule::warmup(100, Schedule::Cosine { total: 900, floor: 0.1 }));
+//! opt.set_schedule(Schedule::warmup(100, Schedule::Cosine { total: 900, floor: 0.1 }))?;
 //! params.write_grad("w", &vec![0.5f32; 64 * 32])?;
 //! params.write_grad("b", &vec![0.1f32; 32])?;
 //! opt.step(&mut params)?; // one submit, no readback

@@ -41,7 +41,7 @@ fn data_parallel(comm: Communicator, engine: &Engine, cfg: &TrainConfig) -> Resu
         seed: cfg.seed,
     };
     let mut dp = DataParallel::new(comm, engine, &specs, &cfg.optimizer, &req)?;
-    dp.set_schedule(Schedule::parse(&cfg.schedule)?);
+    dp.set_schedule(Schedule::parse(&cfg.schedule)?)?;
     Ok(dp)
 }
 

@@ -41,7 +41,7 @@ struct Args {
     /// The AdamW baseline's learning rate, which the recommended values of Adam-like methods
     /// follow (1e-2: AdamW's best of 3e-3, 1e-2, 3e-2 on the default model at 400 steps; the
     /// per-optimizer sweep is in docs/gpt-toy.md).
-    #[arg(long, default_value_t = 1e-2)]
+    #[arg(long, default_value_t = 1e-2, value_parser = parse_lr)]
     adamw_lr: f64,
     /// Learning-rate schedule in wgopt's syntax (default: 10 % warmup, cosine to 0.1×).
     #[arg(long)]
@@ -61,8 +61,8 @@ struct Args {
     heads: usize,
     #[arg(long, default_value_t = 64)]
     width: usize,
-    /// Global gradient-norm clip (0: none).
-    #[arg(long, default_value_t = 1.0)]
+    /// Global gradient-norm clip (0: none; otherwise finite and > 0).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_clip)]
     grad_clip: f32,
     /// Gaussian gradient noise, in units of each tensor's gradient RMS.
     #[arg(long, default_value_t = 0.0)]
@@ -70,10 +70,10 @@ struct Args {
     /// Probability of replacing a training target by a random symbol.
     #[arg(long, default_value_t = 0.0)]
     label_noise: f64,
-    /// Validation every this many steps.
-    #[arg(long, default_value_t = 25)]
+    /// Validation every this many steps (≥ 1).
+    #[arg(long, default_value_t = 25, value_parser = clap::value_parser!(u64).range(1..))]
     eval_every: u64,
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 4, value_parser = parse_positive)]
     eval_batches: usize,
     /// Comma-separated optimizers to race on the same seed, data and budget; `name@LR` sets
     /// that entry's AdamW-baseline learning rate (what a per-optimizer sweep picked).
@@ -103,6 +103,27 @@ struct Args {
     distributed: bool,
 }
 
+fn parse_positive(s: &str) -> std::result::Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(v) if v >= 1 => Ok(v),
+        _ => Err(format!("expected an integer >= 1, got {s:?}")),
+    }
+}
+
+fn parse_clip(s: &str) -> std::result::Result<f32, String> {
+    match s.parse::<f32>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(format!("expected 0 (no clipping) or a finite number > 0, got {s:?}")),
+    }
+}
+
+fn parse_lr(s: &str) -> std::result::Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("expected a finite learning rate > 0, got {s:?}")),
+    }
+}
+
 fn parse_kv(s: &str) -> std::result::Result<(String, String), String> {
     s.split_once('=')
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
@@ -128,8 +149,7 @@ fn split_entry(entry: &str, default_lr: f64) -> Result<(&str, f64)> {
         None => Ok((entry, default_lr)),
         Some((name, lr)) => Ok((
             name,
-            lr.parse()
-                .with_context(|| format!("learning rate in {entry:?}"))?,
+            parse_lr(lr).map_err(|e| anyhow::anyhow!("learning rate in {entry:?}: {e}"))?,
         )),
     }
 }
@@ -144,7 +164,7 @@ fn train_config(args: &Args, entry: &str, vocab: usize) -> Result<(TrainConfig, 
         n_head: args.heads,
         n_embd: args.width,
     };
-    let tokens = args.batch * args.context;
+    let tokens = args.batch.saturating_mul(args.context);
     let (hparams, source) = if args.hparams.is_empty() || !args.compare.is_empty() {
         let (mut hp, src) = optimizers::recommended(name, adamw_lr, tokens);
         // Explicit --hp entries override the recommendation in comparisons too.

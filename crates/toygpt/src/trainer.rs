@@ -96,7 +96,14 @@ struct TrainerFile {
     config: TrainConfig,
     step: u64,
     vocab: String,
+    /// The manifest: CRC-32 of each checkpoint file this one belongs with. `trainer.json` is
+    /// written last, so a save that failed midway, or files from different saves, do not
+    /// match it and the resume is refused.
+    files: std::collections::BTreeMap<String, String>,
 }
+
+/// The checkpoint files `trainer.json` names, in the order they are written.
+const CHECKPOINT_FILES: [&str; 2] = ["model.safetensors", "optimizer.safetensors"];
 
 /// A GPT whose parameters and optimizer live on the GPU.
 pub struct Trainer {
@@ -136,6 +143,25 @@ impl Trainer {
         if cfg.batch == 0 || cfg.steps == 0 {
             return Err(Error::Config("batch and steps must be positive".into()));
         }
+        let acts = cfg.model.activation_floats(cfg.batch);
+        if acts > crate::config::MAX_ACTIVATION_FLOATS {
+            return Err(Error::Config(format!(
+                "batch {} × context {} × {} layers × width {} needs about {acts} activation \
+                 floats, over the toy's limit of {}; lower the batch or the model",
+                cfg.batch,
+                cfg.model.context,
+                cfg.model.n_layer,
+                cfg.model.n_embd,
+                crate::config::MAX_ACTIVATION_FLOATS
+            )));
+        }
+        if let Some(c) = cfg.grad_clip {
+            if !(c.is_finite() && c > 0.0) {
+                return Err(Error::Config(format!(
+                    "grad_clip must be finite and > 0, got {c}"
+                )));
+            }
+        }
         if !((0.0..=1.0).contains(&cfg.label_noise)
             && cfg.grad_noise >= 0.0
             && cfg.grad_noise.is_finite())
@@ -162,7 +188,7 @@ impl Trainer {
             skip_non_finite: true,
         };
         let mut driver = build(&cfg.optimizer, &params, &cfg.hparams, guard, cfg.seed)?;
-        driver.optimizer().set_schedule(schedule);
+        driver.optimizer().set_schedule(schedule)?;
         let acts = Activations::new(&cfg.model, cfg.batch, cfg.model.context);
         Ok(Trainer {
             engine: engine.clone(),
@@ -214,7 +240,7 @@ impl Trainer {
 
     fn pull(&mut self) -> Result<()> {
         if !self.host_fresh {
-            let mut all = self.params.read_params()?;
+            let mut all = self.params.read_params_by_slot()?;
             for (dst, &slot) in self.model.params.iter_mut().zip(&self.slots) {
                 *dst = std::mem::take(&mut all[slot]);
             }
@@ -229,7 +255,7 @@ impl Trainer {
         for (t, &slot) in tensors.iter().zip(slots) {
             ordered[slot] = t;
         }
-        Ok(params.write_grads(&ordered)?)
+        Ok(params.write_grads_by_slot(&ordered)?)
     }
 
     /// Reads the optimizer's latest probe draw into `aux` (model order).
@@ -454,18 +480,24 @@ impl Trainer {
                     .map_err(|e| ckpt_err(dir, e.to_string()))
             })
             .collect::<Result<Vec<_>>>()?;
+        let mut meta = std::collections::HashMap::new();
+        wgopt::scheduler::files::seal(&mut meta, named.iter().map(|(n, _)| n.as_str()).zip(bytes.iter().copied()));
         let model =
-            safetensors::serialize(views, None).map_err(|e| ckpt_err(dir, e.to_string()))?;
-        std::fs::write(dir.join("model.safetensors"), model)?;
+            safetensors::serialize(views, Some(meta)).map_err(|e| ckpt_err(dir, e.to_string()))?;
         let opt = self.driver.optimizer().save(&self.params)?;
-        std::fs::write(dir.join("optimizer.safetensors"), opt)?;
+        let mut files = std::collections::BTreeMap::new();
+        for (name, data) in CHECKPOINT_FILES.iter().zip([&model, &opt]) {
+            wgopt::scheduler::files::write_atomic(&dir.join(name), data)?;
+            files.insert(name.to_string(), wgopt::scheduler::files::checksum(data));
+        }
         let meta = TrainerFile {
             config: self.cfg.clone(),
             step: self.step,
             vocab: self.vocab.clone(),
+            files,
         };
         let json = serde_json::to_string_pretty(&meta).map_err(|e| ckpt_err(dir, e.to_string()))?;
-        std::fs::write(dir.join("trainer.json"), json)?;
+        wgopt::scheduler::files::write_atomic(&dir.join("trainer.json"), json.as_bytes())?;
         Ok(())
     }
 
@@ -476,6 +508,29 @@ impl Trainer {
             |f: &str| std::fs::read(dir.join(f)).map_err(|e| ckpt_err(dir, format!("{f}: {e}")));
         let meta: TrainerFile = serde_json::from_slice(&read("trainer.json")?)
             .map_err(|e| ckpt_err(dir, format!("trainer.json: {e}")))?;
+        let mut contents = Vec::with_capacity(CHECKPOINT_FILES.len());
+        for name in CHECKPOINT_FILES {
+            let data = read(name)?;
+            let want = meta.files.get(name).ok_or_else(|| {
+                ckpt_err(dir, format!("trainer.json's manifest does not name {name}"))
+            })?;
+            let got = wgopt::scheduler::files::checksum(&data);
+            if *want != got {
+                return Err(ckpt_err(
+                    dir,
+                    format!(
+                        "{name} does not match trainer.json's manifest (checksum {got}, \
+                         expected {want}): a torn or mixed checkpoint (files from different \
+                         saves, or a save that failed midway); refusing to resume"
+                    ),
+                ));
+            }
+            contents.push(data);
+        }
+        let opt = contents.pop().unwrap_or_default();
+        let model_bytes = contents.pop().unwrap_or_default();
+        wgopt::scheduler::files::verify_sealed(&model_bytes)
+            .map_err(|e| ckpt_err(dir, format!("model.safetensors: {e}")))?;
         let vocab: String = corpus.chars.iter().collect();
         if meta.vocab != vocab {
             return Err(ckpt_err(
@@ -484,7 +539,6 @@ impl Trainer {
             ));
         }
         let mut tr = Trainer::new(engine, corpus, meta.config)?;
-        let model_bytes = read("model.safetensors")?;
         let st = SafeTensors::deserialize(&model_bytes)
             .map_err(|e| ckpt_err(dir, format!("model.safetensors: {e}")))?;
         for ((name, shape), dst) in param_specs(&tr.cfg.model)
@@ -511,7 +565,6 @@ impl Trainer {
         for ((name, _), p) in param_specs(&tr.cfg.model).iter().zip(&tr.model.params) {
             tr.params.write_param(name, p)?;
         }
-        let opt = read("optimizer.safetensors")?;
         tr.driver.optimizer().load(&tr.params, &opt)?;
         tr.step = meta.step;
         tr.host_fresh = true;

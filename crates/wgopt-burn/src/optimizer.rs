@@ -182,7 +182,7 @@ impl WgoptOptimizer {
             let opt = bound.driver.optimizer();
             opt.set_schedule(Schedule::Scaled {
                 factor: lr / self.base_lr,
-            });
+            })?;
             Ok(opt.step(&mut bound.params)?)
         });
         bound.keep.clear();

@@ -3,6 +3,10 @@
 //! parameters after every step or the last; `ot` solves an entropic optimal transport problem
 //! from a file (see `ot.rs`). The file formats are documented in the README.
 
+mod arrays;
+mod checks;
+#[cfg(test)]
+mod fuzz;
 mod ot;
 mod replay;
 mod solve;
@@ -35,13 +39,27 @@ enum Command {
     Solve(solve::SolveArgs),
 }
 
-fn main() -> Result<()> {
+/// Exit codes: 0 success, 1 an error (bad input, I/O, device), 2 a usage error (clap), 3 a
+/// solver that ran but did not reach its tolerance (`checks::NotConverged`; `ot` and `solve`
+/// still write what they have, marked as such).
+fn main() -> std::process::ExitCode {
     env_logger::init();
-    match Cli::parse().command {
+    let result = match Cli::parse().command {
         Command::Info => info(),
         Command::Replay(a) => replay::run(a),
         Command::Ot(a) => ot::run(a),
         Command::Solve(a) => solve::run(a),
+    };
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) if e.downcast_ref::<checks::NotConverged>().is_some() => {
+            eprintln!("not converged: {e}");
+            std::process::ExitCode::from(checks::EXIT_NOT_CONVERGED)
+        }
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }
 

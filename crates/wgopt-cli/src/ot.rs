@@ -9,10 +9,10 @@
 //! marginal_error (L1), cost_linear (⟨P,C⟩, POT's `sinkhorn2`), cost_kl, and for Sinkhorn
 //! cost_entropic.
 
+use crate::arrays::{parse_npy, read_file, read_npz};
+use crate::checks::{finite_positive, write_output, NotConverged};
 use crate::to_f32;
-use anyhow::{anyhow, bail, Context, Result};
-use ndarray::{ArrayD, IxDyn, OwnedRepr};
-use ndarray_npy::{NpzReader, ReadNpyExt};
+use anyhow::{bail, Context, Result};
 use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 use std::collections::HashMap;
@@ -33,15 +33,16 @@ pub struct OtArgs {
     /// Entropic regularisation ε (POT's `reg`).
     #[arg(long)]
     eps: f64,
-    /// Stop at this L1 marginal error.
-    #[arg(long, default_value_t = 1e-6)]
+    /// Stop at this L1 marginal error. The default sits above f32's floor for the error
+    /// (about 1e-6 at small ε); a run that stops improving above --tol ends as "stalled".
+    #[arg(long, default_value_t = 1e-5)]
     tol: f64,
     #[arg(long, default_value_t = 1000)]
     max_iter: usize,
     /// Cost between point clouds: `sqeuclidean` (‖x − y‖²) or `pnorm:P` (‖x − y‖_P^P).
     #[arg(long, default_value = "sqeuclidean")]
     metric: String,
-    /// ε-scaling: start at this ε and halve per stage down to --eps.
+    /// ε-scaling: start at this ε (finite, > --eps) and halve per stage down to --eps.
     #[arg(long)]
     eps0: Option<f64>,
     /// Output safetensors file.
@@ -52,61 +53,70 @@ pub struct OtArgs {
 /// Named arrays (shape, f32 values).
 type Arrays = HashMap<String, (Vec<usize>, Vec<f32>)>;
 
-/// An f32 or f64 NumPy array as (shape, f32 values).
-fn from_ndarray(
-    a: Result<ArrayD<f32>>,
-    b: impl FnOnce() -> Result<ArrayD<f64>>,
-) -> Result<(Vec<usize>, Vec<f32>)> {
-    match a {
-        Ok(a) => Ok((a.shape().to_vec(), a.iter().copied().collect())),
-        Err(_) => {
-            let b = b()?;
-            Ok((b.shape().to_vec(), b.iter().map(|&v| v as f32).collect()))
-        }
-    }
-}
-
-/// Reads every array of a safetensors, .npz or .npy file.
+/// Reads every array of a safetensors, .npz or .npy file; sizes a file declares are checked
+/// against its real length (and archives expanded through a bound) before any allocation.
 fn load(path: &std::path::Path) -> Result<Arrays> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let open = || std::fs::File::open(path).with_context(|| format!("reading {}", path.display()));
     let mut out = Arrays::new();
     match ext {
-        "npz" => {
-            let mut npz = NpzReader::new(open()?)
-                .with_context(|| format!("{} is not an .npz archive", path.display()))?;
-            for name in npz.names()? {
-                let key = name.strip_suffix(".npy").unwrap_or(&name).to_string();
-                let f32s = npz
-                    .by_name::<OwnedRepr<f32>, IxDyn>(&name)
-                    .map_err(|e| anyhow!(e));
-                let arr = from_ndarray(f32s, || {
-                    npz.by_name::<OwnedRepr<f64>, IxDyn>(&name)
-                        .with_context(|| format!("`{key}`: expected an f32 or f64 array"))
-                })?;
-                out.insert(key, arr);
-            }
-        }
+        "npz" => out.extend(read_npz(path)?),
         "npy" => {
-            let f32s = ArrayD::<f32>::read_npy(open()?).map_err(|e| anyhow!(e));
-            let arr = from_ndarray(f32s, || {
-                ArrayD::<f64>::read_npy(open()?)
-                    .with_context(|| format!("{}: expected an f32 or f64 array", path.display()))
-            })?;
-            out.insert("cost".into(), arr);
+            let bytes = read_file(path)?;
+            out.insert("cost".into(), parse_npy(&bytes, &path.display().to_string())?);
         }
         _ => {
-            let bytes =
-                std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+            let bytes = read_file(path)?;
             let file = SafeTensors::deserialize(&bytes)
                 .with_context(|| format!("{} is not a safetensors file", path.display()))?;
             for (name, t) in file.tensors() {
-                let v = to_f32(&t, &name)?;
+                let v = to_f32(&t, &format!("{}: {name}", path.display()))?;
                 out.insert(name, (t.shape().to_vec(), v));
             }
         }
     }
+    for (name, (_, v)) in &out {
+        if let Some(i) = v.iter().position(|x| !x.is_finite()) {
+            bail!(
+                "{}: array `{name}` holds {} at element {i}; the input must be finite",
+                path.display(),
+                v[i]
+            );
+        }
+    }
     Ok(out)
+}
+
+/// Every flag checked before any file is read or any GPU work starts.
+fn check_args(args: &OtArgs) -> Result<()> {
+    finite_positive("--eps", args.eps)?;
+    finite_positive("--tol", args.tol)?;
+    if args.max_iter == 0 || args.max_iter > 100_000_000 {
+        bail!("--max-iter must be in 1..=100000000, got {}", args.max_iter);
+    }
+    if let Some(eps0) = args.eps0 {
+        finite_positive("--eps0", eps0)?;
+        if eps0 <= args.eps {
+            bail!("--eps0 must be larger than --eps ({}), got {eps0}", args.eps);
+        }
+    }
+    if !matches!(args.method.as_str(), "sinkhorn" | "sns") {
+        bail!("unknown --method {:?}; known: sinkhorn, sns", args.method);
+    }
+    parse_metric(&args.metric)?;
+    wgopt::scheduler::files::output_target(&args.output)?;
+    Ok(())
+}
+
+/// `--metric`: None for sqeuclidean, Some(p) for pnorm:P (finite, ≥ 1).
+fn parse_metric(metric: &str) -> Result<Option<f32>> {
+    match metric {
+        "sqeuclidean" => Ok(None),
+        other => match other.strip_prefix("pnorm:").map(str::parse::<f32>) {
+            Some(Ok(p)) if p.is_finite() && p >= 1.0 => Ok(Some(p)),
+            Some(_) => bail!("--metric pnorm:P needs a finite P >= 1, got {other:?}"),
+            None => bail!("unknown --metric {other:?}; known: sqeuclidean, pnorm:P"),
+        },
+    }
 }
 
 /// Metadata of the output file.
@@ -147,12 +157,9 @@ fn cost_input<'a>(
     Ok(
         match (arrays.get("cost"), arrays.get("x"), arrays.get("y")) {
             (Some((_, c)), _, _) => CostInput::Dense(c),
-            (_, Some((_, x)), Some((_, y))) => match metric {
-                "sqeuclidean" => CostInput::SqEuclidean { x, y, d },
-                other => match other.strip_prefix("pnorm:").map(str::parse::<f32>) {
-                    Some(Ok(p)) => CostInput::PNorm { x, y, d, p },
-                    _ => bail!("unknown metric {other:?}; known: sqeuclidean, pnorm:P"),
-                },
+            (_, Some((_, x)), Some((_, y))) => match parse_metric(metric)? {
+                None => CostInput::SqEuclidean { x, y, d },
+                Some(p) => CostInput::PNorm { x, y, d, p },
             },
             _ => bail!("expected a cost or point clouds"),
         },
@@ -166,7 +173,7 @@ fn run_sinkhorn(
     args: &OtArgs,
     (n, m): (usize, usize),
     meta: &mut Meta,
-) -> Result<(Vec<f32>, Vec<f32>)> {
+) -> Result<(Vec<f32>, Vec<f32>, bool)> {
     let opts = SinkhornOptions {
         tol: args.tol,
         max_iter: args.max_iter,
@@ -174,10 +181,16 @@ fn run_sinkhorn(
         ..SinkhornOptions::new(args.eps)
     };
     let r = sinkhorn(engine, &[problem], &opts)?.remove(0);
+    let verdict = if r.converged {
+        "converged"
+    } else if r.stalled {
+        "STALLED (no progress; f32 rounding bounds the marginal error near here)"
+    } else {
+        "NOT converged"
+    };
     println!(
-        "{n}×{m}, eps {}: {} after {} iterations, L1 marginal error {:.3e}; ⟨P,C⟩ = {}, entropic {}, KL {}",
+        "{n}×{m}, eps {}: {verdict} after {} iterations, L1 marginal error {:.3e}; ⟨P,C⟩ = {}, entropic {}, KL {}",
         args.eps,
-        if r.converged { "converged" } else { "NOT converged" },
         r.iterations,
         r.marginal_error,
         r.cost_linear,
@@ -188,12 +201,13 @@ fn run_sinkhorn(
         ("method", "sinkhorn".to_string()),
         ("iterations", r.iterations.to_string()),
         ("converged", r.converged.to_string()),
+        ("stalled", r.stalled.to_string()),
         ("marginal_error", r.marginal_error.to_string()),
         ("cost_linear", r.cost_linear.to_string()),
         ("cost_entropic", r.cost_entropic.to_string()),
         ("cost_kl", r.cost_kl.to_string()),
     ]);
-    Ok((r.f, r.g))
+    Ok((r.f, r.g, r.converged))
 }
 
 /// Sinkhorn–Newton–Sparse: potentials and metadata.
@@ -203,9 +217,9 @@ fn run_sns(
     args: &OtArgs,
     (n, m): (usize, usize),
     meta: &mut Meta,
-) -> Result<(Vec<f32>, Vec<f32>)> {
+) -> Result<(Vec<f32>, Vec<f32>, bool)> {
     let opts = SnsOptions {
-        tol: args.tol.max(1e-6),
+        tol: args.tol,
         newton_iterations: args.max_iter,
         ..SnsOptions::default()
     };
@@ -233,12 +247,13 @@ fn run_sns(
         ("cost_linear", r.cost_linear.to_string()),
         ("cost_kl", r.cost_kl.to_string()),
     ]);
-    Ok((r.f, r.g))
+    Ok((r.f, r.g, r.converged))
 }
 
 pub fn run(args: OtArgs) -> Result<()> {
+    check_args(&args)?;
     let arrays = load(&args.input)?;
-    let (n, m, d, a, b) = problem_arrays(&arrays)?;
+    let (n, m, d, a, b) = problem_arrays(&arrays).with_context(|| args.input.display().to_string())?;
     let problem = OtProblem {
         a: &a,
         b: &b,
@@ -246,10 +261,9 @@ pub fn run(args: OtArgs) -> Result<()> {
     };
     let engine = Engine::new()?;
     let mut meta: Meta = vec![("eps", args.eps.to_string())];
-    let (f, g) = match args.method.as_str() {
+    let (f, g, converged) = match args.method.as_str() {
         "sinkhorn" => run_sinkhorn(&engine, problem, &args, (n, m), &mut meta)?,
-        "sns" => run_sns(&engine, problem, &args, (n, m), &mut meta)?,
-        other => bail!("unknown method {other:?}; known: sinkhorn, sns"),
+        _ => run_sns(&engine, problem, &args, (n, m), &mut meta)?,
     };
     let meta: HashMap<String, String> = meta.into_iter().map(|(k, v)| (k.to_string(), v)).collect();
     let (fb, gb): (Vec<u8>, Vec<u8>) = (
@@ -260,7 +274,15 @@ pub fn run(args: OtArgs) -> Result<()> {
         ("f".to_string(), TensorView::new(Dtype::F32, vec![n], &fb)?),
         ("g".to_string(), TensorView::new(Dtype::F32, vec![m], &gb)?),
     ];
-    safetensors::serialize_to_file(views, Some(meta), &args.output)
-        .with_context(|| format!("writing {}", args.output.display()))?;
+    write_output(&args.output, &safetensors::serialize(views, Some(meta))?)?;
+    if !converged {
+        return Err(NotConverged(format!(
+            "the marginal error did not reach --tol {:e}; the potentials were written to {} with \
+             converged=false",
+            args.tol,
+            args.output.display()
+        ))
+        .into());
+    }
     Ok(())
 }

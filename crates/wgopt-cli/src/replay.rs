@@ -9,6 +9,8 @@
 //! AdaHessian need Hessian-vector products with probes they draw themselves, which a recording
 //! cannot hold, so replay refuses them.
 
+use crate::arrays::read_file;
+use crate::checks::write_output as write_file;
 use crate::to_f32;
 use anyhow::{bail, Context, Result};
 use safetensors::tensor::{Dtype, TensorView};
@@ -52,7 +54,7 @@ pub struct ReplayArgs {
 
 /// Parameters (name, shape, values), per-step gradients and SophiaG's estimates (by step), all
 /// in the order of `params`.
-struct Recording {
+pub(crate) struct Recording {
     params: Vec<(String, Vec<usize>, Vec<f32>)>,
     grads: Vec<Vec<Vec<f32>>>,
     estimates: HashMap<usize, Vec<Vec<f32>>>,
@@ -60,8 +62,8 @@ struct Recording {
     rounded: usize,
 }
 
-/// `prefix.<step>.<name>` tensors, by step then name.
-type Stepped = HashMap<usize, HashMap<String, Vec<f32>>>;
+/// `prefix.<step>.<name>` tensors (shape, values), by step then name.
+type Stepped = HashMap<usize, HashMap<String, (Vec<usize>, Vec<f32>)>>;
 
 fn read_stepped(file: &SafeTensors<'_>, prefix: &str, rounded: &mut usize) -> Result<Stepped> {
     let mut steps: Stepped = HashMap::new();
@@ -74,10 +76,14 @@ fn read_stepped(file: &SafeTensors<'_>, prefix: &str, rounded: &mut usize) -> Re
             .with_context(|| format!("{full}: step is not a number"))?;
         let v = file.tensor(full)?;
         *rounded += (v.dtype() == Dtype::F64) as usize;
-        steps
-            .entry(k)
-            .or_default()
-            .insert(n.to_string(), to_f32(&v, full)?);
+        let values = to_f32(&v, full)?;
+        let step = steps.entry(k).or_default();
+        if step.insert(n.to_string(), (v.shape().to_vec(), values)).is_some() {
+            bail!(
+                "{full}: another tensor also gives {prefix}{k}.{n} (step numbers written \
+                 differently, e.g. 01 and 1); each step of a parameter must appear once"
+            );
+        }
     }
     Ok(steps)
 }
@@ -85,21 +91,18 @@ fn read_stepped(file: &SafeTensors<'_>, prefix: &str, rounded: &mut usize) -> Re
 /// One step's tensors in parameter order; every parameter present, shapes checked, nothing
 /// extra.
 fn in_order(
-    mut step: HashMap<String, Vec<f32>>,
+    mut step: HashMap<String, (Vec<usize>, Vec<f32>)>,
     params: &[(String, Vec<usize>, Vec<f32>)],
     what: &str,
     k: usize,
 ) -> Result<Vec<Vec<f32>>> {
     let mut out = Vec::with_capacity(params.len());
     for (n, shape, _) in params {
-        let v = step
+        let (s, v) = step
             .remove(n)
             .with_context(|| format!("{what}.{k}.{n} is missing"))?;
-        if v.len() != shape.iter().product::<usize>() {
-            bail!(
-                "{what}.{k}.{n} has {} elements, param.{n} has shape {shape:?}",
-                v.len()
-            );
+        if &s != shape {
+            bail!("{what}.{k}.{n} has shape {s:?}, param.{n} has shape {shape:?}");
         }
         out.push(v);
     }
@@ -109,7 +112,7 @@ fn in_order(
     Ok(out)
 }
 
-fn read_recording(bytes: &[u8]) -> Result<Recording> {
+pub(crate) fn read_recording(bytes: &[u8]) -> Result<Recording> {
     let file = SafeTensors::deserialize(bytes).context("input is not a safetensors file")?;
     let mut names: Vec<&str> = file.names();
     names.sort();
@@ -251,11 +254,17 @@ fn replay_gpu(
         params.write_param(n, v)?;
     }
     let mut driver = entry.recipe.build(&params, req)?;
-    driver.optimizer().set_schedule(schedule.clone());
+    driver.optimizer().set_schedule(schedule.clone())?;
     let mut out = Vec::new();
+    let mut skipped = 0;
     for (k, g) in rec.grads.iter().enumerate() {
         write_all(&mut params, rec, g)?;
         driver.optimizer().step(&mut params)?;
+        let now = driver.optimizer().stats()?.skipped_steps;
+        if now > skipped {
+            eprintln!("step {k} skipped: a gradient (or clip norm) was NaN or infinite");
+            skipped = now;
+        }
         if let Driver::Sophia(s) = &mut driver {
             sophia_estimate(s, &mut params, rec, k, due)?;
         }
@@ -339,16 +348,22 @@ fn write_output(a: &ReplayArgs, out: &Outputs, steps: usize) -> Result<()> {
         ),
     ]);
     let bytes = safetensors::serialize(views, Some(meta))?;
-    std::fs::write(&a.output, bytes).with_context(|| format!("writing {}", a.output.display()))?;
+    write_file(&a.output, &bytes)?;
     eprintln!("wrote {} ({steps} steps)", a.output.display());
     Ok(())
 }
 
 pub fn run(a: ReplayArgs) -> Result<()> {
     let entry = registry::find(&a.optimizer)?;
-    let bytes =
-        std::fs::read(&a.input).with_context(|| format!("reading {}", a.input.display()))?;
-    let rec = read_recording(&bytes)?;
+    let schedule = Schedule::parse(&a.schedule).context("--schedule")?;
+    let guard = GuardConfig {
+        max_grad_norm: a.max_grad_norm,
+        skip_non_finite: true,
+    };
+    guard.validate().context("--max-grad-norm")?;
+    wgopt::scheduler::files::output_target(&a.output)?;
+    let bytes = read_file(&a.input)?;
+    let rec = read_recording(&bytes).with_context(|| a.input.display().to_string())?;
     if rec.rounded > 0 {
         eprintln!(
             "note: {} F64 tensors were rounded to f32 (the optimizers run in f32)",
@@ -370,13 +385,9 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     let req = Request {
         hparams: &main,
         partner: &partner,
-        guard: GuardConfig {
-            max_grad_norm: a.max_grad_norm,
-            skip_non_finite: true,
-        },
+        guard,
         ..Request::default()
     };
-    let schedule = Schedule::parse(&a.schedule)?;
     let how = (&schedule, a.every_step, &due[..]);
     let out = if a.reference {
         replay_reference(entry, &rec, &req, how)?

@@ -220,7 +220,7 @@ fn numpy_inputs_and_sns() {
         output.to_str().unwrap(),
     ]);
     assert!(!o.status.success());
-    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown method"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unknown --method"));
     std::fs::write(&input, b"not a zip").unwrap();
     let o = run(&[
         input.to_str().unwrap(),

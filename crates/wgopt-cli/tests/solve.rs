@@ -119,7 +119,7 @@ fn systems_from_files_are_solved() {
         "-o",
         dir.join("o.safetensors").to_str().unwrap(),
     ]);
-    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("unknown method"));
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("unknown --method"));
     write(&bad, &[("b", vec![3], vec![1.0; 3])]);
     let o = solve(&[
         bad.to_str().unwrap(),

@@ -229,7 +229,7 @@ impl DataParallel {
                 self.specs.len()
             ));
         }
-        let mut grads = full.read_grads().map_err(|e| e.to_string())?;
+        let mut grads = full.read_grads_by_slot().map_err(|e| e.to_string())?;
         self.specs
             .iter()
             .map(|s| {
@@ -284,10 +284,12 @@ impl DataParallel {
     }
 
     /// Replaces the learning-rate schedule of every rank's shard (the same on every rank).
-    pub fn set_schedule(&mut self, schedule: wgopt_reference::schedule::Schedule) {
+    pub fn set_schedule(&mut self, schedule: wgopt_reference::schedule::Schedule) -> Result<()> {
+        schedule.validate().map_err(wgopt_scheduler::Error::from)?;
         if let Some(shard) = self.shard.as_mut() {
-            shard.driver.optimizer().set_schedule(schedule);
+            shard.driver.optimizer().set_schedule(schedule)?;
         }
+        Ok(())
     }
 
     /// The last step's statistics (no communication).
@@ -394,7 +396,7 @@ impl DataParallel {
         let Some(shard) = self.shard.as_ref() else {
             return Ok(());
         };
-        let values = shard.params.read_params()?;
+        let values = shard.params.read_params_by_slot()?;
         let base = self.plan.offsets[rank];
         for (piece, &o) in self.plan.ranks[rank]
             .iter()

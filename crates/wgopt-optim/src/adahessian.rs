@@ -7,7 +7,7 @@
 //! ```text
 //! let z = opt.probes()?;              // Rademacher probes drawn on the GPU (z.read(..) for the host)
 //! // backward → g;  Hessian-vector product with z → Hz  (e.g. finite differences of gradients)
-//! params.write_grads(&g); opt.write_hvp("w", &hz)?;  // or fill opt.hvp_arena() on the GPU
+//! params.write_grads_by_slot(&g); opt.write_hvp("w", &hz)?;  // or fill opt.hvp_arena() on the GPU
 //! opt.step(&mut params)?;
 //! ```
 

@@ -9,7 +9,10 @@
 //! stores each part's metadata under the part's name as a prefix (`muon.groups`,
 //! `adam.groups`, …); parameter names are disjoint between parts. A round trip is bit-exact.
 //! Loading validates the whole file against the optimizer before it changes anything, and
-//! names the parameter or field at fault.
+//! names the parameter or field at fault. Files are sealed
+//! ([`wgopt_scheduler::files::seal`]): a CRC-32 per tensor and one over the metadata, so a
+//! flipped byte is refused with the tensor's name; every state value must also be finite
+//! (a file without checksums, from before sealing, is still read, with that check alone).
 
 use crate::program::Program;
 use crate::stepper::{Counters, Part, Stepper};
@@ -100,7 +103,11 @@ impl Contents {
         Ok(())
     }
 
-    fn serialize(self) -> Result<Vec<u8>> {
+    fn serialize(mut self) -> Result<Vec<u8>> {
+        wgopt_scheduler::files::seal(
+            &mut self.meta,
+            self.tensors.iter().map(|(n, _, b)| (n.as_str(), &b[..])),
+        );
         let views: Vec<(String, TensorView<'_>)> = self
             .tensors
             .iter()
@@ -136,6 +143,7 @@ struct Restore<C> {
 impl<'a> File<'a> {
     /// Parses and checks the format tag and the optimizer name.
     fn open(bytes: &'a [u8], optimizer: &str) -> Result<File<'a>> {
+        wgopt_scheduler::files::verify_sealed(bytes)?;
         let tensors = SafeTensors::deserialize(bytes)
             .map_err(|e| bad(format!("not a readable safetensors file: {e}")))?;
         let (_, header) = SafeTensors::read_metadata(bytes).map_err(|e| bad(e.to_string()))?;
@@ -228,7 +236,13 @@ impl<'a> File<'a> {
                 t.shape()
             )));
         }
-        let data = bytemuck::pod_collect_to_vec(t.data());
+        let data: Vec<f32> = bytemuck::pod_collect_to_vec(t.data());
+        if let Some(i) = data.iter().position(|v| !v.is_finite()) {
+            return Err(bad(format!(
+                "{owner}: {name:?} holds {} at element {i}; optimizer state must be finite",
+                data[i]
+            )));
+        }
         self.claimed.insert(name.to_string());
         Ok(data)
     }
@@ -285,11 +299,32 @@ impl<'a> File<'a> {
     }
 }
 
-/// Writes a validated part's state and configs (the stepper restores the counters).
+/// One line per hyperparameter whose value in `new` differs from `old` (as JSON fields).
+fn differences<C: Serialize>(what: &str, old: &C, new: &C, out: &mut Vec<String>) {
+    let (Ok(old), Ok(new)) = (serde_json::to_value(old), serde_json::to_value(new)) else {
+        return;
+    };
+    match (old.as_object(), new.as_object()) {
+        (Some(o), Some(n)) => {
+            for (k, v) in n {
+                if o.get(k) != Some(v) {
+                    let was = o.get(k).map_or("(unset)".to_string(), |x| x.to_string());
+                    out.push(format!("{what}: {k} {was} -> {v}"));
+                }
+            }
+        }
+        _ if old != new => out.push(format!("{what}: {old} -> {new}")),
+        _ => {}
+    }
+}
+
+/// Writes a validated part's state and configs (the stepper restores the counters); appends
+/// what the configs changed to `replaced`.
 fn apply<P: Program>(
     (engine, params): (&Engine, &ParamSet),
     part: &mut Part<P>,
     r: Restore<P::Config>,
+    replaced: &mut Vec<String>,
 ) -> Result<()> {
     let layout = params.layout();
     {
@@ -305,6 +340,7 @@ fn apply<P: Program>(
     let labels: Vec<String> = part.groups.iter().map(|g| g.label.clone()).collect();
     for (label, config) in labels.iter().zip(r.configs) {
         if let Some(g) = part.groups.get_mut(label) {
+            differences(&format!("{} group {label:?}", P::PART), &g.config, &config, replaced);
             g.config = config;
         }
     }
@@ -357,10 +393,13 @@ pub(crate) fn load<A: Program, B: Program>(
     }
     let counters = ra.counters.clone();
     let engine = s.engine.clone();
-    apply((&engine, params), &mut s.first, ra)?;
+    let mut replaced = Vec::new();
+    differences("schedule", &s.counters.schedule, &counters.schedule, &mut replaced);
+    apply((&engine, params), &mut s.first, ra, &mut replaced)?;
     if let (Some(second), Some(rb)) = (&mut s.second, rb) {
-        apply((&engine, params), second, rb)?;
+        apply((&engine, params), second, rb, &mut replaced)?;
     }
     s.restore_counters(counters);
+    s.replaced = replaced;
     Ok(())
 }

@@ -21,14 +21,16 @@ pub trait Optimizer {
     /// Gradient 2-norm per guarded parameter in the last step, in layout order (waits).
     fn param_grad_norms(&mut self) -> Result<Vec<f32>>;
 
-    /// Replaces the learning-rate schedule (a multiplier on each group's base lr).
-    fn set_schedule(&mut self, schedule: Schedule);
+    /// Replaces the learning-rate schedule (a multiplier on each group's base lr); a schedule
+    /// with a non-finite or negative floor or factor is refused and the old one kept.
+    fn set_schedule(&mut self, schedule: Schedule) -> Result<()>;
 
     /// The multiplier the next step will use.
     fn lr_multiplier(&self) -> f64;
 
-    /// Changes clipping and the non-finite check.
-    fn set_guard(&mut self, guard: GuardConfig);
+    /// Changes clipping and the non-finite check; a `max_grad_norm` that is not finite and
+    /// > 0 is refused and the old guard kept.
+    fn set_guard(&mut self, guard: GuardConfig) -> Result<()>;
 
     /// Number of `step` calls so far (drives the schedule; includes skipped steps).
     fn iteration(&self) -> u64;
@@ -45,6 +47,15 @@ pub trait Optimizer {
     /// Serialises state, step counters, hyperparameters and schedule to safetensors bytes (waits).
     fn save(&mut self, params: &ParamSet) -> Result<Vec<u8>>;
 
-    /// Restores what `save` wrote. Validates everything before changing anything.
+    /// Restores what `save` wrote. Validates everything before changing anything. The
+    /// checkpoint's hyperparameters and schedule replace the constructor's (a resume continues
+    /// the saved run); [`Optimizer::replaced_by_load`] lists what that changed.
     fn load(&mut self, params: &ParamSet, bytes: &[u8]) -> Result<()>;
+
+    /// What the last `load` changed from the values this optimizer had before it, one
+    /// line per group field or schedule ("group \"all\": lr 0.001 -> 0.0003"); empty when
+    /// nothing differed or nothing was loaded.
+    fn replaced_by_load(&self) -> &[String] {
+        &[]
+    }
 }

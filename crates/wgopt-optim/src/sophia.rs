@@ -6,11 +6,11 @@
 //!
 //! ```text
 //! loop {
-//!     forward/backward on the batch → params.write_grads(..); opt.step(&mut params)?;
+//!     forward/backward on the batch → params.write_grads_by_slot(..); opt.step(&mut params)?;
 //!     if opt.hessian_due() {
 //!         // SophiaG: gradient of the loss on labels sampled from the model's softmax.
 //!         // SophiaH: let u = opt.probes(&params)?;  then Hu (HVP with the drawn probe).
-//!         params.write_grads(&estimate); opt.update_hessian(&mut params)?;
+//!         params.write_grads_by_slot(&estimate); opt.update_hessian(&mut params)?;
 //!     }
 //! }
 //! ```

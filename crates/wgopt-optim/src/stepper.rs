@@ -183,6 +183,8 @@ pub struct Stepper<A: Program, B: Program = Alone> {
     pub(crate) counters: Counters,
     pub(crate) first: Part<A>,
     pub(crate) second: Option<Part<B>>,
+    /// What the last `load` changed (see [`Optimizer::replaced_by_load`]).
+    pub(crate) replaced: Vec<String>,
 }
 
 impl<A: Program, B: Program> std::fmt::Debug for Stepper<A, B> {
@@ -303,6 +305,7 @@ impl<A: Program, B: Program> Stepper<A, B> {
             },
             second,
             engine,
+            replaced: Vec::new(),
         })
     }
 
@@ -403,6 +406,13 @@ impl<A: Program, B: Program> Optimizer for Stepper<A, B> {
             p.program.ready()?;
         }
         let (lr_multiplier, t) = self.counters.next();
+        if !(lr_multiplier.is_finite() && lr_multiplier >= 0.0) {
+            return Err(Error::InvalidHyperparameter(format!(
+                "the schedule gives lr multiplier {lr_multiplier} at step {}",
+                self.counters.iteration
+            )));
+        }
+        params.take_fresh_grads()?;
         let rec = &mut self.recorder;
         rec.take_copies(params);
         self.guard.record(rec);
@@ -427,20 +437,24 @@ impl<A: Program, B: Program> Optimizer for Stepper<A, B> {
         self.guard.read_param_norms(&self.engine)
     }
 
-    fn set_schedule(&mut self, schedule: Schedule) {
+    fn set_schedule(&mut self, schedule: Schedule) -> Result<()> {
+        schedule.validate()?;
         self.counters.schedule = schedule;
+        Ok(())
     }
 
     fn lr_multiplier(&self) -> f64 {
         self.counters.next().0
     }
 
-    fn set_guard(&mut self, guard: GuardConfig) {
+    fn set_guard(&mut self, guard: GuardConfig) -> Result<()> {
+        guard.validate()?;
         self.guard.reconfigure(&self.engine, guard);
         self.first.program.guard_changed(&self.engine, guard);
         if let Some(p) = &mut self.second {
             p.program.guard_changed(&self.engine, guard);
         }
+        Ok(())
     }
 
     fn iteration(&self) -> u64 {
@@ -469,5 +483,9 @@ impl<A: Program, B: Program> Optimizer for Stepper<A, B> {
     fn load(&mut self, params: &ParamSet, bytes: &[u8]) -> Result<()> {
         self.check_params(params)?;
         checkpoint::load(self, params, bytes)
+    }
+
+    fn replaced_by_load(&self) -> &[String] {
+        &self.replaced
     }
 }

@@ -144,7 +144,7 @@ fn run(adam: bool, nesterov: bool, wd: f64, clip: Option<f32>, seed: u64) {
     for _ in 0..STEPS {
         let grads = gradients(&mut r, &shapes, &host);
         let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-        params.write_grads(&refs).unwrap();
+        params.write_grads_by_slot(&refs).unwrap();
         opt.step(&mut params).unwrap();
         let coef = clip.map_or(1.0, |c| {
             let norm = grads
@@ -184,7 +184,7 @@ fn run(adam: bool, nesterov: bool, wd: f64, clip: Option<f32>, seed: u64) {
         "m must not project"
     );
     let label = format!("{} nesterov={nesterov} wd={wd} clip={clip:?}", opt.name());
-    let gpu = params.read_params().unwrap();
+    let gpu = params.read_params_by_slot().unwrap();
     for (i, s) in layout.slots.iter().enumerate() {
         assert_close(
             &format!("{label} {}", s.name),
@@ -252,7 +252,7 @@ fn projected_update_is_orthogonal_to_each_row() {
     .unwrap();
     let grads = gradients(&mut r, &shapes, &host);
     let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-    params.write_grads(&refs).unwrap();
+    params.write_grads_by_slot(&refs).unwrap();
     opt.step(&mut params).unwrap();
     let after = params.read_param("conv").unwrap();
     let before = &host[0];

@@ -244,7 +244,7 @@ fn missing_feature_is_a_typed_error() {
 #[test]
 fn split_parameter_has_no_single_binding_and_muon_refuses_it() {
     // 10 000 floats do not fit the cramped engine's 13 KiB chunks: the parameter is split.
-    let params = ParamSet::new(
+    let mut params = ParamSet::new(
         &cramped_engine(),
         &[ParamSpec::new("huge", &[100, 100], "g")],
     )
@@ -370,6 +370,7 @@ fn group_configs_change_between_steps() {
     };
     let e = opt.set_group_config("all", with_momentum).unwrap_err();
     assert!(matches!(e, Error::InvalidHyperparameter(_)), "{e}");
+    params.write_grad("w", &g).unwrap();
     opt.step(&mut params).unwrap();
     // p − 0.125·g − 0.5·g: the refused configs left lr 0.5 in place. Powers of two: exact.
     let want: Vec<f32> = p0.iter().zip(&g).map(|(p, g)| p - 0.625 * g).collect();

@@ -38,7 +38,7 @@ fn feed(params: &mut ParamSet, seed: u64) {
         .map(|s| normal_vec(&mut r, s.len, 1.0))
         .collect();
     let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-    params.write_grads(&refs).unwrap();
+    params.write_grads_by_slot(&refs).unwrap();
 }
 
 fn fresh(seed: u64) -> ParamSet {
@@ -63,7 +63,7 @@ fn round_trip_continues_identically(
             total: 20,
             floor: 0.0,
         },
-    ));
+    )).unwrap();
     for s in 0..5 {
         feed(&mut a, 100 + s);
         opt_a.step(&mut a).unwrap();
@@ -77,7 +77,7 @@ fn round_trip_continues_identically(
     assert_eq!(meta.metadata().as_ref().unwrap()["step"], "5");
     // A second parameter set with the same parameters and a new optimizer, restored.
     let mut b = fresh(1);
-    let params_a = a.read_params().unwrap();
+    let params_a = a.read_params_by_slot().unwrap();
     for (s, p) in a.layout().slots.iter().zip(&params_a) {
         b.write_param(&s.name, p).unwrap();
     }
@@ -91,7 +91,7 @@ fn round_trip_continues_identically(
         opt_b.step(&mut b).unwrap();
     }
     assert!(
-        a.read_params().unwrap() == b.read_params().unwrap(),
+        a.read_params_by_slot().unwrap() == b.read_params_by_slot().unwrap(),
         "continued runs diverge"
     );
 }

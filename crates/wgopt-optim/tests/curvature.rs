@@ -64,7 +64,7 @@ fn sophia_trajectory(base: SophiaConfig, clip: Option<f32>, seed: u64) {
     for _ in 0..STEPS {
         let grads: Vec<Vec<f32>> = lens.iter().map(|&n| normal_vec(&mut r, n, 0.5)).collect();
         let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-        params.write_grads(&refs).unwrap();
+        params.write_grads_by_slot(&refs).unwrap();
         opt.step(&mut params).unwrap();
         reference.step(1.0, &mut host, &grads).unwrap();
         if opt.hessian_due() {
@@ -78,14 +78,14 @@ fn sophia_trajectory(base: SophiaConfig, clip: Option<f32>, seed: u64) {
             // The estimate: ĝ (G) or Hu (H), here any seeded vector of the right shape.
             let est: Vec<Vec<f32>> = lens.iter().map(|&n| normal_vec(&mut r, n, 0.3)).collect();
             let refs: Vec<&[f32]> = est.iter().map(|g| &g[..]).collect();
-            params.write_grads(&refs).unwrap();
+            params.write_grads_by_slot(&refs).unwrap();
             opt.update_hessian(&mut params).unwrap();
             reference.update_hessian(&est, probes.as_deref()).unwrap();
         }
     }
     assert_eq!(updates, STEPS / base.update_interval as usize);
     let label = format!("{} {base:?} clip={clip:?}", opt.name());
-    let gpu = params.read_params().unwrap();
+    let gpu = params.read_params_by_slot().unwrap();
     for (i, s) in layout.slots.iter().enumerate() {
         assert_close(
             &format!("{label} {}", s.name),
@@ -323,7 +323,7 @@ fn adahessian_trajectories() {
                 .map(|s| normal_vec(&mut r, s.len, 2.0))
                 .collect();
             let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-            params.write_grads(&refs).unwrap();
+            params.write_grads_by_slot(&refs).unwrap();
             for (s, h) in layout.slots.iter().zip(&hz) {
                 opt.write_hvp(&params, &s.name, h).unwrap();
             }
@@ -355,7 +355,7 @@ fn adahessian_trajectories() {
                 .unwrap();
             }
         }
-        let gpu = params.read_params().unwrap();
+        let gpu = params.read_params_by_slot().unwrap();
         for (i, s) in layout.slots.iter().enumerate() {
             let label = format!("adahessian power={power} {}", s.name);
             assert_close(&label, &gpu[i], &host[i], RTOL, ATOL);

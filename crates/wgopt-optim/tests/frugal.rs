@@ -53,7 +53,7 @@ fn drive(
             .map(|s| normal_vec(r, s.len, 0.5))
             .collect();
         let refs: Vec<&[f32]> = grads.iter().map(|x| &x[..]).collect();
-        params.write_grads(&refs).unwrap();
+        params.write_grads_by_slot(&refs).unwrap();
         opt.step(params).unwrap();
         let d = guard::decide(grads.iter().map(|x| &x[..]), clip.map(|c| c as f64), true);
         for (i, s) in layout.slots.iter().enumerate() {
@@ -123,7 +123,7 @@ fn compare(
     states: &[FrugalState],
 ) {
     let layout = params.layout().clone();
-    let gpu = params.read_params().unwrap();
+    let gpu = params.read_params_by_slot().unwrap();
     let bytes = opt.save(params).unwrap();
     let file = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     for (i, s) in layout.slots.iter().enumerate() {

@@ -12,7 +12,7 @@ use wgopt_reference::optim::MultiOptimizer;
 use wgopt_scheduler::{GuardConfig, ParamSet, ParamSpec};
 
 fn snapshot(params: &ParamSet, opt: &mut dyn Optimizer) -> (Vec<Vec<f32>>, Vec<u8>) {
-    (params.read_params().unwrap(), opt.save(params).unwrap())
+    (params.read_params_by_slot().unwrap(), opt.save(params).unwrap())
 }
 
 #[test]
@@ -27,12 +27,12 @@ fn norms_and_clip_match_reference() {
         .map(|s| normal_vec(&mut r, s.len, 3.0))
         .collect();
     let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-    params.write_grads(&refs).unwrap();
+    params.write_grads_by_slot(&refs).unwrap();
     let mut opt = Adam::all(&params, AdamConfig::adamw()).unwrap();
     opt.set_guard(GuardConfig {
         max_grad_norm: Some(1.0),
         skip_non_finite: true,
-    });
+    }).unwrap();
     opt.step(&mut params).unwrap();
     let stats = opt.stats().unwrap();
     let want = guard::decide(refs.iter().copied(), Some(1.0), true);
@@ -73,7 +73,7 @@ fn nan_and_inf_skip_the_step_and_change_nothing() {
     let mut step =
         |params: &mut ParamSet, opt: &mut Adam, grads: &[Vec<f32>], host: &mut Vec<Vec<f32>>| {
             let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-            params.write_grads(&refs).unwrap();
+            params.write_grads_by_slot(&refs).unwrap();
             opt.step(params).unwrap();
             reference.step(1.0, host, grads).unwrap()
         };
@@ -98,7 +98,7 @@ fn nan_and_inf_skip_the_step_and_change_nothing() {
         let s = opt.stats().unwrap();
         assert_eq!((s.applied_steps, s.skipped_steps, s.found_inf), (2, 3, 1));
         // Reading stats resynchronises; take a snapshot of params only (save would also read).
-        params.read_params().unwrap()
+        params.read_params_by_slot().unwrap()
     };
     for (a, b) in after_skips.iter().zip(&before.0) {
         assert_eq!(a, b, "parameters changed by a skipped step");
@@ -115,7 +115,7 @@ fn nan_and_inf_skip_the_step_and_change_nothing() {
         );
     }
     step(&mut params, &mut opt, &g, &mut host);
-    let gpu = params.read_params().unwrap();
+    let gpu = params.read_params_by_slot().unwrap();
     for (i, s) in layout.slots.iter().enumerate() {
         assert_close(&s.name, &gpu[i], &host[i], 2e-5, 2e-6);
     }
@@ -162,7 +162,7 @@ fn many_tiny_parameters_over_65535_workgroups() {
     let mut r = rng(13);
     let grads: Vec<Vec<f32>> = (0..n).map(|_| normal_vec(&mut r, 1, 1.0)).collect();
     let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-    params.write_grads(&refs).unwrap();
+    params.write_grads_by_slot(&refs).unwrap();
     let cfg = SgdConfig {
         lr: 0.5,
         momentum: 0.9,
@@ -172,12 +172,12 @@ fn many_tiny_parameters_over_65535_workgroups() {
     opt.set_guard(GuardConfig {
         max_grad_norm: Some(10.0),
         skip_non_finite: true,
-    });
+    }).unwrap();
     opt.step(&mut params).unwrap();
     let stats = opt.stats().unwrap();
     let want = guard::decide(refs.iter().copied(), Some(10.0), true);
     assert!((stats.grad_norm as f64 - want.grad_norm).abs() <= 1e-5 * want.grad_norm);
-    let got = params.read_params().unwrap();
+    let got = params.read_params_by_slot().unwrap();
     for i in (0..n).step_by(997).chain([n - 1]) {
         let expect = -0.5f32 * (grads[i][0] * want.clip_coef);
         assert!(

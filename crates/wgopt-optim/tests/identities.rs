@@ -120,13 +120,15 @@ fn steps_create_no_gpu_objects_and_submit_once() {
             total: 10,
             floor: 0.0,
         },
-    ));
+    )).unwrap();
     opt.step(&mut params).unwrap();
     let before = engine.object_counts();
+    // The same gradients step after step, on purpose.
+    params.set_stale_grad_check(false);
     for _ in 0..10 {
         opt.step(&mut params).unwrap();
         // Changing the schedule mid-run must not compile anything either.
-        opt.set_schedule(Schedule::Constant);
+        opt.set_schedule(Schedule::Constant).unwrap();
     }
     assert_eq!(engine.object_counts().objects(), before.objects());
     assert_eq!(engine.object_counts().submits, before.submits + 10);
@@ -193,7 +195,7 @@ fn step_case(engine: &wgopt_scheduler::Engine, case: &mut TableCase) -> u64 {
         .map(|s| vec![0.01; s.len])
         .collect();
     let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-    params.write_grads(&refs).unwrap();
+    params.write_grads_by_slot(&refs).unwrap();
     if let Driver::AdaHessian(a) = driver {
         a.probes().unwrap();
     }

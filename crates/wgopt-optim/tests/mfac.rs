@@ -71,7 +71,7 @@ fn mfac_trajectory_matches_reference() {
             .map(|s| normal_vec(&mut r, s.len, 0.5))
             .collect();
         let refs: Vec<&[f32]> = grads.iter().map(|x| &x[..]).collect();
-        params.write_grads(&refs).unwrap();
+        params.write_grads_by_slot(&refs).unwrap();
         opt.step(&mut params).unwrap();
         let decision = guard::decide(grads.iter().map(|x| &x[..]), Some(clip as f64), true);
         st.step += 1;
@@ -106,7 +106,7 @@ fn mfac_trajectory_matches_reference() {
             }
         }
     }
-    let gpu = params.read_params().unwrap();
+    let gpu = params.read_params_by_slot().unwrap();
     for (i, s) in layout.slots.iter().enumerate() {
         assert_close(&format!("mfac {}", s.name), &gpu[i], &host[i], 2e-4, 2e-6);
     }
@@ -271,10 +271,10 @@ fn mfac_checkpoint_resume() {
                 .map(|s| normal_vec(&mut r, s.len, 0.5))
                 .collect();
             let refs: Vec<&[f32]> = grads.iter().map(|x| &x[..]).collect();
-            params.write_grads(&refs).unwrap();
+            params.write_grads_by_slot(&refs).unwrap();
             opt.step(&mut params).unwrap();
         }
-        params.read_params().unwrap()
+        params.read_params_by_slot().unwrap()
     };
     assert_eq!(run(true), run(false));
 }

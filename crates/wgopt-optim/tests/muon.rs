@@ -73,7 +73,7 @@ fn run(nesterov: bool, clip: Option<f32>, seed: u64) {
             .map(|s| normal_vec(&mut r, s.len, 1.0))
             .collect();
         let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-        params.write_grads(&refs).unwrap();
+        params.write_grads_by_slot(&refs).unwrap();
         opt.step(&mut params).unwrap();
         let d = guard::decide(refs.iter().copied(), clip.map(f64::from), true);
         for (i, s) in layout.slots.iter().enumerate() {
@@ -82,7 +82,7 @@ fn run(nesterov: bool, clip: Option<f32>, seed: u64) {
             muon::step(&cfg, cfg.lr, &s.shape, &mut host[i], &g, &mut states[i]).unwrap();
         }
     }
-    let gpu = params.read_params().unwrap();
+    let gpu = params.read_params_by_slot().unwrap();
     let momentum = opt.momentum_arena().read_all(&engine, &layout).unwrap();
     for (i, s) in layout.slots.iter().enumerate() {
         let label = format!("nesterov={nesterov} clip={clip:?} {}", s.name);
@@ -181,7 +181,7 @@ fn hybrid_routes_and_matches_reference_with_global_clip() {
             grads[0][3] = f32::NAN;
         }
         let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-        params.write_grads(&refs).unwrap();
+        params.write_grads_by_slot(&refs).unwrap();
         opt.step(&mut params).unwrap();
         let d = guard::decide(refs.iter().copied(), Some(clip as f64), true);
         assert_eq!(d.skip, poisoned);
@@ -198,10 +198,10 @@ fn hybrid_routes_and_matches_reference_with_global_clip() {
         step += 1;
         if step == 10 {
             // The next step is poisoned and must change nothing.
-            before_nan = Some(params.read_params().unwrap());
+            before_nan = Some(params.read_params_by_slot().unwrap());
         }
         if step == 11 {
-            let now = params.read_params().unwrap();
+            let now = params.read_params_by_slot().unwrap();
             assert!(
                 before_nan.as_ref() == Some(&now),
                 "a NaN step changed parameters"
@@ -213,7 +213,7 @@ fn hybrid_routes_and_matches_reference_with_global_clip() {
             break;
         }
     }
-    let gpu = params.read_params().unwrap();
+    let gpu = params.read_params_by_slot().unwrap();
     for (i, s) in layout.slots.iter().enumerate() {
         assert_close(&s.name, &gpu[i], &host[i], 2e-5, 3e-4);
     }
@@ -290,7 +290,7 @@ fn feed(params: &mut ParamSet, seed: u64) {
         .map(|s| normal_vec(&mut r, s.len, 1.0))
         .collect();
     let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-    params.write_grads(&refs).unwrap();
+    params.write_grads_by_slot(&refs).unwrap();
 }
 
 #[test]
@@ -317,7 +317,7 @@ fn hybrid_checkpoint_round_trip_continues_identically() {
         ("5", "5")
     );
     let (mut b, mut opt_b) = hybrid_fixture(61, 5);
-    for (s, p) in a.layout().slots.iter().zip(a.read_params().unwrap()) {
+    for (s, p) in a.layout().slots.iter().zip(a.read_params_by_slot().unwrap()) {
         b.write_param(&s.name, &p).unwrap();
     }
     opt_b.load(&b, &bytes).unwrap();
@@ -328,7 +328,7 @@ fn hybrid_checkpoint_round_trip_continues_identically() {
         opt_b.step(&mut b).unwrap();
     }
     assert!(
-        a.read_params().unwrap() == b.read_params().unwrap(),
+        a.read_params_by_slot().unwrap() == b.read_params_by_slot().unwrap(),
         "continued runs diverge"
     );
     // A Muon built with other Newton–Schulz settings refuses the file, naming what differs.
@@ -371,7 +371,7 @@ fn muon_alone_checkpoint_round_trip() {
     }
     let bytes = oa.save(&a).unwrap();
     let (mut b, mut ob) = make(70);
-    for (s, p) in a.layout().slots.iter().zip(a.read_params().unwrap()) {
+    for (s, p) in a.layout().slots.iter().zip(a.read_params_by_slot().unwrap()) {
         b.write_param(&s.name, &p).unwrap();
     }
     ob.load(&b, &bytes).unwrap();
@@ -382,7 +382,7 @@ fn muon_alone_checkpoint_round_trip() {
         ob.step(&mut b).unwrap();
     }
     assert!(
-        a.read_params().unwrap() == b.read_params().unwrap(),
+        a.read_params_by_slot().unwrap() == b.read_params_by_slot().unwrap(),
         "continued runs diverge"
     );
 }

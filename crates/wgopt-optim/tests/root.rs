@@ -152,7 +152,7 @@ fn root_trajectories_match_reference() {
             .map(|s| normal_vec(&mut r, s.len, 1.0))
             .collect();
         let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-        params.write_grads(&refs).unwrap();
+        params.write_grads_by_slot(&refs).unwrap();
         opt.step(&mut params).unwrap();
         // The oracle's U (sum-form Nesterov) per matrix, for the first step's thresholds.
         let mut expected_thresholds = Vec::new();
@@ -187,7 +187,7 @@ fn root_trajectories_match_reference() {
             assert_eq!(got.len(), 1 + 1 + 1 + 3);
         }
     }
-    let gpu = params.read_params().unwrap();
+    let gpu = params.read_params_by_slot().unwrap();
     let momentum = opt.momentum_arena().read_all(&engine, &layout).unwrap();
     for (i, s) in layout.slots.iter().enumerate() {
         assert_close(
@@ -287,14 +287,14 @@ fn root_hybrid_routes_like_the_reference_and_matches_it() {
         if poisoned {
             grads[2][5] = f32::INFINITY;
         }
-        let before = params.read_params().unwrap();
+        let before = params.read_params_by_slot().unwrap();
         let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-        params.write_grads(&refs).unwrap();
+        params.write_grads_by_slot(&refs).unwrap();
         opt.step(&mut params).unwrap();
         let d = guard::decide(refs.iter().copied(), Some(clip as f64), true);
         assert_eq!(d.skip, poisoned);
         if d.skip {
-            assert_eq!(params.read_params().unwrap(), before, "skipped step moved");
+            assert_eq!(params.read_params_by_slot().unwrap(), before, "skipped step moved");
             continue;
         }
         for (i, s) in layout.slots.iter().enumerate() {
@@ -308,7 +308,7 @@ fn root_hybrid_routes_like_the_reference_and_matches_it() {
     }
     let s = opt.stats().unwrap();
     assert_eq!((s.applied_steps, s.skipped_steps), (24, 1));
-    let gpu = params.read_params().unwrap();
+    let gpu = params.read_params_by_slot().unwrap();
     for (i, s) in layout.slots.iter().enumerate() {
         assert_close(&s.name, &gpu[i], &host[i], 2e-5, 3e-4);
     }

@@ -67,7 +67,7 @@ fn sinkgd_trajectory_matches_reference() {
             grads[2][4] = f32::INFINITY;
         }
         let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-        params.write_grads(&refs).unwrap();
+        params.write_grads_by_slot(&refs).unwrap();
         opt.step(&mut params).unwrap();
         let d = guard::decide(refs.iter().copied(), clip.map(f64::from), true);
         assert_eq!(d.skip, step == 7);
@@ -86,7 +86,7 @@ fn sinkgd_trajectory_matches_reference() {
             .unwrap();
         }
     }
-    let gpu = params.read_params().unwrap();
+    let gpu = params.read_params_by_slot().unwrap();
     for (i, s) in layout.slots.iter().enumerate() {
         assert_close(&s.name, &gpu[i], &host[i], 0.0, 2e-6);
         let moved: f32 = gpu[i]

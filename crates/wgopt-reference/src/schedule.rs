@@ -70,6 +70,28 @@ impl Schedule {
         }
     }
 
+    /// Every floor and factor finite and ≥ 0 (a NaN floor would make every parameter NaN; a
+    /// negative one would reverse the update). The message names the stage and the value.
+    pub fn validate(&self) -> Result<(), RefError> {
+        let check = |what: &str, v: f64| {
+            if v.is_finite() && v >= 0.0 {
+                Ok(())
+            } else {
+                Err(RefError::InvalidHyperparameter(format!(
+                    "schedule: {what} must be finite and >= 0, got {v}"
+                )))
+            }
+        };
+        match self {
+            Schedule::Constant => Ok(()),
+            Schedule::Warmup { then, .. } => then.validate(),
+            Schedule::Cosine { floor, .. } => check("cosine floor", *floor),
+            Schedule::LinearDecay { floor, .. } => check("linear floor", *floor),
+            Schedule::Wsd { floor, .. } => check("wsd floor", *floor),
+            Schedule::Scaled { factor } => check("scaled factor", *factor),
+        }
+    }
+
     /// The multiplier at step index `s` (0-based).
     pub fn multiplier(&self, s: u64) -> f64 {
         let frac = |a: u64, b: u64| a as f64 / (b.max(1)) as f64;
@@ -133,6 +155,23 @@ impl Schedule {
             s.ok_or_else(bad)?.parse::<u64>().map_err(|_| bad())
         };
         let parts: Vec<&str> = last.split(':').collect();
+        let arity = |lo: usize, hi: usize| {
+            if (lo..=hi).contains(&(parts.len() - 1)) {
+                Ok(())
+            } else {
+                Err(RefError::InvalidHyperparameter(format!(
+                    "schedule {text:?}: {:?} takes {lo} to {hi} arguments, got {}",
+                    parts[0],
+                    parts.len() - 1
+                )))
+            }
+        };
+        match parts[0] {
+            "constant" => arity(0, 0)?,
+            "cosine" | "linear" => arity(1, 2)?,
+            "wsd" => arity(3, 5)?,
+            _ => {}
+        }
         let mut sched = match parts[0] {
             "constant" => Schedule::Constant,
             "cosine" => Schedule::Cosine {
@@ -165,6 +204,7 @@ impl Schedule {
             }
             sched = Schedule::warmup(int(parts.get(1))?, sched);
         }
+        sched.validate()?;
         Ok(sched)
     }
 }
@@ -184,6 +224,17 @@ mod tests {
             let hf = (0.5 * (1.0 + (PI * p).cos())).max(0.0);
             assert!((s.multiplier(step) - hf).abs() < 1e-12, "step {step}");
         }
+    }
+
+    #[test]
+    fn bad_schedule_text_is_refused_with_the_value() {
+        for bad in ["cosine:3:nan", "cosine:3:-0.5", "linear:5:inf", "wsd:1:2:3:nan", "cosine:3:0.1:7", "constant:1", "cosine:-3", "warmup:nan+constant"] {
+            let e = Schedule::parse(bad).unwrap_err().to_string();
+            assert!(e.contains("schedule"), "{bad}: {e}");
+        }
+        assert!(Schedule::Scaled { factor: f64::NAN }.validate().is_err());
+        assert!(Schedule::warmup(3, Schedule::Cosine { total: 9, floor: -1.0 }).validate().is_err());
+        assert!(Schedule::parse("warmup:10+cosine:90:0.1").unwrap().validate().is_ok());
     }
 
     #[test]

@@ -181,10 +181,43 @@ fn summary_of(info: &wgpu::AdapterInfo) -> AdapterSummary {
     }
 }
 
+/// The machine's memory from `/proc/meminfo` (Linux), if readable.
+fn host_memory_bytes() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// On a headless Linux machine without `XDG_RUNTIME_DIR`, the Vulkan driver's Wayland probe
+/// prints "error: XDG_RUNTIME_DIR is invalid or not set" for every instance. Point it at a
+/// private directory (mode 0700) once, before the first instance, so a run prints only its
+/// own lines. A valid value that is already set is left alone.
+fn quiet_headless_loader() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            let valid = std::env::var_os("XDG_RUNTIME_DIR")
+                .is_some_and(|d| std::path::Path::new(&d).is_dir());
+            if valid {
+                return;
+            }
+            let dir = std::env::temp_dir().join(format!("wgopt-runtime-{}", std::process::id()));
+            let made = std::fs::DirBuilder::new().mode(0o700).create(&dir);
+            if made.is_ok() || dir.is_dir() {
+                std::env::set_var("XDG_RUNTIME_DIR", &dir);
+            }
+        }
+    });
+}
+
 /// Lists the adapters wgpu can see on `backends` (for `wgopt info` and `cargo xtask setup`).
 pub fn list_adapters(
     backends: wgpu::Backends,
 ) -> Vec<(AdapterSummary, wgpu::Features, wgpu::Limits)> {
+    quiet_headless_loader();
     let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
     desc.backends = backends;
     let instance = wgpu::Instance::new(desc);
@@ -209,6 +242,7 @@ impl Engine {
             options.adapter = std::env::var("WGOPT_ADAPTER").ok();
         }
         let backends = backends_from(options.backend.as_deref())?;
+        quiet_headless_loader();
         let mut desc = wgpu::InstanceDescriptor::new_without_display_handle();
         desc.backends = backends;
         let instance = wgpu::Instance::new(desc);
@@ -374,6 +408,25 @@ impl Engine {
                 adapter: self.inner.summary.name.clone(),
                 missing: format!("{missing:?}"),
             })
+        }
+    }
+
+    /// Most bytes one arena (parameters, gradients, or one state field) may take:
+    /// `WGOPT_MAX_ARENA_BYTES` when set; on a software adapter, whose buffers are host memory,
+    /// a quarter of the machine's memory (so a hostile shape is refused, not OOM-killed);
+    /// on hardware 1 TiB, leaving the device's own allocation error (checked after creation)
+    /// to speak for its memory.
+    pub fn max_arena_bytes(&self) -> u64 {
+        if let Some(v) = std::env::var("WGOPT_MAX_ARENA_BYTES")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+        {
+            return v;
+        }
+        if self.inner.summary.is_software {
+            host_memory_bytes().map_or(4 << 30, |m| m / 4)
+        } else {
+            1 << 40
         }
     }
 

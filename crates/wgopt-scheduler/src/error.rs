@@ -72,6 +72,13 @@ pub enum Error {
          (its parameters would never change); give it a config"
     )]
     MissingGroup { optimizer: String, group: String },
+    /// A step whose gradients were not all rewritten since the last step (the stale-gradient
+    /// check, on by default in debug builds; `ParamSet::set_stale_grad_check`).
+    #[error(
+        "gradient(s) not written since the last step: {names} (write them, or turn the check \
+         off with ParamSet::set_stale_grad_check(false) to reuse them on purpose)"
+    )]
+    StaleGradient { names: String },
     /// An optimizer called with a parameter set other than the one it was built for.
     #[error("{optimizer} was built for another ParamSet")]
     WrongParamSet { optimizer: String },

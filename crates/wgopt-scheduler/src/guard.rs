@@ -15,7 +15,7 @@ use crate::kernel::Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
 use crate::kernel::{Kernel, WgslStruct};
 use crate::pipelines::Pipeline;
 use crate::recorder::{Dispatch, StepRecorder};
-use crate::{Engine, ParamSet, Result};
+use crate::{Engine, Error, ParamSet, Result};
 use bytemuck::{Pod, Zeroable};
 
 /// `reduce/tile_sumsq.wgsl`: bindings grad, tiles, partials.
@@ -105,6 +105,17 @@ impl Default for GuardConfig {
 }
 
 impl GuardConfig {
+    /// `max_grad_norm` must be finite and > 0: a negative value would reverse the update, NaN
+    /// would silently turn clipping off, and 0 would zero every step.
+    pub fn validate(&self) -> Result<()> {
+        match self.max_grad_norm {
+            Some(c) if !(c.is_finite() && c > 0.0) => Err(Error::InvalidHyperparameter(format!(
+                "max_grad_norm must be finite and > 0 (or None for no clipping), got {c}"
+            ))),
+            _ => Ok(()),
+        }
+    }
+
     fn reduces(&self) -> bool {
         self.max_grad_norm.is_some() || self.skip_non_finite
     }
@@ -152,6 +163,7 @@ impl Guard {
         config: GuardConfig,
         inputs: &[&Arena],
     ) -> Result<Guard> {
+        config.validate()?;
         let layout = params.layout();
         let sources: Vec<&Arena> = std::iter::once(params.grad_arena())
             .chain(inputs.iter().copied())

@@ -14,6 +14,11 @@ use crate::{Error, Result};
 /// Elements per vec4: parameters start on multiples of this.
 pub const ALIGN_ELEMS: usize = 4;
 
+/// The most f32 elements one layout may hold (2^38, 1 TiB): far past any adapter's memory, so
+/// a shape that multiplies past it is a mistake (or a hostile file), refused before anything
+/// is allocated. The device's own limit is checked when the arenas are created.
+pub const MAX_LAYOUT_ELEMENTS: u64 = 1 << 38;
+
 /// Description of one parameter as the user gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ParamSpec {
@@ -32,8 +37,15 @@ impl ParamSpec {
         }
     }
 
+    /// Element count; saturates at `usize::MAX` for a shape whose product overflows (which
+    /// [`Layout::new`] refuses), so it never panics or wraps.
     pub fn numel(&self) -> usize {
-        self.shape.iter().product()
+        self.checked_numel().unwrap_or(usize::MAX)
+    }
+
+    /// Element count, or `None` when the product of the dimensions overflows.
+    pub fn checked_numel(&self) -> Option<usize> {
+        self.shape.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
     }
 }
 
@@ -98,6 +110,8 @@ pub struct Layout {
     pub chunk_lens: Vec<usize>,
     /// Name → index into `slots`.
     index: std::collections::HashMap<String, usize>,
+    /// Index into `slots` of each parameter in the order the user declared the specs.
+    declared: Vec<usize>,
 }
 
 impl Layout {
@@ -112,6 +126,7 @@ impl Layout {
                 groups.push(s.group.clone());
             }
         }
+        check_sizes(specs)?;
         let mut seen = std::collections::HashSet::new();
         let mut slots = Vec::with_capacity(specs.len());
         let mut chunk_lens = vec![0usize];
@@ -177,17 +192,25 @@ impl Layout {
                 });
             }
         }
-        let index = slots
+        let index: std::collections::HashMap<String, usize> = slots
             .iter()
             .enumerate()
             .map(|(i, s)| (s.name.clone(), i))
             .collect();
+        let declared = specs.iter().map(|s| index[&s.name]).collect();
         Ok(Layout {
             groups,
             slots,
             chunk_lens,
             index,
+            declared,
         })
+    }
+
+    /// Slot indices in the order the specs were declared (`ParamSet::write_grads` and
+    /// `read_params` use this order; `slots` is grouped).
+    pub fn declared_order(&self) -> &[usize] {
+        &self.declared
     }
 
     /// The slot of a named parameter.
@@ -219,6 +242,34 @@ impl Layout {
     pub fn numel(&self) -> usize {
         self.slots.iter().map(|s| s.len).sum()
     }
+}
+
+/// Refuses shapes whose product overflows or whose total passes [`MAX_LAYOUT_ELEMENTS`],
+/// before any loop or allocation sized by them.
+fn check_sizes(specs: &[ParamSpec]) -> Result<()> {
+    let mut total: u64 = 0;
+    for s in specs {
+        let over = |size: u64| Error::OverLimit {
+            what: format!("parameter {:?} of shape {:?}", s.name, s.shape),
+            size,
+            limit: MAX_LAYOUT_ELEMENTS,
+            unit: "elements",
+        };
+        let n = s.checked_numel().ok_or_else(|| over(u64::MAX))? as u64;
+        total = total.saturating_add(n);
+        if n > MAX_LAYOUT_ELEMENTS {
+            return Err(over(n));
+        }
+        if total > MAX_LAYOUT_ELEMENTS {
+            return Err(Error::OverLimit {
+                what: format!("the parameter set (through {:?})", s.name),
+                size: total,
+                limit: MAX_LAYOUT_ELEMENTS,
+                unit: "elements",
+            });
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -262,6 +313,24 @@ mod tests {
         // A chunk too small for even one vec4.
         let one = vec![ParamSpec::new("one", &[1], "g")];
         assert!(matches!(Layout::new(&one, 8), Err(Error::OverLimit { .. })));
+        // A product of dimensions that overflows, and one past the layout limit, are refused
+        // before anything is sized by them.
+        let wraps = vec![ParamSpec::new("x", &[3, 1 << 63], "g")];
+        assert_eq!(wraps[0].numel(), usize::MAX);
+        assert!(matches!(Layout::new(&wraps, 1 << 20), Err(Error::OverLimit { what, .. }) if what.contains("\"x\"")));
+        let huge = vec![ParamSpec::new("h", &[1 << 20, 1 << 19], "g")];
+        assert!(matches!(Layout::new(&huge, 1 << 20), Err(Error::OverLimit { .. })));
+        let many: Vec<_> = (0..3)
+            .map(|i| ParamSpec::new(format!("p{i}"), &[1 << 19, 1 << 18], "g"))
+            .collect();
+        assert!(matches!(Layout::new(&many, 1 << 20), Err(Error::OverLimit { what, .. }) if what.contains("parameter set")));
+    }
+
+    #[test]
+    fn declared_order_maps_specs_to_grouped_slots() {
+        let l = Layout::new(&specs(), 1 << 20).unwrap();
+        let names: Vec<_> = l.declared_order().iter().map(|&i| l.slots[i].name.as_str()).collect();
+        assert_eq!(names, ["w1", "b1", "w2", "s"]);
     }
 
     #[test]

@@ -15,6 +15,7 @@ pub mod bench;
 pub mod elementwise;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod guard;
 pub mod kernel;
 pub mod layout;

@@ -67,25 +67,82 @@ pub struct ParamSet {
     pub(crate) pending: Vec<PendingCopy>,
     /// Copies out of the parameter arena, encoded after the step's dispatches.
     pub(crate) pending_after: Vec<PendingCopy>,
+    /// Per slot: the gradient was written (or copied, or bound for in-place writes) since the
+    /// last step. Checked by [`ParamSet::take_fresh_grads`] when `check_fresh` is on.
+    fresh: Vec<bool>,
+    check_fresh: bool,
 }
 
 impl ParamSet {
-    /// Lays out and allocates parameters (zeros) and gradients (zeros).
+    /// Lays out and allocates parameters (zeros) and gradients (zeros). Shapes whose sizes
+    /// overflow, pass [`crate::layout::MAX_LAYOUT_ELEMENTS`] or the engine's
+    /// [`Engine::max_arena_bytes`] are refused before anything is allocated.
     pub fn new(engine: &Engine, specs: &[ParamSpec]) -> Result<ParamSet> {
         let layout = Layout::new(specs, engine.chunk_bytes())?;
+        let bytes = layout.chunk_lens.iter().map(|&n| n as u64 * 4).sum::<u64>();
+        if bytes > engine.max_arena_bytes() {
+            return Err(Error::OverLimit {
+                what: format!("the parameter arena of {} parameters", layout.slots.len()),
+                size: bytes,
+                limit: engine.max_arena_bytes(),
+                unit: "bytes",
+            });
+        }
         let params = Arena::new(engine, &layout, "params");
         let grads = Arena::new(engine, &layout, "grads");
+        engine.check_device()?;
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         Ok(ParamSet {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             engine: engine.clone(),
             pending: Vec::with_capacity(layout.slots.len()),
             pending_after: Vec::with_capacity(layout.slots.len()),
+            // A new set's zero gradients count as written for its first step.
+            fresh: vec![true; layout.slots.len()],
+            check_fresh: cfg!(debug_assertions),
             layout,
             params,
             grads,
             scratch: Vec::new(),
         })
+    }
+
+    /// Turns the stale-gradient check on or off (on by default in debug builds): when on,
+    /// an optimizer's `step` refuses with [`Error::StaleGradient`] if any gradient was not
+    /// written, copied in, or bound through [`ParamSet::grad_binding`] since the last step,
+    /// so a forgotten write is not silently applied again.
+    pub fn set_stale_grad_check(&mut self, on: bool) {
+        self.check_fresh = on;
+    }
+
+    /// Marks every gradient as rewritten (for an application that updates the gradient arena
+    /// by its own means, e.g. a kernel bound through [`ParamSet::grad_arena`]).
+    pub fn mark_grads_written(&mut self) {
+        self.fresh.iter_mut().for_each(|f| *f = true);
+    }
+
+    /// Called by an optimizer's step: with the check on, every gradient must have been
+    /// written since the last call; then every mark is cleared. Nothing is changed on error.
+    pub fn take_fresh_grads(&mut self) -> Result<()> {
+        if self.check_fresh {
+            let stale: Vec<&str> = (self.fresh.iter().zip(&self.layout.slots))
+                .filter(|(f, _)| !**f)
+                .map(|(_, s)| s.name.as_str())
+                .collect();
+            if !stale.is_empty() {
+                return Err(Error::StaleGradient {
+                    names: stale.join(", "),
+                });
+            }
+        }
+        self.fresh.iter_mut().for_each(|f| *f = false);
+        Ok(())
+    }
+
+    fn mark(&mut self, name: &str) -> Result<()> {
+        let i = self.layout.index_of(name)?;
+        self.fresh[i] = true;
+        Ok(())
     }
 
     /// Unique identity of this set (optimizers check they are stepped with their own set).
@@ -142,7 +199,8 @@ impl ParamSet {
         let slot = self.layout.slot(name)?;
         let r = self.grads.write(&self.engine, slot, &v);
         self.scratch = v;
-        r
+        r?;
+        self.mark(name)
     }
 
     /// Sets a gradient, checking its shape as well as its length.
@@ -156,7 +214,8 @@ impl ParamSet {
         self.write_grad(name, data)
     }
 
-    /// Sets every gradient, in layout order.
+    /// Sets every gradient, in the order the specs were given to [`ParamSet::new`] (not the
+    /// grouped layout order). Every length is checked before anything is written.
     pub fn write_grads<T: HostFloat>(&mut self, grads: &[&[T]]) -> Result<()> {
         if grads.len() != self.layout.slots.len() {
             return Err(Error::ShapeMismatch {
@@ -165,11 +224,54 @@ impl ParamSet {
                 got: format!("{} tensors", grads.len()),
             });
         }
-        for (i, g) in grads.iter().enumerate() {
+        let order = self.layout.declared_order();
+        for (g, &i) in grads.iter().zip(order) {
+            let slot = &self.layout.slots[i];
+            if g.len() != slot.len {
+                return Err(Error::ShapeMismatch {
+                    name: slot.name.clone(),
+                    expected: format!("{:?} ({} elements)", slot.shape, slot.len),
+                    got: format!("{} elements", g.len()),
+                });
+            }
+        }
+        for (k, g) in grads.iter().enumerate() {
+            let i = self.layout.declared_order()[k];
             let v = self.convert(g);
             let r = self.grads.write(&self.engine, &self.layout.slots[i], &v);
             self.scratch = v;
             r?;
+            self.fresh[i] = true;
+        }
+        Ok(())
+    }
+
+    /// Sets every gradient in layout order (`layout().slots`: grouped), for code that works
+    /// slot by slot as the optimizers and the reference twins do.
+    pub fn write_grads_by_slot<T: HostFloat>(&mut self, grads: &[&[T]]) -> Result<()> {
+        if grads.len() != self.layout.slots.len() {
+            return self.write_grads(grads); // the count error
+        }
+        let order = self.layout.declared_order();
+        let declared: Vec<&[T]> = order.iter().map(|&i| grads[i]).collect();
+        self.write_grads(&declared)
+    }
+
+    /// Sets gradients by name; each must match its parameter's shape exactly.
+    pub fn write_grads_named<T: HostFloat>(&mut self, grads: &[(&str, &[usize], &[T])]) -> Result<()> {
+        for (name, shape, data) in grads {
+            Self::check_shape(self.layout.slot(name)?, shape)?;
+            let len = self.layout.slot(name)?.len;
+            if data.len() != len {
+                return Err(Error::ShapeMismatch {
+                    name: name.to_string(),
+                    expected: format!("{shape:?} ({len} elements)"),
+                    got: format!("{} elements", data.len()),
+                });
+            }
+        }
+        for (name, _, data) in grads {
+            self.write_grad(name, data)?;
         }
         Ok(())
     }
@@ -185,7 +287,7 @@ impl ParamSet {
         let (slot, chunks) = (self.layout.slot(name)?, &self.grads.chunks);
         let copies = Self::piece_copies(slot, src, src_offset, chunks, Direction::IntoArena)?;
         self.pending.extend(copies);
-        Ok(())
+        self.mark(name)
     }
 
     /// Records a GPU copy from an application buffer into a parameter, run at the start of the
@@ -249,7 +351,10 @@ impl ParamSet {
 
     /// Where a gradient lives, for an application kernel that writes it in place (fast path:
     /// no copy at all). Write only `numel` floats; the padding after them must stay zero.
-    pub fn grad_binding(&self, name: &str) -> Result<TensorBinding<'_>> {
+    /// Taking the binding counts as writing the gradient for the stale-gradient check (take
+    /// it each step, or call [`ParamSet::mark_grads_written`]).
+    pub fn grad_binding(&mut self, name: &str) -> Result<TensorBinding<'_>> {
+        self.mark(name)?;
         let slot = self.whole(name)?;
         Ok(TensorBinding {
             buffer: &self.grads.chunks[slot.chunk],
@@ -290,14 +395,35 @@ impl ParamSet {
         self.params.read(&self.engine, self.layout.slot(name)?)
     }
 
-    /// Downloads every parameter, in layout order.
+    /// Downloads every parameter, in the order the specs were declared (as `write_grads`).
     pub fn read_params(&self) -> Result<Vec<Vec<f32>>> {
+        let all = self.params.read_all(&self.engine, &self.layout)?;
+        Ok(self.declared(all))
+    }
+
+    /// Downloads every gradient, in the order the specs were declared.
+    pub fn read_grads(&self) -> Result<Vec<Vec<f32>>> {
+        let all = self.grads.read_all(&self.engine, &self.layout)?;
+        Ok(self.declared(all))
+    }
+
+    /// Downloads every parameter in layout order (`layout().slots`).
+    pub fn read_params_by_slot(&self) -> Result<Vec<Vec<f32>>> {
         self.params.read_all(&self.engine, &self.layout)
     }
 
-    /// Downloads every gradient, in layout order.
-    pub fn read_grads(&self) -> Result<Vec<Vec<f32>>> {
+    /// Downloads every gradient in layout order (`layout().slots`).
+    pub fn read_grads_by_slot(&self) -> Result<Vec<Vec<f32>>> {
         self.grads.read_all(&self.engine, &self.layout)
+    }
+
+    /// Reorders per-slot data (layout order) into declaration order.
+    fn declared(&self, mut by_slot: Vec<Vec<f32>>) -> Vec<Vec<f32>> {
+        self.layout
+            .declared_order()
+            .iter()
+            .map(|&i| std::mem::take(&mut by_slot[i]))
+            .collect()
     }
 
     /// Takes the recorded copies: into the arenas (run before the step's dispatches) and out

@@ -68,9 +68,17 @@ pub struct NystromParams {
 /// A solve's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct NystromSolution {
+    /// The solution rounded to f32 (its own residual can be up to about cond(A)·6e-8 worse
+    /// than `x64`'s).
     pub x: Vec<f32>,
+    /// The refined solution in f64: the iterate `residual` is measured on.
+    pub x64: Vec<f64>,
+    /// CG iterations over all refinement rounds.
     pub iterations: usize,
-    /// ‖b − (A + μI)x‖ / ‖b‖ as CG tracks it (the recursively updated residual).
+    /// Refinement rounds (f32 PCG solves of the f64 residual equation).
+    pub rounds: usize,
+    /// ‖b − (A + μI)x64‖ / ‖b‖, recomputed in f64 on the host from `A` (never CG's
+    /// recursively updated residual, which drifts below the truth in f32).
     pub residual: f64,
     /// The preconditioner's λ̂ (descending).
     pub lambda: Vec<f64>,
@@ -117,12 +125,22 @@ fn factor(a: &[f32], n: usize, mu: f64, rank: usize, seed: u64) -> Result<Factor
 pub struct NystromPcg {
     engine: Engine,
     n: usize,
+    /// A host copy of A and the shift, for the f64 residuals of the refinement.
+    a: Vec<f32>,
+    mu: f64,
     cg: Pcg,
     lambda: Vec<f64>,
     /// project, precondition, start scalars, direction.
     start: Vec<Dispatch>,
     /// matvec, α, update, residual test, project, precondition, β, direction.
     iteration: Vec<Dispatch>,
+}
+
+/// Most f32 PCG rounds of mixed-precision refinement before a solve gives up.
+pub const MAX_REFINEMENTS: usize = 10;
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
 }
 
 fn invalid(msg: String) -> Error {
@@ -184,6 +202,8 @@ impl NystromPcg {
         Ok(NystromPcg {
             engine: engine.clone(),
             n,
+            a: a.to_vec(),
+            mu,
             cg,
             lambda,
             start,
@@ -240,9 +260,13 @@ impl NystromPcg {
         Ok((start, cg.iteration(matvec, preconditioner)))
     }
 
-    /// Solves `(A + μI) x = b` from x = 0 to ‖r‖ ≤ tol·‖b‖ (f32: tol ≳ 1e-6), reading CG's
-    /// state every `check_every` iterations. Errors: wrong length or non-finite b, A + μI
-    /// found not positive definite, the iteration cap.
+    /// Solves `(A + μI) x = b` to ‖b − (A + μI)x‖ ≤ tol·‖b‖ *measured in f64 on the host*, by
+    /// mixed-precision refinement: each round runs the f32 PCG on the GPU for the current
+    /// residual (reading CG's state every `check_every` iterations) and adds the correction
+    /// to an f64 iterate, so tolerances below f32's floor (about cond·6e-8) are reachable.
+    /// Errors: wrong length or non-finite b, A + μI found not positive definite, the
+    /// iteration cap (`max_iter` CG iterations in all, or [`MAX_REFINEMENTS`] rounds), a
+    /// round that does not halve the true residual (stalled).
     pub fn solve(
         &mut self,
         b: &[f32],
@@ -250,6 +274,71 @@ impl NystromPcg {
         max_iter: usize,
         check_every: usize,
     ) -> Result<NystromSolution> {
+        self.check_rhs(b, tol, max_iter, check_every)?;
+        let b64: Vec<f64> = b.iter().map(|&v| v as f64).collect();
+        let bnorm = norm(&b64);
+        let mut x64 = vec![0.0f64; self.n];
+        let (mut iterations, mut rounds, mut rel) = (0usize, 0usize, 1.0f64);
+        if bnorm == 0.0 {
+            rel = 0.0;
+        }
+        let mut r = b64.clone();
+        while rel > tol {
+            if rounds == MAX_REFINEMENTS || iterations >= max_iter {
+                return Err(Error::Solve(SolveError::IterationCap {
+                    iterations,
+                    residual: rel,
+                    tolerance: tol,
+                }));
+            }
+            // Solve (A + μI)d = r in f32 to the accuracy this round needs (relative to ‖r‖).
+            let rnorm = norm(&r);
+            let inner_tol = (tol * bnorm / rnorm).clamp(1e-6, 0.5);
+            let r32: Vec<f32> = r.iter().map(|&v| v as f32).collect();
+            let (d, its) = self.cg_once(&r32, inner_tol, max_iter - iterations, check_every)?;
+            iterations += its;
+            rounds += 1;
+            for (x, d) in x64.iter_mut().zip(&d) {
+                *x += *d as f64;
+            }
+            r = self.residual_of(&b64, &x64);
+            let next = norm(&r) / bnorm;
+            if !next.is_finite() {
+                return Err(Error::Solve(SolveError::NonFinite("refined iterate".into())));
+            }
+            if next > tol && next > 0.5 * rel {
+                return Err(Error::Solve(SolveError::Stalled {
+                    iterations,
+                    residual: next,
+                    tolerance: tol,
+                    window: rounds,
+                }));
+            }
+            rel = next;
+        }
+        Ok(NystromSolution {
+            x: x64.iter().map(|&v| v as f32).collect(),
+            x64,
+            iterations,
+            rounds,
+            residual: rel,
+            lambda: self.lambda.clone(),
+        })
+    }
+
+    /// b − (A + μI)x in f64 from the host copy of A.
+    fn residual_of(&self, b: &[f64], x: &[f64]) -> Vec<f64> {
+        let n = self.n;
+        (0..n)
+            .map(|i| {
+                let row = &self.a[i * n..(i + 1) * n];
+                let ax: f64 = row.iter().zip(x).map(|(&a, &x)| a as f64 * x).sum();
+                b[i] - ax - self.mu * x[i]
+            })
+            .collect()
+    }
+
+    fn check_rhs(&self, b: &[f32], tol: f64, max_iter: usize, check_every: usize) -> Result<()> {
         let n = self.n;
         if b.len() != n {
             return Err(Error::ShapeMismatch {
@@ -261,11 +350,24 @@ impl NystromPcg {
         if let Some(i) = b.iter().position(|v| !v.is_finite()) {
             return Err(Error::Solve(SolveError::NonFinite(format!("b[{i}]"))));
         }
-        if max_iter == 0 || check_every == 0 || tol.is_nan() || tol < 0.0 {
+        if max_iter == 0 || check_every == 0 || !tol.is_finite() || tol < 0.0 {
             return Err(invalid(format!(
-                "max_iter and check_every must be ≥ 1 and tol ≥ 0 (got {max_iter}, {check_every}, {tol})"
+                "max_iter and check_every must be ≥ 1 and tol finite and ≥ 0 (got {max_iter}, {check_every}, {tol})"
             )));
         }
+        Ok(())
+    }
+
+    /// One f32 PCG solve of (A + μI)d = b to CG's own (recurrence) tolerance: d and the
+    /// iterations it took.
+    fn cg_once(
+        &mut self,
+        b: &[f32],
+        tol: f64,
+        max_iter: usize,
+        check_every: usize,
+    ) -> Result<(Vec<f32>, usize)> {
+        let n = self.n;
         self.cg.set_limits(max_iter, tol);
         let q = self.engine.queue();
         // x = 0, r = b, p = 0 (so p = z + 0·p starts clean).
@@ -310,11 +412,6 @@ impl NystromPcg {
             }));
         }
         let x = read_range(&self.engine, &self.cg.vecs, 0, n as u64 * 4)?;
-        Ok(NystromSolution {
-            x,
-            iterations,
-            residual,
-            lambda: self.lambda.clone(),
-        })
+        Ok((x, iterations))
     }
 }

@@ -120,7 +120,7 @@ fn data_parallel(
         seed: settings.seed,
     };
     let mut dp = DataParallel::new(comm, shared.engine(), &specs, &args.optimizer, &req)?;
-    dp.set_schedule(settings.schedule());
+    dp.set_schedule(settings.schedule())?;
     let initial: Vec<&[f32]> = named.iter().map(|(_, _, v)| v.as_slice()).collect();
     dp.set_params(&initial)?;
     Ok(dp)

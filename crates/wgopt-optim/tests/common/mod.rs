@@ -151,7 +151,7 @@ pub fn run_trajectory<C: PerTensor>(
             floor: 0.1,
         },
     );
-    opt.set_schedule(schedule.clone());
+    opt.set_schedule(schedule.clone()).unwrap();
     let tensors = layout
         .slots
         .iter()
@@ -164,13 +164,13 @@ pub fn run_trajectory<C: PerTensor>(
     for step in 0..STEPS {
         let grads: Vec<Vec<f32>> = lens.iter().map(|&n| normal_vec(&mut r, n, 0.5)).collect();
         let refs: Vec<&[f32]> = grads.iter().map(|g| &g[..]).collect();
-        params.write_grads(&refs).unwrap();
+        params.write_grads_by_slot(&refs).unwrap();
         opt.step(&mut params).unwrap();
         reference
             .step(schedule.multiplier(step as u64), &mut host, &grads)
             .unwrap();
     }
-    let gpu = params.read_params().unwrap();
+    let gpu = params.read_params_by_slot().unwrap();
     for (i, s) in layout.slots.iter().enumerate() {
         assert_close(
             &format!("{label} {}", s.name),

@@ -51,6 +51,20 @@ pub enum SolveError {
     },
     #[error("invalid argument: {0}")]
     Invalid(String),
+    /// The residual stopped improving above the tolerance: no 1% gain over `window` checks.
+    /// In f32 the reachable relative residual is about 1e-7 · cond(A); an inconsistent system
+    /// stalls at its least-squares residual.
+    #[error(
+        "stalled after {iterations} iterations at residual {residual:e} (wanted {tolerance:e}; \
+         no 1% progress over the last {window} checks: the f32 floor, about 1e-7·cond(A), or \
+         an inconsistent system)"
+    )]
+    Stalled {
+        iterations: usize,
+        residual: f64,
+        tolerance: f64,
+        window: usize,
+    },
 }
 
 /// Which sketch.

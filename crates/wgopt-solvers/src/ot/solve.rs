@@ -45,6 +45,9 @@ pub struct SinkhornResult {
     /// Iterations (a g and an f update each) at the target ε.
     pub iterations: usize,
     pub converged: bool,
+    /// Stopped before `max_iter` because the marginal error stopped improving above `tol`
+    /// (no 1% gain over [`STALL_CHECKS`] checks): f32 rounding bounds it near there.
+    pub stalled: bool,
     /// L1 marginal error ‖Pᵀ1 − b‖₁ at each check (rows are exact after the f-update).
     pub errors: Vec<f32>,
     pub marginal_error: f32,
@@ -54,6 +57,22 @@ pub struct SinkhornResult {
     pub cost_entropic: f32,
     /// ⟨P, C⟩ + ε KL(P ‖ a⊗b).
     pub cost_kl: f32,
+}
+
+/// Checks without a 1% improvement of the best marginal error after which a problem stops as
+/// stalled instead of running to `max_iter` (the f32 floor of the L1 error at small ε sits
+/// near 1e-6, so a tighter `tol` would otherwise spin).
+pub const STALL_CHECKS: usize = 20;
+
+/// True when the last [`STALL_CHECKS`] errors brought no 1% gain over the best before them.
+pub fn stalled(errors: &[f32]) -> bool {
+    if errors.len() <= STALL_CHECKS {
+        return false;
+    }
+    let (before, window) = errors.split_at(errors.len() - STALL_CHECKS);
+    let best_before = before.iter().copied().fold(f32::INFINITY, f32::min);
+    let best_now = window.iter().copied().fold(f32::INFINITY, f32::min);
+    best_now > 0.99 * best_before
 }
 
 /// Solves every problem of the batch (all with the same kind of cost); reads back at each check.
@@ -89,6 +108,7 @@ pub fn sinkhorn(
             g: Vec::new(),
             iterations: 0,
             converged: false,
+            stalled: false,
             errors: Vec::new(),
             marginal_error: f32::INFINITY,
             cost_linear: 0.0,
@@ -125,6 +145,10 @@ pub fn sinkhorn(
             }
             if (row[0] as f64) <= opts.tol {
                 r.converged = true;
+                plan.retire(k);
+                changed = true;
+            } else if stalled(&r.errors) {
+                r.stalled = true;
                 plan.retire(k);
                 changed = true;
             }

@@ -193,13 +193,29 @@ impl BlockSolver {
     }
 }
 
+/// Checks without a 1% improvement of the best residual after which the GPU's iterative
+/// solvers stop with [`SolveError::Stalled`] instead of running to `max_steps`.
+pub const STALL_CHECKS: usize = 100;
+
+/// True when the last [`STALL_CHECKS`] residuals of `history` gained no 1% over the best
+/// before them.
+fn stalled(history: &[(usize, f64)]) -> bool {
+    if history.len() <= STALL_CHECKS {
+        return false;
+    }
+    let (before, window) = history.split_at(history.len() - STALL_CHECKS);
+    let best = |h: &[(usize, f64)]| h.iter().map(|x| x.1).fold(f64::INFINITY, f64::min);
+    best(window) > 0.99 * best(before)
+}
+
 /// Steps taken, final relative residual, and (step, residual) at every check.
 pub(crate) type Converged = (usize, f64, Vec<(usize, f64)>);
 
 /// The check loop of the GPU's iterative solvers: `step(first, steps)` runs steps
 /// `first .. first + steps` and returns the relative residual; it is called every
 /// `opts.check_every` steps (`default_per` when 0) until the residual reaches `opts.tol`
-/// (returns the steps, the residual and the history) or `opts.max_steps` (a typed cap error).
+/// (returns the steps, the residual and the history), stops improving (a typed stall error)
+/// or reaches `opts.max_steps` (a typed cap error).
 pub(crate) fn iterate_to_tolerance(
     opts: &IterOptions,
     default_per: usize,
@@ -223,6 +239,15 @@ pub(crate) fn iterate_to_tolerance(
         history.push((k, res));
         if res <= opts.tol {
             return Ok((k, res, history));
+        }
+        if stalled(&history) {
+            return Err(SolveError::Stalled {
+                iterations: k,
+                residual: res,
+                tolerance: opts.tol,
+                window: STALL_CHECKS,
+            }
+            .into());
         }
     }
     Err(SolveError::IterationCap {

@@ -149,7 +149,7 @@ pub fn full_ratio_is_momentum_sgd(comm: Communicator, steps: u64) -> Result<Stri
         }
         sgd.step(&mut plain).map_err(|e| e.to_string())?;
     }
-    let want = plain.read_params().map_err(|e| e.to_string())?;
+    let want = plain.read_params_by_slot().map_err(|e| e.to_string())?;
     let by_name: Vec<Vec<f32>> = specs
         .iter()
         .map(|s| want[plain.layout().index_of(&s.name).unwrap_or(0)].clone())
