@@ -143,6 +143,7 @@ impl Trainer {
         if cfg.batch == 0 || cfg.steps == 0 {
             return Err(Error::Config("batch and steps must be positive".into()));
         }
+        cfg.model.validate()?;
         let acts = cfg.model.activation_floats(cfg.batch);
         if acts > crate::config::MAX_ACTIVATION_FLOATS {
             return Err(Error::Config(format!(

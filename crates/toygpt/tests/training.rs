@@ -194,3 +194,53 @@ fn bad_data_and_names_are_typed_errors() {
     ));
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// A checkpoint is one unit: `trainer.json` (written last) names the other files with their
+/// checksums, so files from different saves (a torn checkpoint) or a damaged file are refused
+/// with the file's name, never resumed; sizes an edited trainer.json asks for are bounded.
+#[test]
+fn torn_mixed_or_oversized_checkpoints_are_refused() {
+    let engine = engine();
+    let corpus = shakespeare();
+    let cfg = tiny(&corpus, "adamw", 10);
+    let base = std::env::temp_dir().join(format!("toygpt-torn-{}", std::process::id()));
+    let (early, late) = (base.join("step2"), base.join("step4"));
+    let mut t = Trainer::new(&engine, &corpus, cfg).unwrap();
+    for _ in 0..2 {
+        t.train_step(&corpus).unwrap();
+    }
+    t.save(&early).unwrap();
+    for _ in 0..2 {
+        t.train_step(&corpus).unwrap();
+    }
+    t.save(&late).unwrap();
+    assert_eq!(Trainer::resume(&engine, &corpus, &late).unwrap().step_index(), 4);
+    for file in ["model.safetensors", "optimizer.safetensors"] {
+        // The late manifest with one file from the early save.
+        let mixed = base.join(format!("mixed-{file}"));
+        std::fs::create_dir_all(&mixed).unwrap();
+        for f in ["model.safetensors", "optimizer.safetensors", "trainer.json"] {
+            let from = if f == file { &early } else { &late };
+            std::fs::copy(from.join(f), mixed.join(f)).unwrap();
+        }
+        let e = Trainer::resume(&engine, &corpus, &mixed).err().unwrap().to_string();
+        assert!(e.contains(file) && e.contains("torn or mixed"), "{e}");
+        // A missing file.
+        std::fs::remove_file(mixed.join(file)).unwrap();
+        let e = Trainer::resume(&engine, &corpus, &mixed).err().unwrap().to_string();
+        assert!(e.contains(file), "{e}");
+    }
+    // An edited trainer.json asking for ten million layers or a huge batch is refused by the
+    // config bounds before anything is allocated (its manifest still matches the files).
+    let json = std::fs::read_to_string(late.join("trainer.json")).unwrap();
+    for (from, to, needle) in [
+        ("\"n_layer\": 1", "\"n_layer\": 10000000", "n_layer"),
+        ("\"batch\": 8", "\"batch\": 100000000", "activation"),
+    ] {
+        assert!(json.contains(from), "{json}");
+        std::fs::write(late.join("trainer.json"), json.replace(from, to)).unwrap();
+        let e = Trainer::resume(&engine, &corpus, &late).err().unwrap().to_string();
+        assert!(e.contains(needle), "{e}");
+    }
+    std::fs::remove_dir_all(&base).ok();
+}

@@ -40,14 +40,8 @@ impl WgoptOptimizer {
     pub fn save_file(&mut self, path: impl AsRef<Path>) -> Result<()> {
         let path = path.as_ref();
         let bytes = self.to_bytes()?;
-        let io = |source| Error::Io {
-            path: path.display().to_string(),
-            source,
-        };
-        let mut tmp = path.as_os_str().to_owned();
-        tmp.push(".tmp");
-        std::fs::write(&tmp, &bytes).map_err(io)?;
-        std::fs::rename(&tmp, path).map_err(io)
+        // Temporary file beside it, fsync, rename; never replaces a device or a directory.
+        Ok(wgopt_scheduler::files::write_atomic(path, &bytes)?)
     }
 
     /// Reads state written by [`WgoptOptimizer::save_file`].

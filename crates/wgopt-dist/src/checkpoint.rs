@@ -28,8 +28,11 @@ pub struct State {
 }
 
 impl State {
-    /// Parses safetensors bytes (f32 tensors only).
+    /// Parses safetensors bytes (f32 tensors only), checking a sealed file's checksums; the
+    /// checksums are dropped (stitching and cutting change the tensors) and
+    /// [`State::serialize`] seals afresh.
     pub fn parse(bytes: &[u8]) -> Local<State> {
+        wgopt_scheduler::files::verify_sealed(bytes).map_err(|e| e.to_string())?;
         let file = SafeTensors::deserialize(bytes).map_err(|e| format!("checkpoint: {e}"))?;
         let (_, header) =
             SafeTensors::read_metadata(bytes).map_err(|e| format!("checkpoint: {e}"))?;
@@ -37,6 +40,8 @@ impl State {
             meta: header.metadata().clone().unwrap_or_default(),
             ..State::default()
         };
+        let prefix = wgopt_scheduler::files::CHECKSUM_PREFIX;
+        state.meta.retain(|k, _| !k.starts_with(prefix));
         for (name, view) in file.tensors() {
             if view.dtype() != Dtype::F32 {
                 return Err(format!(
@@ -75,7 +80,9 @@ impl State {
                     .map_err(|e| format!("{n}: {e}"))
             })
             .collect::<Local<Vec<_>>>()?;
-        safetensors::serialize(views, Some(self.meta.clone())).map_err(|e| e.to_string())
+        let mut meta = self.meta.clone();
+        wgopt_scheduler::files::seal(&mut meta, bytes.iter().map(|(n, _, b)| (n.as_str(), &b[..])));
+        safetensors::serialize(views, Some(meta)).map_err(|e| e.to_string())
     }
 
     fn is_shard(&self) -> bool {
