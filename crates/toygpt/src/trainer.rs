@@ -100,6 +100,22 @@ struct TrainerFile {
     /// written last, so a save that failed midway, or files from different saves, do not
     /// match it and the resume is refused.
     files: std::collections::BTreeMap<String, String>,
+    /// CRC-32 of this file's other fields (as compact JSON), so an edited or damaged
+    /// trainer.json is refused too.
+    #[serde(default)]
+    checksum: String,
+}
+
+impl TrainerFile {
+    fn own_checksum(&self) -> Result<String> {
+        // Through a JSON value, so the text form is the same whether it came from the struct
+        // or from the file.
+        let body = (&self.config, self.step, &self.vocab, &self.files);
+        let json = serde_json::to_value(body)
+            .and_then(|v| serde_json::to_vec(&v))
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(wgopt::scheduler::files::checksum(&json))
+    }
 }
 
 /// The checkpoint files `trainer.json` names, in the order they are written.
@@ -491,12 +507,14 @@ impl Trainer {
             wgopt::scheduler::files::write_atomic(&dir.join(name), data)?;
             files.insert(name.to_string(), wgopt::scheduler::files::checksum(data));
         }
-        let meta = TrainerFile {
+        let mut meta = TrainerFile {
             config: self.cfg.clone(),
             step: self.step,
             vocab: self.vocab.clone(),
             files,
+            checksum: String::new(),
         };
+        meta.checksum = meta.own_checksum()?;
         let json = serde_json::to_string_pretty(&meta).map_err(|e| ckpt_err(dir, e.to_string()))?;
         wgopt::scheduler::files::write_atomic(&dir.join("trainer.json"), json.as_bytes())?;
         Ok(())
@@ -509,6 +527,13 @@ impl Trainer {
             |f: &str| std::fs::read(dir.join(f)).map_err(|e| ckpt_err(dir, format!("{f}: {e}")));
         let meta: TrainerFile = serde_json::from_slice(&read("trainer.json")?)
             .map_err(|e| ckpt_err(dir, format!("trainer.json: {e}")))?;
+        if meta.own_checksum()? != meta.checksum {
+            return Err(ckpt_err(
+                dir,
+                "trainer.json does not match its checksum (edited or damaged); refusing to resume"
+                    .into(),
+            ));
+        }
         let mut contents = Vec::with_capacity(CHECKPOINT_FILES.len());
         for name in CHECKPOINT_FILES {
             let data = read(name)?;

@@ -230,17 +230,34 @@ fn torn_mixed_or_oversized_checkpoints_are_refused() {
         let e = Trainer::resume(&engine, &corpus, &mixed).err().unwrap().to_string();
         assert!(e.contains(file), "{e}");
     }
-    // An edited trainer.json asking for ten million layers or a huge batch is refused by the
-    // config bounds before anything is allocated (its manifest still matches the files).
+    // An edited trainer.json is refused by its checksum; one re-sealed by hand (as a hostile
+    // editor would) asking for ten million layers or a huge batch is refused by the config
+    // bounds before anything is allocated.
     let json = std::fs::read_to_string(late.join("trainer.json")).unwrap();
-    for (from, to, needle) in [
-        ("\"n_layer\": 1", "\"n_layer\": 10000000", "n_layer"),
-        ("\"batch\": 8", "\"batch\": 100000000", "activation"),
+    for (from, to, resealed) in [
+        ("\"n_layer\": 1", "\"n_layer\": 10000000", Some("n_layer")),
+        ("\"batch\": 8", "\"batch\": 100000000", Some("activation")),
+        ("\"step\": 4", "\"step\": 6", None),
     ] {
         assert!(json.contains(from), "{json}");
-        std::fs::write(late.join("trainer.json"), json.replace(from, to)).unwrap();
+        let edited = json.replace(from, to);
+        std::fs::write(late.join("trainer.json"), &edited).unwrap();
         let e = Trainer::resume(&engine, &corpus, &late).err().unwrap().to_string();
-        assert!(e.contains(needle), "{e}");
+        assert!(e.contains("trainer.json does not match its checksum"), "{e}");
+        if let Some(needle) = resealed {
+            std::fs::write(late.join("trainer.json"), reseal(&edited)).unwrap();
+            let e = Trainer::resume(&engine, &corpus, &late).err().unwrap().to_string();
+            assert!(e.contains(needle), "{e}");
+        }
     }
     std::fs::remove_dir_all(&base).ok();
+}
+
+/// trainer.json with its checksum recomputed for its current fields (what `save` writes).
+fn reseal(json: &str) -> String {
+    let mut v: serde_json::Value = serde_json::from_str(json).unwrap();
+    let body = (&v["config"], &v["step"], &v["vocab"], &v["files"]);
+    let sum = wgopt::scheduler::files::checksum(&serde_json::to_vec(&body).unwrap());
+    v["checksum"] = serde_json::Value::String(sum);
+    serde_json::to_string_pretty(&v).unwrap()
 }

@@ -40,6 +40,14 @@ pub fn config_from<C: Serialize + DeserializeOwned>(
         .collect();
     known.sort();
     for &(key, text) in hparams {
+        // "nan", "inf" parse as f64 but are not JSON: name them rather than report a string.
+        if let Ok(v) = text.trim().parse::<f64>() {
+            if !v.is_finite() {
+                return Err(Error::InvalidHyperparameter(format!(
+                    "{opt}.{key} must be a finite number, got {text}"
+                )));
+            }
+        }
         let parsed: Value =
             serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_string()));
         let slot = match key

@@ -161,3 +161,70 @@ fn invalid_guards_schedules_and_sizes_are_typed_errors() {
     let e = ParamSet::new(&engine(), &[ParamSpec::new("x", &[3, 1 << 63], "g")]).unwrap_err();
     assert!(matches!(&e, Error::OverLimit { what, .. } if what.contains("\"x\"")), "{e}");
 }
+
+mod fuzz {
+    //! Property-based fuzzing of `Optimizer::load`: raw mutations (which the checksums catch)
+    //! and mutations re-sealed with fresh checksums (which reach the validator behind them).
+    //! A load returns Ok or a typed error and, on error, changes nothing. `PROPTEST_CASES`
+    //! sets the count (default 64 each: bounded for CI).
+    use super::*;
+    use proptest::prelude::*;
+
+    fn cases() -> u32 {
+        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+    }
+
+    fn mutate(seed: &[u8], edits: &[(usize, u8)], cut: Option<usize>) -> Vec<u8> {
+        let mut v = seed.to_vec();
+        for &(i, b) in edits {
+            let k = i % v.len();
+            v[k] ^= b;
+        }
+        if let Some(c) = cut {
+            v.truncate(c % (v.len() + 1));
+        }
+        v
+    }
+
+    /// The file re-written with checksums matching whatever it now holds (None if the
+    /// mutation broke the container itself).
+    fn reseal(bytes: &[u8]) -> Option<Vec<u8>> {
+        let st = safetensors::SafeTensors::deserialize(bytes).ok()?;
+        let mut meta = safetensors::SafeTensors::read_metadata(bytes).ok()?.1.metadata().clone().unwrap_or_default();
+        let tensors: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = st
+            .tensors()
+            .into_iter()
+            .map(|(n, v)| (n, v.dtype(), v.shape().to_vec(), v.data().to_vec()))
+            .collect();
+        wgopt_scheduler::files::seal(&mut meta, tensors.iter().map(|t| (t.0.as_str(), &t.3[..])));
+        let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
+            .iter()
+            .map(|(n, d, s, b)| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+            .collect();
+        safetensors::serialize(views, Some(meta)).ok()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: cases(), failure_persistence: None, ..ProptestConfig::default() })]
+
+        #[test]
+        fn load_survives_any_mutation(
+            edits in prop::collection::vec((any::<usize>(), 1u8..=255), 1..6),
+            cut in prop::option::of(any::<usize>()),
+            resealed in any::<bool>(),
+        ) {
+            let (p, mut opt, good) = trained();
+            let mut bad = mutate(&good, &edits, cut);
+            if resealed {
+                match reseal(&bad) {
+                    Some(b) => bad = b,
+                    None => return Ok(()),
+                }
+            }
+            if opt.load(&p, &bad).is_err() {
+                let again = opt.save(&p).unwrap();
+                prop_assert_eq!(&again[data_start(&again)..], &good[data_start(&good)..]);
+            }
+        }
+    }
+}
