@@ -113,7 +113,9 @@ fn parse_positive(s: &str) -> std::result::Result<usize, String> {
 fn parse_clip(s: &str) -> std::result::Result<f32, String> {
     match s.parse::<f32>() {
         Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
-        _ => Err(format!("expected 0 (no clipping) or a finite number > 0, got {s:?}")),
+        _ => Err(format!(
+            "expected 0 (no clipping) or a finite number > 0, got {s:?}"
+        )),
     }
 }
 

@@ -84,7 +84,10 @@ impl GptConfig {
     /// Parameter count (saturating): embeddings, 12·d² + 13·d per block, final norm and head.
     pub fn parameters(&self) -> usize {
         let d = self.n_embd;
-        let block = d.saturating_mul(d).saturating_mul(12).saturating_add(13 * d);
+        let block = d
+            .saturating_mul(d)
+            .saturating_mul(12)
+            .saturating_add(13 * d);
         let embed = self.vocab.saturating_add(self.context).saturating_mul(d);
         block
             .saturating_mul(self.n_layer)
@@ -95,11 +98,19 @@ impl GptConfig {
     /// f32 activations one training step keeps for `batch` sequences (saturating, an upper
     /// estimate: per token and layer about 16·d values plus the attention rows).
     pub fn activation_floats(&self, batch: usize) -> usize {
-        let per_token_layer = self.n_embd.saturating_mul(16).saturating_add(self.n_head.saturating_mul(self.context));
+        let per_token_layer = self
+            .n_embd
+            .saturating_mul(16)
+            .saturating_add(self.n_head.saturating_mul(self.context));
         batch
             .saturating_mul(self.context)
             .saturating_mul(self.n_layer.saturating_add(1))
             .saturating_mul(per_token_layer)
-            .saturating_add(batch.saturating_mul(self.context).saturating_mul(self.vocab).saturating_mul(2))
+            .saturating_add(
+                batch
+                    .saturating_mul(self.context)
+                    .saturating_mul(self.vocab)
+                    .saturating_mul(2),
+            )
     }
 }

@@ -498,7 +498,13 @@ impl Trainer {
             })
             .collect::<Result<Vec<_>>>()?;
         let mut meta = std::collections::HashMap::new();
-        wgopt::scheduler::files::seal(&mut meta, named.iter().map(|(n, _)| n.as_str()).zip(bytes.iter().copied()));
+        wgopt::scheduler::files::seal(
+            &mut meta,
+            named
+                .iter()
+                .map(|(n, _)| n.as_str())
+                .zip(bytes.iter().copied()),
+        );
         let model =
             safetensors::serialize(views, Some(meta)).map_err(|e| ckpt_err(dir, e.to_string()))?;
         let opt = self.driver.optimizer().save(&self.params)?;

@@ -214,7 +214,12 @@ fn torn_mixed_or_oversized_checkpoints_are_refused() {
         t.train_step(&corpus).unwrap();
     }
     t.save(&late).unwrap();
-    assert_eq!(Trainer::resume(&engine, &corpus, &late).unwrap().step_index(), 4);
+    assert_eq!(
+        Trainer::resume(&engine, &corpus, &late)
+            .unwrap()
+            .step_index(),
+        4
+    );
     for file in ["model.safetensors", "optimizer.safetensors"] {
         // The late manifest with one file from the early save.
         let mixed = base.join(format!("mixed-{file}"));
@@ -223,11 +228,17 @@ fn torn_mixed_or_oversized_checkpoints_are_refused() {
             let from = if f == file { &early } else { &late };
             std::fs::copy(from.join(f), mixed.join(f)).unwrap();
         }
-        let e = Trainer::resume(&engine, &corpus, &mixed).err().unwrap().to_string();
+        let e = Trainer::resume(&engine, &corpus, &mixed)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains(file) && e.contains("torn or mixed"), "{e}");
         // A missing file.
         std::fs::remove_file(mixed.join(file)).unwrap();
-        let e = Trainer::resume(&engine, &corpus, &mixed).err().unwrap().to_string();
+        let e = Trainer::resume(&engine, &corpus, &mixed)
+            .err()
+            .unwrap()
+            .to_string();
         assert!(e.contains(file), "{e}");
     }
     // An edited trainer.json is refused by its checksum; one re-sealed by hand (as a hostile
@@ -242,11 +253,20 @@ fn torn_mixed_or_oversized_checkpoints_are_refused() {
         assert!(json.contains(from), "{json}");
         let edited = json.replace(from, to);
         std::fs::write(late.join("trainer.json"), &edited).unwrap();
-        let e = Trainer::resume(&engine, &corpus, &late).err().unwrap().to_string();
-        assert!(e.contains("trainer.json does not match its checksum"), "{e}");
+        let e = Trainer::resume(&engine, &corpus, &late)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            e.contains("trainer.json does not match its checksum"),
+            "{e}"
+        );
         if let Some(needle) = resealed {
             std::fs::write(late.join("trainer.json"), reseal(&edited)).unwrap();
-            let e = Trainer::resume(&engine, &corpus, &late).err().unwrap().to_string();
+            let e = Trainer::resume(&engine, &corpus, &late)
+                .err()
+                .unwrap()
+                .to_string();
             assert!(e.contains(needle), "{e}");
         }
     }

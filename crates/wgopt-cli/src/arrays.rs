@@ -146,14 +146,23 @@ pub(crate) mod tests {
 
     #[test]
     fn declared_sizes_are_checked_against_the_bytes_present() {
-        let data: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let data: Vec<u8> = [1.0f32, 2.0, 3.0, 4.0, 5.0, 6.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         let (s, v) = parse_npy(&npy("<f4", "(2, 3)", &data), "ok").unwrap();
         assert_eq!((s, v), (vec![2, 3], vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]));
         let d64: Vec<u8> = [0.5f64, 1.5].iter().flat_map(|v| v.to_le_bytes()).collect();
-        assert_eq!(parse_npy(&npy("<f8", "(2,)", &d64), "f64").unwrap().1, vec![0.5, 1.5]);
+        assert_eq!(
+            parse_npy(&npy("<f8", "(2,)", &d64), "f64").unwrap().1,
+            vec![0.5, 1.5]
+        );
         // A 144-byte file claiming 4 TiB, a shape whose product overflows, a truncated one.
         let e = parse_npy(&npy("<f4", "(1048576, 1048576)", &[0; 16]), "huge").unwrap_err();
-        assert!(format!("{e:#}").contains("declares shape [1048576, 1048576]"), "{e:#}");
+        assert!(
+            format!("{e:#}").contains("declares shape [1048576, 1048576]"),
+            "{e:#}"
+        );
         let e = parse_npy(&npy("<f4", "(4294967296, 4294967296, 16)", &[]), "wrap").unwrap_err();
         assert!(format!("{e:#}").contains("overflows"), "{e:#}");
         let e = parse_npy(&npy("<f4", "(2, 3)", &data[..20]), "cut").unwrap_err();
@@ -188,6 +197,9 @@ pub(crate) mod tests {
         let e = read_npz_bounded(std::io::Cursor::new(&archive), path, 1 << 20).unwrap_err();
         assert!(format!("{e:#}").contains("expands past"), "{e:#}");
         let ok = read_npz_bounded(std::io::Cursor::new(&archive), path, 16 << 20).unwrap();
-        assert_eq!((ok[0].0.as_str(), ok[0].1 .0.clone()), ("cost", vec![1048576]));
+        assert_eq!(
+            (ok[0].0.as_str(), ok[0].1 .0.clone()),
+            ("cost", vec![1048576])
+        );
     }
 }

@@ -30,8 +30,10 @@ fn mutation() -> impl Strategy<Value = Mutation> {
     prop_oneof![
         (any::<usize>(), 1u8..=255).prop_map(|(i, b)| Mutation::Flip(i, b)),
         any::<usize>().prop_map(Mutation::Truncate),
-        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16)).prop_map(|(i, v)| Mutation::Insert(i, v)),
-        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16)).prop_map(|(i, v)| Mutation::Overwrite(i, v)),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16))
+            .prop_map(|(i, v)| Mutation::Insert(i, v)),
+        (any::<usize>(), prop::collection::vec(any::<u8>(), 1..16))
+            .prop_map(|(i, v)| Mutation::Overwrite(i, v)),
     ]
 }
 
@@ -65,14 +67,20 @@ fn apply(seed: &[u8], muts: &[Mutation]) -> Vec<u8> {
 }
 
 fn seed_npy() -> Vec<u8> {
-    let data: Vec<u8> = (0..12).flat_map(|i| (i as f32 * 0.5).to_le_bytes()).collect();
+    let data: Vec<u8> = (0..12)
+        .flat_map(|i| (i as f32 * 0.5).to_le_bytes())
+        .collect();
     npy("<f4", "(3, 4)", &data)
 }
 
 /// A recording for `wgopt replay`: two parameters, three steps, one SophiaG estimate.
 fn seed_recording() -> Vec<u8> {
     use safetensors::tensor::{Dtype, TensorView};
-    let t = |n: usize| -> Vec<u8> { (0..n).flat_map(|i| (i as f32 * 0.25 - 1.0).to_le_bytes()).collect() };
+    let t = |n: usize| -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| (i as f32 * 0.25 - 1.0).to_le_bytes())
+            .collect()
+    };
     let names = [
         ("param.w", vec![2, 3]),
         ("param.b", vec![3]),
@@ -89,7 +97,12 @@ fn seed_recording() -> Vec<u8> {
         .collect();
     let views: Vec<(String, TensorView<'_>)> = data
         .iter()
-        .map(|(n, s, b)| (n.clone(), TensorView::new(Dtype::F32, s.clone(), b).unwrap()))
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                TensorView::new(Dtype::F32, s.clone(), b).unwrap(),
+            )
+        })
         .collect();
     safetensors::serialize(views, None).unwrap()
 }
@@ -133,6 +146,11 @@ proptest! {
 fn the_seeds_themselves_are_read() {
     assert_eq!(parse_npy(&seed_npy(), "seed").unwrap().0, vec![3, 4]);
     let archive = npz(&[("cost.npy", seed_npy())]);
-    assert_eq!(read_npz_bounded(std::io::Cursor::new(archive), Path::new("s.npz"), 1 << 20).unwrap().len(), 1);
+    assert_eq!(
+        read_npz_bounded(std::io::Cursor::new(archive), Path::new("s.npz"), 1 << 20)
+            .unwrap()
+            .len(),
+        1
+    );
     assert!(crate::replay::read_recording(&seed_recording()).is_ok());
 }

@@ -62,7 +62,10 @@ fn load(path: &std::path::Path) -> Result<Arrays> {
         "npz" => out.extend(read_npz(path)?),
         "npy" => {
             let bytes = read_file(path)?;
-            out.insert("cost".into(), parse_npy(&bytes, &path.display().to_string())?);
+            out.insert(
+                "cost".into(),
+                parse_npy(&bytes, &path.display().to_string())?,
+            );
         }
         _ => {
             let bytes = read_file(path)?;
@@ -96,7 +99,10 @@ fn check_args(args: &OtArgs) -> Result<()> {
     if let Some(eps0) = args.eps0 {
         finite_positive("--eps0", eps0)?;
         if eps0 <= args.eps {
-            bail!("--eps0 must be larger than --eps ({}), got {eps0}", args.eps);
+            bail!(
+                "--eps0 must be larger than --eps ({}), got {eps0}",
+                args.eps
+            );
         }
     }
     if !matches!(args.method.as_str(), "sinkhorn" | "sns") {
@@ -253,7 +259,8 @@ fn run_sns(
 pub fn run(args: OtArgs) -> Result<()> {
     check_args(&args)?;
     let arrays = load(&args.input)?;
-    let (n, m, d, a, b) = problem_arrays(&arrays).with_context(|| args.input.display().to_string())?;
+    let (n, m, d, a, b) =
+        problem_arrays(&arrays).with_context(|| args.input.display().to_string())?;
     let problem = OtProblem {
         a: &a,
         b: &b,

@@ -78,7 +78,10 @@ fn read_stepped(file: &SafeTensors<'_>, prefix: &str, rounded: &mut usize) -> Re
         *rounded += (v.dtype() == Dtype::F64) as usize;
         let values = to_f32(&v, full)?;
         let step = steps.entry(k).or_default();
-        if step.insert(n.to_string(), (v.shape().to_vec(), values)).is_some() {
+        if step
+            .insert(n.to_string(), (v.shape().to_vec(), values))
+            .is_some()
+        {
             bail!(
                 "{full}: another tensor also gives {prefix}{k}.{n} (step numbers written \
                  differently, e.g. 01 and 1); each step of a parameter must appear once"

@@ -79,7 +79,10 @@ fn check_args(args: &SolveArgs) -> Result<()> {
     }
     finite_non_negative("--mu", args.mu)?;
     if args.max_steps == 0 || args.max_steps > 100_000_000 {
-        bail!("--max-steps must be in 1..=100000000, got {}", args.max_steps);
+        bail!(
+            "--max-steps must be in 1..=100000000, got {}",
+            args.max_steps
+        );
     }
     if !(1..=32).contains(&args.block) {
         bail!("--block must be in 1..=32, got {}", args.block);
@@ -88,7 +91,10 @@ fn check_args(args: &SolveArgs) -> Result<()> {
         bail!("unknown --method {:?}; known: {METHODS}", args.method);
     }
     if !matches!(args.sketch.as_str(), "srht" | "count" | "gaussian") {
-        bail!("unknown --sketch {:?}; known: srht, count, gaussian", args.sketch);
+        bail!(
+            "unknown --sketch {:?}; known: srht, count, gaussian",
+            args.sketch
+        );
     }
     if !matches!(args.dtype.as_str(), "f32" | "f64") {
         bail!("--dtype must be f32 or f64, got {:?}", args.dtype);
@@ -107,7 +113,10 @@ fn true_residuals(a: &[f32], b: &[f32], (m, n): (usize, usize), mu: f64, x: &[f6
         *ri = ax + if m == n { mu * x[i] } else { 0.0 } - b[i] as f64;
     }
     let norm = |v: &mut dyn Iterator<Item = f64>| v.map(|t| t * t).sum::<f64>().sqrt();
-    let (rn, bn) = (norm(&mut r.iter().copied()), norm(&mut b.iter().map(|&v| v as f64)));
+    let (rn, bn) = (
+        norm(&mut r.iter().copied()),
+        norm(&mut b.iter().map(|&v| v as f64)),
+    );
     let an = norm(&mut a.iter().map(|&v| v as f64));
     let mut atr = vec![0.0f64; n];
     for (i, &ri) in r.iter().enumerate() {
@@ -116,16 +125,20 @@ fn true_residuals(a: &[f32], b: &[f32], (m, n): (usize, usize), mu: f64, x: &[f6
         }
     }
     let rel = if bn > 0.0 { rn / bn } else { rn };
-    let normal = if an * rn > 0.0 { norm(&mut atr.into_iter()) / (an * rn) } else { 0.0 };
+    let normal = if an * rn > 0.0 {
+        norm(&mut atr.into_iter()) / (an * rn)
+    } else {
+        0.0
+    };
     (rel, normal)
 }
 
 /// A solver error, with "did not reach the tolerance" (cap or stall) as [`NotConverged`].
 fn solver_error(e: Error) -> anyhow::Error {
     match e {
-        Error::Solve(
-            s @ (SolveError::IterationCap { .. } | SolveError::Stalled { .. }),
-        ) => NotConverged(s.to_string()).into(),
+        Error::Solve(s @ (SolveError::IterationCap { .. } | SolveError::Stalled { .. })) => {
+            NotConverged(s.to_string()).into()
+        }
         other => other.into(),
     }
 }
@@ -151,7 +164,10 @@ pub fn run(args: SolveArgs) -> Result<()> {
             .with_context(|| format!("{input}: tensor `{name}` is missing"))?;
         let v = to_f32(&t, &format!("{input}: {name}"))?;
         if let Some(i) = v.iter().position(|x| !x.is_finite()) {
-            bail!("{input}: `{name}` holds {} at element {i}; the input must be finite", v[i]);
+            bail!(
+                "{input}: `{name}` holds {} at element {i}; the input must be finite",
+                v[i]
+            );
         }
         Ok((t.shape().to_vec(), v))
     };
@@ -173,7 +189,11 @@ pub fn run(args: SolveArgs) -> Result<()> {
     } else {
         x
     };
-    let mu = if args.method == "nystrom" { args.mu } else { 0.0 };
+    let mu = if args.method == "nystrom" {
+        args.mu
+    } else {
+        0.0
+    };
     let (rel, normal) = true_residuals(&a, &b, (m, n), mu, &x);
     println!(
         "x written as {}: ‖r‖/‖b‖ = {rel:.3e}, ‖Aᵀr‖/(‖A‖_F‖r‖) = {normal:.3e} (recomputed in f64)",
@@ -187,10 +207,18 @@ pub fn run(args: SolveArgs) -> Result<()> {
     } else {
         x.iter().flat_map(|&v| v.to_le_bytes()).collect()
     };
-    let dtype = if args.dtype == "f32" { Dtype::F32 } else { Dtype::F64 };
+    let dtype = if args.dtype == "f32" {
+        Dtype::F32
+    } else {
+        Dtype::F64
+    };
     let views = vec![("x".to_string(), TensorView::new(dtype, vec![n], &xb)?)];
     write_output(&args.output, &safetensors::serialize(views, Some(meta))?)?;
-    let reached = if args.method == "lstsq" { rel.min(normal) } else { rel };
+    let reached = if args.method == "lstsq" {
+        rel.min(normal)
+    } else {
+        rel
+    };
     if reached > tol {
         return Err(NotConverged(format!(
             "the solver stopped at its tolerance, but the x written ({}) has residual {reached:.3e} \
@@ -233,7 +261,10 @@ fn solve_with(
             );
             meta.insert("iterations".into(), r.iterations.to_string());
             meta.insert("solver_residual".into(), r.residual.to_string());
-            meta.insert("solver_normal_residual".into(), r.normal_residual.to_string());
+            meta.insert(
+                "solver_normal_residual".into(),
+                r.normal_residual.to_string(),
+            );
             r.x
         }
         "kaczmarz" | "newton" => {
@@ -282,7 +313,10 @@ fn iter_options(args: &SolveArgs) -> IterOptions {
 
 /// Prints an iterative method's outcome, records it in the output's metadata, returns x.
 fn report_iterative(what: &str, r: &IterSolution, meta: &mut HashMap<String, String>) -> Vec<f64> {
-    println!("{what}: {} steps, solver's ‖r‖/‖b‖ = {:.3e}", r.steps, r.residual);
+    println!(
+        "{what}: {} steps, solver's ‖r‖/‖b‖ = {:.3e}",
+        r.steps, r.residual
+    );
     meta.insert("iterations".into(), r.steps.to_string());
     meta.insert("solver_residual".into(), r.residual.to_string());
     r.x.clone()

@@ -60,7 +60,12 @@ fn check_rows(rows: &[(Vec<String>, i32, &str)], keep: &Path) {
         );
         assert!(!text.contains("panicked"), "{text}");
         if *code == 1 {
-            assert_eq!(std::fs::read(keep).unwrap(), before, "wgopt {}", args.join(" "));
+            assert_eq!(
+                std::fs::read(keep).unwrap(),
+                before,
+                "wgopt {}",
+                args.join(" ")
+            );
         }
     }
 }
@@ -87,10 +92,16 @@ fn npy(shape: &str, data: &[u8]) -> Vec<u8> {
 fn ot_flags_and_inputs() {
     let s = Scratch::new("ot");
     let cost: Vec<f32> = (0..33 * 17).map(|i| ((i * 7) % 13) as f32 / 13.0).collect();
-    write(s.0.join("p.safetensors").as_path(), &[("cost", vec![33, 17], cost.clone())]);
+    write(
+        s.0.join("p.safetensors").as_path(),
+        &[("cost", vec![33, 17], cost.clone())],
+    );
     let mut nan_cost = cost.clone();
     nan_cost[40] = f32::NAN;
-    write(s.0.join("nan.safetensors").as_path(), &[("cost", vec![33, 17], nan_cost)]);
+    write(
+        s.0.join("nan.safetensors").as_path(),
+        &[("cost", vec![33, 17], nan_cost)],
+    );
     std::fs::write(s.0.join("huge.npy"), npy("(1048576, 1048576)", &[0; 16])).unwrap();
     let data: Vec<u8> = cost.iter().flat_map(|v| v.to_le_bytes()).collect();
     std::fs::write(s.0.join("cut.npy"), &npy("(33, 17)", &data)[..200]).unwrap();
@@ -103,28 +114,98 @@ fn ot_flags_and_inputs() {
         v
     };
     let rows = vec![
-        (ot(&["--eps", "0.1", "--eps0", "inf"]), 1, "--eps0 must be a finite number > 0"),
-        (ot(&["--eps", "0.1", "--eps0", "nan"]), 1, "--eps0 must be a finite number > 0"),
-        (ot(&["--eps", "0.1", "--eps0", "0.05"]), 1, "--eps0 must be larger than --eps"),
-        (ot(&["--eps", "nan"]), 1, "--eps must be a finite number > 0"),
+        (
+            ot(&["--eps", "0.1", "--eps0", "inf"]),
+            1,
+            "--eps0 must be a finite number > 0",
+        ),
+        (
+            ot(&["--eps", "0.1", "--eps0", "nan"]),
+            1,
+            "--eps0 must be a finite number > 0",
+        ),
+        (
+            ot(&["--eps", "0.1", "--eps0", "0.05"]),
+            1,
+            "--eps0 must be larger than --eps",
+        ),
+        (
+            ot(&["--eps", "nan"]),
+            1,
+            "--eps must be a finite number > 0",
+        ),
         (ot(&["--eps=-1"]), 1, "--eps must be a finite number > 0"),
-        (ot(&["--eps", "0.1", "--tol", "nan"]), 1, "--tol must be a finite number > 0"),
-        (ot(&["--eps", "0.1", "--max-iter", "0"]), 1, "--max-iter must be in"),
-        (ot(&["--eps", "0.1", "--method", "emd"]), 1, "unknown --method"),
-        (ot(&["--eps", "0.1", "--metric", "pnorm:nan"]), 1, "--metric pnorm:P needs a finite P"),
-        (line(&["ot", &s.path("huge.npy"), "--eps", "0.1", "-o", &out]), 1, "declares shape [1048576, 1048576]"),
-        (line(&["ot", &s.path("cut.npy"), "--eps", "0.1", "-o", &out]), 1, "truncated or corrupt"),
-        (line(&["ot", &s.path("nan.safetensors"), "--eps", "0.1", "-o", &out]), 1, "holds NaN at element 40"),
-        (line(&["ot", &s.path("missing.npz"), "--eps", "0.1", "-o", &out]), 1, "missing.npz"),
-        (line(&["ot", &p, "--eps", "0.1", "-o", "/dev/null"]), 1, "not a regular file"),
-        (line(&["ot", &p, "--eps", "0.1", "-o", &s.path("")]), 1, "not a regular file"),
+        (
+            ot(&["--eps", "0.1", "--tol", "nan"]),
+            1,
+            "--tol must be a finite number > 0",
+        ),
+        (
+            ot(&["--eps", "0.1", "--max-iter", "0"]),
+            1,
+            "--max-iter must be in",
+        ),
+        (
+            ot(&["--eps", "0.1", "--method", "emd"]),
+            1,
+            "unknown --method",
+        ),
+        (
+            ot(&["--eps", "0.1", "--metric", "pnorm:nan"]),
+            1,
+            "--metric pnorm:P needs a finite P",
+        ),
+        (
+            line(&["ot", &s.path("huge.npy"), "--eps", "0.1", "-o", &out]),
+            1,
+            "declares shape [1048576, 1048576]",
+        ),
+        (
+            line(&["ot", &s.path("cut.npy"), "--eps", "0.1", "-o", &out]),
+            1,
+            "truncated or corrupt",
+        ),
+        (
+            line(&["ot", &s.path("nan.safetensors"), "--eps", "0.1", "-o", &out]),
+            1,
+            "holds NaN at element 40",
+        ),
+        (
+            line(&["ot", &s.path("missing.npz"), "--eps", "0.1", "-o", &out]),
+            1,
+            "missing.npz",
+        ),
+        (
+            line(&["ot", &p, "--eps", "0.1", "-o", "/dev/null"]),
+            1,
+            "not a regular file",
+        ),
+        (
+            line(&["ot", &p, "--eps", "0.1", "-o", &s.path("")]),
+            1,
+            "not a regular file",
+        ),
     ];
     check_rows(&rows, &keep);
     // Below f32's floor: stops as stalled (not after max-iter), writes, exits 3.
     let floor = s.path("floor.safetensors");
-    let (code, text) = wgopt(&line(&["ot", &p, "--eps", "0.005", "--tol", "1e-9", "--max-iter", "100000", "-o", &floor]));
+    let (code, text) = wgopt(&line(&[
+        "ot",
+        &p,
+        "--eps",
+        "0.005",
+        "--tol",
+        "1e-9",
+        "--max-iter",
+        "100000",
+        "-o",
+        &floor,
+    ]));
     assert_eq!(code, 3, "{text}");
-    assert!(text.contains("STALLED") && text.contains("converged=false"), "{text}");
+    assert!(
+        text.contains("STALLED") && text.contains("converged=false"),
+        "{text}"
+    );
     assert!(Path::new(&floor).exists());
 }
 
@@ -132,20 +213,36 @@ fn ot_flags_and_inputs() {
 fn solve_flags_and_honest_residuals() {
     let s = Scratch::new("solve");
     // An inconsistent 64×8 system: Kaczmarz stalls at the least-squares residual.
-    let a: Vec<f32> = (0..64 * 8).map(|i| (((i * 37) % 101) as f32 / 50.0) - 1.0).collect();
+    let a: Vec<f32> = (0..64 * 8)
+        .map(|i| (((i * 37) % 101) as f32 / 50.0) - 1.0)
+        .collect();
     let b: Vec<f32> = (0..64).map(|i| ((i * 13) % 7) as f32 - 3.0).collect();
-    write(s.0.join("incons.safetensors").as_path(), &[("A", vec![64, 8], a), ("b", vec![64], b)]);
+    write(
+        s.0.join("incons.safetensors").as_path(),
+        &[("A", vec![64, 8], a), ("b", vec![64], b)],
+    );
     let keep = s.0.join("keep.safetensors");
     std::fs::write(&keep, b"an earlier result").unwrap();
-    let (p, out) = (s.path("incons.safetensors"), keep.to_string_lossy().into_owned());
+    let (p, out) = (
+        s.path("incons.safetensors"),
+        keep.to_string_lossy().into_owned(),
+    );
     let solve = |extra: &[&str]| {
         let mut v = line(&["solve", &p, "-o", &out]);
         v.extend(line(extra));
         v
     };
     let rows = vec![
-        (solve(&["--tol", "nan"]), 1, "--tol must be a finite number > 0"),
-        (solve(&["--tol", "0"]), 1, "--tol must be a finite number > 0"),
+        (
+            solve(&["--tol", "nan"]),
+            1,
+            "--tol must be a finite number > 0",
+        ),
+        (
+            solve(&["--tol", "0"]),
+            1,
+            "--tol must be a finite number > 0",
+        ),
         (solve(&["--mu=-1"]), 1, "--mu must be a finite number >= 0"),
         (solve(&["--block", "0"]), 1, "--block must be in 1..=32"),
         (solve(&["--block", "33"]), 1, "--block must be in 1..=32"),
@@ -154,13 +251,29 @@ fn solve_flags_and_honest_residuals() {
         (solve(&["--sketch", "fft"]), 1, "unknown --sketch"),
         (solve(&["--dtype", "f16"]), 1, "--dtype must be f32 or f64"),
         (solve(&["--method", "nystrom"]), 1, "needs a square A"),
-        (line(&["solve", &s.path("none.safetensors"), "-o", &out]), 1, "none.safetensors"),
+        (
+            line(&["solve", &s.path("none.safetensors"), "-o", &out]),
+            1,
+            "none.safetensors",
+        ),
     ];
     check_rows(&rows, &keep);
     // Inconsistent system: a typed stall long before the 10⁶-step cap, exit 3 like `ot`.
-    let (code, text) = wgopt(&line(&["solve", &p, "--method", "kaczmarz", "--block", "8", "-o", &s.path("x.safetensors")]));
+    let (code, text) = wgopt(&line(&[
+        "solve",
+        &p,
+        "--method",
+        "kaczmarz",
+        "--block",
+        "8",
+        "-o",
+        &s.path("x.safetensors"),
+    ]));
     assert_eq!(code, 3, "{text}");
-    assert!(text.contains("stalled after") && !text.contains("1000000"), "{text}");
+    assert!(
+        text.contains("stalled after") && !text.contains("1000000"),
+        "{text}"
+    );
 }
 
 /// A recording for replay: param.w [4, 3] and two steps of gradients, plus `extra` tensors.
@@ -180,10 +293,17 @@ fn replay_flags_and_inputs() {
     let good = s.0.join("good.safetensors");
     recording(&good, &[4, 3], &[]);
     recording(&s.0.join("transposed.safetensors"), &[3, 4], &[]);
-    recording(&s.0.join("twice.safetensors"), &[4, 3], &[("grad.01.w", vec![4, 3], vec![0.3; 12])]);
+    recording(
+        &s.0.join("twice.safetensors"),
+        &[4, 3],
+        &[("grad.01.w", vec![4, 3], vec![0.3; 12])],
+    );
     let keep = s.0.join("keep.safetensors");
     std::fs::write(&keep, b"an earlier result").unwrap();
-    let (g, out) = (good.to_string_lossy().into_owned(), keep.to_string_lossy().into_owned());
+    let (g, out) = (
+        good.to_string_lossy().into_owned(),
+        keep.to_string_lossy().into_owned(),
+    );
     let replay = |extra: &[&str]| {
         let mut v = line(&["replay", &g, "-o", &out]);
         v.extend(line(extra));
@@ -191,21 +311,65 @@ fn replay_flags_and_inputs() {
     };
     let rows = vec![
         (replay(&["--schedule", "cosine:3:nan"]), 1, "--schedule"),
-        (replay(&["--schedule", "cosine:3:-1"]), 1, "must be finite and >= 0"),
+        (
+            replay(&["--schedule", "cosine:3:-1"]),
+            1,
+            "must be finite and >= 0",
+        ),
         (replay(&["--schedule", "cosine"]), 1, "--schedule"),
-        (replay(&["--max-grad-norm=-1"]), 1, "max_grad_norm must be finite and > 0"),
-        (replay(&["--max-grad-norm", "nan"]), 1, "max_grad_norm must be finite and > 0"),
-        (replay(&["--max-grad-norm", "0"]), 1, "max_grad_norm must be finite and > 0"),
-        (replay(&["--optimizer", "adamz"]), 1, "unknown optimizer \"adamz\""),
-        (replay(&["--optimizer", "sophia-h"]), 1, "sophia-h needs Hessian-vector products"),
-        (replay(&["--optimizer", "sophia-g", "--hp", "update_interval=1"]), 1, "hess.0.<name> is missing"),
+        (
+            replay(&["--max-grad-norm=-1"]),
+            1,
+            "max_grad_norm must be finite and > 0",
+        ),
+        (
+            replay(&["--max-grad-norm", "nan"]),
+            1,
+            "max_grad_norm must be finite and > 0",
+        ),
+        (
+            replay(&["--max-grad-norm", "0"]),
+            1,
+            "max_grad_norm must be finite and > 0",
+        ),
+        (
+            replay(&["--optimizer", "adamz"]),
+            1,
+            "unknown optimizer \"adamz\"",
+        ),
+        (
+            replay(&["--optimizer", "sophia-h"]),
+            1,
+            "sophia-h needs Hessian-vector products",
+        ),
+        (
+            replay(&["--optimizer", "sophia-g", "--hp", "update_interval=1"]),
+            1,
+            "hess.0.<name> is missing",
+        ),
         (replay(&["--hp", "lr"]), 1, "expected KEY=VALUE"),
         (replay(&["--hp", "lr=nan"]), 1, "lr"),
         (replay(&["--hp", "warp=1"]), 1, "warp"),
-        (line(&["replay", &s.path("transposed.safetensors"), "-o", &out]), 1, "grad.0.w has shape [3, 4], param.w has shape [4, 3]"),
-        (line(&["replay", &s.path("twice.safetensors"), "-o", &out]), 1, "another tensor also gives grad.1.w"),
-        (line(&["replay", &s.path("absent.safetensors"), "-o", &out]), 1, "absent.safetensors"),
-        (line(&["replay", &g, "-o", "/dev/null"]), 1, "not a regular file"),
+        (
+            line(&["replay", &s.path("transposed.safetensors"), "-o", &out]),
+            1,
+            "grad.0.w has shape [3, 4], param.w has shape [4, 3]",
+        ),
+        (
+            line(&["replay", &s.path("twice.safetensors"), "-o", &out]),
+            1,
+            "another tensor also gives grad.1.w",
+        ),
+        (
+            line(&["replay", &s.path("absent.safetensors"), "-o", &out]),
+            1,
+            "absent.safetensors",
+        ),
+        (
+            line(&["replay", &g, "-o", "/dev/null"]),
+            1,
+            "not a regular file",
+        ),
     ];
     check_rows(&rows, &keep);
     // A replay that works replaces the file atomically, keeping its permissions.
@@ -229,7 +393,15 @@ fn replay_names_the_skipped_step() {
             ("grad.2.w", vec![4, 3], vec![0.1; 12]),
         ],
     );
-    let (code, text) = wgopt(&line(&["replay", &input.to_string_lossy(), "-o", &s.path("o.safetensors")]));
+    let (code, text) = wgopt(&line(&[
+        "replay",
+        &input.to_string_lossy(),
+        "-o",
+        &s.path("o.safetensors"),
+    ]));
     assert_eq!(code, 0, "{text}");
-    assert!(text.contains("step 1 skipped") && text.contains("2 steps applied, 1 skipped"), "{text}");
+    assert!(
+        text.contains("step 1 skipped") && text.contains("2 steps applied, 1 skipped"),
+        "{text}"
+    );
 }

@@ -81,7 +81,10 @@ impl State {
             })
             .collect::<Local<Vec<_>>>()?;
         let mut meta = self.meta.clone();
-        wgopt_scheduler::files::seal(&mut meta, bytes.iter().map(|(n, _, b)| (n.as_str(), &b[..])));
+        wgopt_scheduler::files::seal(
+            &mut meta,
+            bytes.iter().map(|(n, _, b)| (n.as_str(), &b[..])),
+        );
         safetensors::serialize(views, Some(meta)).map_err(|e| e.to_string())
     }
 

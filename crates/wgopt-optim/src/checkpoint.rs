@@ -340,7 +340,12 @@ fn apply<P: Program>(
     let labels: Vec<String> = part.groups.iter().map(|g| g.label.clone()).collect();
     for (label, config) in labels.iter().zip(r.configs) {
         if let Some(g) = part.groups.get_mut(label) {
-            differences(&format!("{} group {label:?}", P::PART), &g.config, &config, replaced);
+            differences(
+                &format!("{} group {label:?}", P::PART),
+                &g.config,
+                &config,
+                replaced,
+            );
             g.config = config;
         }
     }
@@ -394,7 +399,12 @@ pub(crate) fn load<A: Program, B: Program>(
     let counters = ra.counters.clone();
     let engine = s.engine.clone();
     let mut replaced = Vec::new();
-    differences("schedule", &s.counters.schedule, &counters.schedule, &mut replaced);
+    differences(
+        "schedule",
+        &s.counters.schedule,
+        &counters.schedule,
+        &mut replaced,
+    );
     apply((&engine, params), &mut s.first, ra, &mut replaced)?;
     if let (Some(second), Some(rb)) = (&mut s.second, rb) {
         apply((&engine, params), second, rb, &mut replaced)?;

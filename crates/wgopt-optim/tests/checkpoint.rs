@@ -57,13 +57,15 @@ fn round_trip_continues_identically(
 ) {
     let mut a = fresh(1);
     let mut opt_a = make(&a);
-    opt_a.set_schedule(Schedule::warmup(
-        2,
-        Schedule::Cosine {
-            total: 20,
-            floor: 0.0,
-        },
-    )).unwrap();
+    opt_a
+        .set_schedule(Schedule::warmup(
+            2,
+            Schedule::Cosine {
+                total: 20,
+                floor: 0.0,
+            },
+        ))
+        .unwrap();
     for s in 0..5 {
         feed(&mut a, 100 + s);
         opt_a.step(&mut a).unwrap();

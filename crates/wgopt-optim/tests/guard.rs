@@ -12,7 +12,10 @@ use wgopt_reference::optim::MultiOptimizer;
 use wgopt_scheduler::{GuardConfig, ParamSet, ParamSpec};
 
 fn snapshot(params: &ParamSet, opt: &mut dyn Optimizer) -> (Vec<Vec<f32>>, Vec<u8>) {
-    (params.read_params_by_slot().unwrap(), opt.save(params).unwrap())
+    (
+        params.read_params_by_slot().unwrap(),
+        opt.save(params).unwrap(),
+    )
 }
 
 #[test]
@@ -32,7 +35,8 @@ fn norms_and_clip_match_reference() {
     opt.set_guard(GuardConfig {
         max_grad_norm: Some(1.0),
         skip_non_finite: true,
-    }).unwrap();
+    })
+    .unwrap();
     opt.step(&mut params).unwrap();
     let stats = opt.stats().unwrap();
     let want = guard::decide(refs.iter().copied(), Some(1.0), true);
@@ -172,7 +176,8 @@ fn many_tiny_parameters_over_65535_workgroups() {
     opt.set_guard(GuardConfig {
         max_grad_norm: Some(10.0),
         skip_non_finite: true,
-    }).unwrap();
+    })
+    .unwrap();
     opt.step(&mut params).unwrap();
     let stats = opt.stats().unwrap();
     let want = guard::decide(refs.iter().copied(), Some(10.0), true);

@@ -41,7 +41,11 @@ fn data_start(bytes: &[u8]) -> usize {
 fn every_flipped_data_byte_of_a_checkpoint_is_refused_and_changes_nothing() {
     let (p, mut opt, good) = trained();
     let start = data_start(&good);
-    assert_eq!(good.len() - start, 2 * 18 * 4, "exp_avg and exp_avg_sq of 18 floats");
+    assert_eq!(
+        good.len() - start,
+        2 * 18 * 4,
+        "exp_avg and exp_avg_sq of 18 floats"
+    );
     for i in start..good.len() {
         let mut bad = good.clone();
         bad[i] ^= 0x01;
@@ -67,7 +71,12 @@ fn non_finite_state_is_refused_even_without_checksums() {
     let (p, mut opt, good) = trained();
     // Rebuild the file without checksums (as written before sealing) and with a NaN inside.
     let st = safetensors::SafeTensors::deserialize(&good).unwrap();
-    let mut meta = safetensors::SafeTensors::read_metadata(&good).unwrap().1.metadata().clone().unwrap();
+    let mut meta = safetensors::SafeTensors::read_metadata(&good)
+        .unwrap()
+        .1
+        .metadata()
+        .clone()
+        .unwrap();
     meta.retain(|k, _| !k.starts_with(wgopt_scheduler::files::CHECKSUM_PREFIX));
     let mut tensors: Vec<(String, Vec<usize>, Vec<u8>)> = st
         .tensors()
@@ -78,7 +87,13 @@ fn non_finite_state_is_refused_even_without_checksums() {
     target.2[8..12].copy_from_slice(&f32::NAN.to_le_bytes());
     let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
         .iter()
-        .map(|(n, s, b)| (n.clone(), safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b).unwrap()))
+        .map(|(n, s, b)| {
+            (
+                n.clone(),
+                safetensors::tensor::TensorView::new(safetensors::Dtype::F32, s.clone(), b)
+                    .unwrap(),
+            )
+        })
         .collect();
     let bad = safetensors::serialize(views, Some(meta)).unwrap();
     let e = opt.load(&p, &bad).unwrap_err().to_string();
@@ -88,7 +103,14 @@ fn non_finite_state_is_refused_even_without_checksums() {
 #[test]
 fn load_reports_the_hyperparameters_it_replaced() {
     let (p, _, saved) = trained();
-    let mut other = Adam::all(&p, AdamConfig { lr: 0.5, ..AdamConfig::adamw() }).unwrap();
+    let mut other = Adam::all(
+        &p,
+        AdamConfig {
+            lr: 0.5,
+            ..AdamConfig::adamw()
+        },
+    )
+    .unwrap();
     assert!(other.replaced_by_load().is_empty());
     other.load(&p, &saved).unwrap();
     let lines = other.replaced_by_load().join("\n");
@@ -96,7 +118,11 @@ fn load_reports_the_hyperparameters_it_replaced() {
     // Loading what it already has replaces nothing.
     let same = other.save(&p).unwrap();
     other.load(&p, &same).unwrap();
-    assert!(other.replaced_by_load().is_empty(), "{:?}", other.replaced_by_load());
+    assert!(
+        other.replaced_by_load().is_empty(),
+        "{:?}",
+        other.replaced_by_load()
+    );
 }
 
 #[test]
@@ -110,8 +136,15 @@ fn stale_gradients_are_refused_unless_reused_on_purpose() {
     p.write_grad("w", &[0.2; 15]).unwrap();
     let before = p.read_params().unwrap();
     let e = opt.step(&mut p).unwrap_err();
-    assert!(matches!(&e, Error::StaleGradient { names } if names == "b"), "{e}");
-    assert_eq!(p.read_params().unwrap(), before, "a refused step changes nothing");
+    assert!(
+        matches!(&e, Error::StaleGradient { names } if names == "b"),
+        "{e}"
+    );
+    assert_eq!(
+        p.read_params().unwrap(),
+        before,
+        "a refused step changes nothing"
+    );
     assert_eq!(opt.iteration(), 1);
     p.write_grad("b", &[0.2; 3]).unwrap();
     opt.step(&mut p).unwrap();
@@ -132,34 +165,69 @@ fn bulk_writes_and_reads_follow_the_declared_order() {
     let mut p = ParamSet::new(&engine(), &specs).unwrap();
     let (g1, gb, g2) = (vec![1.0f32; 4], vec![2.0f32; 3], vec![3.0f32; 5]);
     p.write_grads(&[&g1[..], &gb[..], &g2[..]]).unwrap();
-    assert_eq!(p.read_grads().unwrap(), vec![g1.clone(), gb.clone(), g2.clone()]);
+    assert_eq!(
+        p.read_grads().unwrap(),
+        vec![g1.clone(), gb.clone(), g2.clone()]
+    );
     let by_slot = p.read_grads_by_slot().unwrap();
     assert_eq!(by_slot, vec![g1, g2, gb]);
     // A list of the wrong lengths is refused before anything is written.
-    let e = p.write_grads(&[&[0.0f32; 4][..], &[0.0; 5][..], &[0.0; 3][..]]).unwrap_err();
-    assert!(matches!(&e, Error::ShapeMismatch { name, .. } if name == "b1"), "{e}");
+    let e = p
+        .write_grads(&[&[0.0f32; 4][..], &[0.0; 5][..], &[0.0; 3][..]])
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::ShapeMismatch { name, .. } if name == "b1"),
+        "{e}"
+    );
     assert_eq!(p.read_grads().unwrap()[0], vec![1.0; 4]);
     // Keyed by name with shapes: [2, 2] given as [4] is refused.
-    let e = p.write_grads_named(&[("w1", &[4][..], &[0.0f32; 4][..])]).unwrap_err();
-    assert!(matches!(&e, Error::ShapeMismatch { name, .. } if name == "w1"), "{e}");
+    let e = p
+        .write_grads_named(&[("w1", &[4][..], &[0.0f32; 4][..])])
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::ShapeMismatch { name, .. } if name == "w1"),
+        "{e}"
+    );
 }
 
 #[test]
 fn invalid_guards_schedules_and_sizes_are_typed_errors() {
     let p = ParamSet::new(&engine(), &specs()).unwrap();
     for c in [-1.0f32, 0.0, f32::NAN, f32::INFINITY] {
-        let guard = GuardConfig { max_grad_norm: Some(c), skip_non_finite: true };
-        let e = wgopt_optim::registry::create("adamw", &p, &[], &[], guard).err().unwrap();
-        assert!(e.to_string().contains("max_grad_norm must be finite and > 0"), "{c}: {e}");
+        let guard = GuardConfig {
+            max_grad_norm: Some(c),
+            skip_non_finite: true,
+        };
+        let e = wgopt_optim::registry::create("adamw", &p, &[], &[], guard)
+            .err()
+            .unwrap();
+        assert!(
+            e.to_string()
+                .contains("max_grad_norm must be finite and > 0"),
+            "{c}: {e}"
+        );
     }
     let mut opt = Adam::all(&p, AdamConfig::adamw()).unwrap();
-    let e = opt.set_guard(GuardConfig { max_grad_norm: Some(-1.0), skip_non_finite: true }).unwrap_err();
+    let e = opt
+        .set_guard(GuardConfig {
+            max_grad_norm: Some(-1.0),
+            skip_non_finite: true,
+        })
+        .unwrap_err();
     assert!(matches!(e, Error::InvalidHyperparameter(_)), "{e}");
-    let e = opt.set_schedule(Schedule::Cosine { total: 3, floor: f64::NAN }).unwrap_err();
+    let e = opt
+        .set_schedule(Schedule::Cosine {
+            total: 3,
+            floor: f64::NAN,
+        })
+        .unwrap_err();
     assert!(e.to_string().contains("cosine floor"), "{e}");
     assert_eq!(opt.lr_multiplier(), 1.0, "the old schedule stays");
     let e = ParamSet::new(&engine(), &[ParamSpec::new("x", &[3, 1 << 63], "g")]).unwrap_err();
-    assert!(matches!(&e, Error::OverLimit { what, .. } if what.contains("\"x\"")), "{e}");
+    assert!(
+        matches!(&e, Error::OverLimit { what, .. } if what.contains("\"x\"")),
+        "{e}"
+    );
 }
 
 mod fuzz {
@@ -171,7 +239,10 @@ mod fuzz {
     use proptest::prelude::*;
 
     fn cases() -> u32 {
-        std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(64)
+        std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(64)
     }
 
     fn mutate(seed: &[u8], edits: &[(usize, u8)], cut: Option<usize>) -> Vec<u8> {
@@ -190,7 +261,12 @@ mod fuzz {
     /// mutation broke the container itself).
     fn reseal(bytes: &[u8]) -> Option<Vec<u8>> {
         let st = safetensors::SafeTensors::deserialize(bytes).ok()?;
-        let mut meta = safetensors::SafeTensors::read_metadata(bytes).ok()?.1.metadata().clone().unwrap_or_default();
+        let mut meta = safetensors::SafeTensors::read_metadata(bytes)
+            .ok()?
+            .1
+            .metadata()
+            .clone()
+            .unwrap_or_default();
         let tensors: Vec<(String, safetensors::Dtype, Vec<usize>, Vec<u8>)> = st
             .tensors()
             .into_iter()
@@ -199,7 +275,12 @@ mod fuzz {
         wgopt_scheduler::files::seal(&mut meta, tensors.iter().map(|t| (t.0.as_str(), &t.3[..])));
         let views: Vec<(String, safetensors::tensor::TensorView<'_>)> = tensors
             .iter()
-            .map(|(n, d, s, b)| (n.clone(), safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap()))
+            .map(|(n, d, s, b)| {
+                (
+                    n.clone(),
+                    safetensors::tensor::TensorView::new(*d, s.clone(), b).unwrap(),
+                )
+            })
             .collect();
         safetensors::serialize(views, Some(meta)).ok()
     }

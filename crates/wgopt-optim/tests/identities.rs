@@ -120,7 +120,8 @@ fn steps_create_no_gpu_objects_and_submit_once() {
             total: 10,
             floor: 0.0,
         },
-    )).unwrap();
+    ))
+    .unwrap();
     opt.step(&mut params).unwrap();
     let before = engine.object_counts();
     // The same gradients step after step, on purpose.

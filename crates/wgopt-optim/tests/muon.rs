@@ -317,7 +317,12 @@ fn hybrid_checkpoint_round_trip_continues_identically() {
         ("5", "5")
     );
     let (mut b, mut opt_b) = hybrid_fixture(61, 5);
-    for (s, p) in a.layout().slots.iter().zip(a.read_params_by_slot().unwrap()) {
+    for (s, p) in a
+        .layout()
+        .slots
+        .iter()
+        .zip(a.read_params_by_slot().unwrap())
+    {
         b.write_param(&s.name, &p).unwrap();
     }
     opt_b.load(&b, &bytes).unwrap();
@@ -371,7 +376,12 @@ fn muon_alone_checkpoint_round_trip() {
     }
     let bytes = oa.save(&a).unwrap();
     let (mut b, mut ob) = make(70);
-    for (s, p) in a.layout().slots.iter().zip(a.read_params_by_slot().unwrap()) {
+    for (s, p) in a
+        .layout()
+        .slots
+        .iter()
+        .zip(a.read_params_by_slot().unwrap())
+    {
         b.write_param(&s.name, &p).unwrap();
     }
     ob.load(&b, &bytes).unwrap();

@@ -294,7 +294,11 @@ fn root_hybrid_routes_like_the_reference_and_matches_it() {
         let d = guard::decide(refs.iter().copied(), Some(clip as f64), true);
         assert_eq!(d.skip, poisoned);
         if d.skip {
-            assert_eq!(params.read_params_by_slot().unwrap(), before, "skipped step moved");
+            assert_eq!(
+                params.read_params_by_slot().unwrap(),
+                before,
+                "skipped step moved"
+            );
             continue;
         }
         for (i, s) in layout.slots.iter().enumerate() {

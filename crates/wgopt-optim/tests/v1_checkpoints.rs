@@ -421,7 +421,8 @@ fn write_v1_fixtures() {
         let mut built = build(case, &params);
         built
             .opt()
-            .set_schedule(Schedule::warmup(2, Schedule::Constant)).unwrap();
+            .set_schedule(Schedule::warmup(2, Schedule::Constant))
+            .unwrap();
         for s in 0..STEPS_BEFORE {
             step(&mut built, &mut params, 10 + s);
         }
@@ -433,11 +434,19 @@ fn write_v1_fixtures() {
         .unwrap();
         let layout = params.layout().clone();
         let mut named = Vec::new();
-        for (s, v) in layout.slots.iter().zip(params.read_params_by_slot().unwrap()) {
+        for (s, v) in layout
+            .slots
+            .iter()
+            .zip(params.read_params_by_slot().unwrap())
+        {
             named.push((format!("param.{}", s.name), s.shape.clone(), v));
         }
         step(&mut built, &mut params, 10 + STEPS_BEFORE);
-        for (s, v) in layout.slots.iter().zip(params.read_params_by_slot().unwrap()) {
+        for (s, v) in layout
+            .slots
+            .iter()
+            .zip(params.read_params_by_slot().unwrap())
+        {
             named.push((format!("next.{}", s.name), s.shape.clone(), v));
         }
         save_tensors(
@@ -498,7 +507,11 @@ fn v1_checkpoints_load_save_identically_and_continue() {
         }
         assert_eq!(metadata(&old), metadata(&again), "{case}: metadata");
         step(&mut built, &mut params, 10 + STEPS_BEFORE);
-        for (s, got) in layout.slots.iter().zip(params.read_params_by_slot().unwrap()) {
+        for (s, got) in layout
+            .slots
+            .iter()
+            .zip(params.read_params_by_slot().unwrap())
+        {
             let want: Vec<f32> = bytemuck::pod_collect_to_vec(
                 traj.tensor(&format!("next.{}", s.name)).unwrap().data(),
             );

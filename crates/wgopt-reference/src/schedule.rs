@@ -228,13 +228,33 @@ mod tests {
 
     #[test]
     fn bad_schedule_text_is_refused_with_the_value() {
-        for bad in ["cosine:3:nan", "cosine:3:-0.5", "linear:5:inf", "wsd:1:2:3:nan", "cosine:3:0.1:7", "constant:1", "cosine:-3", "warmup:nan+constant"] {
+        for bad in [
+            "cosine:3:nan",
+            "cosine:3:-0.5",
+            "linear:5:inf",
+            "wsd:1:2:3:nan",
+            "cosine:3:0.1:7",
+            "constant:1",
+            "cosine:-3",
+            "warmup:nan+constant",
+        ] {
             let e = Schedule::parse(bad).unwrap_err().to_string();
             assert!(e.contains("schedule"), "{bad}: {e}");
         }
         assert!(Schedule::Scaled { factor: f64::NAN }.validate().is_err());
-        assert!(Schedule::warmup(3, Schedule::Cosine { total: 9, floor: -1.0 }).validate().is_err());
-        assert!(Schedule::parse("warmup:10+cosine:90:0.1").unwrap().validate().is_ok());
+        assert!(Schedule::warmup(
+            3,
+            Schedule::Cosine {
+                total: 9,
+                floor: -1.0
+            }
+        )
+        .validate()
+        .is_err());
+        assert!(Schedule::parse("warmup:10+cosine:90:0.1")
+            .unwrap()
+            .validate()
+            .is_ok());
     }
 
     #[test]

@@ -25,7 +25,10 @@ pub fn checksum(bytes: &[u8]) -> String {
 
 /// CRC-32 of the metadata entries that are not checksums, in key order.
 fn metadata_checksum(meta: &std::collections::HashMap<String, String>) -> String {
-    let mut keys: Vec<&String> = meta.keys().filter(|k| !k.starts_with(CHECKSUM_PREFIX)).collect();
+    let mut keys: Vec<&String> = meta
+        .keys()
+        .filter(|k| !k.starts_with(CHECKSUM_PREFIX))
+        .collect();
     keys.sort();
     let mut h = crc32fast::Hasher::new();
     for k in keys {
@@ -65,7 +68,9 @@ pub fn verify_sealed(bytes: &[u8]) -> Result<bool> {
     let meta = header.metadata().clone().unwrap_or_default();
     let Some(want) = meta.get(META_KEY) else {
         return match meta.keys().find(|k| k.starts_with(CHECKSUM_PREFIX)) {
-            Some(k) => Err(bad(format!("checksum {k:?} is present but {META_KEY:?} is not"))),
+            Some(k) => Err(bad(format!(
+                "checksum {k:?} is present but {META_KEY:?} is not"
+            ))),
             None => Ok(false),
         };
     };
@@ -110,12 +115,18 @@ pub fn output_target(path: &Path) -> Result<PathBuf> {
     } else {
         path.to_path_buf()
     };
-    let kind = std::fs::metadata(&target).map_err(|e| io(path, e))?.file_type();
+    let kind = std::fs::metadata(&target)
+        .map_err(|e| io(path, e))?
+        .file_type();
     if !kind.is_file() {
         return Err(Error::InvalidInput(format!(
             "output {} is not a regular file ({}); refusing to replace it",
             path.display(),
-            if kind.is_dir() { "a directory" } else { "a device, FIFO or socket" }
+            if kind.is_dir() {
+                "a directory"
+            } else {
+                "a device, FIFO or socket"
+            }
         )));
     }
     Ok(target)
@@ -136,10 +147,9 @@ pub fn write_atomic_with(
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let name = target.file_name().map_or_else(
-        || "output".into(),
-        |n| n.to_string_lossy().into_owned(),
-    );
+    let name = target
+        .file_name()
+        .map_or_else(|| "output".into(), |n| n.to_string_lossy().into_owned());
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let tmp = dir.join(format!(".{name}.tmp.{}.{n}", std::process::id()));
@@ -182,11 +192,17 @@ mod tests {
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o640)).unwrap();
         write_atomic(&f, b"two").unwrap();
         assert_eq!(std::fs::read(&f).unwrap(), b"two");
-        assert_eq!(std::fs::metadata(&f).unwrap().permissions().mode() & 0o777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
         let link = d.join("link.bin");
         std::os::unix::fs::symlink(&f, &link).unwrap();
         write_atomic(&link, b"three").unwrap();
-        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert!(std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
         assert_eq!(std::fs::read(&f).unwrap(), b"three");
         // Nothing temporary is left behind.
         assert_eq!(std::fs::read_dir(&d).unwrap().count(), 2);
@@ -195,7 +211,10 @@ mod tests {
     #[test]
     fn sealed_files_refuse_any_flipped_byte_naming_the_tensor() {
         use safetensors::tensor::{Dtype, TensorView};
-        let a: Vec<u8> = [1.0f32, 2.0, 3.0].iter().flat_map(|v| v.to_le_bytes()).collect();
+        let a: Vec<u8> = [1.0f32, 2.0, 3.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
         let b: Vec<u8> = [4.0f32].iter().flat_map(|v| v.to_le_bytes()).collect();
         let mut meta = std::collections::HashMap::from([("lr".to_string(), "0.1".to_string())]);
         seal(&mut meta, [("a", &a[..]), ("b", &b[..])]);
@@ -245,6 +264,9 @@ mod tests {
         let e = write_atomic(Path::new("/dev/null"), b"x").unwrap_err();
         assert!(e.to_string().contains("not a regular file"), "{e}");
         use std::os::unix::fs::FileTypeExt;
-        assert!(std::fs::metadata("/dev/null").unwrap().file_type().is_char_device());
+        assert!(std::fs::metadata("/dev/null")
+            .unwrap()
+            .file_type()
+            .is_char_device());
     }
 }

@@ -317,19 +317,30 @@ mod tests {
         // before anything is sized by them.
         let wraps = vec![ParamSpec::new("x", &[3, 1 << 63], "g")];
         assert_eq!(wraps[0].numel(), usize::MAX);
-        assert!(matches!(Layout::new(&wraps, 1 << 20), Err(Error::OverLimit { what, .. }) if what.contains("\"x\"")));
+        assert!(
+            matches!(Layout::new(&wraps, 1 << 20), Err(Error::OverLimit { what, .. }) if what.contains("\"x\""))
+        );
         let huge = vec![ParamSpec::new("h", &[1 << 20, 1 << 19], "g")];
-        assert!(matches!(Layout::new(&huge, 1 << 20), Err(Error::OverLimit { .. })));
+        assert!(matches!(
+            Layout::new(&huge, 1 << 20),
+            Err(Error::OverLimit { .. })
+        ));
         let many: Vec<_> = (0..3)
             .map(|i| ParamSpec::new(format!("p{i}"), &[1 << 19, 1 << 18], "g"))
             .collect();
-        assert!(matches!(Layout::new(&many, 1 << 20), Err(Error::OverLimit { what, .. }) if what.contains("parameter set")));
+        assert!(
+            matches!(Layout::new(&many, 1 << 20), Err(Error::OverLimit { what, .. }) if what.contains("parameter set"))
+        );
     }
 
     #[test]
     fn declared_order_maps_specs_to_grouped_slots() {
         let l = Layout::new(&specs(), 1 << 20).unwrap();
-        let names: Vec<_> = l.declared_order().iter().map(|&i| l.slots[i].name.as_str()).collect();
+        let names: Vec<_> = l
+            .declared_order()
+            .iter()
+            .map(|&i| l.slots[i].name.as_str())
+            .collect();
         assert_eq!(names, ["w1", "b1", "w2", "s"]);
     }
 

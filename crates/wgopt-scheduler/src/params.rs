@@ -258,7 +258,10 @@ impl ParamSet {
     }
 
     /// Sets gradients by name; each must match its parameter's shape exactly.
-    pub fn write_grads_named<T: HostFloat>(&mut self, grads: &[(&str, &[usize], &[T])]) -> Result<()> {
+    pub fn write_grads_named<T: HostFloat>(
+        &mut self,
+        grads: &[(&str, &[usize], &[T])],
+    ) -> Result<()> {
         for (name, shape, data) in grads {
             Self::check_shape(self.layout.slot(name)?, shape)?;
             let len = self.layout.slot(name)?.len;

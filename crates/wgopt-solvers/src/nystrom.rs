@@ -304,7 +304,9 @@ impl NystromPcg {
             r = self.residual_of(&b64, &x64);
             let next = norm(&r) / bnorm;
             if !next.is_finite() {
-                return Err(Error::Solve(SolveError::NonFinite("refined iterate".into())));
+                return Err(Error::Solve(SolveError::NonFinite(
+                    "refined iterate".into(),
+                )));
             }
             if next > tol && next > 0.5 * rel {
                 return Err(Error::Solve(SolveError::Stalled {

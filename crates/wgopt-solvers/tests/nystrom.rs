@@ -183,7 +183,14 @@ fn reported_residual_is_recomputed_and_refinement_passes_the_f32_floor() {
     // Two f64 evaluations of the same residual in different summation orders: the residual
     // is a difference of terms ~‖A‖‖x‖ ≈ 1e5·‖b‖, so each carries ~1e-11·‖b‖ of rounding;
     // at rel ≈ 6e-11 they agree to a few percent. Allow 10 % + 1e-11.
-    assert!((rel - got.residual).abs() <= 0.1 * rel + 1e-11, "{rel} vs {}", got.residual);
+    assert!(
+        (rel - got.residual).abs() <= 0.1 * rel + 1e-11,
+        "{rel} vs {}",
+        got.residual
+    );
     assert!(rel <= tol, "true residual {rel}, {} rounds", got.rounds);
-    assert!(got.rounds >= 2, "one f32 round cannot reach 1e-8 at cond 1e5");
+    assert!(
+        got.rounds >= 2,
+        "one f32 round cannot reach 1e-8 at cond 1e5"
+    );
 }

@@ -379,12 +379,21 @@ mod strided_views {
     fn block_kaczmarz_accepts_a_transposed_view() {
         // A = Bᵀ for a row-major B: A's rows are strided. The answer must match the
         // row-major copy's exactly (same arithmetic, same order).
-        let b_mat = ndarray::Array2::from_shape_fn((4, 6), |(i, j)| ((i * 7 + j * 3) % 5) as f64 + (i == j) as f64 * 4.0);
+        let b_mat = ndarray::Array2::from_shape_fn((4, 6), |(i, j)| {
+            ((i * 7 + j * 3) % 5) as f64 + f64::from(u8::from(i == j)) * 4.0
+        });
         let a_view = b_mat.t();
         let owned = a_view.to_owned();
         let x_true = [1.0, -2.0, 0.5, 3.0];
-        let rhs: Vec<f64> = (0..6).map(|i| (0..4).map(|j| owned[[i, j]] * x_true[j]).sum()).collect();
-        let opts = IterOptions { tol: 1e-10, max_steps: 20_000, check_every: 0, seed: 3 };
+        let rhs: Vec<f64> = (0..6)
+            .map(|i| (0..4).map(|j| owned[[i, j]] * x_true[j]).sum())
+            .collect();
+        let opts = IterOptions {
+            tol: 1e-10,
+            max_steps: 20_000,
+            check_every: 0,
+            seed: 3,
+        };
         let strided = block_kaczmarz(a_view, &rhs, 2, None, &opts).unwrap();
         let dense = block_kaczmarz(owned.view(), &rhs, 2, None, &opts).unwrap();
         assert_eq!(strided.x, dense.x);
