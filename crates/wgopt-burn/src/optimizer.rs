@@ -221,7 +221,10 @@ impl WgoptOptimizer {
         let entry = registry::find(&self.config.name)?;
         let router = self.config.router.clone().unwrap_or_else(entry.router);
         let specs = router.specs(order.iter().map(|f| (f.path.as_str(), f.shape.as_slice())));
-        let params = ParamSet::new(self.shared.engine(), &specs)?;
+        let mut params = ParamSet::new(self.shared.engine(), &specs)?;
+        // A parameter burn gave no gradient this step would otherwise be stepped with its
+        // last one: refuse that (naming it) in every build, not only in debug builds.
+        params.set_stale_grad_check(true);
         let (main, partner) = split_partner(&self.config.hparams);
         let mut driver = entry
             .recipe

@@ -127,22 +127,16 @@ pub fn read_npz_bounded(
     Ok(out)
 }
 
+/// The hand-built `.npy` images the end-to-end tests use too.
+#[cfg(test)]
+#[path = "../tests/common/npy.rs"]
+mod npy_image;
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
 
-    pub(crate) fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-        let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-        while (h.len() + 11) % 64 != 0 {
-            h.push(' ');
-        }
-        h.push('\n');
-        let mut v = b"\x93NUMPY\x01\x00".to_vec();
-        v.extend((h.len() as u16).to_le_bytes());
-        v.extend(h.as_bytes());
-        v.extend(data);
-        v
-    }
+    pub(crate) use super::npy_image::npy;
 
     #[test]
     fn declared_sizes_are_checked_against_the_bytes_present() {

@@ -74,18 +74,9 @@ fn line(parts: &[&str]) -> Vec<String> {
     parts.iter().map(|s| s.to_string()).collect()
 }
 
-/// A `.npy` image whose header declares `shape` over the given data bytes.
+/// A little-endian f32 `.npy` image whose header declares `shape` over `data`.
 fn npy(shape: &str, data: &[u8]) -> Vec<u8> {
-    let mut h = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
-    while (h.len() + 11) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut v = b"\x93NUMPY\x01\x00".to_vec();
-    v.extend((h.len() as u16).to_le_bytes());
-    v.extend(h.as_bytes());
-    v.extend(data);
-    v
+    common::npy::npy("<f4", shape, data)
 }
 
 #[test]

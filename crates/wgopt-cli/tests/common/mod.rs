@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod npy;
+
 use safetensors::tensor::{Dtype, TensorView};
 use std::process::{Command, Output};
 
