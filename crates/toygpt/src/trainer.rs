@@ -188,6 +188,15 @@ impl Trainer {
             ));
         }
         let schedule = Schedule::parse(&cfg.schedule).map_err(|e| Error::Config(e.to_string()))?;
+        if let Some(h) = schedule.horizon() {
+            if cfg.steps > h {
+                return Err(Error::Config(format!(
+                    "the schedule covers {h} steps but the run has {}; stretch a refined table \
+                     with refined:FILE:STEPS",
+                    cfg.steps
+                )));
+            }
+        }
         let model: Gpt<f32> = Gpt::new(cfg.model, cfg.seed)?;
         let named = param_specs(&cfg.model);
         let specs =

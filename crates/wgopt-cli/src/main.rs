@@ -9,6 +9,7 @@ mod checks;
 mod fuzz;
 mod ot;
 mod replay;
+mod schedule;
 mod solve;
 
 use anyhow::{bail, Result};
@@ -37,6 +38,9 @@ enum Command {
     Ot(ot::OtArgs),
     /// A least-squares problem or linear system from a safetensors file (`A`, `b`).
     Solve(solve::SolveArgs),
+    /// Learning-rate schedules: `refine` one from a recorded run's gradient norms.
+    #[command(subcommand)]
+    Schedule(schedule::ScheduleCommand),
 }
 
 /// Exit codes: 0 success, 1 an error (bad input, I/O, device), 2 a usage error (clap), 3 a
@@ -49,6 +53,7 @@ fn main() -> std::process::ExitCode {
         Command::Replay(a) => replay::run(a),
         Command::Ot(a) => ot::run(a),
         Command::Solve(a) => solve::run(a),
+        Command::Schedule(c) => schedule::run(c),
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -367,6 +367,15 @@ pub fn run(a: ReplayArgs) -> Result<()> {
     wgopt::scheduler::files::output_target(&a.output)?;
     let bytes = read_file(&a.input)?;
     let rec = read_recording(&bytes).with_context(|| a.input.display().to_string())?;
+    if let Some(h) = schedule.horizon() {
+        if rec.grads.len() as u64 > h {
+            bail!(
+                "--schedule covers {h} steps but the recording has {}; refine over the whole \
+                 run or stretch the table (refined:FILE:STEPS)",
+                rec.grads.len()
+            );
+        }
+    }
     if rec.rounded > 0 {
         eprintln!(
             "note: {} F64 tensors were rounded to f32 (the optimizers run in f32)",

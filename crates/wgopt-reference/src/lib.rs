@@ -20,6 +20,7 @@ pub mod linalg;
 pub mod optim;
 pub mod ot;
 pub mod random;
+pub mod refine;
 pub mod scaling;
 pub mod schedule;
 pub mod sketch;

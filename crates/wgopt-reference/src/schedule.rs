@@ -59,7 +59,25 @@ pub enum Schedule {
     /// Always `factor`: for a training loop that sets the learning rate itself (the burn
     /// adapter sets it from burn's `lr` before every step).
     Scaled { factor: f64 },
+    /// A table of multipliers, one per step (learning-rate refinement, [`crate::refine`]):
+    /// step `s` takes `multipliers[s]`; a run longer than the table is refused where the run
+    /// length is known (`Schedule::horizon`), and steps past it get the last entry.
+    Refined { multipliers: Vec<f64> },
 }
+
+/// The file `wgopt schedule refine` writes and `refined:FILE` reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RefinedFile {
+    /// "l2" or "l1".
+    pub norm: crate::refine::NormKind,
+    /// The median filter's width as a fraction of the run.
+    pub tau: f64,
+    /// One multiplier per step, largest 1, last 0.
+    pub multipliers: Vec<f64>,
+}
+
+/// Largest refined-schedule file `refined:FILE` reads (a table of 10⁶ steps is ~20 MB).
+const MAX_REFINED_FILE: u64 = 64 << 20;
 
 impl Schedule {
     /// Linear warmup over `steps`, then `then`.
@@ -89,6 +107,71 @@ impl Schedule {
             Schedule::LinearDecay { floor, .. } => check("linear floor", *floor),
             Schedule::Wsd { floor, .. } => check("wsd floor", *floor),
             Schedule::Scaled { factor } => check("scaled factor", *factor),
+            Schedule::Refined { multipliers } => {
+                if multipliers.is_empty() {
+                    return Err(RefError::InvalidHyperparameter(
+                        "schedule: a refined table needs at least one step".into(),
+                    ));
+                }
+                multipliers
+                    .iter()
+                    .try_for_each(|&m| check("refined multiplier", m))
+            }
+        }
+    }
+
+    /// Steps the schedule is defined for, when it has an end (a refined table); a run longer
+    /// than this must be refused by the caller that knows the run length.
+    pub fn horizon(&self) -> Option<u64> {
+        match self {
+            Schedule::Refined { multipliers } => Some(multipliers.len() as u64),
+            Schedule::Warmup { steps, then } => then.horizon().map(|h| h + steps),
+            _ => None,
+        }
+    }
+
+    /// A refined table stretched (or shrunk) to `steps` entries by linear interpolation, so a
+    /// schedule refined from a short first run drives a longer one.
+    pub fn refined_over(table: &[f64], steps: u64) -> Result<Schedule, RefError> {
+        if table.is_empty() || steps == 0 {
+            return Err(RefError::InvalidHyperparameter(
+                "schedule: a refined table and its step count must be non-empty".into(),
+            ));
+        }
+        let n = table.len();
+        let multipliers = (0..steps)
+            .map(|s| {
+                let x = if steps == 1 { 0.0 } else { s as f64 * (n - 1) as f64 / (steps - 1) as f64 };
+                let (i, f) = (x.floor() as usize, x - x.floor());
+                let next = table[(i + 1).min(n - 1)];
+                table[i] + f * (next - table[i])
+            })
+            .collect();
+        let s = Schedule::Refined { multipliers };
+        s.validate()?;
+        Ok(s)
+    }
+
+    /// `refined:FILE[:STEPS]`: the table of a [`RefinedFile`], stretched to STEPS if given.
+    fn parse_refined(args: &str) -> Result<Schedule, RefError> {
+        let bad = |m: String| RefError::InvalidHyperparameter(format!("schedule refined:{args}: {m}"));
+        let (path, steps) = match args.rsplit_once(':') {
+            Some((p, s)) if s.parse::<u64>().is_ok() => (p, s.parse::<u64>().ok()),
+            _ => (args, None),
+        };
+        let len = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?.len();
+        if len > MAX_REFINED_FILE {
+            return Err(bad(format!("{len} bytes, over the limit of {MAX_REFINED_FILE}")));
+        }
+        let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+        let file: RefinedFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        match steps {
+            Some(n) => Schedule::refined_over(&file.multipliers, n),
+            None => {
+                let s = Schedule::Refined { multipliers: file.multipliers };
+                s.validate()?;
+                Ok(s)
+            }
         }
     }
 
@@ -98,6 +181,10 @@ impl Schedule {
         match self {
             Schedule::Constant => 1.0,
             Schedule::Scaled { factor } => *factor,
+            Schedule::Refined { multipliers } => {
+                let last = multipliers.len().saturating_sub(1);
+                multipliers.get((s as usize).min(last)).copied().unwrap_or(0.0)
+            }
             Schedule::Warmup { steps, then } => {
                 if s < *steps {
                     frac(s, *steps)
@@ -142,7 +229,9 @@ impl Schedule {
 
     /// Parses the command-line form: stages separated by `+`, each `name:arg:arg…`.
     /// `constant`, `warmup:STEPS`, `cosine:TOTAL[:FLOOR]`, `linear:TOTAL[:FLOOR]`,
-    /// `wsd:WARMUP:STABLE:DECAY[:FLOOR[:cosine|linear|1-sqrt|square]]`.
+    /// `wsd:WARMUP:STABLE:DECAY[:FLOOR[:cosine|linear|1-sqrt|square]]`,
+    /// `refined:FILE[:STEPS]` (a table written by `wgopt schedule refine`, optionally stretched
+    /// to STEPS).
     /// Example: `warmup:100+cosine:900:0.1`.
     pub fn parse(text: &str) -> Result<Schedule, RefError> {
         let bad = || RefError::InvalidHyperparameter(format!("cannot parse schedule {text:?}"));
@@ -154,6 +243,14 @@ impl Schedule {
         let int = |s: Option<&&str>| -> Result<u64, RefError> {
             s.ok_or_else(bad)?.parse::<u64>().map_err(|_| bad())
         };
+        if let Some(args) = last.strip_prefix("refined:") {
+            let mut sched = Schedule::parse_refined(args)?;
+            for w in warmups.iter().rev() {
+                let steps = w.strip_prefix("warmup:").and_then(|v| v.parse().ok()).ok_or_else(bad)?;
+                sched = Schedule::warmup(steps, sched);
+            }
+            return Ok(sched);
+        }
         let parts: Vec<&str> = last.split(':').collect();
         let arity = |lo: usize, hi: usize| {
             if (lo..=hi).contains(&(parts.len() - 1)) {
