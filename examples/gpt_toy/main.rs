@@ -215,13 +215,13 @@ fn run(
         .collect::<Vec<_>>()
         .join(" ");
     let total = args.steps;
-    let tokens_per_step = (args.batch * args.context) as f64;
+    let tokens_per_step = args.batch as f64 * args.context as f64;
     let mut f = std::io::BufWriter::new(
         std::fs::File::create(csv).with_context(|| format!("creating {}", csv.display()))?,
     );
     writeln!(
         f,
-        "step,train_loss,val_loss,elapsed_s,forward_backward_s,curvature_s,transfer_s,optimizer_s"
+        "step,train_loss,val_loss,elapsed_s,forward_backward_s,curvature_s,transfer_s,optimizer_s,grad_norm,grad_norm_l1"
     )?;
     let bar = ProgressBar::new(total);
     bar.set_style(
@@ -253,13 +253,15 @@ fn run(
         };
         writeln!(
             f,
-            "{step},{},{},{elapsed:.4},{:.5},{:.5},{:.5},{:.5}",
+            "{step},{},{},{elapsed:.4},{:.5},{:.5},{:.5},{:.5},{},{}",
             r.loss,
             val.map_or(String::new(), |v| v.to_string()),
             r.times.forward_backward,
             r.times.curvature,
             r.times.transfer,
-            r.times.optimizer
+            r.times.optimizer,
+            r.grad_norm,
+            r.grad_norm_l1
         )?;
         let done = (step - first_step) as f64;
         bar.set_message(format!(

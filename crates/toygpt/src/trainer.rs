@@ -88,6 +88,10 @@ pub struct StepReport {
     pub step: u64,
     /// Training loss on its batch, before the update.
     pub loss: f32,
+    /// ℓ2 and ℓ1 norms of the gradient the optimizer was given (before clipping), from the
+    /// host copy: what learning-rate refinement (`wgopt schedule refine`) reads.
+    pub grad_norm: f64,
+    pub grad_norm_l1: f64,
     pub times: StepTimes,
 }
 
@@ -355,6 +359,11 @@ impl Trainer {
             times.curvature += t2.elapsed().as_secs_f64();
         }
 
+        let (mut sq, mut l1) = (0.0f64, 0.0f64);
+        for g in self.grads.iter().flatten() {
+            sq += (*g as f64) * (*g as f64);
+            l1 += (*g as f64).abs();
+        }
         let t3 = Instant::now();
         Self::push_grads(&mut self.params, &self.slots, &self.grads)?;
         times.transfer += t3.elapsed().as_secs_f64();
@@ -375,6 +384,8 @@ impl Trainer {
         let report = StepReport {
             step: self.step,
             loss,
+            grad_norm: sq.sqrt(),
+            grad_norm_l1: l1,
             times,
         };
         self.step += 1;

@@ -50,13 +50,20 @@ pub fn read_norms(path: &Path, column: &str) -> Result<Vec<f64>> {
     let header: Vec<&str> = first.split(',').map(str::trim).collect();
     let index = if header.iter().all(|f| f.parse::<f64>().is_ok()) {
         if header.len() != 1 {
-            bail!("{}: without a header the CSV must have one column, found {}", path.display(), header.len());
+            bail!(
+                "{}: without a header the CSV must have one column, found {}",
+                path.display(),
+                header.len()
+            );
         }
         0
     } else {
         lines.next();
         header.iter().position(|h| *h == column).with_context(|| {
-            format!("{}: no column {column:?} in the header {header:?}", path.display())
+            format!(
+                "{}: no column {column:?} in the header {header:?}",
+                path.display()
+            )
         })?
     };
     lines
@@ -64,7 +71,11 @@ pub fn read_norms(path: &Path, column: &str) -> Result<Vec<f64>> {
         .map(|(i, l)| {
             let field = l.split(',').nth(index).map(str::trim).unwrap_or("");
             field.parse::<f64>().with_context(|| {
-                format!("{}: row {} has {field:?} where a norm belongs", path.display(), i + 1)
+                format!(
+                    "{}: row {} has {field:?} where a norm belongs",
+                    path.display(),
+                    i + 1
+                )
             })
         })
         .collect()

@@ -127,7 +127,11 @@ mod tests {
     /// Exact up to the rounding of the tail sums and the final division (a few ulp: 1e-14).
     #[test]
     fn constant_norms_give_exactly_linear_decay() {
-        for (t, kind) in [(2usize, NormKind::L2), (7, NormKind::L1), (300, NormKind::L2)] {
+        for (t, kind) in [
+            (2usize, NormKind::L2),
+            (7, NormKind::L1),
+            (300, NormKind::L2),
+        ] {
             let eta = refine(&vec![0.37; t], kind, 0.1).unwrap();
             for (i, e) in eta.iter().enumerate() {
                 let want = (t - 1 - i) as f64 / (t - 1) as f64;
@@ -141,7 +145,10 @@ mod tests {
         // width 2⌊0.5·5/2⌋+1 = 3; padded (reflect, 6 more): 1 9 2 8 3 | 8 2 9 1 9 2;
         // medians of 3 with 'nearest' at the front: [1 1 9]→1, [1 9 2]→2, [9 2 8]→8,
         // [2 8 3]→3, [8 3 8]→8.
-        assert_eq!(median_filter(&[1.0, 9.0, 2.0, 8.0, 3.0], 0.5), vec![1.0, 2.0, 8.0, 3.0, 8.0]);
+        assert_eq!(
+            median_filter(&[1.0, 9.0, 2.0, 8.0, 3.0], 0.5),
+            vec![1.0, 2.0, 8.0, 3.0, 8.0]
+        );
         // τ = 0: width 1, the identity.
         assert_eq!(median_filter(&[3.0, 1.0, 2.0], 0.0), vec![3.0, 1.0, 2.0]);
         // Padding longer than the sequence reflects periodically.

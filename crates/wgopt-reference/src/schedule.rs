@@ -141,7 +141,11 @@ impl Schedule {
         let n = table.len();
         let multipliers = (0..steps)
             .map(|s| {
-                let x = if steps == 1 { 0.0 } else { s as f64 * (n - 1) as f64 / (steps - 1) as f64 };
+                let x = if steps == 1 {
+                    0.0
+                } else {
+                    s as f64 * (n - 1) as f64 / (steps - 1) as f64
+                };
                 let (i, f) = (x.floor() as usize, x - x.floor());
                 let next = table[(i + 1).min(n - 1)];
                 table[i] + f * (next - table[i])
@@ -154,21 +158,28 @@ impl Schedule {
 
     /// `refined:FILE[:STEPS]`: the table of a [`RefinedFile`], stretched to STEPS if given.
     fn parse_refined(args: &str) -> Result<Schedule, RefError> {
-        let bad = |m: String| RefError::InvalidHyperparameter(format!("schedule refined:{args}: {m}"));
+        let bad =
+            |m: String| RefError::InvalidHyperparameter(format!("schedule refined:{args}: {m}"));
         let (path, steps) = match args.rsplit_once(':') {
             Some((p, s)) if s.parse::<u64>().is_ok() => (p, s.parse::<u64>().ok()),
             _ => (args, None),
         };
-        let len = std::fs::metadata(path).map_err(|e| bad(e.to_string()))?.len();
+        let len = std::fs::metadata(path)
+            .map_err(|e| bad(e.to_string()))?
+            .len();
         if len > MAX_REFINED_FILE {
-            return Err(bad(format!("{len} bytes, over the limit of {MAX_REFINED_FILE}")));
+            return Err(bad(format!(
+                "{len} bytes, over the limit of {MAX_REFINED_FILE}"
+            )));
         }
         let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
         let file: RefinedFile = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
         match steps {
             Some(n) => Schedule::refined_over(&file.multipliers, n),
             None => {
-                let s = Schedule::Refined { multipliers: file.multipliers };
+                let s = Schedule::Refined {
+                    multipliers: file.multipliers,
+                };
                 s.validate()?;
                 Ok(s)
             }
@@ -183,7 +194,10 @@ impl Schedule {
             Schedule::Scaled { factor } => *factor,
             Schedule::Refined { multipliers } => {
                 let last = multipliers.len().saturating_sub(1);
-                multipliers.get((s as usize).min(last)).copied().unwrap_or(0.0)
+                multipliers
+                    .get((s as usize).min(last))
+                    .copied()
+                    .unwrap_or(0.0)
             }
             Schedule::Warmup { steps, then } => {
                 if s < *steps {
@@ -235,6 +249,20 @@ impl Schedule {
     /// Example: `warmup:100+cosine:900:0.1`.
     pub fn parse(text: &str) -> Result<Schedule, RefError> {
         let bad = || RefError::InvalidHyperparameter(format!("cannot parse schedule {text:?}"));
+        // A refined table's path may hold '+' or ':': everything after "refined:" is its.
+        if let Some(at) = text.find("refined:") {
+            let (head, rest) = text.split_at(at);
+            let mut sched = Schedule::parse_refined(&rest["refined:".len()..])?;
+            let head = head.trim();
+            if !head.is_empty() {
+                let warmups = head.strip_suffix('+').ok_or_else(bad)?;
+                for w in warmups.split('+').rev() {
+                    let steps = w.trim().strip_prefix("warmup:").and_then(|v| v.parse().ok());
+                    sched = Schedule::warmup(steps.ok_or_else(bad)?, sched);
+                }
+            }
+            return Ok(sched);
+        }
         let stages: Vec<&str> = text.split('+').map(str::trim).collect();
         let (last, warmups) = stages.split_last().ok_or_else(bad)?;
         let num = |s: Option<&&str>| -> Result<Option<f64>, RefError> {
@@ -243,14 +271,6 @@ impl Schedule {
         let int = |s: Option<&&str>| -> Result<u64, RefError> {
             s.ok_or_else(bad)?.parse::<u64>().map_err(|_| bad())
         };
-        if let Some(args) = last.strip_prefix("refined:") {
-            let mut sched = Schedule::parse_refined(args)?;
-            for w in warmups.iter().rev() {
-                let steps = w.strip_prefix("warmup:").and_then(|v| v.parse().ok()).ok_or_else(bad)?;
-                sched = Schedule::warmup(steps, sched);
-            }
-            return Ok(sched);
-        }
         let parts: Vec<&str> = last.split(':').collect();
         let arity = |lo: usize, hi: usize| {
             if (lo..=hi).contains(&(parts.len() - 1)) {
@@ -352,6 +372,24 @@ mod tests {
             .unwrap()
             .validate()
             .is_ok());
+    }
+
+    #[test]
+    fn refined_tables_parse_from_paths_with_plus_and_colon() {
+        let dir = std::env::temp_dir().join(format!("wgopt-sched-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("muon+adamw-refined.json");
+        std::fs::write(&path, r#"{"norm":"l1","tau":0.1,"multipliers":[1.0,0.5,0.0]}"#).unwrap();
+        let p = path.display();
+        let s = Schedule::parse(&format!("refined:{p}")).unwrap();
+        assert_eq!((s.multiplier(1), s.horizon()), (0.5, Some(3)));
+        let s = Schedule::parse(&format!("warmup:2+refined:{p}:5")).unwrap();
+        assert_eq!(s.horizon(), Some(7));
+        // Stretched to 5 steps: 1, 0.75, 0.5, 0.25, 0 after a 2-step warmup.
+        assert_eq!(s.multiplier(2 + 1), 0.75);
+        assert!(Schedule::parse(&format!("cosine:3+refined:{p}")).is_err());
+        assert!(Schedule::parse("refined:/nonexistent/x.json").is_err());
+        std::fs::remove_dir_all(&dir).ok();
     }
 
     #[test]
