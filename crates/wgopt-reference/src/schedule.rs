@@ -257,7 +257,10 @@ impl Schedule {
             if !head.is_empty() {
                 let warmups = head.strip_suffix('+').ok_or_else(bad)?;
                 for w in warmups.split('+').rev() {
-                    let steps = w.trim().strip_prefix("warmup:").and_then(|v| v.parse().ok());
+                    let steps = w
+                        .trim()
+                        .strip_prefix("warmup:")
+                        .and_then(|v| v.parse().ok());
                     sched = Schedule::warmup(steps.ok_or_else(bad)?, sched);
                 }
             }
@@ -379,7 +382,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("wgopt-sched-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("muon+adamw-refined.json");
-        std::fs::write(&path, r#"{"norm":"l1","tau":0.1,"multipliers":[1.0,0.5,0.0]}"#).unwrap();
+        std::fs::write(
+            &path,
+            r#"{"norm":"l1","tau":0.1,"multipliers":[1.0,0.5,0.0]}"#,
+        )
+        .unwrap();
         let p = path.display();
         let s = Schedule::parse(&format!("refined:{p}")).unwrap();
         assert_eq!((s.multiplier(1), s.horizon()), (0.5, Some(3)));
