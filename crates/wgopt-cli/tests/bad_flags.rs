@@ -8,7 +8,6 @@ mod common;
 
 use common::write;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 struct Scratch(PathBuf);
 
@@ -30,21 +29,8 @@ impl Drop for Scratch {
     }
 }
 
-/// Runs `wgopt <args>` (with a time limit: a hang fails the test instead of the CI job).
 fn wgopt(args: &[String]) -> (i32, String) {
-    let out = Command::new("timeout")
-        .arg("120")
-        .arg(env!("CARGO_BIN_EXE_wgopt"))
-        .args(args)
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    common::run_with_status(args)
 }
 
 /// Checks every row; `keep` is an output file each failing row must leave byte-identical.

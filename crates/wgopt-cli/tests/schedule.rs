@@ -5,21 +5,11 @@
 
 mod common;
 
-use std::process::Command;
 use wgopt_reference::refine::{refine, NormKind};
 use wgopt_reference::schedule::RefinedFile;
 
 fn wgopt(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_wgopt"))
-        .args(args)
-        .output()
-        .unwrap();
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.code().unwrap_or(-1), text)
+    common::run_with_status(args)
 }
 
 #[test]

@@ -41,3 +41,21 @@ pub fn read(path: &std::path::Path, name: &str) -> Vec<f32> {
     let f = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     bytemuck::pod_collect_to_vec(f.tensor(name).unwrap().data())
 }
+
+/// `wgopt <args…>` under a 120 s time limit (a hang fails the test instead of the CI job),
+/// without backtraces: the exit code (-1 when killed by a signal) and stdout + stderr.
+pub fn run_with_status<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> (i32, String) {
+    let out = Command::new("timeout")
+        .arg("120")
+        .arg(env!("CARGO_BIN_EXE_wgopt"))
+        .args(args)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
