@@ -12,6 +12,7 @@
 use crate::pcg::{slot, Pcg, ScalarsPass, PCG_COMMON};
 use bytemuck::{Pod, Zeroable};
 use ndarray::ArrayView2;
+use wgopt_reference::sketch::dense::norm;
 use wgopt_reference::sketch::nystrom::Nystrom;
 use wgopt_reference::sketch::SolveError;
 use wgopt_scheduler::arena::read_range;
@@ -138,10 +139,6 @@ pub struct NystromPcg {
 
 /// Most f32 PCG rounds of mixed-precision refinement before a solve gives up.
 pub const MAX_REFINEMENTS: usize = 10;
-
-fn norm(v: &[f64]) -> f64 {
-    v.iter().map(|x| x * x).sum::<f64>().sqrt()
-}
 
 fn invalid(msg: String) -> Error {
     Error::Solve(SolveError::Invalid(msg))
@@ -301,7 +298,7 @@ impl NystromPcg {
             for (x, d) in x64.iter_mut().zip(&d) {
                 *x += *d as f64;
             }
-            r = self.residual_of(&b64, &x64);
+            r = self.residual_of(b, &x64);
             let next = norm(&r) / bnorm;
             if !next.is_finite() {
                 return Err(Error::Solve(SolveError::NonFinite(
@@ -328,16 +325,13 @@ impl NystromPcg {
         })
     }
 
-    /// b − (A + μI)x in f64 from the host copy of A.
-    fn residual_of(&self, b: &[f64], x: &[f64]) -> Vec<f64> {
-        let n = self.n;
-        (0..n)
-            .map(|i| {
-                let row = &self.a[i * n..(i + 1) * n];
-                let ax: f64 = row.iter().zip(x).map(|(&a, &x)| a as f64 * x).sum();
-                b[i] - ax - self.mu * x[i]
-            })
-            .collect()
+    /// b − (A + μI)x in f64 from the host copy of A (the solvers' shared host pass).
+    fn residual_of(&self, b: &[f32], x: &[f64]) -> Vec<f64> {
+        let mut r = crate::host::residual(&self.a, b, x, self.n);
+        r.iter_mut()
+            .zip(x)
+            .for_each(|(ri, &xi)| *ri -= self.mu * xi);
+        r
     }
 
     fn check_rhs(&self, b: &[f32], tol: f64, max_iter: usize, check_every: usize) -> Result<()> {
