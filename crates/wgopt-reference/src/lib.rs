@@ -15,6 +15,7 @@
 
 pub mod constrained;
 pub mod dgc;
+pub mod gns;
 pub mod guard;
 pub mod linalg;
 pub mod optim;

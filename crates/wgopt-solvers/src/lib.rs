@@ -14,6 +14,7 @@
 //! Every kernel is declared next to the code that launches it; [`kernels`] lists them all.
 
 pub mod dgc;
+pub mod gns;
 mod host;
 pub mod kkt;
 pub mod linalg;

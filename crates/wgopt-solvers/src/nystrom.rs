@@ -101,6 +101,18 @@ fn factor(a: &[f32], n: usize, mu: f64, rank: usize, seed: u64) -> Result<Factor
             nys.lambda,
         )
     };
+    let scale = shift_scales(&lambda, mu)?;
+    let mut ut = vec![0f32; u.len()];
+    for i in 0..n {
+        for j in 0..rank {
+            ut[j * n + i] = u[i * rank + j];
+        }
+    }
+    Ok((u, ut, scale, lambda))
+}
+
+/// The preconditioner's scales (λ̂_ℓ + μ)/(λ̂_j + μ) − 1 for shift μ.
+fn shift_scales(lambda: &[f64], mu: f64) -> Result<Vec<f32>> {
     let last = lambda.last().copied().unwrap_or(0.0);
     let scale: Vec<f32> = lambda
         .iter()
@@ -112,13 +124,7 @@ fn factor(a: &[f32], n: usize, mu: f64, rank: usize, seed: u64) -> Result<Factor
             last + mu
         ))));
     }
-    let mut ut = vec![0f32; u.len()];
-    for i in 0..n {
-        for j in 0..rank {
-            ut[j * n + i] = u[i * rank + j];
-        }
-    }
-    Ok((u, ut, scale, lambda))
+    Ok(scale)
 }
 
 /// One matrix on the GPU with its preconditioner, ready for any number of right-hand sides.
@@ -131,6 +137,10 @@ pub struct NystromPcg {
     mu: f64,
     cg: Pcg,
     lambda: Vec<f64>,
+    /// The uniform and the preconditioner's scales, rewritten by [`NystromPcg::set_shift`].
+    params: NystromParams,
+    params_buf: wgpu::Buffer,
+    scale_buf: wgpu::Buffer,
     /// project, precondition, start scalars, direction.
     start: Vec<Dispatch>,
     /// matvec, α, update, residual test, project, precondition, β, direction.
@@ -195,7 +205,20 @@ impl NystromPcg {
             ..NystromParams::default()
         };
         let cg = Pcg::new(engine, n, n.div_ceil(8), (5, slot::COUNT), false)?;
-        let (start, iteration) = Self::passes(engine, &params, &cg, (a, &u, &ut, &scale))?;
+        let storage = wgpu::BufferUsages::STORAGE;
+        let scale_buf = engine.upload("nystrom scale", bytemuck::cast_slice(&scale), storage);
+        let params_buf = engine.upload(
+            "nystrom params",
+            bytemuck::bytes_of(&params),
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let (start, iteration) = Self::passes(
+            engine,
+            &params,
+            &cg,
+            (a, &u, &ut),
+            (&params_buf, &scale_buf),
+        )?;
         Ok(NystromPcg {
             engine: engine.clone(),
             n,
@@ -203,9 +226,31 @@ impl NystromPcg {
             mu,
             cg,
             lambda,
+            params,
+            params_buf,
+            scale_buf,
             start,
             iteration,
         })
+    }
+
+    /// Moves the shift to `mu` for the next solves, keeping A and its rank-ℓ factor: only the
+    /// preconditioner's ℓ scales `(λ̂_ℓ + μ)/(λ̂_j + μ) − 1` and the uniform change (no new
+    /// buffers, pipelines or bind groups). GNS Newton solves one Hessian at many shifts.
+    pub fn set_shift(&mut self, mu: f64) -> Result<()> {
+        if !(mu >= 0.0 && mu.is_finite()) {
+            return Err(invalid(format!("μ must be finite and ≥ 0, got {mu}")));
+        }
+        let scale = shift_scales(&self.lambda, mu)?;
+        self.mu = mu;
+        self.params.mu = mu as f32;
+        if !scale.is_empty() {
+            self.engine
+                .write_buffer(&self.scale_buf, 0, bytemuck::cast_slice(&scale));
+        }
+        self.engine
+            .write_buffer(&self.params_buf, 0, bytemuck::bytes_of(&self.params));
+        Ok(())
     }
 
     /// The start (precondition r = b, then p = z) and one iteration, built once.
@@ -213,37 +258,32 @@ impl NystromPcg {
         engine: &Engine,
         params: &NystromParams,
         cg: &Pcg,
-        (a, u, ut, scale): (&[f32], &[f32], &[f32], &[f32]),
+        (a, u, ut): (&[f32], &[f32], &[f32]),
+        (params_buf, scale_buf): (&wgpu::Buffer, &wgpu::Buffer),
     ) -> Result<(Vec<Dispatch>, Vec<Dispatch>)> {
         let storage = wgpu::BufferUsages::STORAGE;
         let a_buf = engine.upload("nystrom A", bytemuck::cast_slice(a), storage);
         let u_buf = engine.upload("nystrom U", bytemuck::cast_slice(u), storage);
         let ut_buf = engine.upload("nystrom Uᵀ", bytemuck::cast_slice(ut), storage);
-        let scale_buf = engine.upload("nystrom scale", bytemuck::cast_slice(scale), storage);
-        let params_buf = engine.upload(
-            "nystrom params",
-            bytemuck::bytes_of(params),
-            wgpu::BufferUsages::UNIFORM,
-        );
         let rank = params.rank as usize;
         let w = engine.create_buffer("nystrom w", (rank.max(4) * 4) as u64, storage);
         let (scalars, vecs, partial) = (&cg.scalars, &cg.vecs, &cg.partial);
         let project = engine.dispatch(
             &NYSTROM_PROJECT,
             &[],
-            &[&params_buf, &ut_buf, scalars, vecs, &w],
+            &[params_buf, &ut_buf, scalars, vecs, &w],
             [rank as u32, 1, 1],
         );
         let precondition = engine.dispatch(
             &NYSTROM_PRECONDITION,
             &[],
-            &[&params_buf, &u_buf, &scale_buf, &w, scalars, vecs, partial],
+            &[params_buf, &u_buf, scale_buf, &w, scalars, vecs, partial],
             cg.lanes(),
         );
         let matvec = engine.dispatch(
             &NYSTROM_MATVEC,
             &[],
-            &[&params_buf, &a_buf, scalars, vecs, partial],
+            &[params_buf, &a_buf, scalars, vecs, partial],
             [params.matvec_parts, 1, 1],
         );
         // Rank 0: no projection (w stays 0, so z = r).

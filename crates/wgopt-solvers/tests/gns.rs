@@ -1,0 +1,85 @@
+//! Gradient-normalized smoothness Newton on the GPU (`wgopt_solvers::gns::NystromSolve`: H from
+//! `GpuLogistic`'s products, i.e. `shaders/constrained/logistic_weights.wgsl`, solved by the
+//! Nyström PCG of `shaders/sketch/nystrom_*.wgsl`) against the reference face
+//! (`wgopt_reference::gns`, f64 `LogisticProducts` and a dense Cholesky), iteration by
+//! iteration, on the unconstrained logistic loss.
+
+use wgopt_reference::constrained::logistic::Logistic;
+use wgopt_reference::gns::{minimize, DenseCholesky, GnsOptions, RegularizedSolve, Unconstrained};
+use wgopt_reference::sketch::SolveError;
+use wgopt_scheduler::Engine;
+use wgopt_solvers::gns::NystromSolve;
+use wgopt_solvers::logistic::GpuLogistic;
+
+fn engine() -> Engine {
+    Engine::new().unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn rel_diff(a: &[f64], b: &[f64]) -> f64 {
+    let scale = b.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-30);
+    let d = a
+        .iter()
+        .zip(b)
+        .map(|(p, q)| (p - q) * (p - q))
+        .sum::<f64>()
+        .sqrt();
+    assert!(d.is_finite(), "non-finite difference");
+    d / scale
+}
+
+/// Awkward sizes: N = 1037 samples (not a multiple of the 256-row groups), d = 77 (not a
+/// multiple of CG's 8-row matvec parts), Nyström rank 13. The GPU face evaluates f, ∇f and
+/// H·v in f32 (relative ~2e-6, see tests/logistic.rs), the reference in f64; the search's
+/// decisions (accept, γ) are discrete, so the trajectories agree exactly in trial counts and γ,
+/// and in f to 1e-5 relative and x to 1e-4 relative per iteration (f32 Hessian rounding
+/// through the solve, amplified by cond(H + λI) ≲ 50 here).
+#[test]
+fn gpu_trajectory_matches_the_reference() {
+    let engine = engine();
+    let data = Logistic::generate(1037, 77, 11);
+    let host = data.products();
+    let gpu = GpuLogistic::new(&engine, &data).unwrap();
+    let opts = GnsOptions {
+        max_iter: 8,
+        grad_tol: 1e-5,
+        ..GnsOptions::default()
+    };
+    let want = minimize(&Unconstrained(&host), &mut DenseCholesky::default(), &opts).unwrap();
+    let mut solve = NystromSolve::new(&engine, 13, 3);
+    let got = minimize(&Unconstrained(&gpu), &mut solve, &opts).unwrap();
+    assert!(
+        want.converged && got.converged,
+        "{} / {}",
+        want.grad_norm,
+        got.grad_norm
+    );
+    assert_eq!(want.iterations, got.iterations);
+    for (k, (w, g)) in want.log.iter().zip(&got.log).enumerate() {
+        assert_eq!(
+            (w.trials, w.accepted, w.gamma),
+            (g.trials, g.accepted, g.gamma),
+            "iteration {k}"
+        );
+        assert!(
+            (w.f - g.f).abs() <= 1e-5 * w.f.abs(),
+            "iteration {k}: f {} vs {}",
+            w.f,
+            g.f
+        );
+    }
+    assert!(
+        rel_diff(&got.x, &want.x) <= 1e-4,
+        "x differs by {}",
+        rel_diff(&got.x, &want.x)
+    );
+    assert_eq!(got.hessian_products, 77 * got.iterations);
+    assert!(solve.iterations > 0);
+}
+
+/// A solve before its point is prepared is a typed error, not a panic.
+#[test]
+fn solve_before_prepare_is_a_typed_error() {
+    let mut solve = NystromSolve::new(&engine(), 4, 0);
+    let e = solve.solve(1.0, &[1.0, 2.0]).unwrap_err();
+    assert!(matches!(e, SolveError::Invalid(_)), "{e}");
+}
