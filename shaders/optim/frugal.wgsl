@@ -1,7 +1,7 @@
 // FRUGAL's update: decay every parameter by 1 − lr·wd; AdamW (torch form, bias correction from
 // the last refresh, statistics zeroed on refresh steps) on plain parameters and on the
-// state-full columns of projected ones; signSGD / SGD / nothing (RULE 0 / 1 / 2) on the other
-// columns. Workgroup w updates block w (common/element_block.wgsl).
+// state-full subset of projected ones (columns, rows, entries or the whole tensor, from
+// frugal_columns.wgsl); signSGD / SGD / nothing (RULE 0 / 1 / 2) on the rest. Workgroup w updates block w (common/element_block.wgsl).
 // Traffic: 12 + 16ρ bytes per element of a projected parameter (state read only where active).
 
 override RULE: u32 = 0u;
@@ -51,8 +51,7 @@ fn main(
         var p = param[i] * q.decay;
         var is_active = true;
         if (projected) {
-            let col = (blk.first_elem + i - blk.start) % q.n_cols;
-            is_active = columns[q.col_base + q.n_cols + col] != 0u;
+            is_active = in_subset(q, blk.first_elem + i - blk.start);
         }
         if (is_active) {
             var m_old = exp_avg[i];
@@ -79,4 +78,18 @@ fn main(
         }
         param[i] = p;
     }
+}
+
+// Whether entry e of a projected parameter is in its state-full subset.
+fn in_subset(q: FrugalParam, e: u32) -> bool {
+    if (q.mode == FRUGAL_RANDK) {
+        return ((columns[q.col_base + e / 32u] >> (e % 32u)) & 1u) != 0u;
+    }
+    var unit = 0u;
+    if (q.mode == 0u) {
+        unit = e % q.n_cols;
+    } else if (q.mode == 1u) {
+        unit = e / q.n_cols;
+    }
+    return columns[q.col_base + q.n_units + unit] != 0u;
 }

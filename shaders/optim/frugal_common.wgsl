@@ -1,14 +1,15 @@
-// Shared by FRUGAL's kernels (gradient splitting, column variant). Reference twin:
-// wgopt_reference::optim::frugal.
+// Shared by FRUGAL's kernels (gradient splitting: columns, rows, randk, blocks). Reference
+// twin: wgopt_reference::optim::frugal.
 
 // Rust twin: wgopt_optim::frugal::FrugalParam. One per parameter, rewritten every step.
 struct FrugalParam {
     // Columns of a projected (2-D) parameter; 0 for plain AdamW parameters.
     n_cols: u32,
-    // Offset of this parameter's [keys (n_cols) | mask (n_cols)] in `columns`.
+    // Offset of this parameter's subset in `columns`: [keys (n_units) | mask (n_units)], or
+    // for randk a bit mask over its entries.
     col_base: u32,
     update_gap: u32,
-    // Number of state-full columns, ⌊n_cols·density⌋.
+    // State-full units: ⌊n_units·density⌋, or for blocks the group's round(ρ·#tensors).
     active_cols: u32,
     slot: u32,
     seed_lo: u32,
@@ -29,8 +30,17 @@ struct FrugalParam {
     step_size: f32,
     bias_correction2_sqrt: f32,
     step: u32,
+    // 0 columns, 1 rows, 2 randk, 3 blocks (Projection::code).
+    mode: u32,
+    // Units the subset is drawn from: columns, rows, entries, or 1 (blocks).
+    n_units: u32,
+    group: u32,
+    numel: u32,
     _pad0: u32,
 }
+
+const FRUGAL_RANDK: u32 = 2u;
+const FRUGAL_BLOCKS: u32 = 3u;
 
 // Steps since the last refresh (0 on a refresh step) and the refresh period of applied step t.
 fn frugal_since(q: FrugalParam, applied: u32) -> u32 {

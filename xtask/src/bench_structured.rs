@@ -73,10 +73,36 @@ pub fn run(quick: bool, repeats: usize) -> Result<Vec<StructuredRow>> {
     let mfac_kv = [("lr", "0.001"), ("ngrads", "16"), ("damp", "0.0001")];
     let mut rows = Vec::new();
     let frugal_kv = [("lr", "0.001"), ("density", "0.25")];
-    let cases: [Case; 4] = [
+    let frugal_of = |p: &'static str| [("lr", "0.001"), ("density", "0.25"), ("projection", p)];
+    let (rows_kv, randk_kv, blocks_kv) =
+        (frugal_of("rows"), frugal_of("randk"), frugal_of("blocks"));
+    let cases: [Case; 7] = [
         ("adamp", &lr, &list, set.clone()),
         ("sgdp", &lr, &list, set.clone()),
-        ("frugal", &frugal_kv, &list, format!("{set}, density 0.25")),
+        (
+            "frugal",
+            &frugal_kv,
+            &list,
+            format!("{set}, columns, density 0.25"),
+        ),
+        (
+            "frugal",
+            &rows_kv,
+            &list,
+            format!("{set}, rows, density 0.25"),
+        ),
+        (
+            "frugal",
+            &randk_kv,
+            &list,
+            format!("{set}, randk, density 0.25"),
+        ),
+        (
+            "frugal",
+            &blocks_kv,
+            &list,
+            format!("{set}, blocks, density 0.25"),
+        ),
         (
             "mfac",
             &mfac_kv,

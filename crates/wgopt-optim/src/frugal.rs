@@ -1,7 +1,9 @@
-//! FRUGAL on the GPU (column variant): `shaders/optim/frugal_columns.wgsl` rebuilds each 2-D
-//! weight's state-full column subset on refresh steps (Philox keys, exact ⌊n·ρ⌋ smallest), then
-//! `shaders/optim/frugal.wgsl` applies AdamW on those columns and on every non-2-D parameter,
-//! signSGD elsewhere; reference twin `wgopt_reference::optim::frugal`. Refresh timing, the
+//! FRUGAL on the GPU (columns, rows, randk and blocks variants, [`Projection`]):
+//! `shaders/optim/frugal_columns.wgsl` rebuilds each 2-D weight's state-full subset on refresh
+//! steps (Philox keys and the exact ⌊n·ρ⌋ smallest for columns and rows, a keyed Feistel
+//! permutation into a bit mask for randk, the round(ρ·#tensors) smallest tensor keys of the
+//! group for blocks), then `shaders/optim/frugal.wgsl` applies AdamW on the subset and on every
+//! non-2-D parameter, signSGD elsewhere; reference twin `wgopt_reference::optim::frugal`. Refresh timing, the
 //! statistics reset and the bias correction all follow the GPU's own applied-step count, so a
 //! skipped step needs no readback. Checkpoints hold `exp_avg`/`exp_avg_sq`; the subset is
 //! recomputed from (seed, slot, period) after a load.
@@ -13,6 +15,7 @@ use crate::blocks::{element_blocks, ElementBlock, ParamTable};
 use crate::program::{flag, Build, Flags, Program, Step};
 use crate::Stepper;
 use bytemuck::{Pod, Zeroable};
+use wgopt_reference::optim::frugal::Projection;
 use wgopt_reference::optim::FrugalConfig;
 use wgopt_scheduler::arena::Arena;
 use wgopt_scheduler::guard::grid;
@@ -48,6 +51,7 @@ pub struct FrugalParam {
     pub n_cols: u32,
     pub col_base: u32,
     pub update_gap: u32,
+    /// State-full units (columns, rows, entries; for blocks the group's state-full tensors).
     pub active_cols: u32,
     pub slot: u32,
     pub seed_lo: u32,
@@ -64,6 +68,13 @@ pub struct FrugalParam {
     pub step_size: f32,
     pub bias_correction2_sqrt: f32,
     pub step: u32,
+    /// [`Projection::code`].
+    pub mode: u32,
+    /// Units the subset is drawn from (columns, rows, entries; 1 for blocks).
+    pub n_units: u32,
+    /// Layout group (blocks draw among the 2-D tensors of one group).
+    pub group: u32,
+    pub numel: u32,
     pub _pad0: u32,
 }
 
@@ -96,6 +107,7 @@ impl Program for FrugalProgram {
             flag("update_gap", c.update_gap),
             flag("seed", c.seed),
             flag("inactive_update_rule", c.inactive_update_rule),
+            flag("projection", c.projection),
         ]
     }
 
@@ -105,38 +117,15 @@ impl Program for FrugalProgram {
 
     fn build(cx: &Build<'_, FrugalConfig>) -> Result<Self> {
         let (engine, layout) = (cx.engine, cx.layout());
-        let mut host = Vec::new();
-        let mut groups = Vec::new();
-        let mut col_base = 0u32;
-        for &i in cx.groups.slots() {
-            let slot = &layout.slots[i];
-            let cfg = cx.groups.config(slot.group);
-            let n_cols = if slot.shape.len() == 2 {
-                slot.shape[1] as u32
-            } else {
-                0
-            };
-            host.push(FrugalParam {
-                n_cols,
-                col_base,
-                update_gap: cfg.update_gap,
-                active_cols: cfg.active_columns(n_cols as usize) as u32,
-                slot: i as u32,
-                seed_lo: cfg.seed as u32,
-                seed_hi: (cfg.seed >> 32) as u32,
-                ..Default::default()
-            });
-            groups.push(slot.group);
-            col_base += 2 * n_cols;
-        }
+        let (host, groups, col_base) = param_table(cx)?;
         let states: Vec<(&'static str, Arena)> = ["exp_avg", "exp_avg_sq"]
             .into_iter()
             .map(|f| (f, Arena::new(engine, layout, f)))
             .collect();
         let table = ParamTable::new(engine, "frugal params", host, groups);
         let columns = engine.create_buffer(
-            "frugal columns",
-            col_base.max(1) as u64 * 4,
+            "frugal subsets",
+            col_base.max(1) * 4,
             wgpu::BufferUsages::STORAGE,
         );
         let (dispatches, buffers) = dispatches(cx, &states, &table, columns);
@@ -195,7 +184,65 @@ impl Program for FrugalProgram {
     }
 }
 
-/// The column pass, then the block-wise update per chunk.
+/// Each parameter's row of the table (in slot order), its group, and the words of the subset
+/// buffer: per 2-D weight [keys | mask] over its units (columns, rows, its one block) or a bit
+/// mask over its entries (randk).
+fn param_table(cx: &Build<'_, FrugalConfig>) -> Result<(Vec<FrugalParam>, Vec<usize>, u64)> {
+    let layout = cx.layout();
+    let (mut host, mut groups, mut col_base) = (Vec::new(), Vec::new(), 0u64);
+    for &i in cx.groups.slots() {
+        let slot = &layout.slots[i];
+        let cfg = cx.groups.config(slot.group);
+        let projected = slot.shape.len() == 2;
+        let (n_cols, n_units, words) = if projected {
+            let units = cfg.units(&slot.shape);
+            let words = match cfg.projection {
+                Projection::Randk => units.div_ceil(32),
+                _ => 2 * units,
+            };
+            (slot.shape[1], units, words)
+        } else {
+            (0, 0, 0)
+        };
+        if n_units > u32::MAX as usize || col_base > u32::MAX as u64 {
+            return Err(wgopt_scheduler::Error::OverLimit {
+                what: format!("FRUGAL subset of {}", slot.name),
+                size: n_units as u64,
+                limit: u32::MAX as u64,
+                unit: "units",
+            });
+        }
+        let peers = cx
+            .groups
+            .slots()
+            .iter()
+            .filter(|&&j| layout.slots[j].group == slot.group && layout.slots[j].shape.len() == 2)
+            .count();
+        host.push(FrugalParam {
+            n_cols: n_cols as u32,
+            col_base: col_base as u32,
+            update_gap: cfg.update_gap,
+            active_cols: if projected {
+                cfg.active_units(&slot.shape, peers) as u32
+            } else {
+                0
+            },
+            slot: i as u32,
+            seed_lo: cfg.seed as u32,
+            seed_hi: (cfg.seed >> 32) as u32,
+            mode: cfg.projection.code(),
+            n_units: n_units as u32,
+            group: slot.group as u32,
+            numel: slot.len as u32,
+            ..Default::default()
+        });
+        groups.push(slot.group);
+        col_base += words as u64;
+    }
+    Ok((host, groups, col_base))
+}
+
+/// The subset pass, then the block-wise update per chunk.
 fn dispatches(
     cx: &Build<'_, FrugalConfig>,
     states: &[(&'static str, Arena)],

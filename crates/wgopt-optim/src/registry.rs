@@ -215,7 +215,14 @@ where
         let mut tensors = Vec::with_capacity(layout.slots.len());
         for (i, s) in layout.slots.iter().enumerate() {
             let cfg = &groups[s.group].1;
-            tensors.push(Tensor::boxed(cfg.clone(), &s.shape, i)?);
+            let peers: Vec<(usize, &[usize])> = layout
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.group == s.group)
+                .map(|(j, t)| (j, &t.shape[..]))
+                .collect();
+            tensors.push(Tensor::boxed_among(cfg.clone(), &s.shape, i, &peers)?);
         }
         Ok(Box::new(MultiOptimizer::new(tensors)))
     }

@@ -1,15 +1,16 @@
 //! FRUGAL on the GPU (shaders/optim/frugal_columns.wgsl, frugal.wgsl) against the reference:
-//! 100-step trajectories with refreshes every 7 steps over every inactive rule, both a projected
-//! (2-D) and a plain group, clipping in half the runs; the column subset has exactly ⌊n·ρ⌋
-//! columns and the inactive columns move by exactly lr·sign(g); a checkpoint taken mid-period
-//! resumes the same trajectory. Tolerance as tests/parity.rs (rtol 2e-5, atol 2e-6); the GPU
+//! 100-step trajectories with refreshes every 7 steps over every inactive rule and every
+//! projection (columns, rows, randk, blocks), both a projected (2-D) and a plain group,
+//! clipping in half the runs; the subsets have exactly ⌊n·ρ⌋ units (round(ρ·#tensors) for
+//! blocks) and the inactive columns move by exactly lr·sign(g); a checkpoint taken mid-period
+//! resumes the same trajectory for every projection. Tolerance as tests/parity.rs (rtol 2e-5, atol 2e-6); the GPU
 //! computes the bias corrections in f32 (pow), the reference in f64.
 
 mod common;
 use common::*;
 use wgopt_optim::{Frugal, FrugalConfig, InactiveRule, Optimizer};
 use wgopt_reference::guard;
-use wgopt_reference::optim::frugal::{self, FrugalState};
+use wgopt_reference::optim::frugal::{self, FrugalState, Projection};
 use wgopt_scheduler::{Error, GuardConfig, ParamSet, ParamSpec};
 
 fn specs() -> Vec<ParamSpec> {
@@ -93,10 +94,22 @@ fn setup(
     for (s, p) in layout.slots.iter().zip(&host) {
         params.write_param(&s.name, p).unwrap();
     }
+    // Every state knows its group's 2-D tensors (only the blocks variant reads them).
     let states = layout
         .slots
         .iter()
-        .map(|s| FrugalState::new(s.len))
+        .map(|s| {
+            let mut st = FrugalState::new(s.len);
+            let peers: Vec<(usize, &[usize])> = layout
+                .slots
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.group == s.group)
+                .map(|(j, t)| (j, &t.shape[..]))
+                .collect();
+            st.peers = frugal::block_peers(&peers);
+            st
+        })
         .collect();
     (params, host, states, r)
 }
@@ -186,6 +199,100 @@ fn frugal_trajectories_every_rule() {
             let k = states[0].mask.iter().filter(|&&x| x).count();
             assert_eq!(k, (33.0 * density) as usize);
         }
+    }
+}
+
+#[test]
+fn frugal_trajectories_every_projection() {
+    for (k, projection) in [Projection::Rows, Projection::Randk, Projection::Blocks]
+        .into_iter()
+        .enumerate()
+    {
+        for (density, clip) in [(0.25, None), (0.5, Some(5.0))] {
+            let seed = 2000 + k as u64 * 10 + (density * 4.0) as u64;
+            let base = FrugalConfig {
+                lr: 1e-2,
+                density,
+                weight_decay: 1e-2,
+                update_gap: 7,
+                inactive_lr_scale: 0.5,
+                proj_params_lr_scale: 0.8,
+                seed,
+                projection,
+                ..FrugalConfig::default()
+            };
+            let (mut params, mut host, mut states, mut r) = setup(seed);
+            let mut opt = build(&params, base, clip);
+            drive(
+                &mut opt,
+                &mut params,
+                &mut host,
+                &mut states,
+                base,
+                clip,
+                &mut r,
+                STEPS,
+            );
+            let label = format!("frugal {projection:?} ρ={density} clip={clip:?}");
+            compare(&label, &params, &mut opt, &host, &states);
+            // Exact subset sizes in the last period: w is 17×33 and u 40×9, both in group a.
+            let active = |i: usize| states[i].mask.iter().filter(|&&x| x).count();
+            match projection {
+                Projection::Rows => assert_eq!(active(0), (17.0 * density) as usize),
+                Projection::Randk => assert_eq!(active(0), (561.0 * density) as usize),
+                _ => {
+                    let want = (2.0 * density as f64).round_ties_even() as usize;
+                    assert_eq!(active(0) + active(1), want, "{label}");
+                }
+            }
+        }
+    }
+}
+
+/// Mid-period save and load for the variants whose subsets are rebuilt after a load.
+#[test]
+fn checkpoint_resume_every_projection() {
+    for projection in [Projection::Rows, Projection::Randk, Projection::Blocks] {
+        let base = FrugalConfig {
+            lr: 1e-2,
+            update_gap: 7,
+            density: 0.5,
+            seed: 19,
+            projection,
+            ..FrugalConfig::default()
+        };
+        let (mut params, mut host, mut states, mut r) = setup(19);
+        let mut opt = build(&params, base, None);
+        drive(
+            &mut opt,
+            &mut params,
+            &mut host,
+            &mut states,
+            base,
+            None,
+            &mut r,
+            10,
+        );
+        let bytes = opt.save(&params).unwrap();
+        let mut resumed = build(&params, base, None);
+        resumed.load(&params, &bytes).unwrap();
+        drive(
+            &mut resumed,
+            &mut params,
+            &mut host,
+            &mut states,
+            base,
+            None,
+            &mut r,
+            10,
+        );
+        compare(
+            &format!("frugal {projection:?} resumed"),
+            &params,
+            &mut resumed,
+            &host,
+            &states,
+        );
     }
 }
 

@@ -31,7 +31,7 @@ pub use adam::{AdamConfig, AdamState};
 pub use adamp::{AdamPConfig, AdamPState, SgdpConfig, SgdpState};
 pub use adan::{AdanConfig, AdanState};
 pub use diffgrad::{DiffGradConfig, DiffGradState};
-pub use frugal::{FrugalConfig, FrugalState, InactiveRule};
+pub use frugal::{FrugalConfig, FrugalState, InactiveRule, Projection};
 pub use lion::{LionConfig, LionState};
 pub use mfac::{MfacConfig, MfacState};
 pub use multi::{MultiOptimizer, ReferenceOptimizer};

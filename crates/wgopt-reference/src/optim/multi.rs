@@ -56,10 +56,15 @@ impl MultiOptimizer {
 
     /// One config for tensors of the given shapes (slots 0, 1, …).
     pub fn uniform<C: PerTensor>(config: C, shapes: &[Vec<usize>]) -> Result<Self, RefError> {
+        let peers: Vec<(usize, &[usize])> = shapes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i, &s[..]))
+            .collect();
         let tensors = shapes
             .iter()
             .enumerate()
-            .map(|(i, s)| Tensor::boxed(config.clone(), s, i))
+            .map(|(i, s)| Tensor::boxed_among(config.clone(), s, i, &peers))
             .collect::<Result<_, _>>()?;
         Ok(Self::new(tensors))
     }

@@ -91,6 +91,18 @@ pub trait PerTensor: OptimizerConfig {
     /// choice on the slot).
     fn new_state(&self, shape: &[usize], slot: usize) -> Self::State;
 
+    /// Fresh state for a tensor that shares its config with `peers` ((slot, shape) of every
+    /// tensor of its group, itself included): FRUGAL's blocks variant draws whole tensors
+    /// from that pool. Everything else ignores the peers.
+    fn new_state_among(
+        &self,
+        shape: &[usize],
+        slot: usize,
+        _peers: &[(usize, &[usize])],
+    ) -> Self::State {
+        self.new_state(shape, slot)
+    }
+
     /// One step with learning rate `lr` (schedule applied); `hvp` is the step's
     /// Hessian-vector product for the optimizers that take one (AdaHessian).
     fn step(
@@ -155,6 +167,21 @@ impl<C: PerTensor> Tensor<C> {
     /// [`Tensor::new`], boxed as a [`TensorRule`].
     pub fn boxed(config: C, shape: &[usize], slot: usize) -> Result<Box<dyn TensorRule>, RefError> {
         Ok(Box::new(Self::new(config, shape, slot)?))
+    }
+
+    /// [`Tensor::boxed`] for a tensor of a group (see [`PerTensor::new_state_among`]).
+    pub fn boxed_among(
+        config: C,
+        shape: &[usize],
+        slot: usize,
+        peers: &[(usize, &[usize])],
+    ) -> Result<Box<dyn TensorRule>, RefError> {
+        config.validate()?;
+        Ok(Box::new(Tensor {
+            state: config.new_state_among(shape, slot, peers),
+            config,
+            shape: shape.to_vec(),
+        }))
     }
 }
 
