@@ -6,6 +6,7 @@ use crate::layers::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
+use wgopt::reference::optim::mkor::{batch_statistics, LayerStatistics};
 
 /// Tensors per transformer block, in [`param_specs`] order.
 const PER_LAYER: usize = 12;
@@ -265,6 +266,8 @@ impl<F: Real> Gpt<F> {
         for g in grads.iter_mut() {
             g.iter_mut().for_each(|x| *x = F::zero());
         }
+        let stats = &mut acts.linear_stats;
+        stats.layers.clear();
         let s = &mut acts.scratch;
         softmax_crossentropy_backward(
             &mut s.dlogits,
@@ -321,7 +324,9 @@ impl<F: Real> Gpt<F> {
             else {
                 unreachable!("PER_LAYER tensors per block")
             };
+            let index = |k: usize| 2 + l * PER_LAYER + k;
             // res3 = res2 + fcproj(gelu(fc(ln2(res2)))): dres carries d res3, then d res2.
+            stats.record(index(FCPROJ_W), &a.fch_gelu, &s.dres, n)?;
             zero(&mut s.d4c_a);
             matmul_backward(
                 &mut s.d4c_a,
@@ -336,6 +341,7 @@ impl<F: Real> Gpt<F> {
             );
             zero(&mut s.d4c_b);
             gelu_backward(&mut s.d4c_b, &a.fch, &s.d4c_a);
+            stats.record(index(FC_W), &a.ln2, &s.d4c_b, n)?;
             zero(&mut s.dln);
             matmul_backward(
                 &mut s.dln,
@@ -360,6 +366,7 @@ impl<F: Real> Gpt<F> {
                 c,
             );
             // res2 = input + attproj(attention(qkv(ln1(input)))).
+            stats.record(index(ATTPROJ_W), &a.atty, &s.dres, n)?;
             zero(&mut s.datty);
             matmul_backward(
                 &mut s.datty,
@@ -374,6 +381,7 @@ impl<F: Real> Gpt<F> {
             );
             zero(&mut s.dqkv);
             attention_backward(&mut s.dqkv, &s.datty, &a.qkv, &a.att, b, t, c, nh);
+            stats.record(index(QKV_W), &a.ln1, &s.dqkv, n)?;
             zero(&mut s.dln);
             matmul_backward(
                 &mut s.dln,
@@ -399,6 +407,35 @@ impl<F: Real> Gpt<F> {
             );
         }
         encoder_backward(dwte, dwpe, &s.dres, tokens, t, c);
+        Ok(())
+    }
+}
+
+/// MKOR's layer statistics, collected by [`Gpt::backward`] when asked
+/// ([`Activations::collect_linear_stats`]): (parameter index of the weight, ā, ḡ) per linear
+/// layer of the blocks (the tied LM head is an embedding and is not collected).
+#[derive(Debug, Clone, Default)]
+pub struct LinearStats {
+    /// Clamp of the statistics (MKOR's `clip`); `None`: collect nothing.
+    pub clip: Option<f64>,
+    pub layers: Vec<(usize, LayerStatistics)>,
+}
+
+impl LinearStats {
+    /// Records the statistics of the layer whose weight is parameter `index`: `inp` rows ×
+    /// d_in, `dout` rows × d_out (a bias, so ā gets the ones column).
+    fn record<F: Real>(&mut self, index: usize, inp: &[F], dout: &[F], rows: usize) -> Result<()> {
+        let Some(clip) = self.clip else {
+            return Ok(());
+        };
+        let to32 = |v: &[F]| -> Vec<f32> {
+            v.iter()
+                .map(|x| x.to_f64().unwrap_or(f64::NAN) as f32)
+                .collect()
+        };
+        let stats = batch_statistics(&to32(inp), &to32(dout), rows, true, clip)
+            .map_err(|e| Error::Config(format!("MKOR statistics: {e}")))?;
+        self.layers.push((index, stats));
         Ok(())
     }
 }
@@ -454,6 +491,8 @@ pub struct Activations<F> {
     pub probs: Vec<F>,
     /// Per-position cross-entropy, `[B·T]`.
     pub losses: Vec<F>,
+    /// MKOR's layer statistics from the last backward (set `clip` to collect).
+    pub linear_stats: LinearStats,
     scratch: Scratch<F>,
 }
 
@@ -489,6 +528,7 @@ impl<F: Real> Activations<F> {
             logits: z(n * v),
             probs: z(n * v),
             losses: z(n),
+            linear_stats: LinearStats::default(),
             scratch: Scratch {
                 dlogits: z(n * v),
                 dres: z(n * c),

@@ -294,7 +294,9 @@ impl Trainer {
         let draws = match &mut self.driver {
             Driver::Sophia(s) => s.probes()?.read(&engine)?,
             Driver::AdaHessian(a) => a.probes()?.read(&engine)?,
-            Driver::Plain(_) => return Err(Error::Config("this optimizer takes no probes".into())),
+            Driver::Plain(_) | Driver::Mkor(_) => {
+                return Err(Error::Config("this optimizer takes no probes".into()))
+            }
         };
         for (dst, &slot) in self.aux.iter_mut().zip(&self.slots) {
             dst.copy_from_slice(&draws[slot]);
@@ -332,6 +334,11 @@ impl Trainer {
             self.cfg.label_noise,
         )?;
         let t1 = Instant::now();
+        // MKOR's factor steps take each linear layer's statistics from this backward.
+        self.acts.linear_stats.clip = match &self.driver {
+            Driver::Mkor(m) if m.statistics_due() => Some(m.statistics_clip()),
+            _ => None,
+        };
         let loss = self
             .model
             .forward(&mut self.acts, &batch.tokens, &batch.targets)?;
@@ -341,6 +348,12 @@ impl Trainer {
             &batch.targets,
             &mut self.grads,
         )?;
+        self.acts.linear_stats.clip = None;
+        if let Driver::Mkor(m) = &mut self.driver {
+            for (index, stats) in self.acts.linear_stats.layers.drain(..) {
+                m.write_statistics(&self.names[index], &stats)?;
+            }
+        }
         if self.cfg.grad_noise > 0.0 {
             self.add_grad_noise();
         }

@@ -60,6 +60,10 @@ pub enum Error {
     /// An optimizer whose curvature input the adapter cannot produce from burn.
     #[error("{optimizer} needs Hessian-vector products (Hutchinson probes); burn 0.22's autodiff has no double backward, so wgopt-burn does not run it yet (sophia-g, which needs only a gradient on sampled labels, does)")]
     NeedsHessianVectorProducts { optimizer: String },
+    /// MKOR over linear layers: it needs each layer's input and output-gradient statistics,
+    /// which burn's backward does not expose to an optimizer.
+    #[error("{optimizer} needs each linear layer's batch statistics (inputs and output gradients), which burn's backward does not hand to an optimizer; route every parameter to its plain group (precondition = false) or use toygpt")]
+    NeedsLayerStatistics { optimizer: String },
     /// `update_curvature` on an optimizer that takes no curvature estimate.
     #[error("{optimizer} takes no curvature estimate")]
     NoCurvature { optimizer: String },

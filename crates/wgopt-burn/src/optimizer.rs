@@ -233,6 +233,14 @@ impl WgoptOptimizer {
             Driver::Sophia(s) => s.is_hutchinson(),
             Driver::AdaHessian(_) => true,
             Driver::Plain(_) => false,
+            Driver::Mkor(m) => {
+                if m.program().layers().next().is_some() {
+                    return Err(Error::NeedsLayerStatistics {
+                        optimizer: self.config.name.clone(),
+                    });
+                }
+                false
+            }
         };
         if needs_hvp {
             return Err(Error::NeedsHessianVectorProducts {

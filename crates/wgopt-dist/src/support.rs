@@ -65,6 +65,11 @@ pub fn support(name: &str) -> Option<Support> {
              the optimizer's parameter set; a rank's shard renumbers the slots, so the subsets \
              (and the trajectory) would silently differ from a single-process run",
         ),
+        "mkor" => Refused(
+            "MKOR's factors are updated from each layer's batch statistics, which every rank \
+             would have to all-reduce before its factor step (upstream averages them across \
+             workers); that reduction is not implemented",
+        ),
         _ => return None,
     };
     Some(s)

@@ -157,7 +157,7 @@ impl Program for AdaHessianProgram {
         })
     }
 
-    fn ready(&self) -> Result<()> {
+    fn ready(&self, _t: u64) -> Result<()> {
         if self.probe_pending {
             Ok(())
         } else {

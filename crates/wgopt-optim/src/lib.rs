@@ -25,6 +25,7 @@ pub mod fused;
 pub mod lion;
 mod matrices;
 pub mod mfac;
+pub mod mkor;
 pub mod muon;
 pub mod optimizer;
 pub mod program;
@@ -48,6 +49,7 @@ pub use frugal::{Frugal, FrugalProgram};
 pub use fused::{Fused, Rule};
 pub use lion::{Lion, LionRule};
 pub use mfac::{Mfac, MfacProgram};
+pub use mkor::{Mkor, MkorProgram};
 pub use muon::{Muon, MuonAdamW, MuonProgram, Root, RootAdamW};
 pub use optimizer::Optimizer;
 pub use program::{Build, Program, Step};
@@ -61,8 +63,9 @@ pub use stepper::{Alone, Stepper};
 pub use wgopt_reference::linalg::NsSchedule;
 pub use wgopt_reference::optim::{
     muon::MomentumForm, AdaBeliefConfig, AdaGradConfig, AdaHessianConfig, AdamConfig, AdamPConfig,
-    AdanConfig, DiffGradConfig, FrugalConfig, InactiveRule, LionConfig, MfacConfig, MuonConfig,
-    MuonScale, RAdamConfig, SgdConfig, SgdpConfig, SinkGdConfig, SophiaConfig, SophiaEstimator,
+    AdanConfig, DiffGradConfig, FrugalConfig, InactiveRule, LionConfig, MfacConfig, MkorBase,
+    MkorConfig, MuonConfig, MuonScale, RAdamConfig, SgdConfig, SgdpConfig, SinkGdConfig,
+    SophiaConfig, SophiaEstimator,
 };
 pub use wgopt_reference::schedule::{DecayShape, Schedule};
 

@@ -242,8 +242,9 @@ pub trait Program: Sized + Send + 'static {
     /// Creates the state, pipelines, bind groups and plans — everything, once.
     fn build(cx: &Build<'_, Self::Config>) -> Result<Self>;
 
-    /// Refuses a step before anything is recorded (a call out of order).
-    fn ready(&self) -> Result<()> {
+    /// Refuses a step before anything is recorded (a call out of order, a missing input);
+    /// `t` is the applied step the host expects this step to be.
+    fn ready(&self, _t: u64) -> Result<()> {
         Ok(())
     }
 

@@ -83,6 +83,9 @@ pub enum Driver {
     Sophia(Box<Sophia>),
     /// AdaHessian: Hutchinson probes and a Hessian-vector product before every `step`.
     AdaHessian(Box<AdaHessian>),
+    /// MKOR: every layer's statistics through `write_statistics` before a step for which
+    /// `statistics_due`.
+    Mkor(Box<crate::Mkor>),
 }
 
 impl Driver {
@@ -91,6 +94,7 @@ impl Driver {
             Driver::Plain(o) => o.as_mut(),
             Driver::Sophia(o) => o.as_mut(),
             Driver::AdaHessian(o) => o.as_mut(),
+            Driver::Mkor(o) => o.as_mut(),
         }
     }
 
@@ -100,6 +104,7 @@ impl Driver {
             Driver::Plain(o) => o,
             Driver::Sophia(o) => o,
             Driver::AdaHessian(o) => o,
+            Driver::Mkor(o) => o,
         }
     }
 }

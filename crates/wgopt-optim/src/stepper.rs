@@ -401,11 +401,11 @@ impl<A: Program, B: Program> Optimizer for Stepper<A, B> {
 
     fn step(&mut self, params: &mut ParamSet) -> Result<()> {
         self.check_params(params)?;
-        self.first.program.ready()?;
-        if let Some(p) = &self.second {
-            p.program.ready()?;
-        }
         let (lr_multiplier, t) = self.counters.next();
+        self.first.program.ready(t)?;
+        if let Some(p) = &self.second {
+            p.program.ready(t)?;
+        }
         if !(lr_multiplier.is_finite() && lr_multiplier >= 0.0) {
             return Err(Error::InvalidHyperparameter(format!(
                 "the schedule gives lr multiplier {lr_multiplier} at step {}",

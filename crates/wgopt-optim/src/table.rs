@@ -37,6 +37,10 @@ fn sgd_recipe(_: f64, _: usize) -> Vec<(String, String)> {
     vec![lr(0.1), kv("momentum", "0.9"), kv("nesterov", "true")]
 }
 
+fn mkor_recipe(_: f64, _: usize) -> Vec<(String, String)> {
+    vec![lr(0.1), kv("momentum", "0.9")]
+}
+
 fn muon_recipe(_: f64, _: usize) -> Vec<(String, String)> {
     vec![lr(0.02), kv("momentum", "0.95"), kv("weight_decay", "0.01")]
 }
@@ -92,6 +96,8 @@ const ROOT_SOURCE: &str = "ROOT example_train.py defaults (momentum 0.95 sum for
     AdamW baseline's)";
 const PE_SOURCE: &str = "Muon's recipe with Polar Express coefficients: ℓ = 1e-3, safety 1.01 \
     (paper's Algorithm 1)";
+const MKOR_SOURCE: &str = "MKOR reference defaults (inv_freq 10, ζ 0.1, clip 100, warm-up 10, \
+    base SGD with momentum 0.9); lr 0.1 as the SGD baseline's";
 const BASELINE: &str = "registry defaults with lr = the AdamW baseline's";
 
 /// Every optimizer, one row each.
@@ -221,6 +227,14 @@ pub static OPTIMIZERS: &[Entry] = &[
         recommended: |l, _| vec![lr(l), kv("ngrads", "32")],
         source: "M-FAC reference defaults except the window: m = 32 (the default 1024 gradients of 0.1 M floats exceed one GPU binding)",
         recipe: &crate::mfac::MfacRecipe,
+    },
+    Entry {
+        name: "mkor",
+        about: "MKOR: SGD-momentum (or Adam) on G⁻¹·∇W·A⁻¹, inverse Kronecker factors by rank-1 Sherman–Morrison updates",
+        router: crate::mkor::router,
+        recommended: mkor_recipe,
+        source: MKOR_SOURCE,
+        recipe: &crate::mkor::MkorRecipe,
     },
     Entry {
         name: "frugal",

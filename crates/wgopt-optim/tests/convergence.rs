@@ -111,6 +111,8 @@ fn run(
         params.write_grad("w", &problem.grad(&w, s)).unwrap();
         match driver {
             Driver::Plain(o) => o.step(params).unwrap(),
+            // The group here is "all", not "mkor": no preconditioned layer, no statistics.
+            Driver::Mkor(o) => o.step(params).unwrap(),
             Driver::AdaHessian(o) => {
                 let z = o.probes().unwrap().read(&engine).unwrap().remove(0);
                 let hz = problem.hvp(&w, &z);
@@ -203,7 +205,7 @@ fn every_elementwise_optimizer_descends_rosenbrock() {
     let (mut report, mut failed): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
     for name in singles().into_iter().filter(|n| !matrix_only.contains(n)) {
         let lr = match name {
-            "sgd" | "sgdp" | "mfac" => "0.002",
+            "sgd" | "sgdp" | "mfac" | "mkor" => "0.002",
             "lion" => "0.005",
             "adagrad" => "0.5",
             // AdaHessian steps by lr·g/|diag H|, and Rosenbrock's Hessian is ~4000 at the start.
@@ -242,9 +244,8 @@ fn every_optimizer_descends_a_noisy_quadratic() {
             // lr/damp: with λ = 1 the window's curvature matters (λ ≫ 1 would make it SGD).
             "mfac" => "0.3/1",
             "sgd" | "adamw" | "adam" | "radam" | "adabelief" | "adan" | "diffgrad" | "sophia-g"
-            | "sophia-h" | "adamp" | "sgdp" | "frugal" | "muon" | "root" | "polar-express" => {
-                "0.05"
-            }
+            | "sophia-h" | "adamp" | "sgdp" | "frugal" | "muon" | "root" | "polar-express"
+            | "mkor" => "0.05",
             other => panic!("{other}: give it a learning rate for the noisy quadratic here"),
         };
         let mut params = ParamSet::new(&engine, &[ParamSpec::new("w", &[8, 8], "all")]).unwrap();

@@ -200,6 +200,22 @@ fn step_case(engine: &wgopt_scheduler::Engine, case: &mut TableCase) -> u64 {
     if let Driver::AdaHessian(a) = driver {
         a.probes().unwrap();
     }
+    if let Driver::Mkor(m) = driver {
+        if m.statistics_due() {
+            let layers: Vec<(String, usize, usize)> = m
+                .program()
+                .layers()
+                .map(|(n, l)| (n.to_string(), l.a_dim(), l.d_out))
+                .collect();
+            for (name, a, g) in layers {
+                let stats = wgopt_reference::optim::mkor::LayerStatistics {
+                    a: vec![0.1; a],
+                    g: vec![0.2; g],
+                };
+                m.write_statistics(&name, &stats).unwrap();
+            }
+        }
+    }
     let submits = engine.object_counts().submits;
     driver.optimizer().step(params).unwrap();
     let one_step = engine.object_counts().submits - submits;

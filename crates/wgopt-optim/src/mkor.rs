@@ -1,0 +1,894 @@
+//! MKOR on the GPU (reference twin `wgopt_reference::optim::mkor`; kernels
+//! `shaders/optim/mkor_*.wgsl`). Per step, after the guard:
+//!
+//! 1. On a factor step (decided on the GPU from its applied count, so a skipped step needs no
+//!    readback): for every A⁻¹, then every G⁻¹ — `mkor_gemv` (u = X v, w = Xᵀ v),
+//!    `mkor_dot` (1 / (1 + wᵀv)), `mkor_rank1` (the Sherman–Morrison update or the reset,
+//!    and max |F⁻¹|), `mkor_flags` (reset flags). One dispatch per stage covers all layers.
+//! 2. `mkor_pack` copies each layer's `[∇W | ∇b]` into a packed block, two batched GEMMs
+//!    (`wgopt_solvers::linalg::matmul`, layers of one shape share a launch) form
+//!    `Δ = G⁻¹ [∇W | ∇b] A⁻¹`, and `mkor_norms` the per-layer rescale.
+//! 3. `mkor_apply`: torch SGD-with-momentum or torch Adam with Δ (rescaled, times the clip
+//!    coefficient) for layer tensors and the raw gradient for the rest.
+//!
+//! The layer statistics (ā, ḡ) are inputs: [`Mkor::write_statistics`] before every step for
+//! which [`Mkor::statistics_due`] is true (the step refuses with `OutOfOrder` otherwise). The
+//! factors and reset flags are checkpointed as whole tensors (`mkor.a_inv`, `mkor.g_inv`,
+//! `mkor.flags`), the base state per parameter (`momentum_buffer`, or `exp_avg` and
+//! `exp_avg_sq`).
+
+use crate::blocks::{element_blocks, ElementBlock, ParamTable};
+use crate::program::{flag, Build, Flags, Program, Step};
+use crate::registry::{config_from, Driver, Recipe, Request, Single};
+use crate::routing::{Matcher, Router};
+use crate::Stepper;
+use bytemuck::{Pod, Zeroable};
+use wgopt_reference::optim::mkor::{layers_of, LayerStatistics, MkorBase, MkorLayer};
+use wgopt_reference::optim::MkorConfig;
+use wgopt_reference::optim::ReferenceOptimizer;
+use wgopt_scheduler::arena::Arena;
+use wgopt_scheduler::guard::grid;
+use wgopt_scheduler::kernel::common::{ELEMENT_BLOCK, STEP_STATS};
+use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
+use wgopt_scheduler::kernel::{Kernel, Wgsl, WgslStruct};
+use wgopt_scheduler::recorder::Dispatch;
+use wgopt_scheduler::{wgsl, Error, Result, StepRecorder, StepStats};
+use wgopt_scheduler::{Layout, ParamSet};
+use wgopt_solvers::linalg::matmul::{GemmOffsets, Matmul, MatmulSpec};
+
+/// `MkorFactor`, `MkorSchedule`, `MkorParam`, `MkorLayerDesc`.
+pub static COMMON: Wgsl = wgsl!("optim/mkor_common.wgsl");
+
+/// `optim/mkor_gemv.wgsl`: schedule, factors, stats, flags, f, vectors, uw.
+pub static GEMV: Kernel = Kernel::new(
+    wgsl!("optim/mkor_gemv.wgsl"),
+    &[&STEP_STATS, &COMMON],
+    &[U, R, R, R, R, R, W],
+)
+.twins(&[MkorFactor::LAYOUT, MkorSchedule::LAYOUT, StepStats::LAYOUT]);
+
+/// `optim/mkor_dot.wgsl`: schedule, factors, stats, flags, vectors, uw, denoms.
+pub static DOT: Kernel = Kernel::new(
+    wgsl!("optim/mkor_dot.wgsl"),
+    &[&STEP_STATS, &COMMON],
+    &[U, R, R, R, R, R, W],
+)
+.twins(&[MkorFactor::LAYOUT, MkorSchedule::LAYOUT, StepStats::LAYOUT]);
+
+/// `optim/mkor_rank1.wgsl`: schedule, factors, stats, flags, f, uw, denoms, maxbits.
+pub static RANK1: Kernel = Kernel::new(
+    wgsl!("optim/mkor_rank1.wgsl"),
+    &[&STEP_STATS, &COMMON],
+    &[U, R, R, R, W, R, R, W],
+)
+.twins(&[MkorFactor::LAYOUT, MkorSchedule::LAYOUT, StepStats::LAYOUT]);
+
+/// `optim/mkor_flags.wgsl`: schedule, factors, stats, flags, maxbits.
+pub static FLAGS: Kernel = Kernel::new(
+    wgsl!("optim/mkor_flags.wgsl"),
+    &[&STEP_STATS, &COMMON],
+    &[U, R, R, W, W],
+)
+.twins(&[MkorFactor::LAYOUT, MkorSchedule::LAYOUT, StepStats::LAYOUT]);
+
+/// `optim/mkor_pack.wgsl`: blocks, params, grad, packed.
+pub static PACK: Kernel = Kernel::new(
+    wgsl!("optim/mkor_pack.wgsl"),
+    &[&ELEMENT_BLOCK, &COMMON],
+    &[R, R, R, W],
+)
+.twins(&[ElementBlock::LAYOUT, MkorParam::LAYOUT]);
+
+/// `optim/mkor_norms.wgsl`: layers, packed, delta, scale.
+pub static NORMS: Kernel = Kernel::new(wgsl!("optim/mkor_norms.wgsl"), &[&COMMON], &[R, R, R, W])
+    .twins(&[MkorLayerDesc::LAYOUT]);
+
+/// `optim/mkor_apply.wgsl`: blocks, params, stats, param, grad, delta, scale, state_a, state_b.
+pub static APPLY: Kernel = Kernel::new(
+    wgsl!("optim/mkor_apply.wgsl"),
+    &[&STEP_STATS, &ELEMENT_BLOCK, &COMMON],
+    &[R, R, R, W, R, R, R, W, W],
+)
+.twins(&[ElementBlock::LAYOUT, MkorParam::LAYOUT, StepStats::LAYOUT]);
+
+/// One inverse factor. WGSL twin: `MkorFactor` in shaders/optim/mkor_common.wgsl.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
+pub struct MkorFactor {
+    pub base: u32,
+    pub n: u32,
+    pub v_off: u32,
+    pub uw_off: u32,
+    pub flag: u32,
+    pub other_flag: u32,
+    pub index: u32,
+    pub _pad: u32,
+}
+
+/// When factor steps happen. WGSL twin: `MkorSchedule`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
+pub struct MkorSchedule {
+    pub inv_freq: u32,
+    pub warmup_steps: u32,
+    pub zeta: f32,
+    pub _pad: u32,
+}
+
+/// Per-parameter scalars. WGSL twin: `MkorParam`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
+pub struct MkorParam {
+    pub kind: u32,
+    pub layer: u32,
+    pub p_off: u32,
+    pub a_dim: u32,
+    pub d_in: u32,
+    pub step: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+    pub lr: f32,
+    pub weight_decay: f32,
+    pub momentum: f32,
+    pub one_minus_dampening: f32,
+    pub beta1: f32,
+    pub beta2: f32,
+    pub one_minus_beta1: f32,
+    pub one_minus_beta2: f32,
+    pub eps: f32,
+    pub step_size: f32,
+    pub bias_correction2_sqrt: f32,
+    pub _pad2: f32,
+}
+
+/// One layer's packed block. WGSL twin: `MkorLayerDesc`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
+pub struct MkorLayerDesc {
+    pub p_off: u32,
+    pub d_out: u32,
+    pub a_dim: u32,
+    pub d_in: u32,
+}
+
+/// Where each layer's pieces live (offsets in floats).
+#[derive(Debug, Clone)]
+struct Placement {
+    layers: Vec<MkorLayer>,
+    /// Layer names (their weights' names), for statistics.
+    names: Vec<String>,
+    a_off: Vec<u32>,
+    g_off: Vec<u32>,
+    v_off: Vec<u32>,
+    p_off: Vec<u32>,
+    a_total: u64,
+    g_total: u64,
+    v_total: u64,
+    p_total: u64,
+}
+
+/// MKOR's GPU buffers.
+#[derive(Debug)]
+struct Buffers {
+    a_inv: wgpu::Buffer,
+    g_inv: wgpu::Buffer,
+    flags: wgpu::Buffer,
+    vectors: wgpu::Buffer,
+    /// Everything else the dispatches bind (kept alive).
+    _rest: Vec<wgpu::Buffer>,
+}
+
+/// MKOR's program.
+#[derive(Debug)]
+pub struct MkorProgram {
+    place: Placement,
+    table: ParamTable<MkorParam>,
+    states: Vec<(&'static str, Arena)>,
+    buffers: Buffers,
+    /// The factor stages, then the packs (one per chunk), in record order.
+    before_gemms: Vec<Dispatch>,
+    gemms: Vec<Matmul>,
+    /// The rescale, then the base step per chunk.
+    after_gemms: Vec<Dispatch>,
+    /// Layers whose statistics were written since the last factor step.
+    fresh: Vec<bool>,
+    schedule: MkorSchedule,
+    /// The statistics' clamp (`MkorConfig::clip`).
+    clip: f64,
+}
+
+/// MKOR over a parameter set.
+pub type Mkor = Stepper<MkorProgram>;
+
+impl Program for MkorProgram {
+    type Config = MkorConfig;
+    const PART: &'static str = "mkor";
+
+    fn kernel_flags(c: &MkorConfig) -> Flags {
+        vec![flag("base", c.base)]
+    }
+
+    /// The factor schedule is one for all groups.
+    fn plan_flags(c: &MkorConfig) -> Flags {
+        vec![
+            flag("base", c.base),
+            flag("inv_freq", c.inv_freq),
+            flag("warmup_steps", c.warmup_steps),
+            flag("stabilization", c.stabilization),
+            flag("clip", c.clip),
+        ]
+    }
+
+    fn kernels() -> Vec<&'static Kernel> {
+        vec![&GEMV, &DOT, &RANK1, &FLAGS, &PACK, &NORMS, &APPLY]
+    }
+
+    fn build(cx: &Build<'_, MkorConfig>) -> Result<Self> {
+        let place = placement(cx)?;
+        let engine = cx.engine;
+        let layout = cx.layout();
+        let first = *cx.groups.configs()[0];
+        let schedule = MkorSchedule {
+            inv_freq: first.inv_freq,
+            warmup_steps: first.warmup_steps,
+            zeta: first.stabilization as f32,
+            _pad: 0,
+        };
+        let fields: &[&'static str] = match first.base {
+            MkorBase::Sgd => &["momentum_buffer"],
+            MkorBase::Adam => &["exp_avg", "exp_avg_sq"],
+        };
+        let states: Vec<(&'static str, Arena)> = fields
+            .iter()
+            .map(|&f| (f, Arena::new(engine, layout, f)))
+            .collect();
+        let (host, groups) = param_rows(cx, &place);
+        let table = ParamTable::new(engine, "mkor params", host, groups);
+        let mut plan = Plan::new(cx, &place, schedule);
+        let mut before_gemms = plan.factor_dispatches();
+        before_gemms.extend(plan.packs(&table));
+        let gemms = plan.gemms()?;
+        let mut after_gemms: Vec<Dispatch> = plan.norms().into_iter().collect();
+        after_gemms.extend(plan.apply(&table, &states, first.base));
+        Ok(MkorProgram {
+            fresh: vec![false; place.layers.len()],
+            buffers: plan.finish(),
+            place,
+            table,
+            states,
+            before_gemms,
+            gemms,
+            after_gemms,
+            schedule,
+            clip: first.clip,
+        })
+    }
+
+    fn ready(&self, t: u64) -> Result<()> {
+        let due = (t - 1) % self.schedule.inv_freq as u64 == 0
+            || t - 1 < self.schedule.warmup_steps as u64;
+        match self.fresh.iter().position(|f| !f) {
+            Some(l) if due => Err(Error::OutOfOrder(format!(
+                "MKOR: step {t} updates the factors; write the layer statistics of {} (and of \
+                 every layer) with write_statistics first",
+                self.place.names[l]
+            ))),
+            _ => Ok(()),
+        }
+    }
+
+    fn record(&mut self, cx: &Step<'_, MkorConfig>, rec: &mut StepRecorder) {
+        let t = cx.t;
+        self.table.write(cx.engine, |q, g| {
+            let cfg = cx.config(g);
+            let lr = cx.lr(cfg);
+            let (beta1, beta2) = cfg.betas;
+            q.step = t as u32;
+            q.lr = lr as f32;
+            q.weight_decay = cfg.weight_decay as f32;
+            q.momentum = cfg.momentum as f32;
+            q.one_minus_dampening = 1.0;
+            q.beta1 = beta1 as f32;
+            q.beta2 = beta2 as f32;
+            q.one_minus_beta1 = (1.0 - beta1) as f32;
+            q.one_minus_beta2 = (1.0 - beta2) as f32;
+            q.eps = cfg.eps as f32;
+            q.step_size = (lr / (1.0 - beta1.powi(t as i32))) as f32;
+            q.bias_correction2_sqrt = (1.0 - beta2.powi(t as i32)).sqrt() as f32;
+        });
+        let due = (t - 1) % self.schedule.inv_freq as u64 == 0
+            || t - 1 < self.schedule.warmup_steps as u64;
+        if due {
+            self.fresh.iter_mut().for_each(|f| *f = false);
+        }
+        // The factor kernels decide from the GPU's count; recorded every step so a step the
+        // host did not know was skipped still updates on time.
+        for d in &self.before_gemms {
+            rec.push(d.clone());
+        }
+        for g in &self.gemms {
+            g.record(rec);
+        }
+        for d in &self.after_gemms {
+            rec.push(d.clone());
+        }
+    }
+
+    fn state(&self) -> Vec<(&'static str, &Arena)> {
+        self.states.iter().map(|(n, a)| (*n, a)).collect()
+    }
+
+    fn driver(stepper: Stepper<Self>) -> crate::registry::Driver {
+        crate::registry::Driver::Mkor(Box::new(stepper))
+    }
+
+    fn whole_buffers(&self) -> Vec<(String, &wgpu::Buffer, Vec<usize>)> {
+        let p = &self.place;
+        vec![
+            (
+                "mkor.a_inv".into(),
+                &self.buffers.a_inv,
+                vec![p.a_total as usize],
+            ),
+            (
+                "mkor.g_inv".into(),
+                &self.buffers.g_inv,
+                vec![p.g_total as usize],
+            ),
+            (
+                "mkor.flags".into(),
+                &self.buffers.flags,
+                vec![2 * p.layers.len().max(1)],
+            ),
+        ]
+    }
+}
+
+impl MkorProgram {
+    /// The preconditioned layers, named by their weights, in statistics order.
+    pub fn layers(&self) -> impl Iterator<Item = (&str, &MkorLayer)> {
+        self.place
+            .names
+            .iter()
+            .map(|n| n.as_str())
+            .zip(&self.place.layers)
+    }
+}
+
+impl Stepper<MkorProgram> {
+    /// Whether the next step updates the factors, and so needs every layer's statistics.
+    pub fn statistics_due(&self) -> bool {
+        let before = self.counters().expected_applied;
+        let s = self.program().schedule;
+        before % s.inv_freq as u64 == 0 || before < s.warmup_steps as u64
+    }
+
+    /// The clamp the statistics take ([`wgopt_reference::optim::mkor::batch_statistics`]).
+    pub fn statistics_clip(&self) -> f64 {
+        self.program().clip
+    }
+
+    /// Layer `weight`'s statistics for the next factor step (ā with the ones column when
+    /// it has a bias; ḡ). Wrong lengths, an unknown layer and non-finite values are errors.
+    pub fn write_statistics(&mut self, weight: &str, stats: &LayerStatistics) -> Result<()> {
+        let engine = self.engine().clone();
+        let program = self.program_mut();
+        let l = program
+            .place
+            .names
+            .iter()
+            .position(|n| n == weight)
+            .ok_or_else(|| Error::UnknownParameter(format!("{weight} (no MKOR layer)")))?;
+        let layer = program.place.layers[l];
+        for (what, got, want) in [("ā", &stats.a, layer.a_dim()), ("ḡ", &stats.g, layer.d_out)] {
+            if got.len() != want {
+                return Err(Error::ShapeMismatch {
+                    name: format!("{weight} statistics {what}"),
+                    expected: format!("{want} values"),
+                    got: format!("{} values", got.len()),
+                });
+            }
+            if let Some(i) = got.iter().position(|v| !v.is_finite()) {
+                return Err(Error::InvalidInput(format!(
+                    "{weight} statistics {what}[{i}] = {} is not finite",
+                    got[i]
+                )));
+            }
+        }
+        let off = program.place.v_off[l] as u64 * 4;
+        let buf = &program.buffers.vectors;
+        engine.write_buffer(buf, off, bytemuck::cast_slice(&stats.a));
+        engine.write_buffer(
+            buf,
+            off + stats.a.len() as u64 * 4,
+            bytemuck::cast_slice(&stats.g),
+        );
+        program.fresh[l] = true;
+        Ok(())
+    }
+}
+
+/// The layers of the preconditioned groups and where their pieces go.
+fn placement(cx: &Build<'_, MkorConfig>) -> Result<Placement> {
+    let layout = cx.layout();
+    let slots = cx.groups.slots();
+    let tensors: Vec<(&str, &[usize], bool)> = slots
+        .iter()
+        .map(|&i| {
+            let s = &layout.slots[i];
+            let pre = cx.groups.config(s.group).precondition;
+            (s.name.as_str(), &s.shape[..], pre)
+        })
+        .collect();
+    let local = layers_of(&tensors).map_err(|e| Error::InvalidHyperparameter(e.to_string()))?;
+    // Local indices → layout slots.
+    let layers: Vec<MkorLayer> = local
+        .iter()
+        .map(|l| MkorLayer {
+            weight: slots[l.weight],
+            bias: l.bias.map(|b| slots[b]),
+            ..*l
+        })
+        .collect();
+    let mut p = Placement {
+        names: layers
+            .iter()
+            .map(|l| layout.slots[l.weight].name.clone())
+            .collect(),
+        a_off: Vec::new(),
+        g_off: Vec::new(),
+        v_off: Vec::new(),
+        p_off: Vec::new(),
+        a_total: 0,
+        g_total: 0,
+        v_total: 0,
+        p_total: 0,
+        layers,
+    };
+    for l in &p.layers {
+        let (a, g) = (l.a_dim() as u64, l.d_out as u64);
+        p.a_off.push(p.a_total as u32);
+        p.g_off.push(p.g_total as u32);
+        p.v_off.push(p.v_total as u32);
+        p.p_off.push(p.p_total as u32);
+        p.a_total += a * a;
+        p.g_total += g * g;
+        p.v_total += a + g;
+        p.p_total += g * a;
+    }
+    let limit = cx.engine.chunk_bytes() / 4;
+    for (what, n) in [
+        ("A⁻¹ factors", p.a_total),
+        ("G⁻¹ factors", p.g_total),
+        ("packed gradients", p.p_total),
+    ] {
+        if n > limit || n > u32::MAX as u64 {
+            return Err(Error::OverLimit {
+                what: format!("MKOR {what}"),
+                size: n * 4,
+                limit: limit * 4,
+                unit: "bytes",
+            });
+        }
+    }
+    Ok(p)
+}
+
+/// The per-parameter rows (slot order) and their groups.
+fn param_rows(cx: &Build<'_, MkorConfig>, p: &Placement) -> (Vec<MkorParam>, Vec<usize>) {
+    let layout = cx.layout();
+    let mut rows = Vec::new();
+    let mut groups = Vec::new();
+    for &i in cx.groups.slots() {
+        let mut q = MkorParam::default();
+        for (l, layer) in p.layers.iter().enumerate() {
+            let kind = if layer.weight == i {
+                1
+            } else if layer.bias == Some(i) {
+                2
+            } else {
+                continue;
+            };
+            q.kind = kind;
+            q.layer = l as u32;
+            q.p_off = p.p_off[l];
+            q.a_dim = layer.a_dim() as u32;
+            q.d_in = layer.d_in as u32;
+        }
+        rows.push(q);
+        groups.push(layout.slots[i].group);
+    }
+    (rows, groups)
+}
+
+/// The buffers and dispatches, built once.
+struct Plan<'a> {
+    cx: &'a Build<'a, MkorConfig>,
+    place: &'a Placement,
+    schedule_buf: wgpu::Buffer,
+    a_inv: wgpu::Buffer,
+    g_inv: wgpu::Buffer,
+    flags: wgpu::Buffer,
+    vectors: wgpu::Buffer,
+    packed: wgpu::Buffer,
+    product: wgpu::Buffer,
+    delta: wgpu::Buffer,
+    scale: wgpu::Buffer,
+    /// Adam's second state binding, unused by SGD.
+    dummy: wgpu::Buffer,
+    rest: Vec<wgpu::Buffer>,
+}
+
+fn identities(dims: impl Iterator<Item = usize>) -> Vec<f32> {
+    let mut out = Vec::new();
+    for n in dims {
+        out.extend((0..n * n).map(|k| if k / n == k % n { 1.0f32 } else { 0.0 }));
+    }
+    out
+}
+
+impl<'a> Plan<'a> {
+    fn new(cx: &'a Build<'a, MkorConfig>, place: &'a Placement, s: MkorSchedule) -> Self {
+        let engine = cx.engine;
+        let storage = wgpu::BufferUsages::STORAGE
+            | wgpu::BufferUsages::COPY_SRC
+            | wgpu::BufferUsages::COPY_DST;
+        let floats = |label: &str, n: u64| engine.create_buffer(label, n.max(1) * 4, storage);
+        let a_init = identities(place.layers.iter().map(|l| l.a_dim()));
+        let g_init = identities(place.layers.iter().map(|l| l.d_out));
+        // Both flags set: the first factor step resets F⁻¹ = I to I, as upstream's does.
+        let flags_init = vec![1.0f32; 2 * place.layers.len().max(1)];
+        let upload = |label: &str, data: &[f32]| {
+            let data = if data.is_empty() { &[0.0f32][..] } else { data };
+            engine.upload(label, bytemuck::cast_slice(data), storage)
+        };
+        Plan {
+            dummy: floats("mkor unused state", 1),
+            schedule_buf: engine.upload(
+                "mkor schedule",
+                bytemuck::bytes_of(&s),
+                wgpu::BufferUsages::UNIFORM,
+            ),
+            a_inv: upload("mkor A⁻¹", &a_init),
+            g_inv: upload("mkor G⁻¹", &g_init),
+            flags: upload("mkor flags", &flags_init),
+            vectors: floats("mkor statistics", place.v_total),
+            packed: floats("mkor packed gradients", place.p_total),
+            product: floats("mkor G⁻¹·M", place.p_total),
+            delta: floats("mkor Δ", place.p_total),
+            scale: floats("mkor rescale", place.layers.len() as u64),
+            rest: Vec::new(),
+            cx,
+            place,
+        }
+    }
+
+    /// The four stages for every A⁻¹, then for every G⁻¹.
+    fn factor_dispatches(&mut self) -> Vec<Dispatch> {
+        let (engine, p) = (self.cx.engine, self.place);
+        let n_layers = p.layers.len();
+        if n_layers == 0 {
+            return Vec::new();
+        }
+        let storage = wgpu::BufferUsages::STORAGE;
+        let dims: Vec<(usize, usize)> = p.layers.iter().map(|l| (l.a_dim(), l.d_out)).collect();
+        let uw_total: usize = dims.iter().map(|(a, g)| 2 * (a + g)).sum();
+        let uw = engine.create_buffer("mkor u, w", uw_total.max(1) as u64 * 4, storage);
+        let denoms = engine.create_buffer("mkor denominators", 2 * n_layers as u64 * 4, storage);
+        let maxbits = engine.create_buffer("mkor maxima", 2 * n_layers as u64 * 4, storage);
+        let mut uw_off = 0u32;
+        let mut tables: [Vec<MkorFactor>; 2] = [Vec::new(), Vec::new()];
+        for (l, &(a, g)) in dims.iter().enumerate() {
+            for (kind, n) in [(0usize, a), (1, g)] {
+                let (base, v_off) = match kind {
+                    0 => (p.a_off[l], p.v_off[l]),
+                    _ => (p.g_off[l], p.v_off[l] + a as u32),
+                };
+                tables[kind].push(MkorFactor {
+                    base,
+                    n: n as u32,
+                    v_off,
+                    uw_off,
+                    flag: (2 * l + kind) as u32,
+                    other_flag: (2 * l + 1 - kind) as u32,
+                    index: (kind * n_layers + l) as u32,
+                    _pad: 0,
+                });
+                uw_off += 2 * n as u32;
+            }
+        }
+        let mut out = Vec::new();
+        for (kind, table) in tables.iter().enumerate() {
+            let f = if kind == 0 { &self.a_inv } else { &self.g_inv };
+            let tbuf = engine.upload("mkor factors", bytemuck::cast_slice(table), storage);
+            let max_n = table.iter().map(|q| q.n).max().unwrap_or(1);
+            let rows = [max_n, table.len() as u32, 1];
+            let (s, st, fl) = (&self.schedule_buf, self.cx.stats, &self.flags);
+            out.push(engine.dispatch(&GEMV, &[], &[s, &tbuf, st, fl, f, &self.vectors, &uw], rows));
+            out.push(engine.dispatch(
+                &DOT,
+                &[],
+                &[s, &tbuf, st, fl, &self.vectors, &uw, &denoms],
+                [table.len() as u32, 1, 1],
+            ));
+            out.push(engine.dispatch(
+                &RANK1,
+                &[],
+                &[s, &tbuf, st, fl, f, &uw, &denoms, &maxbits],
+                rows,
+            ));
+            out.push(engine.dispatch(
+                &FLAGS,
+                &[],
+                &[s, &tbuf, st, fl, &maxbits],
+                [(table.len() as u32).div_ceil(64), 1, 1],
+            ));
+            self.rest.push(tbuf);
+        }
+        self.rest.extend([uw, denoms, maxbits]);
+        out
+    }
+
+    /// `mkor_pack` per chunk that holds layer tensors.
+    fn packs(&mut self, table: &ParamTable<MkorParam>) -> Vec<Dispatch> {
+        let (engine, p) = (self.cx.engine, self.place);
+        let slots = self.cx.groups.slots();
+        let grad = self.cx.params.grad_arena();
+        let in_layer: Vec<bool> = slots
+            .iter()
+            .map(|&i| p.layers.iter().any(|l| l.weight == i || l.bias == Some(i)))
+            .collect();
+        let mut out = Vec::new();
+        for (chunk, blocks) in element_blocks(self.cx.layout(), slots).iter().enumerate() {
+            let blocks: Vec<ElementBlock> = blocks
+                .iter()
+                .filter(|b| in_layer[b.param as usize])
+                .copied()
+                .collect();
+            if blocks.is_empty() {
+                continue;
+            }
+            let buf = engine.upload(
+                "mkor pack blocks",
+                bytemuck::cast_slice(&blocks),
+                wgpu::BufferUsages::STORAGE,
+            );
+            out.push(engine.dispatch(
+                &PACK,
+                &[],
+                &[&buf, table.buffer(), &grad.chunks[chunk], &self.packed],
+                grid(engine, blocks.len() as u32),
+            ));
+            self.rest.push(buf);
+        }
+        out
+    }
+
+    /// T = G⁻¹·M then Δ = T·A⁻¹, one batched launch per layer shape and product.
+    fn gemms(&self) -> Result<Vec<Matmul>> {
+        let p = self.place;
+        let mut shapes: Vec<(usize, usize)> =
+            p.layers.iter().map(|l| (l.d_out, l.a_dim())).collect();
+        shapes.sort();
+        shapes.dedup();
+        let mut out = Vec::new();
+        for (m, n) in shapes {
+            let members: Vec<usize> = (0..p.layers.len())
+                .filter(|&l| (p.layers[l].d_out, p.layers[l].a_dim()) == (m, n))
+                .collect();
+            let first: Vec<GemmOffsets> = members
+                .iter()
+                .map(|&l| GemmOffsets {
+                    a: p.g_off[l],
+                    b: p.p_off[l],
+                    c: 0,
+                    d: p.p_off[l],
+                })
+                .collect();
+            let second: Vec<GemmOffsets> = members
+                .iter()
+                .map(|&l| GemmOffsets {
+                    a: p.p_off[l],
+                    b: p.a_off[l],
+                    c: 0,
+                    d: p.p_off[l],
+                })
+                .collect();
+            let spec = |k: usize, a, b, d, offsets| MatmulSpec {
+                m: m as u32,
+                n: n as u32,
+                k: k as u32,
+                trans_a: false,
+                trans_b: false,
+                alpha: 1.0,
+                beta: 0.0,
+                a,
+                b,
+                c: None,
+                d,
+                offsets,
+            };
+            let engine = self.cx.engine;
+            out.push(Matmul::gemm(
+                engine,
+                &spec(m, &self.g_inv, &self.packed, &self.product, &first),
+            )?);
+            out.push(Matmul::gemm(
+                engine,
+                &spec(n, &self.product, &self.a_inv, &self.delta, &second),
+            )?);
+        }
+        Ok(out)
+    }
+
+    /// The per-layer rescale (none without layers).
+    fn norms(&mut self) -> Option<Dispatch> {
+        let (engine, p) = (self.cx.engine, self.place);
+        if p.layers.is_empty() {
+            return None;
+        }
+        let descs: Vec<MkorLayerDesc> = p
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(l, layer)| MkorLayerDesc {
+                p_off: p.p_off[l],
+                d_out: layer.d_out as u32,
+                a_dim: layer.a_dim() as u32,
+                d_in: layer.d_in as u32,
+            })
+            .collect();
+        let dbuf = engine.upload(
+            "mkor layers",
+            bytemuck::cast_slice(&descs),
+            wgpu::BufferUsages::STORAGE,
+        );
+        let d = engine.dispatch(
+            &NORMS,
+            &[],
+            &[&dbuf, &self.packed, &self.delta, &self.scale],
+            [descs.len() as u32, 1, 1],
+        );
+        self.rest.push(dbuf);
+        Some(d)
+    }
+
+    /// The base step per chunk over every parameter of the program.
+    fn apply(
+        &mut self,
+        table: &ParamTable<MkorParam>,
+        states: &[(&'static str, Arena)],
+        base: MkorBase,
+    ) -> Vec<Dispatch> {
+        let engine = self.cx.engine;
+        let (param, grad) = (self.cx.params.param_arena(), self.cx.params.grad_arena());
+        let code = match base {
+            MkorBase::Sgd => 0.0,
+            MkorBase::Adam => 1.0,
+        };
+        let mut out = Vec::new();
+        for (chunk, blocks) in element_blocks(self.cx.layout(), self.cx.groups.slots())
+            .iter()
+            .enumerate()
+        {
+            if blocks.is_empty() {
+                continue;
+            }
+            let buf = engine.upload(
+                "mkor apply blocks",
+                bytemuck::cast_slice(blocks),
+                wgpu::BufferUsages::STORAGE,
+            );
+            let state_a = &states[0].1.chunks[chunk];
+            // SGD has one state: bind it twice is not allowed (both read_write), so SGD binds
+            // the gradient-sized scratch of its own arena only once and a dummy second.
+            let state_b = states.get(1).map_or(&self.dummy, |s| &s.1.chunks[chunk]);
+            let bound = [
+                &buf,
+                table.buffer(),
+                self.cx.stats,
+                &param.chunks[chunk],
+                &grad.chunks[chunk],
+                &self.delta,
+                &self.scale,
+                state_a,
+                state_b,
+            ];
+            out.push(engine.dispatch(
+                &APPLY,
+                &[("BASE", code)],
+                &bound,
+                grid(engine, blocks.len() as u32),
+            ));
+            self.rest.push(buf);
+        }
+        out
+    }
+
+    fn finish(self) -> Buffers {
+        let mut rest = self.rest;
+        rest.extend([
+            self.schedule_buf,
+            self.packed,
+            self.product,
+            self.delta,
+            self.scale,
+            self.dummy,
+        ]);
+        Buffers {
+            a_inv: self.a_inv,
+            g_inv: self.g_inv,
+            flags: self.flags,
+            vectors: self.vectors,
+            _rest: rest,
+        }
+    }
+}
+
+/// MKOR's split: everything preconditioned ("mkor": linear weights with their biases; 1-D
+/// gains there take the base optimizer alone) except embeddings, the output head and ≥3-D
+/// tensors ("plain").
+pub fn router() -> Router {
+    Router::new("mkor")
+        .rule(Matcher::NdimAtLeast(3), "plain")
+        .rule(Matcher::NameContains("embed".into()), "plain")
+        .rule(Matcher::NameContains("wte".into()), "plain")
+        .rule(Matcher::NameContains("wpe".into()), "plain")
+        .rule(Matcher::NameContains("head".into()), "plain")
+}
+
+/// The table's recipe: the request's config on every group, with `precondition = false` on
+/// every group but "mkor" (so a router that labels groups otherwise gets the base optimizer).
+pub struct MkorRecipe;
+
+impl MkorRecipe {
+    fn groups(&self, layout: &Layout, req: &Request<'_>) -> Result<Vec<(String, MkorConfig)>> {
+        let mut groups = Single::<MkorProgram>::new(MkorConfig::default).groups(layout, req)?;
+        for (label, cfg) in &mut groups {
+            cfg.precondition &= label == "mkor";
+        }
+        Ok(groups)
+    }
+}
+
+impl Recipe for MkorRecipe {
+    fn build(&self, params: &ParamSet, req: &Request<'_>) -> Result<Driver> {
+        let groups = self.groups(params.layout(), req)?;
+        Ok(Driver::Mkor(Box::new(Stepper::with_seed(
+            params, &groups, req.guard, req.seed,
+        )?)))
+    }
+
+    /// The oracle needs the layer statistics a replayed gradient file does not carry: usable
+    /// only where no layer is preconditioned (then it is the base optimizer).
+    fn reference(&self, layout: &Layout, req: &Request<'_>) -> Result<Box<dyn ReferenceOptimizer>> {
+        let groups = self.groups(layout, req)?;
+        let tensors: Vec<(&str, &[usize], MkorConfig)> = layout
+            .slots
+            .iter()
+            .map(|s| (s.name.as_str(), &s.shape[..], groups[s.group].1))
+            .collect();
+        let oracle = wgopt_reference::optim::mkor::Mkor::new(&tensors)
+            .map_err(|e| Error::InvalidHyperparameter(e.to_string()))?;
+        if !oracle.layers.is_empty() {
+            return Err(Error::InvalidInput(
+                "MKOR needs each layer's statistics (batch-mean inputs and output gradients) \
+                 on its factor steps; a gradient file does not carry them"
+                    .into(),
+            ));
+        }
+        Ok(Box::new(oracle))
+    }
+
+    fn kernels(&self) -> Vec<&'static Kernel> {
+        MkorProgram::kernels()
+    }
+
+    fn labels(&self) -> Option<(&'static str, &'static str)> {
+        None
+    }
+
+    fn lr(&self, req: &Request<'_>) -> Result<f64> {
+        Ok(config_from("mkor", MkorConfig::default(), req.hparams)?.lr)
+    }
+}
