@@ -8,7 +8,8 @@ struct StepStats {
     found_inf: u32,
     applied_steps: u32,
     skipped_steps: u32,
-    _pad0: u32,
+    // Global ℓ1 norm Σ|g| of the gradients (0 when the guard is off), from the same pass.
+    grad_norm_l1: f32,
     _pad1: u32,
     _pad2: u32,
 }

@@ -1,5 +1,5 @@
 // Stage 2 of the step guard, one workgroup: per-parameter sums of squares from the tile
-// partials (Kahan-compensated, fixed order), the global norm, the clip coefficient of
+// partials (Kahan-compensated, fixed order), the global norm and ℓ1 norm, the clip coefficient of
 // torch.nn.utils.clip_grad_norm_ (min(1, max_norm / (norm + 1e-6))), the non-finite verdict,
 // and the applied/skipped step counters. Runs every step, also with the guard off, because
 // update kernels read the counters. Reference twin: wgopt_reference::guard.
@@ -21,12 +21,15 @@ struct GuardParams {
 @group(0) @binding(4) var<storage, read_write> segment_sumsq: array<f32>;
 
 var<workgroup> scratch_sum: array<f32, FIN_WG>;
+var<workgroup> scratch_abs: array<f32, FIN_WG>;
 var<workgroup> scratch_bad: array<u32, FIN_WG>;
 
 @compute @workgroup_size(FIN_WG)
 fn main(@builtin(local_invocation_index) lid: u32) {
     var total = 0.0;
     var total_c = 0.0;
+    var l1 = 0.0;
+    var l1_c = 0.0;
     var bad = 0u;
     for (var s = lid; s < params.n_segments; s += FIN_WG) {
         let r = segment_ranges[s];
@@ -39,6 +42,10 @@ fn main(@builtin(local_invocation_index) lid: u32) {
             c = (t - acc) - y;
             acc = t;
             bad = bad | p.non_finite;
+            let ya = p.abs_sum - l1_c;
+            let ta = l1 + ya;
+            l1_c = (ta - l1) - ya;
+            l1 = ta;
         }
         segment_sumsq[s] = acc;
         let y = acc - total_c;
@@ -47,11 +54,13 @@ fn main(@builtin(local_invocation_index) lid: u32) {
         total = t;
     }
     scratch_sum[lid] = total;
+    scratch_abs[lid] = l1;
     scratch_bad[lid] = bad;
     workgroupBarrier();
     for (var w = FIN_WG / 2u; w > 0u; w = w / 2u) {
         if (lid < w) {
             scratch_sum[lid] += scratch_sum[lid + w];
+            scratch_abs[lid] += scratch_abs[lid + w];
             scratch_bad[lid] = scratch_bad[lid] | scratch_bad[lid + w];
         }
         workgroupBarrier();
@@ -64,6 +73,7 @@ fn main(@builtin(local_invocation_index) lid: u32) {
             clip = min(1.0, params.max_norm / (norm + 1e-6));
         }
         stats.grad_norm = norm;
+        stats.grad_norm_l1 = scratch_abs[0];
         stats.clip_coef = clip;
         stats.found_inf = select(0u, 1u, found);
         if (found) {

@@ -1,5 +1,6 @@
 // Stage 1 of the step guard's reduction: each workgroup reduces one tile (a slice of one
-// parameter's gradient, at most TILE_VEC4 vec4s) to its sum of squares and a non-finite flag.
+// parameter's gradient, at most TILE_VEC4 vec4s) to its sum of squares, its sum of absolute
+// values (same loads: the ℓ1 norm costs no extra pass) and a non-finite flag.
 // Tiles never straddle parameters, so stage 2 (guard_finalize.wgsl) can also report
 // per-parameter norms. Workgroups are laid out 2-D so more than 65535 tiles fit one dispatch.
 // Order of summation is fixed, so the result is the same on every run.
@@ -20,6 +21,7 @@ struct Tile {
 @group(0) @binding(2) var<storage, read_write> partials: array<Partial>;
 
 var<workgroup> scratch_sum: array<f32, TILE_WG>;
+var<workgroup> scratch_abs: array<f32, TILE_WG>;
 var<workgroup> scratch_bad: array<u32, TILE_WG>;
 
 @compute @workgroup_size(TILE_WG)
@@ -34,26 +36,31 @@ fn main(
     }
     let tile = tiles[t];
     var s = 0.0;
+    var a = 0.0;
     var bad = 0u;
     for (var i = tile.start + lid; i < tile.end; i += TILE_WG) {
         let v = grad[i];
         s += dot(v, v);
+        a += dot(abs(v), vec4<f32>(1.0));
         if (any_non_finite4(v)) {
             bad = 1u;
         }
     }
     scratch_sum[lid] = s;
+    scratch_abs[lid] = a;
     scratch_bad[lid] = bad;
     workgroupBarrier();
     for (var w = TILE_WG / 2u; w > 0u; w = w / 2u) {
         if (lid < w) {
             scratch_sum[lid] += scratch_sum[lid + w];
+            scratch_abs[lid] += scratch_abs[lid + w];
             scratch_bad[lid] = scratch_bad[lid] | scratch_bad[lid + w];
         }
         workgroupBarrier();
     }
     if (lid == 0u) {
         let sumsq = select(scratch_sum[0], 0.0, tile.finite_only != 0u);
-        partials[tile.out] = Partial(sumsq, scratch_bad[0]);
+        let abs_sum = select(scratch_abs[0], 0.0, tile.finite_only != 0u);
+        partials[tile.out] = Partial(sumsq, scratch_bad[0], abs_sum, 0u);
     }
 }

@@ -6,7 +6,8 @@ use crate::bench::{fill, fresh_engine, gpt2_shapes, median};
 use anyhow::Result;
 use serde::Serialize;
 use wgopt::optim::registry;
-use wgopt::{GuardConfig, ParamSet, Router};
+use wgopt::reference::optim::mkor::LayerStatistics;
+use wgopt::{GuardConfig, Optimizer, ParamSet, Router};
 
 #[derive(Serialize)]
 pub struct StructuredRow {
@@ -51,6 +52,123 @@ fn time_step(
         params.layout().numel(),
         opt.dispatches_per_step(),
     ))
+}
+
+/// GPU µs per MKOR step over `list` (routed by MKOR's router: the blocks' linear layers with
+/// their biases preconditioned, embeddings plain), statistics written before every step.
+/// `inv_freq` 1 times factor steps; a huge one times steps that only precondition.
+fn time_mkor(
+    list: &[(String, Vec<usize>)],
+    repeats: usize,
+    factor_steps: bool,
+) -> Result<(f64, usize, usize)> {
+    use wgopt::optim::registry::{find, Driver, Request};
+    let engine = fresh_engine()?;
+    let specs =
+        wgopt::optim::mkor::router().specs(list.iter().map(|(n, s)| (n.as_str(), s.as_slice())));
+    let mut params = ParamSet::new(&engine, &specs)?;
+    fill(&mut params)?;
+    let inv_freq = if factor_steps { "1" } else { "1000000" };
+    let kv = [("lr", "0.1"), ("inv_freq", inv_freq), ("warmup_steps", "0")];
+    let req = Request {
+        hparams: &kv,
+        guard: GuardConfig {
+            max_grad_norm: Some(1.0),
+            skip_non_finite: true,
+        },
+        ..Request::default()
+    };
+    let Driver::Mkor(mut opt) = find("mkor")?.recipe.build(&params, &req)? else {
+        anyhow::bail!("mkor built another driver");
+    };
+    let layers: Vec<(String, LayerStatistics)> = opt
+        .program()
+        .layers()
+        .map(|(n, l)| {
+            let a = (0..l.a_dim())
+                .map(|i| ((i % 7) as f32 - 3.0) * 0.05)
+                .collect();
+            let g = (0..l.d_out)
+                .map(|i| ((i % 5) as f32 - 2.0) * 0.01)
+                .collect();
+            (n.to_string(), LayerStatistics { a, g })
+        })
+        .collect();
+    let step = |opt: &mut wgopt::optim::Mkor, params: &mut ParamSet| -> Result<()> {
+        if opt.statistics_due() {
+            for (n, s) in &layers {
+                opt.write_statistics(n, s)?;
+            }
+        }
+        params.mark_grads_written();
+        opt.step(params)?;
+        Ok(())
+    };
+    step(&mut opt, &mut params)?;
+    opt.enable_timing()?;
+    let mut gpu = Vec::new();
+    for _ in 0..repeats {
+        step(&mut opt, &mut params)?;
+        gpu.push(opt.timings()?.iter().map(|x| x.1).sum::<f64>());
+    }
+    Ok((
+        median(gpu) / 1e3,
+        params.layout().numel(),
+        opt.dispatches_per_step(),
+    ))
+}
+
+/// GPT-2's list with its Conv1D weights ([in, out]) as linear layers ([out, in]), so MKOR
+/// pairs each with its bias.
+fn as_linear(list: &[(String, Vec<usize>)]) -> Vec<(String, Vec<usize>)> {
+    list.iter()
+        .map(|(n, s)| match s[..] {
+            [i, o] if n.contains("attn.") || n.contains("mlp.") => (n.clone(), vec![o, i]),
+            _ => (n.clone(), s.clone()),
+        })
+        .collect()
+}
+
+/// MKOR's rows: steps that only precondition, and factor steps, against AdamW on the same
+/// set. The full GPT-2 set's factors (≈0.9 GB of G⁻¹) exceed a 128 MiB binding: the narrow
+/// set is used where they do not fit.
+fn mkor_rows(quick: bool, repeats: usize) -> Result<Vec<StructuredRow>> {
+    let lr = [("lr", "0.001")];
+    let mut rows = Vec::new();
+    for factor_steps in [false, true] {
+        let (mut shape, mut list) = gpt2_shapes(quick);
+        list.retain(|(n, _)| n != "wte");
+        let mut list = as_linear(&list);
+        let timed = match time_mkor(&list, repeats, factor_steps) {
+            Err(e) if !quick && e.to_string().contains("limit") => {
+                println!("mkor: the full GPT-2 set does not fit this adapter ({e}); narrow set");
+                (shape, list) = gpt2_shapes(true);
+                list.retain(|(n, _)| n != "wte");
+                list = as_linear(&list);
+                time_mkor(&list, repeats, factor_steps)?
+            }
+            other => other?,
+        };
+        let (us, params, dispatches) = timed;
+        let (adamw_us, _, _) = time_step("adamw", &lr, &list, repeats)?;
+        let what = if factor_steps {
+            "factor step"
+        } else {
+            "precondition only"
+        };
+        let set = format!("{shape} without wte, {what}");
+        println!("mkor on {set}: {us:.1} us/step, {dispatches} dispatches ({:.2}x AdamW's {adamw_us:.1} us)", us / adamw_us);
+        rows.push(StructuredRow {
+            optimizer: "mkor".into(),
+            set,
+            params,
+            dispatches,
+            us_per_step: us,
+            adamw_us_per_step: adamw_us,
+            ratio_to_adamw: us / adamw_us,
+        });
+    }
+    Ok(rows)
 }
 
 /// (optimizer, its key=value hyperparameters, parameter list, set description).
@@ -127,6 +245,7 @@ pub fn run(quick: bool, repeats: usize) -> Result<Vec<StructuredRow>> {
             ratio_to_adamw: us / adamw_us,
         });
     }
+    rows.extend(mkor_rows(quick, repeats)?);
     Ok(rows)
 }
 

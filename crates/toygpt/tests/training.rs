@@ -60,6 +60,7 @@ fn every_optimizer_family_lowers_the_validation_loss() {
         "frugal",
         "mfac",
         "sgd",
+        "mkor",
     ];
     let mut failures = Vec::new();
     for name in families {

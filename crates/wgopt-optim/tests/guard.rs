@@ -1,8 +1,9 @@
 //! The step guard on the GPU vs `wgopt_reference::guard`: global and per-parameter norms,
 //! clipping, skip-on-non-finite with nothing changed, and more than 65535 reduction tiles.
 //!
-//! Tolerances: norms rtol 1e-5 — the GPU sums squares in f32 within tiles (fixed order) and
-//! Kahan-compensated across them; the reference sums in f64.
+//! Tolerances: norms rtol 1e-5 — the GPU sums squares (and absolute values, for the ℓ1 norm
+//! from the same pass, `shaders/reduce/tile_sumsq.wgsl` and `guard_finalize.wgsl`) in f32
+//! within tiles (fixed order) and Kahan-compensated across them; the reference sums in f64.
 
 mod common;
 use common::*;
@@ -41,6 +42,12 @@ fn norms_and_clip_match_reference() {
     let stats = opt.stats().unwrap();
     let want = guard::decide(refs.iter().copied(), Some(1.0), true);
     assert!((stats.grad_norm as f64 - want.grad_norm).abs() <= 1e-5 * want.grad_norm);
+    assert!(
+        (stats.grad_norm_l1 as f64 - want.grad_norm_l1).abs() <= 1e-5 * want.grad_norm_l1,
+        "ℓ1 {} vs {}",
+        stats.grad_norm_l1,
+        want.grad_norm_l1
+    );
     assert!((stats.clip_coef - want.clip_coef).abs() <= 1e-5 * want.clip_coef);
     assert_eq!(stats.found_inf, 0);
     let per_param = opt.param_grad_norms().unwrap();

@@ -27,11 +27,22 @@ pub fn clip_coefficient(total_norm: f64, max_norm: f64) -> f32 {
     coef.min(1.0)
 }
 
+/// The ℓ1 norm Σ|g| over several tensors (f64 accumulation).
+pub fn global_l1<'a>(grads: impl IntoIterator<Item = &'a [f32]>) -> f64 {
+    grads
+        .into_iter()
+        .flat_map(|g| g.iter())
+        .map(|&x| (x as f64).abs())
+        .sum()
+}
+
 /// What the guard decided for one step.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct GuardDecision {
     /// Global gradient 2-norm (before clipping).
     pub grad_norm: f64,
+    /// Global gradient ℓ1 norm (before clipping).
+    pub grad_norm_l1: f64,
     /// Factor applied to every gradient (1 when clipping is off).
     pub clip_coef: f32,
     /// The step is skipped because some gradient is not finite.
@@ -45,6 +56,7 @@ pub fn decide<'a>(
     skip_non_finite: bool,
 ) -> GuardDecision {
     let finite = grads.clone().into_iter().all(all_finite);
+    let grad_norm_l1 = global_l1(grads.clone());
     let grad_norm = global_norm(grads);
     let clip_coef = match max_norm {
         Some(m) => clip_coefficient(grad_norm, m),
@@ -52,6 +64,7 @@ pub fn decide<'a>(
     };
     GuardDecision {
         grad_norm,
+        grad_norm_l1,
         clip_coef,
         skip: skip_non_finite && !finite,
     }

@@ -52,7 +52,9 @@ pub struct StepStats {
     pub applied_steps: u32,
     /// Steps skipped so far.
     pub skipped_steps: u32,
-    pub _pad0: u32,
+    /// Global ℓ1 norm Σ|g| of the gradients (0 when the guard is off), reduced in the same
+    /// pass as the 2-norm: what `wgopt schedule refine --norm l1` wants from Adam-like runs.
+    pub grad_norm_l1: f32,
     pub _pad1: u32,
     pub _pad2: u32,
 }
@@ -84,6 +86,8 @@ pub struct Tile {
 pub struct Partial {
     pub sumsq: f32,
     pub non_finite: u32,
+    pub abs_sum: f32,
+    pub _pad: u32,
 }
 
 /// How the guard treats gradients.
@@ -196,7 +200,11 @@ impl Guard {
             ranges.push([first, next]);
         }
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let partials = engine.create_buffer("guard partials", next.max(1) as u64 * 8, storage);
+        let partials = engine.create_buffer(
+            "guard partials",
+            next.max(1) as u64 * std::mem::size_of::<Partial>() as u64,
+            storage,
+        );
         let tile_kernel = engine.pipeline(&TILE_SUMSQ, &[]);
         let mut tile_dispatches = Vec::new();
         for (source, per_chunk) in tiles.iter().enumerate() {
