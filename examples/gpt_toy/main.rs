@@ -203,10 +203,10 @@ fn run(
     engine: &Engine,
     corpus: &Corpus,
     mut trainer: Trainer,
-    source: String,
+    (label, source): (String, String),
     csv: &Path,
 ) -> Result<RunResult> {
-    let name = trainer.config().optimizer.clone();
+    let name = label;
     let hparams = trainer
         .config()
         .hparams
@@ -372,7 +372,15 @@ fn train_one(args: &Args, engine: &Engine, corpus: &Corpus) -> Result<()> {
         trainer.config().hparams
     );
     let csv = args.out.join(format!("{}.csv", trainer.config().optimizer));
-    let r = run(args, engine, corpus, trainer, "command line".into(), &csv)?;
+    let label = trainer.config().optimizer.clone();
+    let r = run(
+        args,
+        engine,
+        corpus,
+        trainer,
+        (label, "command line".into()),
+        &csv,
+    )?;
     println!("wrote {}", csv.display());
     plot(
         &args.out.join(format!("{}.png", r.name)),
@@ -424,16 +432,25 @@ fn main() -> Result<()> {
     let mut runs = Vec::new();
     for entry in &args.compare {
         let (cfg, source) = train_config(&args, entry, corpus.vocab())?;
+        // An optimizer raced at several learning rates is labelled (and its CSV named) by entry.
         let name = cfg.optimizer.clone();
+        let repeated = args
+            .compare
+            .iter()
+            .filter(|e| split_entry(e, args.adamw_lr).is_ok_and(|(n, _)| n == name))
+            .count()
+            > 1;
+        let label = if repeated { entry.clone() } else { name };
         println!("{entry}: {:?}", cfg.hparams);
         let trainer = Trainer::new(&engine, &corpus, cfg)?;
+        let csv = args.out.join(format!("{label}.csv"));
         runs.push(run(
             &args,
             &engine,
             &corpus,
             trainer,
-            source,
-            &args.out.join(format!("{name}.csv")),
+            (label, source),
+            &csv,
         )?);
     }
     let noise = match (args.grad_noise, args.label_noise) {

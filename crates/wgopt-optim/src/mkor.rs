@@ -115,6 +115,14 @@ pub struct MkorSchedule {
     pub _pad: u32,
 }
 
+impl MkorSchedule {
+    /// Whether the step after `applied` applied steps updates the factors (the kernels'
+    /// `mkor_factor_step`, `MkorConfig::factor_step`).
+    fn factor_step(&self, applied: u64) -> bool {
+        applied.is_multiple_of(self.inv_freq as u64) || applied < self.warmup_steps as u64
+    }
+}
+
 /// Per-parameter scalars. WGSL twin: `MkorParam`.
 #[repr(C)]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
@@ -265,8 +273,7 @@ impl Program for MkorProgram {
     }
 
     fn ready(&self, t: u64) -> Result<()> {
-        let due = (t - 1) % self.schedule.inv_freq as u64 == 0
-            || t - 1 < self.schedule.warmup_steps as u64;
+        let due = self.schedule.factor_step(t - 1);
         match self.fresh.iter().position(|f| !f) {
             Some(l) if due => Err(Error::OutOfOrder(format!(
                 "MKOR: step {t} updates the factors; write the layer statistics of {} (and of \
@@ -296,9 +303,7 @@ impl Program for MkorProgram {
             q.step_size = (lr / (1.0 - beta1.powi(t as i32))) as f32;
             q.bias_correction2_sqrt = (1.0 - beta2.powi(t as i32)).sqrt() as f32;
         });
-        let due = (t - 1) % self.schedule.inv_freq as u64 == 0
-            || t - 1 < self.schedule.warmup_steps as u64;
-        if due {
+        if self.schedule.factor_step(t - 1) {
             self.fresh.iter_mut().for_each(|f| *f = false);
         }
         // The factor kernels decide from the GPU's count; recorded every step so a step the
@@ -359,8 +364,7 @@ impl Stepper<MkorProgram> {
     /// Whether the next step updates the factors, and so needs every layer's statistics.
     pub fn statistics_due(&self) -> bool {
         let before = self.counters().expected_applied;
-        let s = self.program().schedule;
-        before % s.inv_freq as u64 == 0 || before < s.warmup_steps as u64
+        self.program().schedule.factor_step(before)
     }
 
     /// The clamp the statistics take ([`wgopt_reference::optim::mkor::batch_statistics`]).

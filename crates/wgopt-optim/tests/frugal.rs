@@ -241,58 +241,11 @@ fn frugal_trajectories_every_projection() {
                 Projection::Rows => assert_eq!(active(0), (17.0 * density) as usize),
                 Projection::Randk => assert_eq!(active(0), (561.0 * density) as usize),
                 _ => {
-                    let want = (2.0 * density as f64).round_ties_even() as usize;
+                    let want = (2.0 * density).round_ties_even() as usize;
                     assert_eq!(active(0) + active(1), want, "{label}");
                 }
             }
         }
-    }
-}
-
-/// Mid-period save and load for the variants whose subsets are rebuilt after a load.
-#[test]
-fn checkpoint_resume_every_projection() {
-    for projection in [Projection::Rows, Projection::Randk, Projection::Blocks] {
-        let base = FrugalConfig {
-            lr: 1e-2,
-            update_gap: 7,
-            density: 0.5,
-            seed: 19,
-            projection,
-            ..FrugalConfig::default()
-        };
-        let (mut params, mut host, mut states, mut r) = setup(19);
-        let mut opt = build(&params, base, None);
-        drive(
-            &mut opt,
-            &mut params,
-            &mut host,
-            &mut states,
-            base,
-            None,
-            &mut r,
-            10,
-        );
-        let bytes = opt.save(&params).unwrap();
-        let mut resumed = build(&params, base, None);
-        resumed.load(&params, &bytes).unwrap();
-        drive(
-            &mut resumed,
-            &mut params,
-            &mut host,
-            &mut states,
-            base,
-            None,
-            &mut r,
-            10,
-        );
-        compare(
-            &format!("frugal {projection:?} resumed"),
-            &params,
-            &mut resumed,
-            &host,
-            &states,
-        );
     }
 }
 
@@ -337,15 +290,8 @@ fn inactive_columns_take_sign_steps() {
 
 /// Save after 10 steps (inside the second period), load into a fresh optimizer, continue:
 /// the same parameters as 20 uninterrupted steps.
-#[test]
-fn checkpoint_resume_mid_period() {
-    let base = FrugalConfig {
-        lr: 1e-2,
-        update_gap: 7,
-        seed: 9,
-        ..FrugalConfig::default()
-    };
-    let (mut params, mut host, mut states, mut r) = setup(9);
+fn resume_mid_period(base: FrugalConfig, label: &str) {
+    let (mut params, mut host, mut states, mut r) = setup(base.seed);
     let mut opt = build(&params, base, None);
     drive(
         &mut opt,
@@ -370,7 +316,34 @@ fn checkpoint_resume_mid_period() {
         &mut r,
         10,
     );
-    compare("frugal resumed", &params, &mut resumed, &host, &states);
+    compare(label, &params, &mut resumed, &host, &states);
+}
+
+#[test]
+fn checkpoint_resume_mid_period() {
+    let base = FrugalConfig {
+        lr: 1e-2,
+        update_gap: 7,
+        seed: 9,
+        ..FrugalConfig::default()
+    };
+    resume_mid_period(base, "frugal resumed");
+}
+
+/// The same for the variants whose subsets are rebuilt after a load.
+#[test]
+fn checkpoint_resume_every_projection() {
+    for projection in [Projection::Rows, Projection::Randk, Projection::Blocks] {
+        let base = FrugalConfig {
+            lr: 1e-2,
+            update_gap: 7,
+            density: 0.5,
+            seed: 19,
+            projection,
+            ..FrugalConfig::default()
+        };
+        resume_mid_period(base, &format!("frugal {projection:?} resumed"));
+    }
 }
 
 #[test]

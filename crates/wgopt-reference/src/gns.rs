@@ -230,6 +230,24 @@ pub struct GnsReport {
     pub log: Vec<GnsIteration>,
 }
 
+impl GnsReport {
+    /// A run at its start: one evaluation, the start's log entry (`gamma`: GNS's γ₀, or
+    /// gradient descent's first step).
+    fn start(at: &Point, grad_norm: f64, gamma: f64) -> GnsReport {
+        GnsReport {
+            x: Vec::new(),
+            f: at.f,
+            grad_norm,
+            iterations: 0,
+            solves: 0,
+            evaluations: 1,
+            hessian_products: 0,
+            converged: false,
+            log: vec![log_entry(at, grad_norm, gamma, f64::NAN, 0, true)],
+        }
+    }
+}
+
 /// Where the search stands at one iterate.
 struct Point {
     x: Vec<f64>,
@@ -272,24 +290,7 @@ pub fn minimize(
     if !at.f.is_finite() || !gnorm.is_finite() {
         return Err(SolveError::NonFinite("f or ∇f at the start".into()));
     }
-    let mut report = GnsReport {
-        x: Vec::new(),
-        f: at.f,
-        grad_norm: gnorm,
-        iterations: 0,
-        solves: 0,
-        evaluations: 1,
-        hessian_products: 0,
-        converged: false,
-        log: vec![GnsIteration {
-            f: at.f,
-            grad_norm: gnorm,
-            gamma: opts.gamma0,
-            lambda: f64::NAN,
-            trials: 0,
-            accepted: true,
-        }],
-    };
+    let mut report = GnsReport::start(&at, gnorm, opts.gamma0);
     let mut gamma = opts.gamma0;
     while report.iterations < opts.max_iter && report.grad_norm > opts.grad_tol {
         solver.prepare(problem, &at.x)?;
@@ -392,17 +393,7 @@ pub fn gradient_descent(
 ) -> Result<GnsReport, SolveError> {
     let mut at = evaluate(problem, problem.x0())?;
     let mut gnorm = norm(&at.g);
-    let mut report = GnsReport {
-        x: Vec::new(),
-        f: at.f,
-        grad_norm: gnorm,
-        iterations: 0,
-        solves: 0,
-        evaluations: 1,
-        hessian_products: 0,
-        converged: false,
-        log: vec![log_entry(&at, gnorm, step0, f64::NAN, 0, true)],
-    };
+    let mut report = GnsReport::start(&at, gnorm, step0);
     let mut step = step0;
     while report.iterations < max_iter && gnorm > grad_tol {
         step *= 2.0;

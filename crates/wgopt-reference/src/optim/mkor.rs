@@ -111,7 +111,7 @@ impl MkorConfig {
 
     /// Whether the step after `applied` applied steps updates the factors.
     pub fn factor_step(&self, applied: u64) -> bool {
-        applied % self.inv_freq as u64 == 0 || applied < self.warmup_steps as u64
+        applied.is_multiple_of(self.inv_freq as u64) || applied < self.warmup_steps as u64
     }
 
     fn sgd(&self) -> SgdConfig {
@@ -202,7 +202,7 @@ pub fn batch_statistics(
     with_bias: bool,
     clip: f64,
 ) -> Result<LayerStatistics, RefError> {
-    if rows == 0 || inputs.len() % rows != 0 || douts.len() % rows != 0 {
+    if rows == 0 || !inputs.len().is_multiple_of(rows) || !douts.len().is_multiple_of(rows) {
         return Err(RefError::InvalidHyperparameter(format!(
             "statistics of {rows} rows from {} inputs and {} output gradients",
             inputs.len(),
@@ -511,9 +511,9 @@ fn precondition(layer: &MkorLayer, f: &Factors, grads: &[Vec<f32>], updates: &mu
     if !ratio.is_finite() {
         return;
     }
-    for k in 0..m * n {
+    for (k, d) in delta.iter().enumerate() {
         let (i, j) = (k / n, k % n);
-        let v = delta[k] * ratio;
+        let v = d * ratio;
         if j < layer.d_in {
             updates[layer.weight][i * layer.d_in + j] = v;
         } else if let Some(b) = layer.bias {
