@@ -316,6 +316,13 @@ fn check_inputs(entry: &Entry, rec: &Recording, due: &[usize]) -> Result<()> {
             entry.name
         );
     }
+    if entry.name == "mkor" {
+        bail!(
+            "mkor needs each linear layer's batch statistics (inputs and output gradients) on its \
+             factor steps, which a recording does not hold; drive it from a training loop \
+             (README: MKOR)"
+        );
+    }
     for k in due {
         if !rec.estimates.contains_key(k) {
             bail!("SophiaG updates its Hessian after step {k}: hess.{k}.<name> is missing");

@@ -345,6 +345,7 @@ fn f64_inputs_and_curvature_estimates() {
         ("sophia-g", "hess.1"),
         ("sophia-h", "probes"),
         ("adahessian", "probes"),
+        ("mkor", "statistics"),
     ] {
         let o = wgopt()
             .arg("replay")
@@ -355,7 +356,7 @@ fn f64_inputs_and_curvature_estimates() {
             .unwrap();
         assert!(
             !o.status.success(),
-            "{opt} ran without its curvature inputs"
+            "{opt} ran without its curvature or statistics inputs"
         );
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(err.contains(says), "{opt}: {err}");
