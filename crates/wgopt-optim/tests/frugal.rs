@@ -1,4 +1,5 @@
-//! FRUGAL on the GPU (shaders/optim/frugal_columns.wgsl, frugal.wgsl) against the reference:
+//! FRUGAL on the GPU (shaders/optim/frugal_columns.wgsl, frugal.wgsl, both including
+//! frugal_common.wgsl) against the reference:
 //! 100-step trajectories with refreshes every 7 steps over every inactive rule and every
 //! projection (columns, rows, randk, blocks), both a projected (2-D) and a plain group,
 //! clipping in half the runs; the subsets have exactly ⌊n·ρ⌋ units (round(ρ·#tensors) for
@@ -159,6 +160,24 @@ fn compare(
     }
 }
 
+/// STEPS steps on GPU and reference from `setup(base.seed)`, compared; the reference states.
+fn trajectory(base: FrugalConfig, clip: Option<f32>, label: &str) -> Vec<FrugalState> {
+    let (mut params, mut host, mut states, mut r) = setup(base.seed);
+    let mut opt = build(&params, base, clip);
+    drive(
+        &mut opt,
+        &mut params,
+        &mut host,
+        &mut states,
+        base,
+        clip,
+        &mut r,
+        STEPS,
+    );
+    compare(label, &params, &mut opt, &host, &states);
+    states
+}
+
 #[test]
 fn frugal_trajectories_every_rule() {
     let mut seed = 1000;
@@ -176,25 +195,8 @@ fn frugal_trajectories_every_rule() {
                 seed,
                 ..FrugalConfig::default()
             };
-            let (mut params, mut host, mut states, mut r) = setup(seed);
-            let mut opt = build(&params, base, clip);
-            drive(
-                &mut opt,
-                &mut params,
-                &mut host,
-                &mut states,
-                base,
-                clip,
-                &mut r,
-                STEPS,
-            );
-            compare(
-                &format!("frugal {rule:?} ρ={density} wd={wd} clip={clip:?}"),
-                &params,
-                &mut opt,
-                &host,
-                &states,
-            );
+            let label = format!("frugal {rule:?} ρ={density} wd={wd} clip={clip:?}");
+            let states = trajectory(base, clip, &label);
             // The subset is exact: ⌊33·ρ⌋ state-full columns of w in the last period.
             let k = states[0].mask.iter().filter(|&&x| x).count();
             assert_eq!(k, (33.0 * density) as usize);
@@ -221,20 +223,8 @@ fn frugal_trajectories_every_projection() {
                 projection,
                 ..FrugalConfig::default()
             };
-            let (mut params, mut host, mut states, mut r) = setup(seed);
-            let mut opt = build(&params, base, clip);
-            drive(
-                &mut opt,
-                &mut params,
-                &mut host,
-                &mut states,
-                base,
-                clip,
-                &mut r,
-                STEPS,
-            );
             let label = format!("frugal {projection:?} ρ={density} clip={clip:?}");
-            compare(&label, &params, &mut opt, &host, &states);
+            let states = trajectory(base, clip, &label);
             // Exact subset sizes in the last period: w is 17×33 and u 40×9, both in group a.
             let active = |i: usize| states[i].mask.iter().filter(|&&x| x).count();
             match projection {

@@ -1,6 +1,7 @@
 //! MKOR on the GPU (shaders/optim/mkor_gemv.wgsl, mkor_dot.wgsl, mkor_rank1.wgsl,
 //! mkor_flags.wgsl, mkor_pack.wgsl, mkor_norms.wgsl, mkor_apply.wgsl and the GEMMs of
-//! linalg/gemm.wgsl) against the reference `wgopt_reference::optim::mkor` over 40-step
+//! linalg/gemm.wgsl, all sharing shaders/optim/mkor_common.wgsl) against the reference
+//! `wgopt_reference::optim::mkor` over 40-step
 //! trajectories: a layer with a bias (13 × 7, so A⁻¹ is 8 × 8), one without (5 × 13), a 1-D
 //! gain in the preconditioned group (base optimizer alone), a plain group, factor steps every
 //! 3 steps after a 2-step warm-up, both base optimizers, clipping in one run.

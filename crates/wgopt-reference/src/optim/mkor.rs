@@ -469,7 +469,8 @@ impl super::ReferenceOptimizer for Mkor {
     }
 }
 
-fn identity(n: usize) -> Vec<f32> {
+/// The n × n identity, row-major.
+pub fn identity(n: usize) -> Vec<f32> {
     (0..n * n)
         .map(|k| if k / n == k % n { 1.0 } else { 0.0 })
         .collect()
