@@ -76,7 +76,8 @@ struct Args {
     #[arg(long, default_value_t = 4, value_parser = parse_positive)]
     eval_batches: usize,
     /// Comma-separated optimizers to race on the same seed, data and budget; `name@LR` sets
-    /// that entry's AdamW-baseline learning rate (what a per-optimizer sweep picked).
+    /// that entry's AdamW-baseline learning rate (what a per-optimizer sweep picked), and
+    /// `name:key=value:key=value@LR` hyperparameters of that entry alone.
     #[arg(long, value_delimiter = ',')]
     compare: Vec<String>,
     /// Validation loss whose first crossing the comparison reports.
@@ -145,19 +146,42 @@ struct RunResult {
     hparams: String,
 }
 
-/// `name` or `name@lr` (the AdamW-baseline learning rate for this entry).
-fn split_entry(entry: &str, default_lr: f64) -> Result<(&str, f64)> {
-    match entry.split_once('@') {
-        None => Ok((entry, default_lr)),
-        Some((name, lr)) => Ok((
-            name,
+/// One `--compare` entry: `name[:key=value…][@lr]`.
+struct Entry<'a> {
+    name: &'a str,
+    /// The AdamW-baseline learning rate for this entry.
+    adamw_lr: f64,
+    /// Hyperparameters for this entry only (after the recommendation and the global `--hp`).
+    hparams: Vec<(String, String)>,
+}
+
+/// `name`, `name@lr`, `name:key=value:key=value@lr` (e.g. `frugal:projection=svd@1e-2`).
+fn split_entry(entry: &str, default_lr: f64) -> Result<Entry<'_>> {
+    let (head, adamw_lr) = match entry.split_once('@') {
+        None => (entry, default_lr),
+        Some((head, lr)) => (
+            head,
             parse_lr(lr).map_err(|e| anyhow::anyhow!("learning rate in {entry:?}: {e}"))?,
-        )),
-    }
+        ),
+    };
+    let mut parts = head.split(':');
+    let name = parts.next().unwrap_or_default();
+    let hparams = parts
+        .map(|kv| parse_kv(kv).map_err(|e| anyhow::anyhow!("in {entry:?}: {e}")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Entry {
+        name,
+        adamw_lr,
+        hparams,
+    })
 }
 
 fn train_config(args: &Args, entry: &str, vocab: usize) -> Result<(TrainConfig, String)> {
-    let (name, adamw_lr) = split_entry(entry, args.adamw_lr)?;
+    let Entry {
+        name,
+        adamw_lr,
+        hparams: own,
+    } = split_entry(entry, args.adamw_lr)?;
     optimizers::check_name(name)?;
     let model = GptConfig {
         vocab,
@@ -169,8 +193,9 @@ fn train_config(args: &Args, entry: &str, vocab: usize) -> Result<(TrainConfig, 
     let tokens = args.batch.saturating_mul(args.context);
     let (hparams, source) = if args.hparams.is_empty() || !args.compare.is_empty() {
         let (mut hp, src) = optimizers::recommended(name, adamw_lr, tokens);
-        // Explicit --hp entries override the recommendation in comparisons too.
-        for (k, v) in &args.hparams {
+        // Explicit --hp entries override the recommendation in comparisons too, and the
+        // entry's own override both.
+        for (k, v) in args.hparams.iter().chain(&own) {
             hp.retain(|(k2, _)| k2 != k);
             hp.push((k.clone(), v.clone()));
         }
@@ -427,7 +452,7 @@ fn main() -> Result<()> {
         bail!("--save/--resume apply to single runs, not --compare");
     }
     for entry in &args.compare {
-        optimizers::check_name(split_entry(entry, args.adamw_lr)?.0)?;
+        optimizers::check_name(split_entry(entry, args.adamw_lr)?.name)?;
     }
     let mut runs = Vec::new();
     for entry in &args.compare {
@@ -437,7 +462,7 @@ fn main() -> Result<()> {
         let repeated = args
             .compare
             .iter()
-            .filter(|e| split_entry(e, args.adamw_lr).is_ok_and(|(n, _)| n == name))
+            .filter(|e| split_entry(e, args.adamw_lr).is_ok_and(|x| x.name == name))
             .count()
             > 1;
         let label = if repeated { entry.clone() } else { name };

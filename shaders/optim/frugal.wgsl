@@ -5,6 +5,9 @@
 // Traffic: 12 + 16ρ bytes per element of a projected parameter (state read only where active).
 
 override RULE: u32 = 0u;
+// The state lives in compact buffers at FrugalParam.state_base (SVD projector: this kernel then
+// updates only the parameters that are not 2-D) instead of arenas shaped like the parameters.
+override COMPACT: bool = false;
 
 const FRUGAL_WG: u32 = 256u;
 
@@ -47,6 +50,7 @@ fn main(
         bc2_sqrt = sqrt(1.0 - pow(q.beta2, local));
     }
     for (var i = blk.start + lid; i < blk.end; i += FRUGAL_WG) {
+        let si = select(i, q.state_base + blk.first_elem + i - blk.start, COMPACT);
         let g = grad[i] * clip;
         var p = param[i] * q.decay;
         var is_active = true;
@@ -54,21 +58,21 @@ fn main(
             is_active = in_subset(q, blk.first_elem + i - blk.start);
         }
         if (is_active) {
-            var m_old = exp_avg[i];
-            var v_old = exp_avg_sq[i];
+            var m_old = exp_avg[si];
+            var v_old = exp_avg_sq[si];
             if (refresh) {
                 m_old = 0.0;
                 v_old = 0.0;
             }
             let m = m_old * q.beta1 + q.one_minus_beta1 * g;
             let v = v_old * q.beta2 + q.one_minus_beta2 * (g * g);
-            exp_avg[i] = m;
-            exp_avg_sq[i] = v;
+            exp_avg[si] = m;
+            exp_avg_sq[si] = v;
             p -= step_size * (m / (sqrt(v) / bc2_sqrt + q.eps));
         } else {
             if (refresh) {
-                exp_avg[i] = 0.0;
-                exp_avg_sq[i] = 0.0;
+                exp_avg[si] = 0.0;
+                exp_avg_sq[si] = 0.0;
             }
             if (RULE == 0u) {
                 p -= q.inactive_step * sign(g);

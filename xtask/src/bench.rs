@@ -159,6 +159,8 @@ struct Report {
     tuning: String,
     linalg: Vec<crate::bench_linalg::LinalgRow>,
     structured: Vec<crate::bench_structured::StructuredRow>,
+    /// FRUGAL's optimizer state per projection on GPT-2's shapes, and AdamW's (bytes).
+    structured_memory: Vec<(String, u64)>,
     ot: Vec<crate::bench_ot::OtRow>,
     /// (method, iterations, seconds, reached) to an L1 error of 1e-6.
     ot_race: Vec<(String, usize, f64, bool)>,
@@ -413,6 +415,10 @@ pub fn run(quick: bool, only: &[String], sections: &[Section]) -> Result<()> {
         .then(|| crate::bench_structured::run(quick, repeats))
         .transpose()?
         .unwrap_or_default();
+    let structured_memory = on(Section::Structured)
+        .then(|| crate::bench_structured::memory(quick))
+        .transpose()?
+        .unwrap_or_default();
     let (ot, ot_race) = match on(Section::Ot) {
         true => (
             crate::bench_ot::run(quick, software, repeats, copy_gbps)?,
@@ -441,6 +447,7 @@ pub fn run(quick: bool, only: &[String], sections: &[Section]) -> Result<()> {
         tuning: tune.map_or_else(String::new, |t| format!("{:?}", t.chosen)),
         linalg,
         structured,
+        structured_memory,
         ot,
         ot_race,
         sketch,
@@ -516,6 +523,7 @@ fn write_report(r: &Report) -> Result<()> {
     }
     if on(Section::Structured) {
         md += &crate::bench_structured::markdown(&r.structured);
+        md += &crate::bench_structured::memory_markdown(r.quick, &r.structured_memory);
     }
     if on(Section::Ot) {
         md += &crate::bench_ot::markdown(&r.ot);

@@ -18,6 +18,42 @@ pub struct StructuredRow {
     us_per_step: f64,
     adamw_us_per_step: f64,
     ratio_to_adamw: f64,
+    /// Optimizer state as allocated (`Optimizer::state_bytes`), and AdamW's on the same set.
+    state_bytes: u64,
+    adamw_state_bytes: u64,
+}
+
+/// One timed optimizer: GPU µs per step (median), parameters, dispatches, state bytes.
+struct Timed {
+    us: f64,
+    params: usize,
+    dispatches: usize,
+    state_bytes: u64,
+}
+
+impl StructuredRow {
+    fn new(optimizer: &str, set: String, t: &Timed, adamw: &Timed) -> StructuredRow {
+        println!(
+            "{optimizer:6} on {set}: {:.1} us/step, {} dispatches ({:.2}x AdamW's {:.1} us), state {:.1} MB (AdamW {:.1} MB)",
+            t.us,
+            t.dispatches,
+            t.us / adamw.us,
+            adamw.us,
+            t.state_bytes as f64 / 1e6,
+            adamw.state_bytes as f64 / 1e6
+        );
+        StructuredRow {
+            optimizer: optimizer.into(),
+            set,
+            params: t.params,
+            dispatches: t.dispatches,
+            us_per_step: t.us,
+            adamw_us_per_step: adamw.us,
+            ratio_to_adamw: t.us / adamw.us,
+            state_bytes: t.state_bytes,
+            adamw_state_bytes: adamw.state_bytes,
+        }
+    }
 }
 
 /// GPU µs per step (median of `repeats`, timestamps) of `name` over `list`.
@@ -26,7 +62,7 @@ fn time_step(
     kv: &[(&str, &str)],
     list: &[(String, Vec<usize>)],
     repeats: usize,
-) -> Result<(f64, usize, usize)> {
+) -> Result<Timed> {
     let engine = fresh_engine()?;
     let specs = Router::decay_split().specs(list.iter().map(|(n, s)| (n.as_str(), s.as_slice())));
     let mut params = ParamSet::new(&engine, &specs)?;
@@ -47,21 +83,56 @@ fn time_step(
         }
         gpu.push(t.iter().map(|x| x.1).sum::<f64>());
     }
-    Ok((
-        median(gpu) / 1e3,
-        params.layout().numel(),
-        opt.dispatches_per_step(),
-    ))
+    Ok(Timed {
+        us: median(gpu) / 1e3,
+        params: params.layout().numel(),
+        dispatches: opt.dispatches_per_step(),
+        state_bytes: opt.state_bytes(),
+    })
+}
+
+/// Wall µs of a FRUGAL svd step that refreshes every basis (`update_gap` 1: sketch, QR and
+/// Rayleigh–Ritz on the host, five products per weight, two read-backs per weight), synced.
+fn time_svd_refresh(list: &[(String, Vec<usize>)], repeats: usize) -> Result<Timed> {
+    let engine = fresh_engine()?;
+    let specs = Router::decay_split().specs(list.iter().map(|(n, s)| (n.as_str(), s.as_slice())));
+    let mut params = ParamSet::new(&engine, &specs)?;
+    fill(&mut params)?;
+    let kv = [
+        ("lr", "0.001"),
+        ("density", "0.25"),
+        ("projection", "svd"),
+        ("update_gap", "1"),
+    ];
+    let mut opt = registry::create(
+        "frugal",
+        &params,
+        &kv,
+        &["no_decay"],
+        GuardConfig::default(),
+    )?;
+    opt.step(&mut params)?;
+    opt.stats()?;
+    let mut wall = Vec::new();
+    for _ in 0..repeats.min(5) {
+        params.mark_grads_written();
+        let start = std::time::Instant::now();
+        opt.step(&mut params)?;
+        opt.stats()?;
+        wall.push(start.elapsed().as_secs_f64() * 1e9);
+    }
+    Ok(Timed {
+        us: median(wall) / 1e3,
+        params: params.layout().numel(),
+        dispatches: opt.dispatches_per_step(),
+        state_bytes: opt.state_bytes(),
+    })
 }
 
 /// GPU µs per MKOR step over `list` (routed by MKOR's router: the blocks' linear layers with
 /// their biases preconditioned, embeddings plain), statistics written before every step.
 /// `inv_freq` 1 times factor steps; a huge one times steps that only precondition.
-fn time_mkor(
-    list: &[(String, Vec<usize>)],
-    repeats: usize,
-    factor_steps: bool,
-) -> Result<(f64, usize, usize)> {
+fn time_mkor(list: &[(String, Vec<usize>)], repeats: usize, factor_steps: bool) -> Result<Timed> {
     use wgopt::optim::registry::{find, Driver, Request};
     let engine = fresh_engine()?;
     let specs =
@@ -111,11 +182,12 @@ fn time_mkor(
         step(&mut opt, &mut params)?;
         gpu.push(opt.timings()?.iter().map(|x| x.1).sum::<f64>());
     }
-    Ok((
-        median(gpu) / 1e3,
-        params.layout().numel(),
-        opt.dispatches_per_step(),
-    ))
+    Ok(Timed {
+        us: median(gpu) / 1e3,
+        params: params.layout().numel(),
+        dispatches: opt.dispatches_per_step(),
+        state_bytes: opt.state_bytes(),
+    })
 }
 
 /// GPT-2's list with its Conv1D weights ([in, out]) as linear layers ([out, in]), so MKOR
@@ -149,24 +221,14 @@ fn mkor_rows(quick: bool, repeats: usize) -> Result<Vec<StructuredRow>> {
             }
             other => other?,
         };
-        let (us, params, dispatches) = timed;
-        let (adamw_us, _, _) = time_step("adamw", &lr, &list, repeats)?;
+        let adamw = time_step("adamw", &lr, &list, repeats)?;
         let what = if factor_steps {
             "factor step"
         } else {
             "precondition only"
         };
         let set = format!("{shape} without wte, {what}");
-        println!("mkor on {set}: {us:.1} us/step, {dispatches} dispatches ({:.2}x AdamW's {adamw_us:.1} us)", us / adamw_us);
-        rows.push(StructuredRow {
-            optimizer: "mkor".into(),
-            set,
-            params,
-            dispatches,
-            us_per_step: us,
-            adamw_us_per_step: adamw_us,
-            ratio_to_adamw: us / adamw_us,
-        });
+        rows.push(StructuredRow::new("mkor", set, &timed, &adamw));
     }
     Ok(rows)
 }
@@ -190,80 +252,125 @@ pub fn run(quick: bool, repeats: usize) -> Result<Vec<StructuredRow>> {
     let small = vec![("flat".to_string(), vec![1usize << 20])];
     let mfac_kv = [("lr", "0.001"), ("ngrads", "16"), ("damp", "0.0001")];
     let mut rows = Vec::new();
-    let frugal_kv = [("lr", "0.001"), ("density", "0.25")];
     let frugal_of = |p: &'static str| [("lr", "0.001"), ("density", "0.25"), ("projection", p)];
-    let (rows_kv, randk_kv, blocks_kv) =
-        (frugal_of("rows"), frugal_of("randk"), frugal_of("blocks"));
-    let cases: [Case; 7] = [
+    let projections = ["columns", "rows", "randk", "blocks", "svd"].map(frugal_of);
+    // The SVD projector's products run at a CPU adapter's GEMM speed (lavapipe: ~2% of its FMA
+    // rate, 80 s per GPT-2 step): time it on the narrow set there; its memory is measured on
+    // the full set below either way.
+    let software = fresh_engine()?.adapter().is_software;
+    let (narrow_shape, mut narrow) = gpt2_shapes(true);
+    narrow.retain(|(n, _)| n != "wte");
+    let (svd_list, svd_set) = if software && !quick {
+        (&narrow, format!("{narrow_shape} without wte"))
+    } else {
+        (&list, set.clone())
+    };
+    let mut cases: Vec<Case> = vec![
         ("adamp", &lr, &list, set.clone()),
         ("sgdp", &lr, &list, set.clone()),
-        (
-            "frugal",
-            &frugal_kv,
-            &list,
-            format!("{set}, columns, density 0.25"),
-        ),
-        (
-            "frugal",
-            &rows_kv,
-            &list,
-            format!("{set}, rows, density 0.25"),
-        ),
-        (
-            "frugal",
-            &randk_kv,
-            &list,
-            format!("{set}, randk, density 0.25"),
-        ),
-        (
-            "frugal",
-            &blocks_kv,
-            &list,
-            format!("{set}, blocks, density 0.25"),
-        ),
-        (
-            "mfac",
-            &mfac_kv,
-            &small,
-            "1M parameters, m = 16".to_string(),
-        ),
     ];
-    for (name, kv, list, set) in cases {
-        let (adamw_us, _, _) = time_step("adamw", &lr, list, repeats)?;
-        let (us, params, dispatches) = time_step(name, kv, list, repeats)?;
-        println!(
-            "{name:6} on {set}: {us:.1} us/step, {dispatches} dispatches ({:.2}x AdamW's {adamw_us:.1} us)",
-            us / adamw_us
-        );
-        rows.push(StructuredRow {
-            optimizer: name.into(),
-            set: set.clone(),
-            params,
-            dispatches,
-            us_per_step: us,
-            adamw_us_per_step: adamw_us,
-            ratio_to_adamw: us / adamw_us,
-        });
+    for kv in &projections {
+        let projection = kv[2].1;
+        let (list, set) = if projection == "svd" {
+            (svd_list, &svd_set)
+        } else {
+            (&list, &set)
+        };
+        cases.push((
+            "frugal",
+            kv,
+            list,
+            format!("{set}, {projection}, density 0.25"),
+        ));
     }
+    cases.push((
+        "mfac",
+        &mfac_kv,
+        &small,
+        "1M parameters, m = 16".to_string(),
+    ));
+    for (name, kv, list, set) in cases {
+        let adamw = time_step("adamw", &lr, list, repeats)?;
+        let timed = time_step(name, kv, list, repeats)?;
+        rows.push(StructuredRow::new(name, set, &timed, &adamw));
+    }
+    let adamw = time_step("adamw", &lr, svd_list, repeats)?;
+    let refresh = time_svd_refresh(svd_list, repeats)?;
+    let what = format!("{svd_set}, svd, density 0.25: a refresh step, wall time (host QR and Rayleigh–Ritz included)");
+    rows.push(StructuredRow::new("frugal", what, &refresh, &adamw));
     rows.extend(mkor_rows(quick, repeats)?);
     Ok(rows)
+}
+
+/// Optimizer state of FRUGAL's projections and AdamW on `list`, as allocated (built, not run).
+pub fn memory(quick: bool) -> Result<Vec<(String, u64)>> {
+    let (_, mut list) = gpt2_shapes(quick);
+    list.retain(|(n, _)| n != "wte");
+    let mut out = Vec::new();
+    let cases = ["adamw", "columns", "rows", "randk", "blocks", "svd"];
+    for case in cases {
+        let engine = fresh_engine()?;
+        let specs =
+            Router::decay_split().specs(list.iter().map(|(n, s)| (n.as_str(), s.as_slice())));
+        let params = ParamSet::new(&engine, &specs)?;
+        let (name, kv) = if case == "adamw" {
+            ("adamw", vec![("lr", "0.001")])
+        } else {
+            (
+                "frugal",
+                vec![("lr", "0.001"), ("density", "0.25"), ("projection", case)],
+            )
+        };
+        let opt = registry::create(name, &params, &kv, &["no_decay"], GuardConfig::default())?;
+        let label = if case == "adamw" {
+            "adamw".into()
+        } else {
+            format!("frugal {case}")
+        };
+        println!("state of {label}: {:.1} MB", opt.state_bytes() as f64 / 1e6);
+        out.push((label, opt.state_bytes()));
+    }
+    Ok(out)
+}
+
+/// The memory table: state bytes of each against AdamW's.
+pub fn memory_markdown(quick: bool, rows: &[(String, u64)]) -> String {
+    let (shape, _) = gpt2_shapes(quick);
+    let adamw = rows
+        .iter()
+        .find(|r| r.0 == "adamw")
+        .map_or(1, |r| r.1)
+        .max(1);
+    let mut md = format!(
+        "\n## Optimizer state on {shape} without wte (ρ = 0.25, as allocated)\n\n| optimizer | state MB | ÷ AdamW |\n|---|---|---|\n"
+    );
+    for (name, bytes) in rows {
+        md += &format!(
+            "| {name} | {:.1} | {:.3} |\n",
+            *bytes as f64 / 1e6,
+            *bytes as f64 / adamw as f64
+        );
+    }
+    md
 }
 
 pub fn markdown(rows: &[StructuredRow]) -> String {
     let mut md = String::from(
         "\n## Structured optimizers against AdamW (same parameter set, GPU time per step, guard and clip included)\n\n\
-         | optimizer | set | params | dispatches | µs/step | AdamW µs/step | ÷ AdamW |\n|---|---|---|---|---|---|---|\n",
+         | optimizer | set | params | dispatches | µs/step | AdamW µs/step | ÷ AdamW | state MB | AdamW state MB |\n|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in rows {
         md += &format!(
-            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} |\n",
+            "| {} | {} | {} | {} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} |\n",
             r.optimizer,
             r.set,
             r.params,
             r.dispatches,
             r.us_per_step,
             r.adamw_us_per_step,
-            r.ratio_to_adamw
+            r.ratio_to_adamw,
+            r.state_bytes as f64 / 1e6,
+            r.adamw_state_bytes as f64 / 1e6
         );
     }
     md

@@ -38,6 +38,10 @@ pub trait Optimizer {
     /// Dispatches the last step submitted.
     fn dispatches_per_step(&self) -> usize;
 
+    /// Bytes of GPU memory the optimizer state occupies (what a checkpoint holds: state arenas
+    /// and whole-buffer state, as allocated; scratch and per-step tables not counted).
+    fn state_bytes(&self) -> u64;
+
     /// Turns on per-dispatch GPU timestamps (needs TIMESTAMP_QUERY).
     fn enable_timing(&mut self) -> Result<()>;
 

@@ -14,7 +14,9 @@ use crate::Stepper;
 use std::fmt::Debug;
 use wgopt_reference::optim::OptimizerConfig;
 use wgopt_scheduler::arena::Arena;
-use wgopt_scheduler::{Engine, Error, GuardConfig, Kernel, Layout, ParamSet, Result, StepRecorder};
+use wgopt_scheduler::{
+    Engine, Error, GuardConfig, Kernel, Layout, ParamSet, Result, StepRecorder, StepStats,
+};
 
 /// Named values that select kernels or plans (compared, and printed in errors).
 pub type Flags = Vec<(&'static str, String)>;
@@ -248,6 +250,20 @@ pub trait Program: Sized + Send + 'static {
         Ok(())
     }
 
+    /// Whether this step may need host work between the guard and the program's dispatches
+    /// (FRUGAL's SVD refresh, every `update_gap` steps). `t` is the applied step the host
+    /// expects; it may run ahead of the GPU's count after skips the host has not read.
+    fn host_work_due(&self, _t: u64) -> bool {
+        false
+    }
+
+    /// The host work: called with the guard's stats of this step (already on the GPU, so
+    /// `applied_steps` is exact); the stepper then records [`Program::record`] in a second
+    /// submit. Only on the rare steps [`Program::host_work_due`] asks for.
+    fn host_work(&mut self, _cx: &Step<'_, Self::Config>, _stats: &StepStats) -> Result<()> {
+        Ok(())
+    }
+
     /// Writes this step's scalars and records its dispatches (after the guard's).
     fn record(&mut self, cx: &Step<'_, Self::Config>, rec: &mut StepRecorder);
 
@@ -260,6 +276,17 @@ pub trait Program: Sized + Send + 'static {
     /// as tensors `(name, buffer, shape)`.
     fn whole_buffers(&self) -> Vec<(String, &wgpu::Buffer, Vec<usize>)> {
         Vec::new()
+    }
+
+    /// Bytes of [`Program::state`] and [`Program::whole_buffers`] as allocated.
+    fn state_bytes(&self) -> u64 {
+        let arenas: u64 = self
+            .state()
+            .iter()
+            .flat_map(|(_, a)| a.chunks.iter().map(|c| c.size()))
+            .sum();
+        let whole: u64 = self.whole_buffers().iter().map(|(_, b, _)| b.size()).sum();
+        arenas + whole
     }
 
     /// Values of [`Program::COUNTERS`].

@@ -62,6 +62,9 @@ impl Counters {
     }
 }
 
+/// (engine, parameters, lr multiplier, expected applied step) of the step being recorded.
+type StepArgs<'a> = (&'a Engine, &'a ParamSet, f64, u64);
+
 /// One program and its groups.
 #[derive(Debug)]
 pub(crate) struct Part<P: Program> {
@@ -70,7 +73,7 @@ pub(crate) struct Part<P: Program> {
 }
 
 impl<P: Program> Part<P> {
-    fn record(&mut self, cx: (&Engine, &ParamSet, f64, u64), rec: &mut StepRecorder) {
+    fn record(&mut self, cx: StepArgs<'_>, rec: &mut StepRecorder) {
         let (engine, params, lr_multiplier, t) = cx;
         let step = Step {
             engine,
@@ -80,6 +83,19 @@ impl<P: Program> Part<P> {
             t,
         };
         self.program.record(&step, rec);
+    }
+
+    /// Host work with this step's guard stats; `t` becomes the GPU's exact count.
+    fn host_work(&mut self, cx: StepArgs<'_>, stats: &StepStats) -> Result<()> {
+        let (engine, params, lr_multiplier, _) = cx;
+        let step = Step {
+            engine,
+            params,
+            groups: &self.groups,
+            lr_multiplier,
+            t: stats.applied_steps as u64,
+        };
+        self.program.host_work(&step, stats)
     }
 
     /// Replaces one group's config; flags that chose kernels and plans must stay.
@@ -417,14 +433,48 @@ impl<A: Program, B: Program> Optimizer for Stepper<A, B> {
         rec.take_copies(params);
         self.guard.record(rec);
         let cx = (&self.engine, &*params, lr_multiplier, t);
+        let host_work = self.first.program.host_work_due(t)
+            || self
+                .second
+                .as_ref()
+                .is_some_and(|p| p.program.host_work_due(t));
+        let synced = if host_work {
+            // The guard (and the gradient copies) first, so the host work sees this step's
+            // gradients and the GPU's exact step count.
+            rec.submit(&self.engine)?;
+            let s = self.guard.read_stats(&self.engine)?;
+            self.first.host_work(cx, &s)?;
+            if let Some(p) = &mut self.second {
+                p.host_work(cx, &s)?;
+            }
+            Some(s)
+        } else {
+            None
+        };
+        let cx = match synced {
+            Some(s) if s.found_inf == 0 => (cx.0, cx.1, cx.2, s.applied_steps as u64),
+            _ => cx,
+        };
         self.first.record(cx, rec);
         if let Some(p) = &mut self.second {
             p.record(cx, rec);
         }
         rec.submit(&self.engine)?;
         self.counters.iteration += 1;
-        self.counters.expected_applied += 1;
+        match synced {
+            // The stats already count this step.
+            Some(s) => self.counters.sync(&s),
+            None => self.counters.expected_applied += 1,
+        }
         Ok(())
+    }
+
+    fn state_bytes(&self) -> u64 {
+        let mut bytes = self.first.program.state_bytes();
+        if let Some(p) = &self.second {
+            bytes += p.program.state_bytes();
+        }
+        bytes
     }
 
     fn stats(&mut self) -> Result<StepStats> {

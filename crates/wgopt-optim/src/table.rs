@@ -240,7 +240,7 @@ pub static OPTIMIZERS: &[Entry] = &[
     },
     Entry {
         name: "frugal",
-        about: "FRUGAL: AdamW on a random column subset per matrix, signSGD elsewhere",
+        about: "FRUGAL: AdamW on a state-full subspace per matrix (columns, rows, randk, blocks or svd), signSGD elsewhere",
         router: decay_split,
         recommended: baseline_lr,
         source: BASELINE,

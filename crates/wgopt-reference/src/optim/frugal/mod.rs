@@ -16,6 +16,8 @@
 //!   `philox4x32_10((s, 0, π, 0x46524742), seed)[0]` is among the round(ρ·#tensors) smallest
 //!   of the 2-D tensors of its group (`peers`); upstream's block order 'random'.
 
+pub mod svd;
+
 use crate::random::{key, philox4x32_10};
 use crate::{check_len, RefError};
 use serde::{Deserialize, Serialize};
@@ -40,6 +42,9 @@ pub enum Projection {
     Randk,
     /// round(ρ·#tensors) whole tensors of the group (BAdam-like).
     Blocks,
+    /// The top-r singular subspace of the gradient, r = round(ρ·min(rows, cols)) (GaLore-like,
+    /// [`svd`]); state stored compactly in the projected coordinates.
+    Svd,
 }
 
 impl Projection {
@@ -50,6 +55,7 @@ impl Projection {
             Projection::Rows => 1,
             Projection::Randk => 2,
             Projection::Blocks => 3,
+            Projection::Svd => 4,
         }
     }
 }
@@ -147,7 +153,7 @@ impl FrugalConfig {
             Projection::Columns => shape[1],
             Projection::Rows => shape[0],
             Projection::Randk => shape[0] * shape[1],
-            Projection::Blocks => 1,
+            Projection::Blocks | Projection::Svd => 1,
         }
     }
 
@@ -155,6 +161,7 @@ impl FrugalConfig {
     pub fn active_units(&self, shape: &[usize], peers: usize) -> usize {
         match self.projection {
             Projection::Blocks => (peers as f64 * self.density).round_ties_even() as usize,
+            Projection::Svd => svd::SvdShape::new(self, shape).r,
             _ => self.active_columns(self.units(shape)),
         }
     }
@@ -165,7 +172,7 @@ impl FrugalConfig {
             Projection::Columns => e % n_cols,
             Projection::Rows => e / n_cols,
             Projection::Randk => e,
-            Projection::Blocks => 0,
+            Projection::Blocks | Projection::Svd => 0,
         }
     }
 }
@@ -234,6 +241,7 @@ pub fn select_units(
                 .map(|e| randk_position(cfg.seed, slot, period, n as u32, e) < k)
                 .collect()
         }
+        Projection::Svd => vec![true],
         Projection::Blocks => {
             let pool: Vec<u32> = if peers.is_empty() {
                 vec![slot]
@@ -276,6 +284,8 @@ pub struct FrugalState {
     /// Blocks: the slots of the 2-D tensors of this tensor's group, this one included (set by
     /// whoever knows the layout; empty means the tensor is its own pool).
     pub peers: Vec<u32>,
+    /// SVD projector: the basis W (d×r) of the current period.
+    pub basis: Vec<f32>,
 }
 
 impl FrugalState {
@@ -286,6 +296,17 @@ impl FrugalState {
             exp_avg_sq: vec![0.0; len],
             mask: Vec::new(),
             peers: Vec::new(),
+            basis: Vec::new(),
+        }
+    }
+
+    /// The state of a parameter of `shape`: compact (projected coordinates) for a 2-D weight
+    /// under the SVD projector, parameter-sized otherwise.
+    pub fn for_shape(cfg: &FrugalConfig, shape: &[usize]) -> Self {
+        if shape.len() == 2 && cfg.projection == Projection::Svd {
+            FrugalState::new(svd::SvdShape::new(cfg, shape).low_len())
+        } else {
+            FrugalState::new(shape.iter().product())
         }
     }
 }
@@ -302,6 +323,9 @@ pub fn step(
     st: &mut FrugalState,
 ) -> Result<(), RefError> {
     check_len("grad", p.len(), g.len())?;
+    if shape.len() == 2 && cfg.projection == Projection::Svd {
+        return svd::step(cfg, lr, slot, shape, p, g, st);
+    }
     check_len("exp_avg", p.len(), st.exp_avg.len())?;
     check_len("exp_avg_sq", p.len(), st.exp_avg_sq.len())?;
     st.step += 1;
@@ -365,7 +389,7 @@ impl crate::optim::PerTensor for FrugalConfig {
     type State = (u32, FrugalState);
 
     fn new_state(&self, shape: &[usize], slot: usize) -> Self::State {
-        (slot as u32, FrugalState::new(shape.iter().product()))
+        (slot as u32, FrugalState::for_shape(self, shape))
     }
 
     fn new_state_among(
@@ -374,7 +398,7 @@ impl crate::optim::PerTensor for FrugalConfig {
         slot: usize,
         peers: &[(usize, &[usize])],
     ) -> Self::State {
-        let mut st = FrugalState::new(shape.iter().product());
+        let mut st = FrugalState::for_shape(self, shape);
         st.peers = block_peers(peers);
         (slot as u32, st)
     }
