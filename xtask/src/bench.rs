@@ -167,6 +167,28 @@ struct Report {
     sketch: Vec<crate::bench_sketch::SketchRow>,
 }
 
+/// Median GPU ns of each dispatch (by position) of what `record` records.
+pub(crate) fn time_dispatches(
+    engine: &Engine,
+    rec: &mut StepRecorder,
+    repeats: usize,
+    record: impl Fn(&mut StepRecorder),
+) -> Result<Vec<f64>> {
+    let mut runs: Vec<Vec<f64>> = Vec::new();
+    for i in 0..repeats + 1 {
+        record(rec);
+        rec.submit(engine)?;
+        let t: Vec<f64> = rec.read_timings(engine)?.iter().map(|x| x.1).collect();
+        if i > 0 {
+            runs.push(t);
+        }
+    }
+    let n = runs.first().map_or(0, Vec::len);
+    Ok((0..n)
+        .map(|d| median(runs.iter().map(|r| r[d]).collect()))
+        .collect())
+}
+
 pub(crate) fn time_recorder(
     engine: &Engine,
     rec: &mut StepRecorder,
@@ -333,7 +355,7 @@ fn calibrate(engine: &Engine, copy_n: usize, quick: bool, repeats: usize) -> Res
     rec.enable_timing(engine, 1)?;
     let copy_ns = time_recorder(engine, &mut rec, repeats, |r| copy.record(r))?;
     let copy_gbps = copy.bytes as f64 / copy_ns;
-    let fma = FmaBench::new(engine, if quick { 256 } else { 2048 }, 4096);
+    let fma = FmaBench::new(engine, if quick { 256 } else { 2048 }, 512);
     let fma_ns = time_recorder(engine, &mut rec, repeats, |r| fma.record(r))?;
     let calibration = Calibration {
         copy_floats: copy_n,
@@ -388,10 +410,16 @@ pub fn run(quick: bool, only: &[String], sections: &[Section]) -> Result<()> {
     } else {
         &[1 << 20, 16 << 20, 64 << 20]
     };
-    println!(
-        "bench-gpu on {} ({repeats} repeats, median)",
-        engine.adapter()
+    let adapter = format!(
+        "{}; shaders {}",
+        engine.adapter(),
+        if engine.checked_shaders() {
+            "with wgpu's runtime checks (WGOPT_CHECKED_SHADERS=1)"
+        } else {
+            "unchecked (the default)"
+        }
     );
+    println!("bench-gpu on {adapter} ({repeats} repeats, median)");
     // As large as the biggest optimizer run, within one storage binding.
     let copy_n = (*sizes.last().unwrap_or(&(1 << 20))).min(engine.chunk_bytes() as usize / 4);
     let calibration = calibrate(&engine, copy_n, quick, repeats)?;
@@ -431,7 +459,7 @@ pub fn run(quick: bool, only: &[String], sections: &[Section]) -> Result<()> {
         .transpose()?
         .unwrap_or_default();
     write_report(&Report {
-        adapter: engine.adapter().to_string(),
+        adapter,
         quick,
         repeats,
         calibration,

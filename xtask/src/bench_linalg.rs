@@ -2,7 +2,7 @@
 //! matrices, NS5 over a GPT-2-small Muon parameter set (f32, f16, and ROOT's quantile + clamp),
 //! each as a ratio to the same run's FMA kernel.
 
-use crate::bench::{fresh_engine, time_recorder};
+use crate::bench::{fresh_engine, time_dispatches, time_recorder};
 use anyhow::Result;
 use serde::Serialize;
 use wgopt::reference::linalg::{NsSchedule, Precision};
@@ -149,16 +149,57 @@ fn square(n: u32, repeats: usize, fma_gflops: f64) -> Result<Vec<LinalgRow>> {
             ..NewtonSchulzSpec::new(n, n, &muon, (&x, &[0]), (&d, &[0]))
         };
         let plan = NewtonSchulzPlan::new(engine, &spec)?;
-        let ns = time_recorder(engine, &mut rec, repeats.min(3), |r| plan.record(r))?;
+        let parts = time_dispatches(engine, &mut rec, repeats.min(3), |r| plan.record(r))?;
         rows.push(linalg_row(
             label,
             format!("{n}x{n}"),
             plan.flops(),
-            ns,
+            parts.iter().sum(),
             fma_gflops,
         ));
+        rows.extend(ns_parts(label, n, &parts, fma_gflops));
     }
     Ok(rows)
+}
+
+/// Where an NS5 run's time goes (per-dispatch timestamps inside the plan): the normalisation,
+/// then per step the Gram, the polynomial (symmetric) and the update; each part's FLOPs on the
+/// same accounting as `NewtonSchulzPlan::flops` (n³, n³, 2n³ per step for n×n).
+fn ns_parts(label: &str, n: u32, parts: &[f64], fma_gflops: f64) -> Vec<LinalgRow> {
+    let cube = (n as f64).powi(3);
+    let steps = parts.len().saturating_sub(1) / 3;
+    let sum = |k: usize| (0..steps).map(|s| parts[1 + 3 * s + k]).sum::<f64>();
+    let s = steps as f64;
+    vec![
+        linalg_row(
+            &format!("{label} · normalize"),
+            format!("{n}x{n}"),
+            2.0 * (n as f64).powi(2),
+            parts.first().copied().unwrap_or(0.0),
+            fma_gflops,
+        ),
+        linalg_row(
+            &format!("{label} · {steps} Gram"),
+            format!("{n}x{n}"),
+            s * cube,
+            sum(0),
+            fma_gflops,
+        ),
+        linalg_row(
+            &format!("{label} · {steps} polynomial (symmetric)"),
+            format!("{n}x{n}"),
+            s * cube,
+            sum(1),
+            fma_gflops,
+        ),
+        linalg_row(
+            &format!("{label} · {steps} update GEMM"),
+            format!("{n}x{n}"),
+            2.0 * s * cube,
+            sum(2),
+            fma_gflops,
+        ),
+    ]
 }
 
 /// One shape of the GPT-2 set: (rows, cols, input, output, offsets of its 12 matrices).

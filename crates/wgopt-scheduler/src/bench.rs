@@ -101,7 +101,8 @@ impl FmaBench {
         FmaBench {
             dispatch: engine.dispatch(&FMA, &[], &[&out, &params], [workgroups, 1, 1]),
             out,
-            flops: invocations as f64 * iterations as f64 * 32.0,
+            // 4 unrolled rounds × 8 chains × 4 lanes × 2 FLOPs per iteration.
+            flops: invocations as f64 * iterations as f64 * 256.0,
         }
     }
 

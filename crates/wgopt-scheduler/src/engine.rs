@@ -38,6 +38,15 @@ pub struct EngineOptions {
     /// another library handed this device expects (burn's runtime compiles for the adapter's
     /// features, e.g. 64-bit integers).
     pub all_adapter_features: bool,
+    /// Compile every kernel with wgpu's runtime checks (bounds clamping, loop bounding,
+    /// zeroed workgroup memory); `None` reads `WGOPT_CHECKED_SHADERS` (`1` turns them on).
+    /// Off by default: kernels are created unchecked (see [`crate::kernel::Kernel::checked`]).
+    pub checked_shaders: Option<bool>,
+}
+
+/// Whether `WGOPT_CHECKED_SHADERS` asks for wgpu's runtime checks in every shader.
+pub fn checked_shaders_from_env() -> bool {
+    std::env::var("WGOPT_CHECKED_SHADERS").is_ok_and(|v| v != "0" && !v.is_empty())
 }
 
 /// Facts about the adapter behind an engine.
@@ -113,6 +122,8 @@ pub(crate) struct Inner {
     pub uncaptured: Arc<Mutex<Option<String>>>,
     /// Kernel tuning (loaded from the adapter's cache file, else defaults).
     pub tuning: Mutex<crate::tuning::Tuning>,
+    /// Every kernel keeps wgpu's runtime checks ([`EngineOptions::checked_shaders`]).
+    pub checked_shaders: bool,
 }
 
 /// A GPU device with wgopt's caches.
@@ -355,6 +366,9 @@ impl Engine {
             }
         }));
         let tuning = crate::tuning::load(&summary).unwrap_or_default();
+        let checked_shaders = options
+            .checked_shaders
+            .unwrap_or_else(checked_shaders_from_env);
         Engine {
             inner: Arc::new(Inner {
                 origin,
@@ -366,8 +380,15 @@ impl Engine {
                 counters: ObjectCounters::default(),
                 uncaptured,
                 tuning: Mutex::new(tuning),
+                checked_shaders,
             }),
         }
+    }
+
+    /// Whether every kernel is compiled with wgpu's runtime checks (debugging: set
+    /// `WGOPT_CHECKED_SHADERS=1` or [`EngineOptions::checked_shaders`]).
+    pub fn checked_shaders(&self) -> bool {
+        self.inner.checked_shaders
     }
 
     /// Takes the first uncaught wgpu error since the last call, as [`Error::Device`].

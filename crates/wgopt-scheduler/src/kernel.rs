@@ -79,6 +79,14 @@ pub struct Kernel {
     /// Storage types `(StoreIn, StoreOut)` of the linear-algebra kernels: a two-line prelude
     /// aliases them, so one source serves f32 and f16.
     pub storage: Option<(Precision, Precision)>,
+    /// Keep wgpu's runtime checks (bounds clamping, loop bounding) for this kernel even when
+    /// the engine compiles unchecked. Kernels are unchecked by default: each one's indexing is
+    /// proven by its parity test on awkward sizes, run in CI both unchecked and with
+    /// `WGOPT_CHECKED_SHADERS=1`, and its loops are bounded by sizes from its uniforms.
+    pub checked: bool,
+    /// The kernel writes every workgroup-memory word before reading it, so wgpu need not zero
+    /// workgroup memory at its start (the GEMM tile core).
+    pub writes_shared_first: bool,
 }
 
 impl Kernel {
@@ -94,6 +102,24 @@ impl Kernel {
             twins: &[],
             gpu_only: &[],
             storage: None,
+            checked: false,
+            writes_shared_first: false,
+        }
+    }
+
+    /// Keeps wgpu's runtime checks for this kernel (see [`Kernel::checked`]).
+    pub const fn checked(self) -> Kernel {
+        Kernel {
+            checked: true,
+            ..self
+        }
+    }
+
+    /// Skips the zeroing of workgroup memory (see [`Kernel::writes_shared_first`]).
+    pub const fn writes_shared_first(self) -> Kernel {
+        Kernel {
+            writes_shared_first: true,
+            ..self
         }
     }
 

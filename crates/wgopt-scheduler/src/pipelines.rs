@@ -1,5 +1,7 @@
 //! Pipeline cache: one compute pipeline per (kernel, override constants), and one shader module
 //! and bind-group layout per kernel, created on first use and reused for the engine's lifetime.
+//! Modules are created without wgpu's runtime checks unless the engine or the kernel asks for
+//! them ([`crate::Engine::checked_shaders`], [`crate::kernel::Kernel::checked`]).
 
 use crate::kernel::{Access, Kernel, Precision};
 use crate::recorder::Dispatch;
@@ -57,10 +59,26 @@ impl Engine {
             .expect("module cache lock")
             .entry(kernel.key())
             .or_insert_with(|| {
-                let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
+                let descriptor = wgpu::ShaderModuleDescriptor {
                     label: Some(kernel.label()),
                     source: wgpu::ShaderSource::Wgsl(kernel.source().into()),
-                });
+                };
+                let module = if self.checked_shaders() || kernel.checked {
+                    device.create_shader_module(descriptor)
+                } else {
+                    // SAFETY: wgopt's own kernels, not user input. Each one's indexing is
+                    // proven in bounds by its parity test on awkward sizes (the suite runs in
+                    // CI both this way and with WGOPT_CHECKED_SHADERS=1), host code checks
+                    // every binding's size against the shapes before it dispatches, and every
+                    // loop is bounded by sizes from the kernel's uniforms (FRUGAL's randk
+                    // cycle-walk follows one orbit of a bijection, so it ends).
+                    unsafe {
+                        device.create_shader_module_trusted(
+                            descriptor,
+                            wgpu::ShaderRuntimeChecks::unchecked(),
+                        )
+                    }
+                };
                 let layout = device.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
                     label: Some(kernel.label()),
                     entries: &layout_entries(kernel.bindings),
@@ -100,7 +118,8 @@ impl Engine {
             entry_point: Some("main"),
             compilation_options: wgpu::PipelineCompilationOptions {
                 constants,
-                zero_initialize_workgroup_memory: true,
+                zero_initialize_workgroup_memory: self.checked_shaders()
+                    || !kernel.writes_shared_first,
             },
             cache: None,
         });

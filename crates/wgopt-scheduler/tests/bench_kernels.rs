@@ -45,16 +45,17 @@ fn fma_kernel_matches_cpu_chain() {
         let mut lanes = [0f32; 4];
         for (lane, s) in starts.iter().enumerate() {
             let mut sum = 0.0;
-            for off in [0.0f32, 0.5, 0.25, 0.75] {
+            for off in [0.0f32, 0.5, 0.25, 0.75, 0.125, 0.375, 0.625, 0.875] {
                 let mut x = s + off;
-                for _ in 0..iters {
+                // Four FMAs per iteration (the kernel's unrolled body).
+                for _ in 0..4 * iters {
                     x = x.mul_add(0.9999, 1e-4);
                 }
                 sum += x;
             }
             lanes[lane] = sum;
         }
-        // rtol 1e-5: WGSL lets fma() be evaluated unfused, and the four chains are summed in
+        // rtol 1e-5: WGSL lets fma() be evaluated unfused, and the eight chains are summed in
         // an order the compiler may change.
         for l in 0..4 {
             let got = out[gid * 4 + l];

@@ -21,7 +21,9 @@ macro_rules! product_kernel {
         #[doc = $doc]
         pub static $name: Kernel = Kernel::new(wgsl!($file), &[&TILE_CORE], PRODUCT_BINDINGS)
             .twins(PRODUCT_TWINS)
-            .storage(Precision::$input, Precision::$output);
+            .storage(Precision::$input, Precision::$output)
+            // The tile core stores all 64·TILE_K entries of both tiles before each barrier.
+            .writes_shared_first();
     };
 }
 

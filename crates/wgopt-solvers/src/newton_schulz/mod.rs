@@ -4,8 +4,9 @@
 //! Shaders (a documented mapping: Newton–Schulz is composed from the linear-algebra kernels,
 //! it has no file of its own): `linalg/frobenius_normalize.wgsl` ([`normalize`]: X₀ = X /
 //! (factor·‖X‖_F + 1e-7), with ROOT's clamp fused in), then per step `linalg/gram.wgsl` (G =
-//! XXᵀ on the short side), `linalg/gemm.wgsl` (B = c·G² + b·G) and `linalg/gemm.wgsl` again
-//! (X' = B·X + a·X, or X·B + a·X for tall X): no transposes ([`plan`]). [`batch`] groups any
+//! XXᵀ on the short side), `linalg/gram.wgsl` again (B = c·G·Gᵀ + b·G = c·G² + b·G, since G is
+//! symmetric: half the tiles) and `linalg/gemm.wgsl` (X' = B·X + a·X, or X·B + a·X for tall
+//! X) ([`plan`]). [`batch`] groups any
 //! list of matrices by shape, one plan per shape, one submit ([`orthogonalize`]).
 
 pub mod batch;

@@ -257,14 +257,20 @@ impl NewtonSchulzPlan {
                 &gram_offsets,
             )
         };
-        // B = c·G·G + b·G
-        let poly = product(
-            (short, short, short),
-            (c, b),
-            (&x.gram, &x.gram, Some(&x.gram)),
-            &x.poly,
-            &poly_offsets,
-        );
+        // B = c·G·G + b·G, through the symmetric kernel: G is symmetric (the Gram kernel
+        // mirrors it bit for bit), so G·G = G·Gᵀ and B is symmetric too — one triangle of
+        // tiles computed and mirrored, the same products in the same order as a full GEMM.
+        let poly = MatmulSpec {
+            trans_a: false,
+            trans_b: true,
+            ..product(
+                (short, short, short),
+                (c, b),
+                (&x.gram, &x.gram, Some(&x.gram)),
+                &x.poly,
+                &poly_offsets,
+            )
+        };
         // X' = B·X + a·X (wide) or X·B + a·X (tall)
         let (ua, ub, uk) = if tall {
             (cur, &x.poly, s.cols)
@@ -280,7 +286,7 @@ impl NewtonSchulzPlan {
         );
         Ok([
             Matmul::gram_with(engine, &gram, inner)?,
-            Matmul::gemm_with(engine, &poly, inner)?,
+            Matmul::gram_with(engine, &poly, inner)?,
             Matmul::gemm_with(engine, &update, out_storage)?,
         ])
     }
@@ -295,11 +301,13 @@ impl NewtonSchulzPlan {
         }
     }
 
-    /// Useful FLOPs per run (the Gram counted at the half it computes).
+    /// Useful FLOPs per run, both symmetric products counted at the half they compute: per
+    /// step (short side m, long side n) m²n for the Gram, m³ for the polynomial (2m³ when it
+    /// was a full GEMM) and 2m²n for the update.
     pub fn flops(&self) -> f64 {
         self.steps
             .iter()
-            .map(|[g, p, u]| g.flops() / 2.0 + p.flops() + u.flops())
+            .map(|[g, p, u]| g.flops() / 2.0 + p.flops() / 2.0 + u.flops())
             .sum()
     }
 }
