@@ -260,163 +260,254 @@ pub(super) fn place_low(engine: &Engine, host: &mut [FrugalParam]) -> Result<Vec
     Ok(pages)
 }
 
+/// The projected weights: (table row, layout slot) of each row that uses the projector.
+fn members(cx: &Build<'_, FrugalConfig>, host: &[FrugalParam]) -> Vec<(usize, usize)> {
+    cx.groups
+        .slots()
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| is_projected(&host[*k]))
+        .map(|(k, &i)| (k, i))
+        .collect()
+}
+
+/// The shape of a projected weight; refuses one split over chunks or of rank 0.
+fn weight_shape(cx: &Build<'_, FrugalConfig>, i: usize) -> Result<SvdShape> {
+    let slot = &cx.layout().slots[i];
+    if slot.is_split() {
+        return Err(Error::InvalidInput(format!(
+            "FRUGAL's svd projector needs {} in one chunk ({} elements span {} chunks)",
+            slot.name,
+            slot.len,
+            slot.pieces.len()
+        )));
+    }
+    let cfg = cx.groups.config(slot.group);
+    let s = SvdShape::new(cfg, &slot.shape);
+    if s.r == 0 {
+        return Err(Error::InvalidHyperparameter(format!(
+            "FRUGAL svd: density {} gives rank 0 for {} ({}×{}); use a larger density or \
+             another projection",
+            cfg.density, slot.name, s.rows, s.cols
+        )));
+    }
+    Ok(s)
+}
+
+/// The shared buffers' sizes over every projected weight.
+fn measure(
+    cx: &Build<'_, FrugalConfig>,
+    (host, pages): (&[FrugalParam], &[u32]),
+    members: &[(usize, usize)],
+) -> Result<Sizes> {
+    let mut sizes = Sizes::default();
+    for &(k, i) in members {
+        let s = weight_shape(cx, i)?;
+        let page = pages[k] as usize;
+        if sizes.low.len() <= page {
+            sizes.low.resize(page + 1, 0);
+        }
+        sizes.low[page] = sizes.low[page].max(host[k].col_base as usize + 2 * s.low_len());
+        sizes.basis += s.d * s.r;
+        sizes.omega = sizes.omega.max(s.d * s.k);
+        sizes.y = sizes.y.max(s.other * s.k);
+        sizes.delta = sizes.delta.max(2 * cx.layout().slots[i].len);
+    }
+    Ok(sizes)
+}
+
+/// Every buffer the plan owns.
+struct Buffers {
+    low: Vec<wgpu::Buffer>,
+    basis: wgpu::Buffer,
+    omega: wgpu::Buffer,
+    y: wgpu::Buffer,
+    z: wgpu::Buffer,
+    delta: wgpu::Buffer,
+}
+
+impl Buffers {
+    fn new(engine: &Engine, sizes: &Sizes) -> Result<Buffers> {
+        Ok(Buffers {
+            low: sizes
+                .low
+                .iter()
+                .map(|&n| storage(engine, "frugal svd low", n))
+                .collect::<Result<Vec<_>>>()?,
+            basis: storage(engine, "frugal svd basis", sizes.basis)?,
+            omega: storage(engine, "frugal svd probes", sizes.omega)?,
+            y: storage(engine, "frugal svd sketch y", sizes.y)?,
+            z: storage(engine, "frugal svd sketch z", 2 * sizes.omega)?,
+            delta: storage(engine, "frugal svd lift", sizes.delta)?,
+        })
+    }
+
+    fn shared<'a>(&'a self, grad: &'a wgpu::Buffer, page: usize) -> Shared<'a> {
+        Shared {
+            grad,
+            low: &self.low[page],
+            basis: &self.basis,
+            omega: &self.omega,
+            y: &self.y,
+            z: &self.z,
+            delta: &self.delta,
+        }
+    }
+}
+
+/// The AdamW blocks of one weight's projected coordinates (absolute in its page).
+fn low_blocks(q: &FrugalParam, k: usize, len: usize) -> impl Iterator<Item = ElementBlock> + '_ {
+    (0..len)
+        .step_by(crate::blocks::ELEMENT_BLOCK)
+        .map(move |b| ElementBlock {
+            start: q.col_base + b as u32,
+            end: q.col_base + (b + crate::blocks::ELEMENT_BLOCK).min(len) as u32,
+            first_elem: b as u32,
+            param: k as u32,
+        })
+}
+
+/// What building one weight needs beside its row and slot.
+struct WeightCx<'a> {
+    cx: &'a Build<'a, FrugalConfig>,
+    table: &'a ParamTable<FrugalParam>,
+    bufs: &'a Buffers,
+    rule: f64,
+}
+
+impl WeightCx<'_> {
+    /// Weight `(k, i)` (table row, slot) on `page`, its basis at `basis_off`; the apply
+    /// kernel's block list goes to `keep`.
+    fn build(
+        &self,
+        (k, i, page): (usize, usize, usize),
+        q: &FrugalParam,
+        basis_off: u32,
+        keep: &mut Vec<wgpu::Buffer>,
+    ) -> Result<Weight> {
+        let (engine, layout) = (self.cx.engine, self.cx.layout());
+        let s = weight_shape(self.cx, i)?;
+        let piece = &layout.slots[i].pieces[0];
+        let (param, grad) = (
+            &self.cx.params.param_arena().chunks[piece.chunk],
+            &self.cx.params.grad_arena().chunks[piece.chunk],
+        );
+        let buf = self.bufs.shared(grad, page);
+        let (project, lift, sketch) =
+            products(engine, &s, (piece.offset as u32, basis_off), q, &buf)?;
+        let mine: Vec<ElementBlock> = element_blocks(layout, &[i])[piece.chunk]
+            .iter()
+            .map(|b| ElementBlock {
+                param: k as u32,
+                ..*b
+            })
+            .collect();
+        let blocks = engine.upload(
+            "frugal svd apply blocks",
+            bytemuck::cast_slice(&mine),
+            wgpu::BufferUsages::STORAGE,
+        );
+        let bound = [
+            &blocks,
+            self.table.buffer(),
+            self.cx.stats,
+            param,
+            grad,
+            &self.bufs.delta,
+        ];
+        let apply = engine.dispatch(
+            &APPLY,
+            &[("RULE", self.rule)],
+            &bound,
+            grid(engine, mine.len() as u32),
+        );
+        keep.push(blocks);
+        Ok(Weight {
+            slot: i,
+            shape: s,
+            basis_off,
+            project,
+            lift,
+            apply,
+            sketch,
+        })
+    }
+}
+
+/// One AdamW pass per page of projected coordinates.
+fn adam_passes(
+    cx: &Build<'_, FrugalConfig>,
+    table: &ParamTable<FrugalParam>,
+    (low, per_page): (&[wgpu::Buffer], &[Vec<ElementBlock>]),
+    state: (&wgpu::Buffer, &wgpu::Buffer),
+    keep: &mut Vec<wgpu::Buffer>,
+) -> Vec<Dispatch> {
+    let engine = cx.engine;
+    let mut out = Vec::new();
+    for (page, blocks) in per_page.iter().enumerate() {
+        if blocks.is_empty() {
+            continue;
+        }
+        let list = engine.upload(
+            "frugal svd adam blocks",
+            bytemuck::cast_slice(blocks),
+            wgpu::BufferUsages::STORAGE,
+        );
+        let bound = [
+            &list,
+            table.buffer(),
+            cx.stats,
+            &low[page],
+            state.0,
+            state.1,
+        ];
+        out.push(engine.dispatch(&ADAM, &[], &bound, grid(engine, blocks.len() as u32)));
+        keep.push(list);
+    }
+    out
+}
+
 impl SvdPlan {
-    /// The plan over the table rows with `mode` 4 (`table[k]` describes `slots[k]`); their
-    /// `col_base`/`n_units` already place each weight's [P(G) | U] pair.
+    /// The plan over the table rows that use the projector (`table[k]` describes
+    /// `slots[k]`); `place_low` already placed each weight's [P(G) | U] pair on its page.
     pub(super) fn new(
         cx: &Build<'_, FrugalConfig>,
         table: &ParamTable<FrugalParam>,
         (host, pages): (&[FrugalParam], &[u32]),
         state: (&wgpu::Buffer, &wgpu::Buffer),
     ) -> Result<SvdPlan> {
-        let (engine, layout) = (cx.engine, cx.layout());
         let cfg = cx
             .groups
             .configs()
             .first()
             .map_or(FrugalConfig::default(), |c| **c);
-        let members: Vec<(usize, usize)> = cx
-            .groups
-            .slots()
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| is_projected(&host[*k]))
-            .map(|(k, &i)| (k, i))
-            .collect();
-        let mut sizes = Sizes::default();
-        for &(k, i) in &members {
-            let slot = &layout.slots[i];
-            if slot.is_split() {
-                return Err(Error::InvalidInput(format!(
-                    "FRUGAL's svd projector needs {} in one chunk ({} elements span {} chunks)",
-                    slot.name,
-                    slot.len,
-                    slot.pieces.len()
-                )));
-            }
-            let s = SvdShape::new(cx.groups.config(slot.group), &slot.shape);
-            if s.r == 0 {
-                return Err(Error::InvalidHyperparameter(format!(
-                    "FRUGAL svd: density {} gives rank 0 for {} ({}×{}); use a larger density or \
-                     another projection",
-                    cx.groups.config(slot.group).density,
-                    slot.name,
-                    s.rows,
-                    s.cols
-                )));
-            }
-            let page = pages[k] as usize;
-            if sizes.low.len() <= page {
-                sizes.low.resize(page + 1, 0);
-            }
-            sizes.low[page] = sizes.low[page].max(host[k].col_base as usize + 2 * s.low_len());
-            sizes.basis += s.d * s.r;
-            sizes.omega = sizes.omega.max(s.d * s.k);
-            sizes.y = sizes.y.max(s.other * s.k);
-            sizes.delta = sizes.delta.max(2 * slot.len);
-        }
-        let low = sizes
-            .low
-            .iter()
-            .map(|&n| storage(engine, "frugal svd low", n))
-            .collect::<Result<Vec<_>>>()?;
-        let basis = storage(engine, "frugal svd basis", sizes.basis)?;
-        let omega = storage(engine, "frugal svd probes", sizes.omega)?;
-        let y = storage(engine, "frugal svd sketch y", sizes.y)?;
-        let z = storage(engine, "frugal svd sketch z", 2 * sizes.omega)?;
-        let delta = storage(engine, "frugal svd lift", sizes.delta)?;
-        let rule = cfg.inactive_update_rule.code() as f64;
-        let mut weights = Vec::with_capacity(members.len());
-        let mut keep = Vec::new();
-        let mut low_blocks = vec![Vec::new(); low.len()];
+        let members = members(cx, host);
+        let bufs = Buffers::new(cx.engine, &measure(cx, (host, pages), &members)?)?;
+        let wcx = WeightCx {
+            cx,
+            table,
+            bufs: &bufs,
+            rule: cfg.inactive_update_rule.code() as f64,
+        };
+        let (mut weights, mut keep) = (Vec::with_capacity(members.len()), Vec::new());
+        let mut per_page = vec![Vec::new(); bufs.low.len()];
         let mut basis_off = 0u32;
         for &(k, i) in &members {
-            let slot = &layout.slots[i];
-            let s = SvdShape::new(cx.groups.config(slot.group), &slot.shape);
-            let q = &host[k];
-            let piece = &slot.pieces[0];
             let page = pages[k] as usize;
-            let buf = Shared {
-                grad: &cx.params.grad_arena().chunks[piece.chunk],
-                low: &low[page],
-                basis: &basis,
-                omega: &omega,
-                y: &y,
-                z: &z,
-                delta: &delta,
-            };
-            let (project, lift, sketch) =
-                products(engine, &s, (piece.offset as u32, basis_off), q, &buf)?;
-            for b in (0..s.low_len()).step_by(crate::blocks::ELEMENT_BLOCK) {
-                low_blocks[page].push(ElementBlock {
-                    start: q.col_base + b as u32,
-                    end: q.col_base + (b + crate::blocks::ELEMENT_BLOCK).min(s.low_len()) as u32,
-                    first_elem: b as u32,
-                    param: k as u32,
-                });
-            }
-            let mine: Vec<ElementBlock> = element_blocks(layout, &[i])[piece.chunk]
-                .iter()
-                .map(|b| ElementBlock {
-                    param: k as u32,
-                    ..*b
-                })
-                .collect();
-            let blocks = engine.upload(
-                "frugal svd apply blocks",
-                bytemuck::cast_slice(&mine),
-                wgpu::BufferUsages::STORAGE,
-            );
-            let apply = engine.dispatch(
-                &APPLY,
-                &[("RULE", rule)],
-                &[
-                    &blocks,
-                    table.buffer(),
-                    cx.stats,
-                    &cx.params.param_arena().chunks[piece.chunk],
-                    &cx.params.grad_arena().chunks[piece.chunk],
-                    &delta,
-                ],
-                grid(engine, mine.len() as u32),
-            );
-            keep.push(blocks);
-            weights.push(Weight {
-                slot: i,
-                shape: s,
-                basis_off,
-                project,
-                lift,
-                apply,
-                sketch,
-            });
-            basis_off += (s.d * s.r) as u32;
+            let w = wcx.build((k, i, page), &host[k], basis_off, &mut keep)?;
+            per_page[page].extend(low_blocks(&host[k], k, w.shape.low_len()));
+            basis_off += (w.shape.d * w.shape.r) as u32;
+            weights.push(w);
         }
-        let mut adam = Vec::new();
-        for (page, blocks) in low_blocks.iter().enumerate() {
-            if blocks.is_empty() {
-                continue;
-            }
-            let list = engine.upload(
-                "frugal svd adam blocks",
-                bytemuck::cast_slice(blocks),
-                wgpu::BufferUsages::STORAGE,
-            );
-            adam.push(engine.dispatch(
-                &ADAM,
-                &[],
-                &[
-                    &list,
-                    table.buffer(),
-                    cx.stats,
-                    &low[page],
-                    state.0,
-                    state.1,
-                ],
-                grid(engine, blocks.len() as u32),
-            ));
-            keep.push(list);
-        }
+        let adam = adam_passes(cx, table, (&bufs.low, &per_page), state, &mut keep);
+        let Buffers {
+            low,
+            basis,
+            omega,
+            y,
+            z,
+            delta,
+        } = bufs;
         keep.extend(low);
         keep.push(delta);
         Ok(SvdPlan {
