@@ -338,7 +338,8 @@ fn matrix_free(engine: &Engine, quick: bool) -> Result<Vec<SketchRow>> {
 }
 
 /// Gradient-normalized smoothness Newton on the unconstrained logistic loss with GPU-resident
-/// features: d Hessian products per iteration, the regularized systems by Nyström PCG.
+/// features: H = Xᵀ·diag(w)·X formed in one submit per iteration, the regularized systems by
+/// Nyström PCG.
 fn gns(engine: &Engine, quick: bool) -> Result<SketchRow> {
     let (n, d) = if quick { (2048, 64) } else { (16384, 256) };
     let data = Logistic::generate(n, d, 7);
@@ -357,7 +358,7 @@ fn gns(engine: &Engine, quick: bool) -> Result<SketchRow> {
         r.iterations, inner.iterations
     );
     Ok(SketchRow {
-        case: format!("GNS Newton, unconstrained logistic N = {n}, d = {d}, GPU products + Nyström PCG (rank 16)"),
+        case: format!("GNS Newton, unconstrained logistic N = {n}, d = {d}, H by one GPU Gram + Nyström PCG (rank 16)"),
         seconds: secs,
         detail: format!(
             "{} iterations, {per:.2} ms/iteration, {} solves, {} CG iterations, {} GPU submits, ‖∇f‖ = {:.1e}",

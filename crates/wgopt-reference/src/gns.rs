@@ -34,6 +34,11 @@ pub trait SmoothProblem {
     fn hessian(&self, x: &[f64]) -> Result<Array2<f64>, SolveError> {
         assemble(self, x)
     }
+    /// Hessian products one [`hessian`](Self::hessian) call takes (d when assembled, 0 when
+    /// the problem forms H itself).
+    fn hessian_products(&self) -> usize {
+        self.dim()
+    }
 }
 
 /// `∇²f(x)` from d products `∇²f·e_j`, symmetrized (products in f32 or from finite
@@ -81,6 +86,20 @@ impl<P: OperatorProblem + ?Sized> SmoothProblem for Unconstrained<'_, P> {
     fn hessian_product(&self, x: &[f64], v: &[f64]) -> Result<Vec<f64>, SolveError> {
         self.0.objective_hvp(x, v)
     }
+    /// The problem's own dense ∇²f when it forms one, else d products.
+    fn hessian(&self, x: &[f64]) -> Result<Array2<f64>, SolveError> {
+        match self.0.objective_hessian(x) {
+            Some(h) => h,
+            None => assemble(self, x),
+        }
+    }
+    fn hessian_products(&self) -> usize {
+        if self.0.forms_objective_hessian() {
+            0
+        } else {
+            self.dim()
+        }
+    }
 }
 
 /// The solve of `(H + λI) δ = −g` at one point for any number of shifts λ.
@@ -109,7 +128,7 @@ impl RegularizedSolve for DenseCholesky {
         if let Some(v) = h.iter().find(|v| !v.is_finite()) {
             return Err(SolveError::NonFinite(format!("Hessian entry {v}")));
         }
-        self.products = problem.dim();
+        self.products = problem.hessian_products();
         self.h = Some(h);
         Ok(())
     }

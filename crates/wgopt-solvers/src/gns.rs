@@ -6,12 +6,14 @@
 //! [`DenseCholesky`](wgopt_reference::gns::DenseCholesky). The search (γ, λ, the acceptance
 //! predicate) is the reference's own code: the faces differ only in the solve.
 //!
-//! Per iteration: d Hessian products assemble H (symmetrized), one rank-ℓ Nyström factor is
-//! built for it, and every trial of the search only moves the shift
+//! Per iteration: H from the problem — for `GpuLogistic` one submit forms H = Xᵀ·diag(w)·X on
+//! the GPU (`shaders/constrained/logistic_scale_rows.wgsl`, then the symmetric Gram kernel) and
+//! reads back d² floats; other problems assemble it from d Hessian products (symmetrized) —
+//! then one rank-ℓ Nyström factor is built for it, and every trial of the search only moves the shift
 //! ([`NystromPcg::set_shift`]): no new buffers or pipelines per trial. The solve refines in
 //! f64 against the host copy of H to `tol`, so δ is the f64 step of the f32 H to ~1e-10.
 
-use wgopt_reference::gns::{assemble, RegularizedSolve, SmoothProblem};
+use wgopt_reference::gns::{RegularizedSolve, SmoothProblem};
 use wgopt_reference::sketch::SolveError;
 use wgopt_scheduler::{Engine, Error};
 
@@ -62,12 +64,12 @@ fn to_solve(e: Error) -> SolveError {
 
 impl RegularizedSolve for NystromSolve {
     fn prepare(&mut self, problem: &dyn SmoothProblem, x: &[f64]) -> Result<(), SolveError> {
-        let h = assemble(problem, x)?;
+        let h = problem.hessian(x)?;
         if let Some(v) = h.iter().find(|v| !v.is_finite()) {
             return Err(SolveError::NonFinite(format!("Hessian entry {v}")));
         }
         self.d = problem.dim();
-        self.products = self.d;
+        self.products = problem.hessian_products();
         self.h = h.iter().map(|&v| v as f32).collect();
         // The factor needs a shift; the first trial's λ builds it (see `solve`).
         self.pcg = None;

@@ -47,7 +47,7 @@ pub fn kernels() -> Vec<&'static Kernel> {
         &[&sketch_project::GAUSSIAN_SKETCH_PROJECT],
         lstsq::KERNELS,
         nystrom::KERNELS,
-        &[&logistic::LOGISTIC_WEIGHTS],
+        &[&logistic::LOGISTIC_WEIGHTS, &logistic::LOGISTIC_SCALE_ROWS],
     ]
     .concat()
 }

@@ -7,7 +7,9 @@
 //! at a new θ is one submit — X·θ, the per-sample weights
 //! (`shaders/constrained/logistic_weights.wgsl`), Xᵀ·w — and reads back ∇f (d values) and the
 //! per-sample losses; each Hessian product ∇²f·v is one submit of the same three kernels and
-//! reads back d values. The ten linear constraints and ‖θ‖² = 1 are small and stay on the
+//! reads back d values. The dense Hessian Xᵀ·diag(w)·X (for GNS Newton) is one submit too:
+//! `shaders/constrained/logistic_scale_rows.wgsl` writes √w·X and the symmetric Gram kernel
+//! forms H, d² values read back. The ten linear constraints and ‖θ‖² = 1 are small and stay on the
 //! host in f64, as does the `2λ₁₁·v` term of ∇²L.
 //!
 //! Precision: f, ∇f and ∇²f·v carry f32 rounding (relative ~1e-6 for the sizes here), so the
@@ -25,7 +27,9 @@ use wgopt_scheduler::kernel::{Kernel, WgslStruct};
 use wgopt_scheduler::recorder::Dispatch;
 use wgopt_scheduler::{wgsl, Engine, Error, Result, StepRecorder};
 
+use crate::linalg::matmul::{GemmOffsets, Matmul, MatmulSpec};
 use crate::lstsq::Operator;
+use wgopt_scheduler::guard::grid;
 
 /// `constrained/logistic_weights.wgsl`, per-sample weights between X·θ and Xᵀ·w: params, y,
 /// u, curvature weights, loss.
@@ -45,6 +49,87 @@ pub struct LogisticParams {
     pub mode: u32,
     pub inv_n: f32,
     pub _pad: u32,
+}
+
+/// `constrained/logistic_scale_rows.wgsl`, √w·X for the dense Hessian: params, X, curvature
+/// weights, scaled rows.
+pub static LOGISTIC_SCALE_ROWS: Kernel = Kernel::new(
+    wgsl!("constrained/logistic_scale_rows.wgsl"),
+    &[],
+    &[U, R, R, W],
+)
+.twins(&[ScaleRowsParams::LAYOUT]);
+
+/// Uniform parameters of `shaders/constrained/logistic_scale_rows.wgsl`.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Pod, Zeroable, WgslStruct)]
+pub struct ScaleRowsParams {
+    pub rows: u32,
+    pub cols: u32,
+    pub _pad0: u32,
+    pub _pad1: u32,
+}
+
+/// The dense Hessian's plan (built on first use: its scratch is as large as X): √w·X, then
+/// its Gram, one submit.
+struct DenseHessian {
+    scale: Dispatch,
+    gram: Matmul,
+    h: wgpu::Buffer,
+    _keep: Vec<wgpu::Buffer>,
+}
+
+impl DenseHessian {
+    fn new(
+        engine: &Engine,
+        (x, curvature): (&wgpu::Buffer, &wgpu::Buffer),
+        n: usize,
+        d: usize,
+    ) -> Result<Self> {
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+        let xs = engine.create_buffer("logistic √w·X", (n * d * 4) as u64, storage);
+        let h = engine.create_buffer("logistic Hessian", (d * d * 4) as u64, storage);
+        let params = ScaleRowsParams {
+            rows: n as u32,
+            cols: d as u32,
+            ..Default::default()
+        };
+        let params = engine.upload(
+            "logistic scale params",
+            bytemuck::bytes_of(&params),
+            wgpu::BufferUsages::UNIFORM,
+        );
+        let scale = engine.dispatch(
+            &LOGISTIC_SCALE_ROWS,
+            &[],
+            &[&params, x, curvature, &xs],
+            grid(engine, ((n * d) as u32).div_ceil(256)),
+        );
+        // xsᵀ·xs: xs is stored n×d, so op(A) = xsᵀ (trans_a) and op(B) = xs.
+        let gram = Matmul::gram(
+            engine,
+            &MatmulSpec {
+                m: d as u32,
+                n: d as u32,
+                k: n as u32,
+                trans_a: true,
+                trans_b: false,
+                alpha: 1.0,
+                beta: 0.0,
+                a: &xs,
+                b: &xs,
+                c: None,
+                d: &h,
+                offsets: &[GemmOffsets::default()],
+            },
+        )?;
+        Ok(DenseHessian {
+            scale,
+            gram,
+            h,
+            _keep: vec![xs, params],
+        })
+    }
 }
 
 /// f and ∇f at the θ the curvature weights on the GPU belong to.
@@ -67,6 +152,10 @@ pub struct GpuLogistic {
     params_buf: wgpu::Buffer,
     weights: Dispatch,
     loss: wgpu::Buffer,
+    /// X and the curvature weights (bound by the dense Hessian's plan).
+    x: wgpu::Buffer,
+    curvature: wgpu::Buffer,
+    hessian: RefCell<Option<DenseHessian>>,
     at: RefCell<Option<AtPoint>>,
     /// GPU submits so far (evaluations and Hessian products).
     pub submits: std::cell::Cell<usize>,
@@ -157,6 +246,9 @@ impl GpuLogistic {
             params_buf,
             weights,
             loss,
+            x: xbuf,
+            curvature,
+            hessian: RefCell::new(None),
             at: RefCell::new(None),
             submits: std::cell::Cell::new(0),
         })
@@ -221,6 +313,31 @@ impl GpuLogistic {
         let out =
             read_range(&self.engine, &self.op.atu_out, 0, (self.d * 4) as u64).map_err(to_solve)?;
         Ok(out.into_iter().map(f64::from).collect())
+    }
+}
+
+impl GpuLogistic {
+    /// ∇²f(x) = Xᵀ·diag(w)·X on the GPU: √w·X and its symmetric Gram in one submit, d² floats
+    /// read back (instead of d Hessian products, d submits).
+    fn dense_hessian(&self, x: &[f64]) -> std::result::Result<ndarray::Array2<f64>, SolveError> {
+        self.evaluate(x)?;
+        let mut plan = self.hessian.borrow_mut();
+        if plan.is_none() {
+            let built = DenseHessian::new(&self.engine, (&self.x, &self.curvature), self.n, self.d)
+                .map_err(to_solve)?;
+            *plan = Some(built);
+        }
+        let p = plan.as_ref().expect("built above");
+        let mut rec = StepRecorder::new();
+        rec.push(p.scale.clone());
+        p.gram.record(&mut rec);
+        rec.submit(&self.engine).map_err(to_solve)?;
+        self.submits.set(self.submits.get() + 1);
+        let d = self.d;
+        let h = read_range(&self.engine, &p.h, 0, (d * d * 4) as u64).map_err(to_solve)?;
+        Ok(ndarray::Array2::from_shape_fn((d, d), |(i, j)| {
+            f64::from(h[i * d + j])
+        }))
     }
 }
 
@@ -293,6 +410,17 @@ impl OperatorProblem for GpuLogistic {
 
     fn objective_hvp(&self, x: &[f64], v: &[f64]) -> std::result::Result<Vec<f64>, SolveError> {
         self.objective_hvp_gpu(x, v)
+    }
+
+    fn objective_hessian(
+        &self,
+        x: &[f64],
+    ) -> Option<std::result::Result<ndarray::Array2<f64>, SolveError>> {
+        Some(self.dense_hessian(x))
+    }
+
+    fn forms_objective_hessian(&self) -> bool {
+        true
     }
 
     /// f32 per-sample losses summed in f64: ~1e-7 relative each, so 1e-6 is safe.

@@ -1,11 +1,15 @@
-//! Gradient-normalized smoothness Newton on the GPU (`wgopt_solvers::gns::NystromSolve`: H from
-//! `GpuLogistic`'s products, i.e. `shaders/constrained/logistic_weights.wgsl`, solved by the
-//! Nyström PCG of `shaders/sketch/nystrom_*.wgsl`) against the reference face
+//! Gradient-normalized smoothness Newton on the GPU (`wgopt_solvers::gns::NystromSolve`: H formed
+//! by `GpuLogistic` in one submit, i.e. `shaders/constrained/logistic_weights.wgsl`,
+//! `shaders/constrained/logistic_scale_rows.wgsl` and the Gram of `shaders/linalg/gram.wgsl`,
+//! solved by the Nyström PCG of `shaders/sketch/nystrom_*.wgsl`) against the reference face
 //! (`wgopt_reference::gns`, f64 `LogisticProducts` and a dense Cholesky), iteration by
-//! iteration, on the unconstrained logistic loss.
+//! iteration, on the unconstrained logistic loss; and the dense Hessian alone against the
+//! reference's, assembled from f64 products.
 
 use wgopt_reference::constrained::logistic::Logistic;
-use wgopt_reference::gns::{minimize, DenseCholesky, GnsOptions, RegularizedSolve, Unconstrained};
+use wgopt_reference::gns::{
+    assemble, minimize, DenseCholesky, GnsOptions, RegularizedSolve, SmoothProblem, Unconstrained,
+};
 use wgopt_reference::sketch::SolveError;
 use wgopt_scheduler::Engine;
 use wgopt_solvers::gns::NystromSolve;
@@ -72,8 +76,41 @@ fn gpu_trajectory_matches_the_reference() {
         "x differs by {}",
         rel_diff(&got.x, &want.x)
     );
-    assert_eq!(got.hessian_products, 77 * got.iterations);
+    // The GPU forms H itself (one Gram); the reference assembles it from 77 products.
+    assert_eq!(got.hessian_products, 0);
+    assert_eq!(want.hessian_products, 77 * want.iterations);
     assert!(solve.iterations > 0);
+}
+
+/// The dense Hessian Xᵀ·diag(w)·X of `GpuLogistic` (√w·X by logistic_scale_rows.wgsl, then the
+/// symmetric Gram) against the reference's, assembled from d f64 products, at two points, on
+/// awkward sizes (N = 1037 and 300 samples, d = 77 and 5: neither a multiple of 256 rows nor
+/// of the 64-wide Gram tiles). Tolerance 1e-5 relative in Frobenius norm: f32 products summed
+/// over N samples in f32 (~√N·6e-8 relative) plus the f32 weights. The GPU's H is exactly
+/// symmetric (the Gram kernel mirrors its triangle).
+#[test]
+fn dense_hessian_matches_the_assembled_reference() {
+    let engine = engine();
+    for (n, d, seed) in [(1037, 77, 11), (300, 5, 2)] {
+        let data = Logistic::generate(n, d, seed);
+        let host = data.products();
+        let gpu = GpuLogistic::new(&engine, &data).unwrap();
+        for scale in [0.0, 0.3] {
+            let x: Vec<f64> = (0..d).map(|i| scale * ((i as f64) * 0.7).sin()).collect();
+            let want = assemble(&Unconstrained(&host), &x).unwrap();
+            let got = Unconstrained(&gpu).hessian(&x).unwrap();
+            let (w, g): (Vec<f64>, Vec<f64>) = (
+                want.iter().copied().collect(),
+                got.iter().copied().collect(),
+            );
+            let err = rel_diff(&g, &w);
+            assert!(
+                err <= 1e-5,
+                "N = {n}, d = {d}, scale {scale}: H differs by {err}"
+            );
+            assert_eq!(got, got.t(), "not symmetric");
+        }
+    }
 }
 
 /// A solve before its point is prepared is a typed error, not a panic.

@@ -59,6 +59,16 @@ pub trait OperatorProblem {
     fn objective_hvp(&self, x: &[f64], v: &[f64]) -> Result<Vec<f64>, SolveError> {
         self.lagrangian_hvp(x, &vec![0.0; self.dims().1], v)
     }
+    /// `∇²f(x)` formed densely by the problem itself (e.g. one Gram of the weighted features
+    /// on the GPU), when it can ([`forms_objective_hessian`](Self::forms_objective_hessian));
+    /// `None` leaves the caller to assemble it from d products.
+    fn objective_hessian(&self, _x: &[f64]) -> Option<Result<Array2<f64>, SolveError>> {
+        None
+    }
+    /// Whether [`objective_hessian`](Self::objective_hessian) forms H (cost accounting).
+    fn forms_objective_hessian(&self) -> bool {
+        false
+    }
     /// Relative accuracy of [`objective`](Self::objective) (f64 rounding by default). A
     /// problem evaluated in f32 says so (~1e-6): near the solution the merit function's
     /// decrease falls below that noise, and the line search must not read the noise as
