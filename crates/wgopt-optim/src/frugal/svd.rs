@@ -89,7 +89,7 @@ struct Sizes {
 
 pub(super) fn storage(engine: &Engine, label: &str, floats: usize) -> Result<wgpu::Buffer> {
     let bytes = floats.max(1) as u64 * 4;
-    let limit = engine.limits().max_storage_buffer_binding_size as u64;
+    let limit = engine.limits().max_storage_buffer_binding_size;
     if bytes > limit {
         return Err(Error::OverLimit {
             what: format!("FRUGAL svd {label}"),
