@@ -111,13 +111,7 @@ fn main() {
                 "GNS, GPU Hessian (one Gram) + Nyström PCG ({} CG its)",
                 inner.iterations
             ),
-            (
-                r.iterations,
-                r.evaluations,
-                r.iterations,
-                r.f,
-                r.grad_norm,
-            ),
+            (r.iterations, r.evaluations, r.iterations, r.f, r.grad_norm),
             ms,
         );
         let t = Instant::now();

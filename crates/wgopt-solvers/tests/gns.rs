@@ -91,12 +91,20 @@ fn gpu_trajectory_matches_the_reference() {
 #[test]
 fn dense_hessian_matches_the_assembled_reference() {
     let engine = engine();
-    for (n, d, seed) in [(1037, 77, 11), (300, 5, 2)] {
+    for (n, d, seed) in [(1037, 77, 11), (300, 5, 2), (200, 20, 7)] {
         let data = Logistic::generate(n, d, seed);
         let host = data.products();
         let gpu = GpuLogistic::new(&engine, &data).unwrap();
-        for scale in [0.0, 0.3] {
-            let x: Vec<f64> = (0..d).map(|i| scale * ((i as f64) * 0.7).sin()).collect();
+        for scale in [0.0, 0.3, 1.0] {
+            let x: Vec<f64> = (0..d)
+                .map(|i| {
+                    if scale == 1.0 {
+                        1.0
+                    } else {
+                        scale * ((i as f64) * 0.7).sin()
+                    }
+                })
+                .collect();
             let want = assemble(&Unconstrained(&host), &x).unwrap();
             let got = Unconstrained(&gpu).hessian(&x).unwrap();
             let (w, g): (Vec<f64>, Vec<f64>) = (
@@ -119,4 +127,29 @@ fn solve_before_prepare_is_a_typed_error() {
     let mut solve = NystromSolve::new(&engine(), 4, 0);
     let e = solve.solve(1.0, &[1.0, 2.0]).unwrap_err();
     assert!(matches!(e, SolveError::Invalid(_)), "{e}");
+}
+
+/// N = 200, d = 20 from θ₀ = 1 (the example's first case): the GPU's f is a sum of f32 losses,
+/// and at iteration 8 it came out 6e-9 below the optimum's true value; with the paper's exact
+/// acceptance test every later trial was rejected (γ down to 1e-47, ‖∇f‖ stuck at 1.8e-6).
+/// The test now grants f's declared noise (`relative_accuracy`, 1e-6 here), and the run
+/// converges as the f64 reference does.
+#[test]
+fn gpu_run_converges_through_f32_noise_in_f() {
+    let engine = engine();
+    let data = Logistic::generate(200, 20, 7);
+    let gpu = GpuLogistic::new(&engine, &data).unwrap();
+    let opts = GnsOptions {
+        max_iter: 30,
+        grad_tol: 1e-6,
+        ..GnsOptions::default()
+    };
+    let mut solve = NystromSolve::new(&engine, 16, 1);
+    let r = minimize(&Unconstrained(&gpu), &mut solve, &opts).unwrap();
+    assert!(
+        r.converged,
+        "‖∇f‖ = {:e} after {} iterations",
+        r.grad_norm, r.iterations
+    );
+    assert!(r.iterations <= 10, "{} iterations", r.iterations);
 }
