@@ -35,20 +35,11 @@ fn main(
     let clip = stats.clip_coef;
     let applied = stats.applied_steps;
     let projected = q.n_cols != 0u;
-    var local = f32(applied);
-    var refresh = false;
-    if (projected) {
-        let since = frugal_since(q, applied);
-        local = f32(since + 1u);
-        refresh = since == 0u;
-    }
-    var step_size = q.step_size;
-    var bc2_sqrt = q.bias_correction2_sqrt;
-    if (applied != q.step) {
-        // A skipped step the host has not read yet: recompute in f32 from the GPU's count.
-        step_size = q.lr_scaled / (1.0 - pow(q.beta1, local));
-        bc2_sqrt = sqrt(1.0 - pow(q.beta2, local));
-    }
+    // A skipped step the host has not read yet is recomputed in f32 from the GPU's count.
+    let scalars = frugal_adam_scalars(q, applied);
+    let step_size = scalars.x;
+    let bc2_sqrt = scalars.y;
+    let refresh = scalars.z != 0.0;
     for (var i = blk.start + lid; i < blk.end; i += FRUGAL_WG) {
         let si = select(i, q.state_base + blk.first_elem + i - blk.start, COMPACT);
         let g = grad[i] * clip;

@@ -56,16 +56,23 @@ fn frugal_period(q: FrugalParam, applied: u32) -> u32 {
     return (applied - 1u) / q.update_gap;
 }
 
-// (step_size, sqrt(bc2), refresh) of a projected parameter at the GPU's applied step: the host's
-// f64 values unless a skip it has not read moved the count (then recomputed in f32).
-fn frugal_projected_scalars(q: FrugalParam, applied: u32) -> vec3<f32> {
-    let since = frugal_since(q, applied);
-    let local = f32(since + 1u);
+// (step_size, sqrt(bc2), refresh) at the GPU's applied step: the host's f64 values unless a skip
+// it has not read moved the count (then recomputed in f32). A projected parameter (n_cols ≠ 0)
+// counts its bias correction from the last refresh; a plain one from the first step and never
+// refreshes.
+fn frugal_adam_scalars(q: FrugalParam, applied: u32) -> vec3<f32> {
+    var local = f32(applied);
+    var refresh = false;
+    if (q.n_cols != 0u) {
+        let since = frugal_since(q, applied);
+        local = f32(since + 1u);
+        refresh = since == 0u;
+    }
     var step_size = q.step_size;
     var bc2_sqrt = q.bias_correction2_sqrt;
     if (applied != q.step) {
         step_size = q.lr_scaled / (1.0 - pow(q.beta1, local));
         bc2_sqrt = sqrt(1.0 - pow(q.beta2, local));
     }
-    return vec3<f32>(step_size, bc2_sqrt, select(0.0, 1.0, since == 0u));
+    return vec3<f32>(step_size, bc2_sqrt, select(0.0, 1.0, refresh));
 }

@@ -27,7 +27,7 @@ fn main(
     }
     let blk = blocks[b];
     let q = params[blk.param];
-    let s = frugal_projected_scalars(q, stats.applied_steps);
+    let s = frugal_adam_scalars(q, stats.applied_steps);
     let refresh = s.z != 0.0;
     for (var i = blk.start + lid; i < blk.end; i += SVD_ADAM_WG) {
         let e = blk.first_elem + i - blk.start;

@@ -167,14 +167,14 @@ struct Report {
     sketch: Vec<crate::bench_sketch::SketchRow>,
 }
 
-/// Median GPU ns of each dispatch (by position) of what `record` records.
-pub(crate) fn time_dispatches(
+/// GPU ns of each dispatch of what `record` records, per run (`repeats` after one warm-up).
+fn dispatch_runs(
     engine: &Engine,
     rec: &mut StepRecorder,
     repeats: usize,
     record: impl Fn(&mut StepRecorder),
-) -> Result<Vec<f64>> {
-    let mut runs: Vec<Vec<f64>> = Vec::new();
+) -> Result<Vec<Vec<f64>>> {
+    let mut runs = Vec::new();
     for i in 0..repeats + 1 {
         record(rec);
         rec.submit(engine)?;
@@ -183,28 +183,32 @@ pub(crate) fn time_dispatches(
             runs.push(t);
         }
     }
+    Ok(runs)
+}
+
+/// Median GPU ns of each dispatch (by position) of what `record` records.
+pub(crate) fn time_dispatches(
+    engine: &Engine,
+    rec: &mut StepRecorder,
+    repeats: usize,
+    record: impl Fn(&mut StepRecorder),
+) -> Result<Vec<f64>> {
+    let runs = dispatch_runs(engine, rec, repeats, record)?;
     let n = runs.first().map_or(0, Vec::len);
     Ok((0..n)
         .map(|d| median(runs.iter().map(|r| r[d]).collect()))
         .collect())
 }
 
+/// Median GPU ns of the whole of what `record` records.
 pub(crate) fn time_recorder(
     engine: &Engine,
     rec: &mut StepRecorder,
     repeats: usize,
     record: impl Fn(&mut StepRecorder),
 ) -> Result<f64> {
-    let mut ns = Vec::new();
-    for i in 0..repeats + 1 {
-        record(rec);
-        rec.submit(engine)?;
-        let t: f64 = rec.read_timings(engine)?.iter().map(|x| x.1).sum();
-        if i > 0 {
-            ns.push(t);
-        }
-    }
-    Ok(median(ns))
+    let runs = dispatch_runs(engine, rec, repeats, record)?;
+    Ok(median(runs.iter().map(|r| r.iter().sum()).collect()))
 }
 
 pub(crate) fn fill(params: &mut ParamSet) -> Result<()> {

@@ -56,6 +56,21 @@ impl StructuredRow {
     }
 }
 
+/// `name` over `list` on a fresh device (decay/no-decay groups), parameters filled.
+fn built(
+    name: &str,
+    kv: &[(&str, &str)],
+    list: &[(String, Vec<usize>)],
+    guard: GuardConfig,
+) -> Result<(ParamSet, Box<dyn Optimizer>)> {
+    let engine = fresh_engine()?;
+    let specs = Router::decay_split().specs(list.iter().map(|(n, s)| (n.as_str(), s.as_slice())));
+    let mut params = ParamSet::new(&engine, &specs)?;
+    fill(&mut params)?;
+    let opt = registry::create(name, &params, kv, &["no_decay"], guard)?;
+    Ok((params, opt))
+}
+
 /// GPU µs per step (median of `repeats`, timestamps) of `name` over `list`.
 fn time_step(
     name: &str,
@@ -63,15 +78,11 @@ fn time_step(
     list: &[(String, Vec<usize>)],
     repeats: usize,
 ) -> Result<Timed> {
-    let engine = fresh_engine()?;
-    let specs = Router::decay_split().specs(list.iter().map(|(n, s)| (n.as_str(), s.as_slice())));
-    let mut params = ParamSet::new(&engine, &specs)?;
-    fill(&mut params)?;
     let guard = GuardConfig {
         max_grad_norm: Some(1.0),
         skip_non_finite: true,
     };
-    let mut opt = registry::create(name, &params, kv, &["no_decay"], guard)?;
+    let (mut params, mut opt) = built(name, kv, list, guard)?;
     opt.step(&mut params)?;
     opt.enable_timing()?;
     let mut gpu = Vec::new();
@@ -94,23 +105,13 @@ fn time_step(
 /// Wall µs of a FRUGAL svd step that refreshes every basis (`update_gap` 1: sketch, QR and
 /// Rayleigh–Ritz on the host, five products per weight, two read-backs per weight), synced.
 fn time_svd_refresh(list: &[(String, Vec<usize>)], repeats: usize) -> Result<Timed> {
-    let engine = fresh_engine()?;
-    let specs = Router::decay_split().specs(list.iter().map(|(n, s)| (n.as_str(), s.as_slice())));
-    let mut params = ParamSet::new(&engine, &specs)?;
-    fill(&mut params)?;
     let kv = [
         ("lr", "0.001"),
         ("density", "0.25"),
         ("projection", "svd"),
         ("update_gap", "1"),
     ];
-    let mut opt = registry::create(
-        "frugal",
-        &params,
-        &kv,
-        &["no_decay"],
-        GuardConfig::default(),
-    )?;
+    let (mut params, mut opt) = built("frugal", &kv, list, GuardConfig::default())?;
     opt.step(&mut params)?;
     opt.stats()?;
     let mut wall = Vec::new();
@@ -309,19 +310,13 @@ pub fn memory(quick: bool) -> Result<Vec<(String, u64)>> {
     let mut out = Vec::new();
     let cases = ["adamw", "columns", "rows", "randk", "blocks", "svd"];
     for case in cases {
-        let engine = fresh_engine()?;
-        let specs =
-            Router::decay_split().specs(list.iter().map(|(n, s)| (n.as_str(), s.as_slice())));
-        let params = ParamSet::new(&engine, &specs)?;
         let (name, kv) = if case == "adamw" {
             ("adamw", vec![("lr", "0.001")])
         } else {
-            (
-                "frugal",
-                vec![("lr", "0.001"), ("density", "0.25"), ("projection", case)],
-            )
+            let kv = vec![("lr", "0.001"), ("density", "0.25"), ("projection", case)];
+            ("frugal", kv)
         };
-        let opt = registry::create(name, &params, &kv, &["no_decay"], GuardConfig::default())?;
+        let (_params, opt) = built(name, &kv, &list, GuardConfig::default())?;
         let label = if case == "adamw" {
             "adamw".into()
         } else {

@@ -270,7 +270,7 @@ impl Program for FrugalProgram {
 
 /// Compact state floats of a table row (SVD mode): its projected coordinates or the parameter.
 fn state_len(q: &FrugalParam) -> usize {
-    if q.mode == Projection::Svd.code() && q.n_cols > 0 {
+    if svd::is_projected(q) {
         q.n_units as usize
     } else {
         q.numel as usize

@@ -225,7 +225,8 @@ fn products(
     Ok((project, lift, sketch))
 }
 
-fn is_projected(q: &FrugalParam) -> bool {
+/// Whether a table row is a 2-D weight under the projector.
+pub(super) fn is_projected(q: &FrugalParam) -> bool {
     q.mode == Projection::Svd.code() && q.n_cols > 0
 }
 
