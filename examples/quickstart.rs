@@ -51,6 +51,44 @@ fn loss_and_grads(m: &Mlp, xs: &[f32], ys: &[f32]) -> (f32, [Vec<f32>; 4]) {
     (loss, g)
 }
 
+/// AdamW with weight decay on the weights only (the router's two groups), gradient clipping at
+/// norm 1, NaN/Inf steps skipped, and 30 warm-up steps into a cosine decay.
+fn adamw_with_decay_groups(params: &ParamSet, lr: f64) -> Result<Adam> {
+    let mut opt = Adam::new(
+        &params,
+        &[
+            (
+                "decay".into(),
+                AdamConfig {
+                    lr,
+                    weight_decay: 1e-4,
+                    ..AdamConfig::adamw()
+                },
+            ),
+            (
+                "no_decay".into(),
+                AdamConfig {
+                    lr,
+                    weight_decay: 0.0,
+                    ..AdamConfig::adamw()
+                },
+            ),
+        ],
+        GuardConfig {
+            max_grad_norm: Some(1.0),
+            skip_non_finite: true,
+        },
+    )?;
+    opt.set_schedule(Schedule::warmup(
+        30,
+        Schedule::Cosine {
+            total: (STEPS - 30) as u64,
+            floor: 0.05,
+        },
+    ))?;
+    Ok(opt)
+}
+
 fn main() -> Result<()> {
     env_logger::init();
     let engine = Engine::new()?;
@@ -85,38 +123,7 @@ fn main() -> Result<()> {
     }
 
     let lr = 1e-2;
-    let mut opt = Adam::new(
-        &params,
-        &[
-            (
-                "decay".into(),
-                AdamConfig {
-                    lr,
-                    weight_decay: 1e-4,
-                    ..AdamConfig::adamw()
-                },
-            ),
-            (
-                "no_decay".into(),
-                AdamConfig {
-                    lr,
-                    weight_decay: 0.0,
-                    ..AdamConfig::adamw()
-                },
-            ),
-        ],
-        GuardConfig {
-            max_grad_norm: Some(1.0),
-            skip_non_finite: true,
-        },
-    )?;
-    opt.set_schedule(Schedule::warmup(
-        30,
-        Schedule::Cosine {
-            total: (STEPS - 30) as u64,
-            floor: 0.05,
-        },
-    ))?;
+    let mut opt = adamw_with_decay_groups(&params, lr)?;
 
     let mut first = None;
     let mut last = 0.0;

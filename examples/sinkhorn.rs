@@ -139,7 +139,14 @@ fn sns_experiment(args: &Args) -> Result<(Trace, Trace, Trace)> {
     let w = vec![1.0 / n as f64; n];
     let eps = 1.0 / args.sns_eta;
     println!("CPU (f64): random assignment n = {n}, η = {}", args.sns_eta);
-    // Plain Sinkhorn in chunks, warm-started, timing each chunk.
+    let trace = plain_sinkhorn(args, &w, &cost, eps)?;
+    let sns_trace = cpu_sns(args, &w, &cost, eps)?;
+    let gpu_trace = gpu_sns_run(args, &w, &cost, eps)?;
+    Ok((trace, sns_trace, gpu_trace))
+}
+
+/// Plain Sinkhorn in chunks of 10 iterations, warm-started, timing each chunk.
+fn plain_sinkhorn(args: &Args, w: &[f64], cost: &Cost, eps: f64) -> Result<Trace> {
     let (mut trace, mut warm) = (Trace::new(), None);
     let start = Instant::now();
     let chunk = 10;
@@ -151,7 +158,7 @@ fn sns_experiment(args: &Args) -> Result<(Trace, Trace, Trace)> {
             check_every: chunk,
             eps_scaling: None,
         };
-        let r = reference::sinkhorn_log(&w, &w, &cost, eps, &opts, warm.take())?;
+        let r = reference::sinkhorn_log(w, w, cost, eps, &opts, warm.take())?;
         it += chunk;
         let err = *r.errors.last().context("one check per chunk")?;
         trace.push((it as f64, start.elapsed().as_secs_f64(), err));
@@ -170,11 +177,16 @@ fn sns_experiment(args: &Args) -> Result<(Trace, Trace, Trace)> {
             ""
         }
     );
+    Ok(trace)
+}
+
+/// SNS in f64 on the CPU (the reference).
+fn cpu_sns(args: &Args, w: &[f64], cost: &Cost, eps: f64) -> Result<Trace> {
     let ref_opts = SnsOptions {
         sinkhorn_iterations: args.sns_warmup,
         ..SnsOptions::default()
     };
-    let sns = reference::sinkhorn_newton_sparse(&w, &w, &cost, eps, &ref_opts)?;
+    let sns = reference::sinkhorn_newton_sparse(w, w, cost, eps, &ref_opts)?;
     let sns_trace: Trace = sns
         .errors
         .iter()
@@ -191,7 +203,11 @@ fn sns_experiment(args: &Args) -> Result<(Trace, Trace, Trace)> {
         sns.seconds.last().copied().unwrap_or(0.0),
         sns.errors.last().copied().unwrap_or(f64::NAN)
     );
-    // The same problem on the GPU, in f32.
+    Ok(sns_trace)
+}
+
+/// The same problem with SNS on the GPU, in f32.
+fn gpu_sns_run(args: &Args, w: &[f64], cost: &Cost, eps: f64) -> Result<Trace> {
     let engine = Engine::new()?;
     let (w32, c32): (Vec<f32>, Vec<f32>) = (
         w.iter().map(|&v| v as f32).collect(),
@@ -232,7 +248,7 @@ fn sns_experiment(args: &Args) -> Result<(Trace, Trace, Trace)> {
             .map(|e| format!("{e:.1e}"))
             .collect::<Vec<_>>()
     );
-    Ok((trace, sns_trace, gpu_trace))
+    Ok(gpu_trace)
 }
 
 fn plot(path: &str, series: &[(&str, &Trace, RGBColor)]) -> Result<()> {

@@ -223,6 +223,42 @@ fn train_config(args: &Args, entry: &str, vocab: usize) -> Result<(TrainConfig, 
     ))
 }
 
+/// The run's progress bar: `name`, a bar over `total` steps starting at `position`, a message.
+fn progress_bar(total: u64, name: &str, position: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>13} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(name.to_string());
+    bar.set_position(position);
+    bar
+}
+
+/// One line of the run's CSV (the header is written by [`run`]); `val` on evaluation steps.
+fn csv_row(
+    f: &mut impl Write,
+    step: u64,
+    r: &toygpt::StepReport,
+    val: Option<f32>,
+    elapsed: f64,
+) -> Result<()> {
+    writeln!(
+        f,
+        "{step},{},{},{elapsed:.4},{:.5},{:.5},{:.5},{:.5},{},{}",
+        r.loss,
+        val.map_or(String::new(), |v| v.to_string()),
+        r.times.forward_backward,
+        r.times.curvature,
+        r.times.transfer,
+        r.times.optimizer,
+        r.grad_norm,
+        r.grad_norm_l1
+    )?;
+    Ok(())
+}
+
 fn run(
     args: &Args,
     engine: &Engine,
@@ -248,14 +284,7 @@ fn run(
         f,
         "step,train_loss,val_loss,elapsed_s,forward_backward_s,curvature_s,transfer_s,optimizer_s,grad_norm,grad_norm_l1"
     )?;
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>13} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(name.clone());
-    bar.set_position(trainer.step_index());
+    let bar = progress_bar(total, &name, trainer.step_index());
     let mut curve = Curve::new();
     let mut times = StepTimes::default();
     let mut elapsed = 0.0;
@@ -276,18 +305,7 @@ fn run(
         } else {
             None
         };
-        writeln!(
-            f,
-            "{step},{},{},{elapsed:.4},{:.5},{:.5},{:.5},{:.5},{},{}",
-            r.loss,
-            val.map_or(String::new(), |v| v.to_string()),
-            r.times.forward_backward,
-            r.times.curvature,
-            r.times.transfer,
-            r.times.optimizer,
-            r.grad_norm,
-            r.grad_norm_l1
-        )?;
+        csv_row(&mut f, step, &r, val, elapsed)?;
         let done = (step - first_step) as f64;
         bar.set_message(format!(
             "loss {:.3} val {:.3} {:.0} tok/s",

@@ -155,7 +155,7 @@ impl<F: Real> Gpt<F> {
         }
         self.check_tokens(tokens)?;
         self.check_tokens(targets)?;
-        let (c, nh, v) = (self.cfg.n_embd, self.cfg.n_head, self.cfg.vocab);
+        let (c, v) = (self.cfg.n_embd, self.cfg.vocab);
         encoder_forward(
             &mut acts.encoded,
             tokens,
@@ -171,50 +171,7 @@ impl<F: Real> Gpt<F> {
             } else {
                 &before[l - 1].res3
             };
-            let a = &mut rest[0];
-            let p = |k| self.layer(l, k);
-            layernorm_forward(
-                &mut a.ln1,
-                &mut a.ln1_mean,
-                &mut a.ln1_rstd,
-                input,
-                p(LN1_W),
-                p(LN1_B),
-                c,
-            );
-            matmul_forward(&mut a.qkv, &a.ln1, p(QKV_W), Some(p(QKV_B)), n, c, 3 * c);
-            attention_forward(&mut a.atty, &mut a.att, &a.qkv, b, t, c, nh);
-            matmul_forward(
-                &mut a.attproj,
-                &a.atty,
-                p(ATTPROJ_W),
-                Some(p(ATTPROJ_B)),
-                n,
-                c,
-                c,
-            );
-            residual_forward(&mut a.res2, input, &a.attproj);
-            layernorm_forward(
-                &mut a.ln2,
-                &mut a.ln2_mean,
-                &mut a.ln2_rstd,
-                &a.res2,
-                p(LN2_W),
-                p(LN2_B),
-                c,
-            );
-            matmul_forward(&mut a.fch, &a.ln2, p(FC_W), Some(p(FC_B)), n, c, 4 * c);
-            gelu_forward(&mut a.fch_gelu, &a.fch);
-            matmul_forward(
-                &mut a.fcproj,
-                &a.fch_gelu,
-                p(FCPROJ_W),
-                Some(p(FCPROJ_B)),
-                n,
-                4 * c,
-                c,
-            );
-            residual_forward(&mut a.res3, &a.res2, &a.fcproj);
+            self.block_forward(l, &mut rest[0], input, b, t);
         }
         let last: &[F] = match acts.layers.last() {
             Some(a) => &a.res3,
@@ -262,7 +219,7 @@ impl<F: Real> Gpt<F> {
             ));
         }
         self.check_tokens(targets)?;
-        let (c, nh, v) = (self.cfg.n_embd, self.cfg.n_head, self.cfg.vocab);
+        let (c, v) = (self.cfg.n_embd, self.cfg.vocab);
         for g in grads.iter_mut() {
             g.iter_mut().for_each(|x| *x = F::zero());
         }
@@ -316,97 +273,163 @@ impl<F: Real> Gpt<F> {
             } else {
                 &acts.layers[l - 1].res3
             };
-            let a = &acts.layers[l];
-            let p = |k| self.layer(l, k);
             let d = &mut dlayers[l * PER_LAYER..(l + 1) * PER_LAYER];
-            let [dln1w, dln1b, dqkvw, dqkvb, dattw, dattb, dln2w, dln2b, dfcw, dfcb, dfcpw, dfcpb] =
-                d
-            else {
-                unreachable!("PER_LAYER tensors per block")
-            };
-            let index = |k: usize| 2 + l * PER_LAYER + k;
-            // res3 = res2 + fcproj(gelu(fc(ln2(res2)))): dres carries d res3, then d res2.
-            stats.record(index(FCPROJ_W), &a.fch_gelu, &s.dres, n)?;
-            zero(&mut s.d4c_a);
-            matmul_backward(
-                &mut s.d4c_a,
-                dfcpw,
-                Some(dfcpb),
-                &s.dres,
-                &a.fch_gelu,
-                p(FCPROJ_W),
-                n,
-                4 * c,
-                c,
-            );
-            zero(&mut s.d4c_b);
-            gelu_backward(&mut s.d4c_b, &a.fch, &s.d4c_a);
-            stats.record(index(FC_W), &a.ln2, &s.d4c_b, n)?;
-            zero(&mut s.dln);
-            matmul_backward(
-                &mut s.dln,
-                dfcw,
-                Some(dfcb),
-                &s.d4c_b,
-                &a.ln2,
-                p(FC_W),
-                n,
-                c,
-                4 * c,
-            );
-            layernorm_backward(
-                &mut s.dres,
-                dln2w,
-                dln2b,
-                &s.dln,
-                &a.res2,
-                p(LN2_W),
-                &a.ln2_mean,
-                &a.ln2_rstd,
-                c,
-            );
-            // res2 = input + attproj(attention(qkv(ln1(input)))).
-            stats.record(index(ATTPROJ_W), &a.atty, &s.dres, n)?;
-            zero(&mut s.datty);
-            matmul_backward(
-                &mut s.datty,
-                dattw,
-                Some(dattb),
-                &s.dres,
-                &a.atty,
-                p(ATTPROJ_W),
-                n,
-                c,
-                c,
-            );
-            zero(&mut s.dqkv);
-            attention_backward(&mut s.dqkv, &s.datty, &a.qkv, &a.att, b, t, c, nh);
-            stats.record(index(QKV_W), &a.ln1, &s.dqkv, n)?;
-            zero(&mut s.dln);
-            matmul_backward(
-                &mut s.dln,
-                dqkvw,
-                Some(dqkvb),
-                &s.dqkv,
-                &a.ln1,
-                p(QKV_W),
-                n,
-                c,
-                3 * c,
-            );
-            layernorm_backward(
-                &mut s.dres,
-                dln1w,
-                dln1b,
-                &s.dln,
-                input,
-                p(LN1_W),
-                &a.ln1_mean,
-                &a.ln1_rstd,
-                c,
-            );
+            self.block_backward(l, &acts.layers[l], input, d, s, stats, (b, t))?;
         }
         encoder_backward(dwte, dwpe, &s.dres, tokens, t, c);
+        Ok(())
+    }
+
+    /// One pre-LN block: res2 = input + attproj(attention(qkv(ln1(input)))), then
+    /// res3 = res2 + fcproj(gelu(fc(ln2(res2)))), every intermediate kept in `a` for backward.
+    fn block_forward(&self, l: usize, a: &mut LayerActs<F>, input: &[F], b: usize, t: usize) {
+        let (n, c, nh) = (b * t, self.cfg.n_embd, self.cfg.n_head);
+        let p = |k| self.layer(l, k);
+        layernorm_forward(
+            &mut a.ln1,
+            &mut a.ln1_mean,
+            &mut a.ln1_rstd,
+            input,
+            p(LN1_W),
+            p(LN1_B),
+            c,
+        );
+        matmul_forward(&mut a.qkv, &a.ln1, p(QKV_W), Some(p(QKV_B)), n, c, 3 * c);
+        attention_forward(&mut a.atty, &mut a.att, &a.qkv, b, t, c, nh);
+        matmul_forward(
+            &mut a.attproj,
+            &a.atty,
+            p(ATTPROJ_W),
+            Some(p(ATTPROJ_B)),
+            n,
+            c,
+            c,
+        );
+        residual_forward(&mut a.res2, input, &a.attproj);
+        layernorm_forward(
+            &mut a.ln2,
+            &mut a.ln2_mean,
+            &mut a.ln2_rstd,
+            &a.res2,
+            p(LN2_W),
+            p(LN2_B),
+            c,
+        );
+        matmul_forward(&mut a.fch, &a.ln2, p(FC_W), Some(p(FC_B)), n, c, 4 * c);
+        gelu_forward(&mut a.fch_gelu, &a.fch);
+        matmul_forward(
+            &mut a.fcproj,
+            &a.fch_gelu,
+            p(FCPROJ_W),
+            Some(p(FCPROJ_B)),
+            n,
+            4 * c,
+            c,
+        );
+        residual_forward(&mut a.res3, &a.res2, &a.fcproj);
+    }
+
+    /// Backward through block `l` (see [`Gpt::block_forward`]): `s.dres` carries d res3 in and
+    /// d input out; the block's parameter gradients accumulate into `d` (its `PER_LAYER`
+    /// tensors) and MKOR's statistics of its linear layers go to `stats`.
+    #[allow(clippy::too_many_arguments)]
+    fn block_backward(
+        &self,
+        l: usize,
+        a: &LayerActs<F>,
+        input: &[F],
+        d: &mut [Vec<F>],
+        s: &mut Scratch<F>,
+        stats: &mut LinearStats,
+        (b, t): (usize, usize),
+    ) -> Result<()> {
+        let (n, c, nh) = (b * t, self.cfg.n_embd, self.cfg.n_head);
+        let p = |k| self.layer(l, k);
+        let [dln1w, dln1b, dqkvw, dqkvb, dattw, dattb, dln2w, dln2b, dfcw, dfcb, dfcpw, dfcpb] = d
+        else {
+            unreachable!("PER_LAYER tensors per block")
+        };
+        let index = |k: usize| 2 + l * PER_LAYER + k;
+        // res3 = res2 + fcproj(gelu(fc(ln2(res2)))): dres carries d res3, then d res2.
+        stats.record(index(FCPROJ_W), &a.fch_gelu, &s.dres, n)?;
+        zero(&mut s.d4c_a);
+        matmul_backward(
+            &mut s.d4c_a,
+            dfcpw,
+            Some(dfcpb),
+            &s.dres,
+            &a.fch_gelu,
+            p(FCPROJ_W),
+            n,
+            4 * c,
+            c,
+        );
+        zero(&mut s.d4c_b);
+        gelu_backward(&mut s.d4c_b, &a.fch, &s.d4c_a);
+        stats.record(index(FC_W), &a.ln2, &s.d4c_b, n)?;
+        zero(&mut s.dln);
+        matmul_backward(
+            &mut s.dln,
+            dfcw,
+            Some(dfcb),
+            &s.d4c_b,
+            &a.ln2,
+            p(FC_W),
+            n,
+            c,
+            4 * c,
+        );
+        layernorm_backward(
+            &mut s.dres,
+            dln2w,
+            dln2b,
+            &s.dln,
+            &a.res2,
+            p(LN2_W),
+            &a.ln2_mean,
+            &a.ln2_rstd,
+            c,
+        );
+        // res2 = input + attproj(attention(qkv(ln1(input)))).
+        stats.record(index(ATTPROJ_W), &a.atty, &s.dres, n)?;
+        zero(&mut s.datty);
+        matmul_backward(
+            &mut s.datty,
+            dattw,
+            Some(dattb),
+            &s.dres,
+            &a.atty,
+            p(ATTPROJ_W),
+            n,
+            c,
+            c,
+        );
+        zero(&mut s.dqkv);
+        attention_backward(&mut s.dqkv, &s.datty, &a.qkv, &a.att, b, t, c, nh);
+        stats.record(index(QKV_W), &a.ln1, &s.dqkv, n)?;
+        zero(&mut s.dln);
+        matmul_backward(
+            &mut s.dln,
+            dqkvw,
+            Some(dqkvb),
+            &s.dqkv,
+            &a.ln1,
+            p(QKV_W),
+            n,
+            c,
+            3 * c,
+        );
+        layernorm_backward(
+            &mut s.dres,
+            dln1w,
+            dln1b,
+            &s.dln,
+            input,
+            p(LN1_W),
+            &a.ln1_mean,
+            &a.ln1_rstd,
+            c,
+        );
         Ok(())
     }
 }

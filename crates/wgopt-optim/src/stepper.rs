@@ -74,7 +74,21 @@ pub(crate) struct Part<P: Program> {
 
 impl<P: Program> Part<P> {
     fn record(&mut self, cx: StepArgs<'_>, rec: &mut StepRecorder) {
-        let (engine, params, lr_multiplier, t) = cx;
+        let t = cx.3;
+        let (step, program) = self.step_view(cx, t);
+        program.record(&step, rec);
+    }
+
+    /// Host work with this step's guard stats; `t` becomes the GPU's exact count.
+    fn host_work(&mut self, cx: StepArgs<'_>, stats: &StepStats) -> Result<()> {
+        let (step, program) = self.step_view(cx, stats.applied_steps as u64);
+        program.host_work(&step, stats)
+    }
+
+    /// What a program sees of step `t`, beside the program itself (borrowed apart from the
+    /// groups the view holds).
+    fn step_view<'a>(&'a mut self, cx: StepArgs<'a>, t: u64) -> (Step<'a, P::Config>, &'a mut P) {
+        let (engine, params, lr_multiplier, _) = cx;
         let step = Step {
             engine,
             params,
@@ -82,20 +96,7 @@ impl<P: Program> Part<P> {
             lr_multiplier,
             t,
         };
-        self.program.record(&step, rec);
-    }
-
-    /// Host work with this step's guard stats; `t` becomes the GPU's exact count.
-    fn host_work(&mut self, cx: StepArgs<'_>, stats: &StepStats) -> Result<()> {
-        let (engine, params, lr_multiplier, _) = cx;
-        let step = Step {
-            engine,
-            params,
-            groups: &self.groups,
-            lr_multiplier,
-            t: stats.applied_steps as u64,
-        };
-        self.program.host_work(&step, stats)
+        (step, &mut self.program)
     }
 
     /// Replaces one group's config; flags that chose kernels and plans must stay.

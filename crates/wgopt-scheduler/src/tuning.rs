@@ -1,7 +1,9 @@
-//! Per-adapter kernel tuning: how the GEMM/Gram tile core (linalg/tile_core.wgsl) stages its
-//! operands — through workgroup tiles with k-slices of 8, 16 or 32 (`TILE_K`), or straight from
-//! storage (`SHARED_TILES = false`, no barriers: CPU adapters, where barriers are costly and the
-//! caches do the reuse) — is picked by timing each candidate on this adapter and cached on disk,
+//! Per-adapter kernel tuning: which GEMM/Gram tile core runs — the 64×64 core
+//! (linalg/tile_core.wgsl) staging its operands through workgroup tiles with k-slices of 8, 16
+//! or 32 (`TILE_K`) or straight from storage (`SHARED_TILES = false`, no barriers: CPU adapters,
+//! where barriers are costly and the caches do the reuse), or the generated 128×128 core
+//! (linalg/gemm_128.wgsl: 8×8 accumulators per invocation, double-buffered, for GPUs) — is
+//! picked by timing each candidate on this adapter and cached on disk,
 //! so the autotune (`wgopt_solvers::linalg::autotune`, which times the GEMM) runs once per
 //! machine, not per process.
 //!
@@ -14,8 +16,10 @@ use crate::{AdapterSummary, Engine, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// The k-slice depths the tile core supports (its workgroup tiles are sized for the largest).
+/// The k-slice depths the 64×64 core supports (its workgroup tiles are sized for the largest).
 pub const TILE_K_CHOICES: [u32; 3] = [8, 16, 32];
+/// Output tile edges: the 64×64 core and the generated 128×128 core (k-slice 16, shared tiles).
+pub const TILE_CHOICES: [u32; 2] = [64, 128];
 
 /// Tuned kernel parameters of one adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,10 +29,18 @@ pub struct Tuning {
     /// Stage operands through workgroup tiles (true) or read them directly (false).
     #[serde(default = "shared_default")]
     pub gemm_shared_tiles: bool,
+    /// Output tile edge: 64, or 128 for the generated core. Caches written before the
+    /// 128×128 core existed say nothing and keep the 64×64 core they measured.
+    #[serde(default = "tile_default")]
+    pub gemm_tile: u32,
 }
 
 fn shared_default() -> bool {
     true
+}
+
+fn tile_default() -> u32 {
+    64
 }
 
 impl Default for Tuning {
@@ -36,6 +48,7 @@ impl Default for Tuning {
         Tuning {
             gemm_tile_k: 16,
             gemm_shared_tiles: true,
+            gemm_tile: 64,
         }
     }
 }
@@ -46,19 +59,28 @@ pub fn candidates() -> Vec<Tuning> {
         .iter()
         .map(|&k| Tuning {
             gemm_tile_k: k,
-            gemm_shared_tiles: true,
+            ..Tuning::default()
         })
         .collect();
     c.push(Tuning {
-        gemm_tile_k: 16,
         gemm_shared_tiles: false,
+        ..Tuning::default()
+    });
+    c.push(Tuning {
+        gemm_tile: 128,
+        ..Tuning::default()
     });
     c
 }
 
 impl Tuning {
+    /// A configuration some core implements: the 128×128 core has one (k-slice 16, shared).
     pub fn is_valid(&self) -> bool {
-        TILE_K_CHOICES.contains(&self.gemm_tile_k)
+        match self.gemm_tile {
+            64 => TILE_K_CHOICES.contains(&self.gemm_tile_k),
+            128 => self.gemm_tile_k == 16 && self.gemm_shared_tiles,
+            _ => false,
+        }
     }
 }
 
@@ -103,8 +125,9 @@ impl Engine {
     pub fn set_tuning(&self, tuning: Tuning) -> Result<()> {
         if !tuning.is_valid() {
             return Err(crate::Error::InvalidHyperparameter(format!(
-                "gemm_tile_k must be one of {TILE_K_CHOICES:?}, got {}",
-                tuning.gemm_tile_k
+                "no tile core implements {tuning:?}: gemm_tile is one of {TILE_CHOICES:?}; the 64 \
+                 core takes gemm_tile_k in {TILE_K_CHOICES:?}, the 128 core only 16 with shared \
+                 tiles"
             )));
         }
         *self.inner.tuning.lock().expect("tuning lock") = tuning;

@@ -1,6 +1,8 @@
-//! GPU vs reference for the linear-algebra kernels: gemm.wgsl and gram.wgsl on awkward shapes
-//! (1×1, 1×n, 17×33, tall, wide, non-multiples of the 64-tile, batch > 1 at uneven offsets),
-//! every transpose combination, with and without the C term, at every autotune candidate;
+//! GPU vs reference for the linear-algebra kernels: gemm.wgsl and gram.wgsl (64×64 core) and
+//! gemm_128.wgsl and gram_128.wgsl (generated 128×128 core) on awkward shapes (1×1, 1×n,
+//! 17×33, tall, wide, non-multiples of both tiles, more than 8 tile rows so the 128 core's
+//! swizzle has a partial group, batch > 1 at uneven offsets), every transpose combination, with
+//! and without the C term, at every autotune candidate (each candidate picks its core);
 //! frobenius_normalize.wgsl.
 //!
 //! Tolerance: |gpu − ref| ≤ 1e-5·(K + 1) + 1e-5·|ref| with entries in [−1, 1]: the GPU
@@ -67,6 +69,8 @@ fn gemm_every_transpose_awkward_shapes_batched() {
             (65, 3, 70),
             (3, 129, 64),
             (130, 66, 17),
+            (131, 257, 33),
+            (1100, 130, 3),
         ];
         for &(m, n, k) in &shapes {
             for (trans_a, trans_b) in [(false, false), (true, false), (false, true), (true, true)] {
@@ -154,7 +158,7 @@ fn gemm_every_transpose_awkward_shapes_batched() {
 fn gram_wide_and_tall_batched() {
     let engine = engine();
     let mut r = ChaCha8Rng::seed_from_u64(2);
-    for &(rows, cols) in &[
+    let shapes = [
         (1, 1),
         (1, 9),
         (9, 1),
@@ -162,7 +166,13 @@ fn gram_wide_and_tall_batched() {
         (33, 17),
         (70, 130),
         (130, 70),
-    ] {
+        (270, 140),
+    ];
+    for (tuning, &(rows, cols)) in candidates()
+        .into_iter()
+        .flat_map(|t| shapes.iter().map(move |s| (t, s)))
+    {
+        engine.set_tuning(tuning).unwrap();
         let tall = rows > cols;
         let x: Vec<_> = (0..3).map(|_| random(&mut r, rows, cols)).collect();
         let (xb, xo) = pack(&engine, &x);
@@ -206,7 +216,7 @@ fn gram_wide_and_tall_batched() {
                 linalg::gram(x[i].view())
             };
             assert_matrix_close(
-                &format!("gram {rows}×{cols} #{i}"),
+                &format!("gram {rows}×{cols} #{i} at {tuning:?}"),
                 &got,
                 &want,
                 rows.max(cols),

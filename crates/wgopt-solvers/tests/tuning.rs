@@ -1,4 +1,4 @@
-//! The GEMM autotune (k-slice depth of linalg/tile_core.wgsl): it times every candidate, picks
+//! The GEMM autotune (which tile core, and the 64×64 core's k-slice depth): it times every candidate, picks
 //! the fastest, writes the adapter's cache file, and a new engine on the same adapter starts
 //! from it; a corrupt cache file falls back to the defaults. Its own test binary because it
 //! points WGOPT_CACHE_DIR at a scratch directory.
@@ -39,11 +39,32 @@ fn autotune_picks_a_candidate_caches_it_and_the_next_engine_loads_it() {
     assert_eq!(Engine::new().unwrap().tuning(), Tuning::default());
     std::fs::write(&file, "not json").unwrap();
     assert_eq!(Engine::new().unwrap().tuning(), Tuning::default());
-    assert!(again
-        .set_tuning(Tuning {
+    // A cache written before the 128×128 core existed keeps the 64×64 core it measured.
+    std::fs::write(&file, "{\"gemm_tile_k\": 32, \"gemm_shared_tiles\": true}").unwrap();
+    let old = Engine::new().unwrap().tuning();
+    assert_eq!((old.gemm_tile_k, old.gemm_tile), (32, 64));
+    // Configurations no core implements are refused.
+    for bad in [
+        Tuning {
             gemm_tile_k: 12,
             ..Tuning::default()
-        })
-        .is_err());
+        },
+        Tuning {
+            gemm_tile: 96,
+            ..Tuning::default()
+        },
+        Tuning {
+            gemm_tile: 128,
+            gemm_tile_k: 8,
+            ..Tuning::default()
+        },
+        Tuning {
+            gemm_tile: 128,
+            gemm_shared_tiles: false,
+            ..Tuning::default()
+        },
+    ] {
+        assert!(again.set_tuning(bad).is_err(), "{bad:?}");
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -1,28 +1,36 @@
-//! Batched GEMM and symmetric Gram with per-batch offsets (`shaders/linalg/gemm.wgsl`,
-//! `gram.wgsl`, both on the tile core `tile_core.wgsl`), over f32 or f16 storage with f32
-//! accumulation. Created once; recording allocates nothing on the GPU. Reference twins:
-//! `wgopt_reference::linalg::{gemm, gram}`.
+//! Batched GEMM and symmetric Gram with per-batch offsets, over f32 or f16 storage with f32
+//! accumulation, on one of two tile cores the engine's autotune chooses between: the 64×64
+//! core (`shaders/linalg/gemm.wgsl`, `gram.wgsl` on `tile_core.wgsl`) and the generated
+//! 128×128 core (`gemm_128.wgsl`, `gram_128.wgsl`, from [`super::tile_128`]). Both include
+//! `product_common.wgsl` (bindings, loads, epilogue). Created once; recording allocates
+//! nothing on the GPU. Reference twins: `wgopt_reference::linalg::{gemm, gram}`.
 
+use super::tile_128::TILE as TILE_128;
 use bytemuck::{Pod, Zeroable};
 use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
 use wgopt_scheduler::kernel::{Kernel, Precision, Wgsl, WgslStruct};
 use wgopt_scheduler::recorder::{Dispatch, StepRecorder};
 use wgopt_scheduler::{wgsl, Engine, Error, Result};
 
-/// The tile core both products share (k-slices and staging chosen by the autotune).
+/// Bindings, loads and epilogue of every product kernel.
+pub static PRODUCT_COMMON: Wgsl = wgsl!("linalg/product_common.wgsl");
+/// The 64×64 tile core (k-slices and staging chosen by the autotune).
 pub static TILE_CORE: Wgsl = wgsl!("linalg/tile_core.wgsl");
 
 const PRODUCT_BINDINGS: &[wgopt_scheduler::kernel::Access] = &[U, R, R, R, R, W];
 const PRODUCT_TWINS: &[wgopt_scheduler::kernel::StructLayout] =
     &[GemmParams::LAYOUT, GemmOffsets::LAYOUT];
+const CORE_64: &[&Wgsl] = &[&PRODUCT_COMMON, &TILE_CORE];
+const CORE_128: &[&Wgsl] = &[&PRODUCT_COMMON];
 
 macro_rules! product_kernel {
-    ($name:ident, $file:literal, $input:ident, $output:ident, $doc:literal) => {
+    ($name:ident, $file:literal, $core:ident, $input:ident, $output:ident, $doc:literal) => {
         #[doc = $doc]
-        pub static $name: Kernel = Kernel::new(wgsl!($file), &[&TILE_CORE], PRODUCT_BINDINGS)
+        pub static $name: Kernel = Kernel::new(wgsl!($file), $core, PRODUCT_BINDINGS)
             .twins(PRODUCT_TWINS)
             .storage(Precision::$input, Precision::$output)
-            // The tile core stores all 64·TILE_K entries of both tiles before each barrier.
+            // Both cores store every entry of both tiles that the products read (zeros past
+            // the matrix edges) before the barrier that precedes the reads.
             .writes_shared_first();
     };
 }
@@ -30,6 +38,7 @@ macro_rules! product_kernel {
 product_kernel!(
     GEMM,
     "linalg/gemm.wgsl",
+    CORE_64,
     F32,
     F32,
     "`linalg/gemm.wgsl` over f32: params, offsets, a, b, c, d."
@@ -37,6 +46,7 @@ product_kernel!(
 product_kernel!(
     GEMM_F16,
     "linalg/gemm.wgsl",
+    CORE_64,
     F16,
     F16,
     "`linalg/gemm.wgsl` over f16 storage (f32 accumulation)."
@@ -44,6 +54,7 @@ product_kernel!(
 product_kernel!(
     GEMM_F16_TO_F32,
     "linalg/gemm.wgsl",
+    CORE_64,
     F16,
     F32,
     "`linalg/gemm.wgsl` reading f16, writing f32 (the last Newton–Schulz step)."
@@ -51,6 +62,7 @@ product_kernel!(
 product_kernel!(
     GRAM,
     "linalg/gram.wgsl",
+    CORE_64,
     F32,
     F32,
     "`linalg/gram.wgsl` over f32."
@@ -58,15 +70,68 @@ product_kernel!(
 product_kernel!(
     GRAM_F16,
     "linalg/gram.wgsl",
+    CORE_64,
     F16,
     F16,
     "`linalg/gram.wgsl` over f16 storage."
 );
+product_kernel!(
+    GEMM_128,
+    "linalg/gemm_128.wgsl",
+    CORE_128,
+    F32,
+    F32,
+    "`linalg/gemm_128.wgsl` (generated 128×128 core) over f32."
+);
+product_kernel!(
+    GEMM_128_F16,
+    "linalg/gemm_128.wgsl",
+    CORE_128,
+    F16,
+    F16,
+    "`linalg/gemm_128.wgsl` over f16 storage (f32 accumulation)."
+);
+product_kernel!(
+    GEMM_128_F16_TO_F32,
+    "linalg/gemm_128.wgsl",
+    CORE_128,
+    F16,
+    F32,
+    "`linalg/gemm_128.wgsl` reading f16, writing f32."
+);
+product_kernel!(
+    GRAM_128,
+    "linalg/gram_128.wgsl",
+    CORE_128,
+    F32,
+    F32,
+    "`linalg/gram_128.wgsl` (generated 128×128 core) over f32."
+);
+product_kernel!(
+    GRAM_128_F16,
+    "linalg/gram_128.wgsl",
+    CORE_128,
+    F16,
+    F16,
+    "`linalg/gram_128.wgsl` over f16 storage."
+);
 
 /// Every kernel of this module.
-pub const KERNELS: &[&Kernel] = &[&GEMM, &GEMM_F16, &GEMM_F16_TO_F32, &GRAM, &GRAM_F16];
+pub const KERNELS: &[&Kernel] = &[
+    &GEMM,
+    &GEMM_F16,
+    &GEMM_F16_TO_F32,
+    &GRAM,
+    &GRAM_F16,
+    &GEMM_128,
+    &GEMM_128_F16,
+    &GEMM_128_F16_TO_F32,
+    &GRAM_128,
+    &GRAM_128_F16,
+];
 
-/// Output tile edge of gemm.wgsl / gram.wgsl.
+/// Output tile edge of the 64×64 core (gemm.wgsl / gram.wgsl); the other core's is
+/// [`super::tile_128::TILE`]. [`Matmul`] takes the edge from the engine's tuning.
 pub const GEMM_TILE: u32 = 64;
 
 /// Uniform of the matrix-product kernels. WGSL twin in linalg/tile_core.wgsl.
@@ -153,11 +218,14 @@ impl Storage {
         output: Precision::F32,
     };
 
-    fn gemm_kernel(self) -> Result<&'static Kernel> {
-        match (self.input, self.output) {
-            (Precision::F32, Precision::F32) => Ok(&GEMM),
-            (Precision::F16, Precision::F16) => Ok(&GEMM_F16),
-            (Precision::F16, Precision::F32) => Ok(&GEMM_F16_TO_F32),
+    fn gemm_kernel(self, large: bool) -> Result<&'static Kernel> {
+        match (self.input, self.output, large) {
+            (Precision::F32, Precision::F32, false) => Ok(&GEMM),
+            (Precision::F16, Precision::F16, false) => Ok(&GEMM_F16),
+            (Precision::F16, Precision::F32, false) => Ok(&GEMM_F16_TO_F32),
+            (Precision::F32, Precision::F32, true) => Ok(&GEMM_128),
+            (Precision::F16, Precision::F16, true) => Ok(&GEMM_128_F16),
+            (Precision::F16, Precision::F32, true) => Ok(&GEMM_128_F16_TO_F32),
             _ => Err(Error::InvalidHyperparameter(format!(
                 "no GEMM kernel reads {:?} and writes {:?}",
                 self.input, self.output
@@ -165,16 +233,23 @@ impl Storage {
         }
     }
 
-    fn gram_kernel(self) -> Result<&'static Kernel> {
-        match (self.input, self.output) {
-            (Precision::F32, Precision::F32) => Ok(&GRAM),
-            (Precision::F16, Precision::F16) => Ok(&GRAM_F16),
+    fn gram_kernel(self, large: bool) -> Result<&'static Kernel> {
+        match (self.input, self.output, large) {
+            (Precision::F32, Precision::F32, false) => Ok(&GRAM),
+            (Precision::F16, Precision::F16, false) => Ok(&GRAM_F16),
+            (Precision::F32, Precision::F32, true) => Ok(&GRAM_128),
+            (Precision::F16, Precision::F16, true) => Ok(&GRAM_128_F16),
             _ => Err(Error::InvalidHyperparameter(format!(
                 "no Gram kernel reads {:?} and writes {:?}",
                 self.input, self.output
             ))),
         }
     }
+}
+
+/// Whether the engine's tuning picked the generated 128×128 core.
+fn large_core(engine: &Engine) -> bool {
+    engine.tuning().gemm_tile == TILE_128
 }
 
 pub(crate) fn require_kernel(engine: &Engine, kernel: &Kernel) -> Result<()> {
@@ -195,18 +270,18 @@ pub struct Matmul {
 impl Matmul {
     /// D = alpha·op(A)·op(B) + beta·C.
     pub fn gemm(engine: &Engine, spec: &MatmulSpec<'_>) -> Result<Matmul> {
-        Self::build(engine, &GEMM, spec)
+        Self::gemm_with(engine, spec, Storage::F32)
     }
 
     /// [`Matmul::gemm`] over other storage types (f16 needs SHADER_F16).
     pub fn gemm_with(engine: &Engine, spec: &MatmulSpec<'_>, storage: Storage) -> Result<Matmul> {
-        Self::build(engine, storage.gemm_kernel()?, spec)
+        Self::build(engine, storage.gemm_kernel(large_core(engine))?, spec)
     }
 
     /// [`Matmul::gram`] over other storage types (f16 needs SHADER_F16).
     pub fn gram_with(engine: &Engine, spec: &MatmulSpec<'_>, storage: Storage) -> Result<Matmul> {
         Self::check_gram(spec)?;
-        Self::build(engine, storage.gram_kernel()?, spec)
+        Self::build(engine, storage.gram_kernel(large_core(engine))?, spec)
     }
 
     fn check_gram(spec: &MatmulSpec<'_>) -> Result<()> {
@@ -221,14 +296,15 @@ impl Matmul {
     /// Symmetric D = alpha·op(X)·op(X)ᵀ (+ beta·C): one triangle computed, mirrored. `spec.a`
     /// and `spec.b` must be the same matrices with `trans_b == !trans_a`, and m == n.
     pub fn gram(engine: &Engine, spec: &MatmulSpec<'_>) -> Result<Matmul> {
-        Self::check_gram(spec)?;
-        Self::build(engine, &GRAM, spec)
+        Self::gram_with(engine, spec, Storage::F32)
     }
 
     fn build(engine: &Engine, kernel: &Kernel, s: &MatmulSpec<'_>) -> Result<Matmul> {
         let batch = s.offsets.len() as u32;
         let limit = engine.limits().max_compute_workgroups_per_dimension;
-        let (tx, ty) = (s.n.div_ceil(GEMM_TILE), s.m.div_ceil(GEMM_TILE));
+        let large = large_core(engine);
+        let tile = if large { TILE_128 } else { GEMM_TILE };
+        let (tx, ty) = (s.n.div_ceil(tile), s.m.div_ceil(tile));
         if batch == 0 || s.m == 0 || s.n == 0 || s.k == 0 {
             return Err(Error::ShapeMismatch {
                 name: "matmul".into(),
@@ -259,18 +335,21 @@ impl Matmul {
                 check_fits_as("matmul C", c, o.c, mn, input)?;
             }
         }
-        let pipeline = engine.pipeline(
-            kernel,
-            &[
-                ("TRANS_A", s.trans_a as u8 as f64),
-                ("TRANS_B", s.trans_b as u8 as f64),
-                ("TILE_K", engine.tuning().gemm_tile_k as f64),
-                (
-                    "SHARED_TILES",
-                    engine.tuning().gemm_shared_tiles as u8 as f64,
-                ),
-            ],
-        );
+        let transposes = [
+            ("TRANS_A", s.trans_a as u8 as f64),
+            ("TRANS_B", s.trans_b as u8 as f64),
+        ];
+        let pipeline = if large {
+            // The generated core's slice depth and staging are fixed.
+            engine.pipeline(kernel, &transposes)
+        } else {
+            let tuning = engine.tuning();
+            let staging = [
+                ("TILE_K", tuning.gemm_tile_k as f64),
+                ("SHARED_TILES", tuning.gemm_shared_tiles as u8 as f64),
+            ];
+            engine.pipeline(kernel, &[transposes.as_slice(), &staging].concat())
+        };
         let spec = GemmParams {
             m: s.m,
             n: s.n,

@@ -1,8 +1,10 @@
-//! Dense linear algebra on the GPU: batched GEMM and Gram ([`matmul`]) and the per-adapter
-//! autotune of their tile core ([`autotune`]).
+//! Dense linear algebra on the GPU: batched GEMM and Gram ([`matmul`]), the generator of their
+//! 128×128 tile core ([`tile_128`]) and the per-adapter autotune that picks a core
+//! ([`autotune`]).
 
 pub mod autotune;
 pub mod matmul;
+pub mod tile_128;
 
 pub use autotune::autotune;
 pub use matmul::{GemmOffsets, GemmParams, Matmul, MatmulSpec, Storage, GEMM_TILE};

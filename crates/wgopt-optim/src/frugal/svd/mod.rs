@@ -23,7 +23,10 @@ use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W};
 use wgopt_scheduler::kernel::{Kernel, WgslStruct};
 use wgopt_scheduler::recorder::Dispatch;
 use wgopt_scheduler::{wgsl, Engine, Error, Result, StepRecorder, StepStats};
-use wgopt_solvers::linalg::matmul::{GemmOffsets, Matmul, MatmulSpec};
+use wgopt_solvers::linalg::matmul::Matmul;
+
+mod products;
+use products::{products, Shared};
 
 /// `optim/frugal_svd_adam.wgsl`: blocks, params, stats, low, exp_avg, exp_avg_sq.
 pub static ADAM: Kernel = Kernel::new(
@@ -103,126 +106,6 @@ pub(super) fn storage(engine: &Engine, label: &str, floats: usize) -> Result<wgp
         bytes,
         wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST | wgpu::BufferUsages::COPY_SRC,
     ))
-}
-
-/// The buffers every weight's products bind.
-struct Shared<'a> {
-    grad: &'a wgpu::Buffer,
-    low: &'a wgpu::Buffer,
-    basis: &'a wgpu::Buffer,
-    omega: &'a wgpu::Buffer,
-    y: &'a wgpu::Buffer,
-    z: &'a wgpu::Buffer,
-    delta: &'a wgpu::Buffer,
-}
-
-fn gemm(
-    engine: &Engine,
-    (m, n, k): (usize, usize, usize),
-    (trans_a, trans_b): (bool, bool),
-    (a, b, d): (&wgpu::Buffer, &wgpu::Buffer, &wgpu::Buffer),
-    offsets: &[GemmOffsets],
-) -> Result<Matmul> {
-    Matmul::gemm(
-        engine,
-        &MatmulSpec {
-            m: m as u32,
-            n: n as u32,
-            k: k as u32,
-            trans_a,
-            trans_b,
-            alpha: 1.0,
-            beta: 0.0,
-            a,
-            b,
-            c: None,
-            d,
-            offsets,
-        },
-    )
-}
-
-fn at(a: u32, b: u32, d: u32) -> GemmOffsets {
-    GemmOffsets { a, b, c: 0, d }
-}
-
-/// The projection, lift and sketch products of one weight (`g`: its gradient offset; `q`: its
-/// table row, whose `col_base` is its [P(G) | U] pair).
-fn products(
-    engine: &Engine,
-    s: &SvdShape,
-    (g, basis_off): (u32, u32),
-    q: &FrugalParam,
-    buf: &Shared<'_>,
-) -> Result<(Matmul, Matmul, Vec<Matmul>)> {
-    let (rows, cols, r, k, d) = (s.rows, s.cols, s.r, s.k, s.d);
-    let (lo, len, numel) = (q.col_base, q.n_units, q.numel);
-    let lifts = [at(lo, basis_off, 0), at(lo + len, basis_off, numel)];
-    let (project, lift) = if s.right {
-        // P(G) = G·W (rows×r); P⁻¹(L) = L·Wᵀ.
-        (
-            gemm(
-                engine,
-                (rows, r, cols),
-                (false, false),
-                (buf.grad, buf.basis, buf.low),
-                &[at(g, basis_off, lo)],
-            )?,
-            gemm(
-                engine,
-                (rows, cols, r),
-                (false, true),
-                (buf.low, buf.basis, buf.delta),
-                &lifts,
-            )?,
-        )
-    } else {
-        // P(G) = Wᵀ·G (r×cols); P⁻¹(L) = W·L.
-        (
-            gemm(
-                engine,
-                (r, cols, rows),
-                (true, false),
-                (buf.basis, buf.grad, buf.low),
-                &[at(basis_off, g, lo)],
-            )?,
-            gemm(
-                engine,
-                (rows, cols, r),
-                (false, false),
-                (buf.basis, buf.low, buf.delta),
-                &[at(basis_off, lo, 0), at(basis_off, lo + len, numel)],
-            )?,
-        )
-    };
-    // H·X and Hᵀ·X for X with k columns: H = G (right) or Gᵀ (left), G stored rows×cols.
-    let other = s.other;
-    let h = |x: &wgpu::Buffer, xo: u32, out: &wgpu::Buffer, oo: u32| {
-        gemm(
-            engine,
-            (other, k, d),
-            (!s.right, false),
-            (buf.grad, x, out),
-            &[at(g, xo, oo)],
-        )
-    };
-    let ht = |x: &wgpu::Buffer, xo: u32, out: &wgpu::Buffer, oo: u32| {
-        gemm(
-            engine,
-            (d, k, other),
-            (s.right, false),
-            (buf.grad, x, out),
-            &[at(g, xo, oo)],
-        )
-    };
-    let dk = (d * k) as u32;
-    let sketch = vec![
-        h(buf.omega, 0, buf.y, 0)?,
-        ht(buf.y, 0, buf.z, 0)?,
-        h(buf.z, 0, buf.y, 0)?,
-        ht(buf.y, 0, buf.z, dk)?,
-    ];
-    Ok((project, lift, sketch))
 }
 
 /// Whether a table row is a 2-D weight under the projector.
