@@ -2,93 +2,10 @@
 // WGOPT_REGENERATE=1 cargo test -p wgopt-solvers --test generated_shaders.
 // Batched GEMM: D = alpha·op(A)·op(B) + beta·C, one 128×128 tile of D per workgroup,
 // batch in z. Reference twin: wgopt_reference::linalg::gemm.
-// The 128×128 SIMT core (see the generator's docs): 16×16 invocations, 8×8 accumulators
-// each in named vec4 registers, k-slices of 16, double-buffered padded shared tiles with
-// register prefetch, layout-following global loads, swizzled workgroups.
-
-const TILE: u32 = 128u;
-const SLICE: u32 = 16u;
-const STRIDE: u32 = 33u;
-// One buffer of a shared tile: SLICE k-rows of STRIDE vec4s.
-const HALF: u32 = 528u;
-const SWIZZLE: u32 = 8u;
-
-// tile_a[buffer + kk * STRIDE + q] holds op(A)[row0 + 4q .. +4, k0 + kk];
-// tile_b[buffer + kk * STRIDE + q] holds op(B)[k0 + kk, col0 + 4q .. +4].
-var<workgroup> tile_a: array<vec4<f32>, 1056>;
-var<workgroup> tile_b: array<vec4<f32>, 1056>;
-
-fn fetch_a(off: u32, row0: u32, k0: u32, idx: u32) -> vec4<f32> {
-    if (TRANS_A) {
-        let k = k0 + idx / 32u;
-        let r = row0 + (idx % 32u) * 4u;
-        return vec4<f32>(load_a(off, r, k), load_a(off, r + 1u, k), load_a(off, r + 2u, k), load_a(off, r + 3u, k));
-    }
-    let r = row0 + idx / 4u;
-    let k = k0 + (idx % 4u) * 4u;
-    return vec4<f32>(load_a(off, r, k), load_a(off, r, k + 1u), load_a(off, r, k + 2u), load_a(off, r, k + 3u));
-}
-
-fn stash_a(buffer: u32, idx: u32, v: vec4<f32>) {
-    if (TRANS_A) {
-        tile_a[buffer + (idx / 32u) * STRIDE + idx % 32u] = v;
-        return;
-    }
-    let m = idx / 4u;
-    let at = buffer + (idx % 4u) * 4u * STRIDE + m / 4u;
-    tile_a[at][m % 4u] = v.x;
-    tile_a[at + STRIDE][m % 4u] = v.y;
-    tile_a[at + 2u * STRIDE][m % 4u] = v.z;
-    tile_a[at + 3u * STRIDE][m % 4u] = v.w;
-}
-
-fn fetch_b(off: u32, col0: u32, k0: u32, idx: u32) -> vec4<f32> {
-    if (TRANS_B) {
-        let c = col0 + idx / 4u;
-        let k = k0 + (idx % 4u) * 4u;
-        return vec4<f32>(load_b(off, k, c), load_b(off, k + 1u, c), load_b(off, k + 2u, c), load_b(off, k + 3u, c));
-    }
-    let k = k0 + idx / 32u;
-    let c = col0 + (idx % 32u) * 4u;
-    return vec4<f32>(load_b(off, k, c), load_b(off, k, c + 1u), load_b(off, k, c + 2u), load_b(off, k, c + 3u));
-}
-
-fn stash_b(buffer: u32, idx: u32, v: vec4<f32>) {
-    if (!TRANS_B) {
-        tile_b[buffer + (idx / 32u) * STRIDE + idx % 32u] = v;
-        return;
-    }
-    let n = idx / 4u;
-    let at = buffer + (idx % 4u) * 4u * STRIDE + n / 4u;
-    tile_b[at][n % 4u] = v.x;
-    tile_b[at + STRIDE][n % 4u] = v.y;
-    tile_b[at + 2u * STRIDE][n % 4u] = v.z;
-    tile_b[at + 3u * STRIDE][n % 4u] = v.w;
-}
-
-// The tile's (row, column) in the grid: groups of SWIZZLE tile rows are walked column by
-// column, so consecutive workgroups reuse the same rows of A and a few columns of B.
-fn swizzled(wid: vec3<u32>, grid: vec3<u32>) -> vec2<u32> {
-    let id = wid.y * grid.x + wid.x;
-    let group = SWIZZLE * grid.x;
-    let first = (id / group) * SWIZZLE;
-    let rows = min(grid.y - first, SWIZZLE);
-    let within = id % group;
-    return vec2<u32>(first + within % rows, within / rows);
-}
-
-// alpha·acc + beta·C into D for the 4 entries (row, col .. col + 3) of one accumulator.
-fn store4(off: GemmOffsets, row: u32, col: u32, acc: vec4<f32>) {
-    if (row >= params.m) {
-        return;
-    }
-    for (var j = 0u; j < 4u; j += 1u) {
-        let c = col + j;
-        if (c < params.n) {
-            mat_d[off.d + row * params.n + c] = StoreOut(epilogue(off, row, c, acc[j]));
-        }
-    }
-}
+// The 128×128 SIMT core (see the generator's docs; helpers in tile_128_common.wgsl):
+// 16×16 invocations, 8×8 accumulators each in named vec4 registers, k-slices of 16,
+// double-buffered padded shared tiles with register prefetch, layout-following global
+// loads, swizzled workgroups.
 
 @compute @workgroup_size(16, 16)
 fn main(

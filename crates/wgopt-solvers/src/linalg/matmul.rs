@@ -16,12 +16,14 @@ use wgopt_scheduler::{wgsl, Engine, Error, Result};
 pub static PRODUCT_COMMON: Wgsl = wgsl!("linalg/product_common.wgsl");
 /// The 64×64 tile core (k-slices and staging chosen by the autotune).
 pub static TILE_CORE: Wgsl = wgsl!("linalg/tile_core.wgsl");
+/// Helpers of the generated 128×128 core.
+pub static TILE_128_COMMON: Wgsl = wgsl!("linalg/tile_128_common.wgsl");
 
 const PRODUCT_BINDINGS: &[wgopt_scheduler::kernel::Access] = &[U, R, R, R, R, W];
 const PRODUCT_TWINS: &[wgopt_scheduler::kernel::StructLayout] =
     &[GemmParams::LAYOUT, GemmOffsets::LAYOUT];
 const CORE_64: &[&Wgsl] = &[&PRODUCT_COMMON, &TILE_CORE];
-const CORE_128: &[&Wgsl] = &[&PRODUCT_COMMON];
+const CORE_128: &[&Wgsl] = &[&PRODUCT_COMMON, &TILE_128_COMMON];
 
 macro_rules! product_kernel {
     ($name:ident, $file:literal, $core:ident, $input:ident, $output:ident, $doc:literal) => {
