@@ -48,8 +48,11 @@ impl SharedDevice {
         let (instance, adapter, device, queue) = engine.wgpu_setup().ok_or_else(|| {
             Error::Burn("this engine wraps a bare device (Engine::from_wgpu); burn needs its instance and adapter too".into())
         })?;
-        let missing =
-            (adapter.features() - wgpu::Features::MAPPABLE_PRIMARY_BUFFERS) - device.features();
+        // Experimental features are opt-in and burn does not compile for them.
+        let missing = (adapter.features()
+            - wgpu::Features::MAPPABLE_PRIMARY_BUFFERS
+            - wgpu::Features::all_experimental_mask())
+            - device.features();
         if !missing.is_empty() {
             return Err(Error::Burn(format!(
                 "the device lacks adapter features burn compiles for ({missing:?}); create the engine with EngineOptions {{ all_adapter_features: true, .. }} or use SharedDevice::init_from_wgopt"

@@ -42,6 +42,10 @@ pub struct EngineOptions {
     /// zeroed workgroup memory); `None` reads `WGOPT_CHECKED_SHADERS` (`1` turns them on).
     /// Off by default: kernels are created unchecked (see [`crate::kernel::Kernel::checked`]).
     pub checked_shaders: Option<bool>,
+    /// Run f16 matrix products on tensor cores where the adapter qualifies
+    /// ([`crate::cooperative::support`]); `None` reads `WGOPT_COOPERATIVE_MATRIX` (`1` turns it
+    /// on). Off by default while the path is unmeasured on hardware.
+    pub cooperative_matrix: Option<bool>,
 }
 
 /// Whether `WGOPT_CHECKED_SHADERS` asks for wgpu's runtime checks in every shader.
@@ -294,18 +298,33 @@ impl Engine {
             max_compute_workgroups_per_dimension: supported.max_compute_workgroups_per_dimension,
             ..wgpu::Limits::default()
         };
-        let (features, limits) = if options.all_adapter_features {
-            let all = adapter.features() - wgpu::Features::MAPPABLE_PRIMARY_BUFFERS;
+        let (mut features, limits) = if options.all_adapter_features {
+            // Experimental features need an explicit opt-in at device creation; the one wgopt
+            // uses is added below when asked for.
+            let all = (adapter.features() - wgpu::Features::MAPPABLE_PRIMARY_BUFFERS)
+                - wgpu::Features::all_experimental_mask();
             (all, supported.clone())
         } else {
             (adapter.features() & WANTED_FEATURES, limits)
+        };
+        let cooperative = cooperative_request(&adapter, &options);
+        if cooperative {
+            features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
+        }
+        let experimental_features = if cooperative {
+            // SAFETY: wgpu asks callers of an experimental feature to accept that it may be
+            // unsound or change; wgopt uses it for one kernel (gemm_coop.wgsl), only when
+            // asked, and keeps the SIMT kernels for every other adapter and engine.
+            unsafe { wgpu::ExperimentalFeatures::enabled() }
+        } else {
+            wgpu::ExperimentalFeatures::disabled()
         };
         let (device, queue) =
             pollster::block_on(adapter.request_device(&wgpu::DeviceDescriptor {
                 label: Some("wgopt"),
                 required_features: features,
                 required_limits: limits,
-                experimental_features: wgpu::ExperimentalFeatures::disabled(),
+                experimental_features,
                 memory_hints: wgpu::MemoryHints::Performance,
                 trace: wgpu::Trace::Off,
             }))?;
@@ -567,5 +586,23 @@ impl Engine {
             .device
             .poll(wgpu::PollType::wait_indefinitely())?;
         Ok(())
+    }
+}
+
+/// Whether to request cooperative matrices: asked for (options, else the environment) and the
+/// adapter qualifies; a refusal says why in the log.
+fn cooperative_request(adapter: &wgpu::Adapter, options: &EngineOptions) -> bool {
+    let asked = options
+        .cooperative_matrix
+        .unwrap_or_else(crate::cooperative::requested_from_env);
+    if !asked {
+        return false;
+    }
+    match crate::cooperative::support(adapter) {
+        Ok(()) => true,
+        Err(why) => {
+            log::info!("cooperative matrices asked for but not used: {why}");
+            false
+        }
     }
 }

@@ -153,31 +153,52 @@ impl Kernel {
     }
 
     /// The composed source: the precision prelude (linear algebra only), the includes, the file.
+    /// WGSL wants every `enable` directive before the first declaration, so the parts'
+    /// directives (a file's `enable wgpu_cooperative_matrix;`) are hoisted above everything.
     pub fn source(&self) -> String {
         let name = |p: Precision| match p {
             Precision::F32 => "f32",
             Precision::F16 => "f16",
         };
+        let mut directives = String::new();
+        if self.needs_f16() {
+            directives.push_str("enable f16;\n");
+        }
         let mut s = match self.storage {
-            Some((i, o)) => {
-                let enable = if self.needs_f16() {
-                    "enable f16;\n"
-                } else {
-                    ""
-                };
-                format!(
-                    "{enable}alias StoreIn = {};\nalias StoreOut = {};\n",
-                    name(i),
-                    name(o)
-                )
-            }
+            Some((i, o)) => format!(
+                "alias StoreIn = {};\nalias StoreOut = {};\n",
+                name(i),
+                name(o)
+            ),
             None => String::new(),
         };
         for part in self.includes.iter().map(|w| w.text).chain([self.file.text]) {
-            s.push_str(part);
-            s.push('\n');
+            for line in part.lines() {
+                if line.starts_with("enable ") {
+                    if !directives.lines().any(|d| d == line) {
+                        directives.push_str(line);
+                        directives.push('\n');
+                    }
+                } else {
+                    s.push_str(line);
+                    s.push('\n');
+                }
+            }
         }
-        s
+        directives + &s
+    }
+
+    /// WGSL extensions the composed source enables (beyond `f16`), e.g.
+    /// `wgpu_cooperative_matrix`.
+    pub fn needs_cooperative_matrix(&self) -> bool {
+        self.includes
+            .iter()
+            .map(|w| w.text)
+            .chain([self.file.text])
+            .any(|t| {
+                t.lines()
+                    .any(|l| l.trim() == "enable wgpu_cooperative_matrix;")
+            })
     }
 
     /// Identity of the compiled module: a file compiled at one storage pair.

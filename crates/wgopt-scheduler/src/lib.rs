@@ -12,6 +12,7 @@ extern crate self as wgopt_scheduler;
 
 pub mod arena;
 pub mod bench;
+pub mod cooperative;
 pub mod elementwise;
 pub mod engine;
 pub mod error;

@@ -24,6 +24,7 @@ const PRODUCT_TWINS: &[wgopt_scheduler::kernel::StructLayout] =
     &[GemmParams::LAYOUT, GemmOffsets::LAYOUT];
 const CORE_64: &[&Wgsl] = &[&PRODUCT_COMMON, &TILE_CORE];
 const CORE_128: &[&Wgsl] = &[&PRODUCT_COMMON, &TILE_128_COMMON];
+const CORE_COOP: &[&Wgsl] = &[&PRODUCT_COMMON];
 
 macro_rules! product_kernel {
     ($name:ident, $file:literal, $core:ident, $input:ident, $output:ident, $doc:literal) => {
@@ -31,8 +32,8 @@ macro_rules! product_kernel {
         pub static $name: Kernel = Kernel::new(wgsl!($file), $core, PRODUCT_BINDINGS)
             .twins(PRODUCT_TWINS)
             .storage(Precision::$input, Precision::$output)
-            // Both cores store every entry of both tiles that the products read (zeros past
-            // the matrix edges) before the barrier that precedes the reads.
+            // Every core stores each entry of its shared tiles that it reads (zeros past the
+            // matrix edges) before the barrier that precedes the reads.
             .writes_shared_first();
     };
 }
@@ -118,6 +119,23 @@ product_kernel!(
     "`linalg/gram_128.wgsl` over f16 storage."
 );
 
+product_kernel!(
+    GEMM_COOP_F16,
+    "linalg/gemm_coop.wgsl",
+    CORE_COOP,
+    F16,
+    F16,
+    "`linalg/gemm_coop.wgsl` (tensor cores) over f16 storage, f32 accumulation."
+);
+product_kernel!(
+    GEMM_COOP_F16_TO_F32,
+    "linalg/gemm_coop.wgsl",
+    CORE_COOP,
+    F16,
+    F32,
+    "`linalg/gemm_coop.wgsl` reading f16, writing f32."
+);
+
 /// Every kernel of this module.
 pub const KERNELS: &[&Kernel] = &[
     &GEMM,
@@ -130,6 +148,8 @@ pub const KERNELS: &[&Kernel] = &[
     &GEMM_128_F16_TO_F32,
     &GRAM_128,
     &GRAM_128_F16,
+    &GEMM_COOP_F16,
+    &GEMM_COOP_F16_TO_F32,
 ];
 
 /// Output tile edge of the 64×64 core (gemm.wgsl / gram.wgsl); the other core's is
@@ -220,14 +240,17 @@ impl Storage {
         output: Precision::F32,
     };
 
-    fn gemm_kernel(self, large: bool) -> Result<&'static Kernel> {
-        match (self.input, self.output, large) {
-            (Precision::F32, Precision::F32, false) => Ok(&GEMM),
-            (Precision::F16, Precision::F16, false) => Ok(&GEMM_F16),
-            (Precision::F16, Precision::F32, false) => Ok(&GEMM_F16_TO_F32),
-            (Precision::F32, Precision::F32, true) => Ok(&GEMM_128),
-            (Precision::F16, Precision::F16, true) => Ok(&GEMM_128_F16),
-            (Precision::F16, Precision::F32, true) => Ok(&GEMM_128_F16_TO_F32),
+    fn gemm_kernel(self, core: Core) -> Result<&'static Kernel> {
+        use Precision::{F16, F32};
+        match (self.input, self.output, core) {
+            (F32, F32, Core::Tile64) => Ok(&GEMM),
+            (F16, F16, Core::Tile64) => Ok(&GEMM_F16),
+            (F16, F32, Core::Tile64) => Ok(&GEMM_F16_TO_F32),
+            (F32, F32, Core::Tile128) => Ok(&GEMM_128),
+            (F16, F16, Core::Tile128) => Ok(&GEMM_128_F16),
+            (F16, F32, Core::Tile128) => Ok(&GEMM_128_F16_TO_F32),
+            (F16, F16, Core::Cooperative) => Ok(&GEMM_COOP_F16),
+            (F16, F32, Core::Cooperative) => Ok(&GEMM_COOP_F16_TO_F32),
             _ => Err(Error::InvalidHyperparameter(format!(
                 "no GEMM kernel reads {:?} and writes {:?}",
                 self.input, self.output
@@ -235,12 +258,15 @@ impl Storage {
         }
     }
 
-    fn gram_kernel(self, large: bool) -> Result<&'static Kernel> {
-        match (self.input, self.output, large) {
-            (Precision::F32, Precision::F32, false) => Ok(&GRAM),
-            (Precision::F16, Precision::F16, false) => Ok(&GRAM_F16),
-            (Precision::F32, Precision::F32, true) => Ok(&GRAM_128),
-            (Precision::F16, Precision::F16, true) => Ok(&GRAM_128_F16),
+    /// The tensor-core kernel computes the whole square (no triangle saving).
+    fn gram_kernel(self, core: Core) -> Result<&'static Kernel> {
+        use Precision::{F16, F32};
+        match (self.input, self.output, core) {
+            (F32, F32, Core::Tile64) => Ok(&GRAM),
+            (F16, F16, Core::Tile64) => Ok(&GRAM_F16),
+            (F32, F32, Core::Tile128) => Ok(&GRAM_128),
+            (F16, F16, Core::Tile128) => Ok(&GRAM_128_F16),
+            (F16, F16, Core::Cooperative) => Ok(&GEMM_COOP_F16),
             _ => Err(Error::InvalidHyperparameter(format!(
                 "no Gram kernel reads {:?} and writes {:?}",
                 self.input, self.output
@@ -249,14 +275,49 @@ impl Storage {
     }
 }
 
-/// Whether the engine's tuning picked the generated 128×128 core.
-fn large_core(engine: &Engine) -> bool {
-    engine.tuning().gemm_tile == TILE_128
+/// Which core runs a product.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Core {
+    /// The 64×64 SIMT core (tile_core.wgsl).
+    Tile64,
+    /// The generated 128×128 SIMT core (gemm_128.wgsl).
+    Tile128,
+    /// Tensor cores through cooperative matrices (gemm_coop.wgsl; f16 storage only).
+    Cooperative,
 }
+
+impl Core {
+    /// The core `engine` runs products over `storage` on: tensor cores for f16 inputs where
+    /// the engine enabled them, else the autotune's SIMT core.
+    pub fn for_storage(engine: &Engine, storage: Storage) -> Core {
+        if storage.input == Precision::F16 && engine.cooperative_f16() {
+            Core::Cooperative
+        } else if engine.tuning().gemm_tile == TILE_128 {
+            Core::Tile128
+        } else {
+            Core::Tile64
+        }
+    }
+
+    /// Output tile edge (one workgroup's square of D).
+    pub fn tile(self) -> u32 {
+        match self {
+            Core::Tile64 => GEMM_TILE,
+            Core::Tile128 => TILE_128,
+            Core::Cooperative => COOP_TILE,
+        }
+    }
+}
+
+/// Output tile edge of gemm_coop.wgsl.
+const COOP_TILE: u32 = 32;
 
 pub(crate) fn require_kernel(engine: &Engine, kernel: &Kernel) -> Result<()> {
     if kernel.needs_f16() {
         engine.require_features(wgpu::Features::SHADER_F16)?;
+    }
+    if kernel.needs_cooperative_matrix() {
+        engine.require_features(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)?;
     }
     Ok(())
 }
@@ -277,13 +338,15 @@ impl Matmul {
 
     /// [`Matmul::gemm`] over other storage types (f16 needs SHADER_F16).
     pub fn gemm_with(engine: &Engine, spec: &MatmulSpec<'_>, storage: Storage) -> Result<Matmul> {
-        Self::build(engine, storage.gemm_kernel(large_core(engine))?, spec)
+        let core = Core::for_storage(engine, storage);
+        Self::build(engine, storage.gemm_kernel(core)?, core, spec)
     }
 
     /// [`Matmul::gram`] over other storage types (f16 needs SHADER_F16).
     pub fn gram_with(engine: &Engine, spec: &MatmulSpec<'_>, storage: Storage) -> Result<Matmul> {
         Self::check_gram(spec)?;
-        Self::build(engine, storage.gram_kernel(large_core(engine))?, spec)
+        let core = Core::for_storage(engine, storage);
+        Self::build(engine, storage.gram_kernel(core)?, core, spec)
     }
 
     fn check_gram(spec: &MatmulSpec<'_>) -> Result<()> {
@@ -301,12 +364,10 @@ impl Matmul {
         Self::gram_with(engine, spec, Storage::F32)
     }
 
-    fn build(engine: &Engine, kernel: &Kernel, s: &MatmulSpec<'_>) -> Result<Matmul> {
+    fn build(engine: &Engine, kernel: &Kernel, core: Core, s: &MatmulSpec<'_>) -> Result<Matmul> {
         let batch = s.offsets.len() as u32;
         let limit = engine.limits().max_compute_workgroups_per_dimension;
-        let large = large_core(engine);
-        let tile = if large { TILE_128 } else { GEMM_TILE };
-        let (tx, ty) = (s.n.div_ceil(tile), s.m.div_ceil(tile));
+        let (tx, ty) = (s.n.div_ceil(core.tile()), s.m.div_ceil(core.tile()));
         if batch == 0 || s.m == 0 || s.n == 0 || s.k == 0 {
             return Err(Error::ShapeMismatch {
                 name: "matmul".into(),
@@ -341,8 +402,8 @@ impl Matmul {
             ("TRANS_A", s.trans_a as u8 as f64),
             ("TRANS_B", s.trans_b as u8 as f64),
         ];
-        let pipeline = if large {
-            // The generated core's slice depth and staging are fixed.
+        let pipeline = if core != Core::Tile64 {
+            // The other cores' slice depth and staging are fixed.
             engine.pipeline(kernel, &transposes)
         } else {
             let tuning = engine.tuning();

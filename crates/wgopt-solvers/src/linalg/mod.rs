@@ -7,4 +7,4 @@ pub mod matmul;
 pub mod tile_128;
 
 pub use autotune::autotune;
-pub use matmul::{GemmOffsets, GemmParams, Matmul, MatmulSpec, Storage, GEMM_TILE};
+pub use matmul::{Core, GemmOffsets, GemmParams, Matmul, MatmulSpec, Storage, GEMM_TILE};
