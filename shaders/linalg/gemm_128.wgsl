@@ -4,7 +4,7 @@
 // batch in z. Reference twin: wgopt_reference::linalg::gemm.
 // The 128×128 SIMT core (see the generator's docs; helpers in tile_128_common.wgsl):
 // 16×16 invocations, 8×8 accumulators each in named vec4 registers, k-slices of 16,
-// double-buffered padded shared tiles with register prefetch, layout-following global
+// double-buffered shared tiles with register prefetch, layout-following global
 // loads, swizzled workgroups.
 
 @compute @workgroup_size(16, 16)
@@ -74,10 +74,10 @@ fn main(
         acc61 += a01.z * b01;
         acc70 += a01.w * b00;
         acc71 += a01.w * b01;
-        let a10 = tile_a[current + 33 + lid.y];
-        let a11 = tile_a[current + 49 + lid.y];
-        let b10 = tile_b[current + 33 + lid.x];
-        let b11 = tile_b[current + 49 + lid.x];
+        let a10 = tile_a[current + 32 + lid.y];
+        let a11 = tile_a[current + 48 + lid.y];
+        let b10 = tile_b[current + 32 + lid.x];
+        let b11 = tile_b[current + 48 + lid.x];
         acc00 += a10.x * b10;
         acc01 += a10.x * b11;
         acc10 += a10.y * b10;
@@ -94,10 +94,10 @@ fn main(
         acc61 += a11.z * b11;
         acc70 += a11.w * b10;
         acc71 += a11.w * b11;
-        let a20 = tile_a[current + 66 + lid.y];
-        let a21 = tile_a[current + 82 + lid.y];
-        let b20 = tile_b[current + 66 + lid.x];
-        let b21 = tile_b[current + 82 + lid.x];
+        let a20 = tile_a[current + 64 + lid.y];
+        let a21 = tile_a[current + 80 + lid.y];
+        let b20 = tile_b[current + 64 + lid.x];
+        let b21 = tile_b[current + 80 + lid.x];
         acc00 += a20.x * b20;
         acc01 += a20.x * b21;
         acc10 += a20.y * b20;
@@ -114,10 +114,10 @@ fn main(
         acc61 += a21.z * b21;
         acc70 += a21.w * b20;
         acc71 += a21.w * b21;
-        let a30 = tile_a[current + 99 + lid.y];
-        let a31 = tile_a[current + 115 + lid.y];
-        let b30 = tile_b[current + 99 + lid.x];
-        let b31 = tile_b[current + 115 + lid.x];
+        let a30 = tile_a[current + 96 + lid.y];
+        let a31 = tile_a[current + 112 + lid.y];
+        let b30 = tile_b[current + 96 + lid.x];
+        let b31 = tile_b[current + 112 + lid.x];
         acc00 += a30.x * b30;
         acc01 += a30.x * b31;
         acc10 += a30.y * b30;
@@ -134,10 +134,10 @@ fn main(
         acc61 += a31.z * b31;
         acc70 += a31.w * b30;
         acc71 += a31.w * b31;
-        let a40 = tile_a[current + 132 + lid.y];
-        let a41 = tile_a[current + 148 + lid.y];
-        let b40 = tile_b[current + 132 + lid.x];
-        let b41 = tile_b[current + 148 + lid.x];
+        let a40 = tile_a[current + 128 + lid.y];
+        let a41 = tile_a[current + 144 + lid.y];
+        let b40 = tile_b[current + 128 + lid.x];
+        let b41 = tile_b[current + 144 + lid.x];
         acc00 += a40.x * b40;
         acc01 += a40.x * b41;
         acc10 += a40.y * b40;
@@ -154,10 +154,10 @@ fn main(
         acc61 += a41.z * b41;
         acc70 += a41.w * b40;
         acc71 += a41.w * b41;
-        let a50 = tile_a[current + 165 + lid.y];
-        let a51 = tile_a[current + 181 + lid.y];
-        let b50 = tile_b[current + 165 + lid.x];
-        let b51 = tile_b[current + 181 + lid.x];
+        let a50 = tile_a[current + 160 + lid.y];
+        let a51 = tile_a[current + 176 + lid.y];
+        let b50 = tile_b[current + 160 + lid.x];
+        let b51 = tile_b[current + 176 + lid.x];
         acc00 += a50.x * b50;
         acc01 += a50.x * b51;
         acc10 += a50.y * b50;
@@ -174,10 +174,10 @@ fn main(
         acc61 += a51.z * b51;
         acc70 += a51.w * b50;
         acc71 += a51.w * b51;
-        let a60 = tile_a[current + 198 + lid.y];
-        let a61 = tile_a[current + 214 + lid.y];
-        let b60 = tile_b[current + 198 + lid.x];
-        let b61 = tile_b[current + 214 + lid.x];
+        let a60 = tile_a[current + 192 + lid.y];
+        let a61 = tile_a[current + 208 + lid.y];
+        let b60 = tile_b[current + 192 + lid.x];
+        let b61 = tile_b[current + 208 + lid.x];
         acc00 += a60.x * b60;
         acc01 += a60.x * b61;
         acc10 += a60.y * b60;
@@ -194,10 +194,10 @@ fn main(
         acc61 += a61.z * b61;
         acc70 += a61.w * b60;
         acc71 += a61.w * b61;
-        let a70 = tile_a[current + 231 + lid.y];
-        let a71 = tile_a[current + 247 + lid.y];
-        let b70 = tile_b[current + 231 + lid.x];
-        let b71 = tile_b[current + 247 + lid.x];
+        let a70 = tile_a[current + 224 + lid.y];
+        let a71 = tile_a[current + 240 + lid.y];
+        let b70 = tile_b[current + 224 + lid.x];
+        let b71 = tile_b[current + 240 + lid.x];
         acc00 += a70.x * b70;
         acc01 += a70.x * b71;
         acc10 += a70.y * b70;
@@ -214,10 +214,10 @@ fn main(
         acc61 += a71.z * b71;
         acc70 += a71.w * b70;
         acc71 += a71.w * b71;
-        let a80 = tile_a[current + 264 + lid.y];
-        let a81 = tile_a[current + 280 + lid.y];
-        let b80 = tile_b[current + 264 + lid.x];
-        let b81 = tile_b[current + 280 + lid.x];
+        let a80 = tile_a[current + 256 + lid.y];
+        let a81 = tile_a[current + 272 + lid.y];
+        let b80 = tile_b[current + 256 + lid.x];
+        let b81 = tile_b[current + 272 + lid.x];
         acc00 += a80.x * b80;
         acc01 += a80.x * b81;
         acc10 += a80.y * b80;
@@ -234,10 +234,10 @@ fn main(
         acc61 += a81.z * b81;
         acc70 += a81.w * b80;
         acc71 += a81.w * b81;
-        let a90 = tile_a[current + 297 + lid.y];
-        let a91 = tile_a[current + 313 + lid.y];
-        let b90 = tile_b[current + 297 + lid.x];
-        let b91 = tile_b[current + 313 + lid.x];
+        let a90 = tile_a[current + 288 + lid.y];
+        let a91 = tile_a[current + 304 + lid.y];
+        let b90 = tile_b[current + 288 + lid.x];
+        let b91 = tile_b[current + 304 + lid.x];
         acc00 += a90.x * b90;
         acc01 += a90.x * b91;
         acc10 += a90.y * b90;
@@ -254,10 +254,10 @@ fn main(
         acc61 += a91.z * b91;
         acc70 += a91.w * b90;
         acc71 += a91.w * b91;
-        let a100 = tile_a[current + 330 + lid.y];
-        let a101 = tile_a[current + 346 + lid.y];
-        let b100 = tile_b[current + 330 + lid.x];
-        let b101 = tile_b[current + 346 + lid.x];
+        let a100 = tile_a[current + 320 + lid.y];
+        let a101 = tile_a[current + 336 + lid.y];
+        let b100 = tile_b[current + 320 + lid.x];
+        let b101 = tile_b[current + 336 + lid.x];
         acc00 += a100.x * b100;
         acc01 += a100.x * b101;
         acc10 += a100.y * b100;
@@ -274,10 +274,10 @@ fn main(
         acc61 += a101.z * b101;
         acc70 += a101.w * b100;
         acc71 += a101.w * b101;
-        let a110 = tile_a[current + 363 + lid.y];
-        let a111 = tile_a[current + 379 + lid.y];
-        let b110 = tile_b[current + 363 + lid.x];
-        let b111 = tile_b[current + 379 + lid.x];
+        let a110 = tile_a[current + 352 + lid.y];
+        let a111 = tile_a[current + 368 + lid.y];
+        let b110 = tile_b[current + 352 + lid.x];
+        let b111 = tile_b[current + 368 + lid.x];
         acc00 += a110.x * b110;
         acc01 += a110.x * b111;
         acc10 += a110.y * b110;
@@ -294,10 +294,10 @@ fn main(
         acc61 += a111.z * b111;
         acc70 += a111.w * b110;
         acc71 += a111.w * b111;
-        let a120 = tile_a[current + 396 + lid.y];
-        let a121 = tile_a[current + 412 + lid.y];
-        let b120 = tile_b[current + 396 + lid.x];
-        let b121 = tile_b[current + 412 + lid.x];
+        let a120 = tile_a[current + 384 + lid.y];
+        let a121 = tile_a[current + 400 + lid.y];
+        let b120 = tile_b[current + 384 + lid.x];
+        let b121 = tile_b[current + 400 + lid.x];
         acc00 += a120.x * b120;
         acc01 += a120.x * b121;
         acc10 += a120.y * b120;
@@ -314,10 +314,10 @@ fn main(
         acc61 += a121.z * b121;
         acc70 += a121.w * b120;
         acc71 += a121.w * b121;
-        let a130 = tile_a[current + 429 + lid.y];
-        let a131 = tile_a[current + 445 + lid.y];
-        let b130 = tile_b[current + 429 + lid.x];
-        let b131 = tile_b[current + 445 + lid.x];
+        let a130 = tile_a[current + 416 + lid.y];
+        let a131 = tile_a[current + 432 + lid.y];
+        let b130 = tile_b[current + 416 + lid.x];
+        let b131 = tile_b[current + 432 + lid.x];
         acc00 += a130.x * b130;
         acc01 += a130.x * b131;
         acc10 += a130.y * b130;
@@ -334,10 +334,10 @@ fn main(
         acc61 += a131.z * b131;
         acc70 += a131.w * b130;
         acc71 += a131.w * b131;
-        let a140 = tile_a[current + 462 + lid.y];
-        let a141 = tile_a[current + 478 + lid.y];
-        let b140 = tile_b[current + 462 + lid.x];
-        let b141 = tile_b[current + 478 + lid.x];
+        let a140 = tile_a[current + 448 + lid.y];
+        let a141 = tile_a[current + 464 + lid.y];
+        let b140 = tile_b[current + 448 + lid.x];
+        let b141 = tile_b[current + 464 + lid.x];
         acc00 += a140.x * b140;
         acc01 += a140.x * b141;
         acc10 += a140.y * b140;
@@ -354,10 +354,10 @@ fn main(
         acc61 += a141.z * b141;
         acc70 += a141.w * b140;
         acc71 += a141.w * b141;
-        let a150 = tile_a[current + 495 + lid.y];
-        let a151 = tile_a[current + 511 + lid.y];
-        let b150 = tile_b[current + 495 + lid.x];
-        let b151 = tile_b[current + 511 + lid.x];
+        let a150 = tile_a[current + 480 + lid.y];
+        let a151 = tile_a[current + 496 + lid.y];
+        let b150 = tile_b[current + 480 + lid.x];
+        let b151 = tile_b[current + 496 + lid.x];
         acc00 += a150.x * b150;
         acc01 += a150.x * b151;
         acc10 += a150.y * b150;

@@ -5,16 +5,17 @@
 
 const TILE: u32 = 128u;
 const SLICE: u32 = 16u;
-// vec4s per k-row of a shared tile: 32 for 128 entries, plus one of padding.
-const STRIDE: u32 = 33u;
+// vec4s per k-row of a shared tile: 32 for 128 entries. Unpadded: both operands,
+// double-buffered, take exactly 32 KiB, the common workgroup-memory limit.
+const STRIDE: u32 = 32u;
 // One buffer of a shared tile: SLICE k-rows of STRIDE vec4s.
-const HALF: u32 = 528u;
+const HALF: u32 = 512u;
 const SWIZZLE: u32 = 8u;
 
 // tile_a[buffer + kk * STRIDE + q] holds op(A)[row0 + 4q .. +4, k0 + kk];
 // tile_b[buffer + kk * STRIDE + q] holds op(B)[k0 + kk, col0 + 4q .. +4]. Two buffers each.
-var<workgroup> tile_a: array<vec4<f32>, 1056>;
-var<workgroup> tile_b: array<vec4<f32>, 1056>;
+var<workgroup> tile_a: array<vec4<f32>, 1024>;
+var<workgroup> tile_b: array<vec4<f32>, 1024>;
 
 // Run `idx` (0..512) of a slice is 4 consecutive stored elements: along k (row idx / 4,
 // quarter idx % 4 of the slice) where k is the stored contiguous dimension, else along m or n

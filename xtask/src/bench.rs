@@ -380,11 +380,16 @@ fn linalg(
     repeats: usize,
     fma_gflops: f64,
 ) -> Result<(TuneReport, Vec<crate::bench_linalg::LinalgRow>)> {
-    let tune_size = if quick || engine.adapter().is_software {
-        128
-    } else {
-        1024
-    };
+    // WGOPT_TUNE_SIZE overrides the autotune's GEMM edge (a CPU adapter's default, 128, is one
+    // workgroup of the 128×128 core: too small to compare cores).
+    let tune_size = std::env::var("WGOPT_TUNE_SIZE")
+        .ok()
+        .and_then(|v| v.parse::<u32>().ok())
+        .unwrap_or(if quick || engine.adapter().is_software {
+            128
+        } else {
+            1024
+        });
     let tune = wgopt::solvers::linalg::autotune(engine, tune_size, 3)?;
     println!(
         "autotune ({tune_size}³ GEMM): {} → {:?} (cache: {})",

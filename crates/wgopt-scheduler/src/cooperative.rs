@@ -39,6 +39,27 @@ pub fn support(adapter: &wgpu::Adapter) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether to request cooperative matrices: asked for (options, else the environment) and the
+/// adapter qualifies; a refusal says why in the log.
+pub(crate) fn requested_and_supported(
+    adapter: &wgpu::Adapter,
+    options: &crate::engine::EngineOptions,
+) -> bool {
+    let asked = options
+        .cooperative_matrix
+        .unwrap_or_else(requested_from_env);
+    if !asked {
+        return false;
+    }
+    match support(adapter) {
+        Ok(()) => true,
+        Err(why) => {
+            log::info!("cooperative matrices asked for but not used: {why}");
+            false
+        }
+    }
+}
+
 impl crate::Engine {
     /// Whether f16 matrix products run on the tensor-core kernel (the engine asked for
     /// cooperative matrices and the adapter qualified); otherwise they run on the SIMT cores.

@@ -307,7 +307,7 @@ impl Engine {
         } else {
             (adapter.features() & WANTED_FEATURES, limits)
         };
-        let cooperative = cooperative_request(&adapter, &options);
+        let cooperative = crate::cooperative::requested_and_supported(&adapter, &options);
         if cooperative {
             features |= wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX;
         }
@@ -384,7 +384,10 @@ impl Engine {
                 slot.get_or_insert_with(|| e.to_string());
             }
         }));
-        let tuning = crate::tuning::load(&summary).unwrap_or_default();
+        let limits = device.limits();
+        let tuning = crate::tuning::load(&summary)
+            .filter(|t| t.fits(&limits))
+            .unwrap_or_default();
         let checked_shaders = options
             .checked_shaders
             .unwrap_or_else(checked_shaders_from_env);
@@ -586,23 +589,5 @@ impl Engine {
             .device
             .poll(wgpu::PollType::wait_indefinitely())?;
         Ok(())
-    }
-}
-
-/// Whether to request cooperative matrices: asked for (options, else the environment) and the
-/// adapter qualifies; a refusal says why in the log.
-fn cooperative_request(adapter: &wgpu::Adapter, options: &EngineOptions) -> bool {
-    let asked = options
-        .cooperative_matrix
-        .unwrap_or_else(crate::cooperative::requested_from_env);
-    if !asked {
-        return false;
-    }
-    match crate::cooperative::support(adapter) {
-        Ok(()) => true,
-        Err(why) => {
-            log::info!("cooperative matrices asked for but not used: {why}");
-            false
-        }
     }
 }

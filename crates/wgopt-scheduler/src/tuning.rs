@@ -20,6 +20,10 @@ use std::path::PathBuf;
 pub const TILE_K_CHOICES: [u32; 3] = [8, 16, 32];
 /// Output tile edges: the 64×64 core and the generated 128×128 core (k-slice 16, shared tiles).
 pub const TILE_CHOICES: [u32; 2] = [64, 128];
+/// Workgroup memory of the 128×128 core: two operands, double-buffered, 16 k-rows of 32 vec4s
+/// (32 KiB, Metal's and lavapipe's limit); adapters with less (WebGPU's default 16 KiB) never
+/// get the core.
+pub const TILE_128_WORKGROUP_BYTES: u32 = 2 * 2 * 16 * 32 * 16;
 
 /// Tuned kernel parameters of one adapter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,7 +77,22 @@ pub fn candidates() -> Vec<Tuning> {
     c
 }
 
+/// The candidates `engine`'s device can run ([`Tuning::fits`]).
+pub fn candidates_for(engine: &Engine) -> Vec<Tuning> {
+    let limits = engine.limits();
+    candidates()
+        .into_iter()
+        .filter(|t| t.fits(&limits))
+        .collect()
+}
+
 impl Tuning {
+    /// Whether a device with `limits` can run this configuration's core.
+    pub fn fits(&self, limits: &wgpu::Limits) -> bool {
+        self.gemm_tile != 128
+            || limits.max_compute_workgroup_storage_size >= TILE_128_WORKGROUP_BYTES
+    }
+
     /// A configuration some core implements: the 128×128 core has one (k-slice 16, shared).
     pub fn is_valid(&self) -> bool {
         match self.gemm_tile {
@@ -129,6 +148,14 @@ impl Engine {
                  core takes gemm_tile_k in {TILE_K_CHOICES:?}, the 128 core only 16 with shared \
                  tiles"
             )));
+        }
+        if !tuning.fits(&self.limits()) {
+            return Err(crate::Error::OverLimit {
+                what: "the 128×128 tile core's workgroup memory".into(),
+                size: TILE_128_WORKGROUP_BYTES as u64,
+                limit: self.limits().max_compute_workgroup_storage_size as u64,
+                unit: "bytes",
+            });
         }
         *self.inner.tuning.lock().expect("tuning lock") = tuning;
         Ok(())

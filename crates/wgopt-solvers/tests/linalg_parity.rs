@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use wgopt_reference::linalg;
 use wgopt_scheduler::arena::read_range;
-use wgopt_scheduler::tuning::candidates;
+use wgopt_scheduler::tuning::candidates_for;
 use wgopt_scheduler::{Engine, StepRecorder};
 use wgopt_solvers::linalg::{GemmOffsets, Matmul, MatmulSpec};
 use wgopt_solvers::newton_schulz::{Normalize, NormalizeOffsets};
@@ -60,7 +60,7 @@ fn gemm_every_transpose_awkward_shapes_batched() {
     let engine = engine();
     let mut r = ChaCha8Rng::seed_from_u64(1);
     // Every k-slice depth the autotune may pick.
-    for tuning in candidates() {
+    for tuning in candidates_for(&engine) {
         engine.set_tuning(tuning).unwrap();
         let shapes = [
             (1, 1, 1),
@@ -168,7 +168,7 @@ fn gram_wide_and_tall_batched() {
         (130, 70),
         (270, 140),
     ];
-    for (tuning, &(rows, cols)) in candidates()
+    for (tuning, &(rows, cols)) in candidates_for(&engine)
         .into_iter()
         .flat_map(|t| shapes.iter().map(move |s| (t, s)))
     {

@@ -3,7 +3,9 @@
 //! from it; a corrupt cache file falls back to the defaults. Its own test binary because it
 //! points WGOPT_CACHE_DIR at a scratch directory.
 
-use wgopt_scheduler::tuning::{cache_file, candidates, Tuning};
+use wgopt_scheduler::tuning::{
+    cache_file, candidates, candidates_for, Tuning, TILE_128_WORKGROUP_BYTES,
+};
 use wgopt_scheduler::Engine;
 
 #[test]
@@ -15,8 +17,22 @@ fn autotune_picks_a_candidate_caches_it_and_the_next_engine_loads_it() {
     let report = wgopt_solvers::linalg::autotune(&engine, 96, 1).unwrap();
     assert_eq!(
         report.timings.iter().map(|t| t.0).collect::<Vec<_>>(),
-        candidates()
+        candidates_for(&engine)
     );
+    // Every candidate this device can hold is timed; the 128×128 core only where its workgroup
+    // memory fits (32 KiB; not on 16 KiB devices).
+    let big = Tuning {
+        gemm_tile: 128,
+        ..Tuning::default()
+    };
+    let fits = engine.limits().max_compute_workgroup_storage_size >= TILE_128_WORKGROUP_BYTES;
+    assert_eq!(candidates_for(&engine).contains(&big), fits);
+    assert!(candidates().contains(&big));
+    let small = wgpu::Limits {
+        max_compute_workgroup_storage_size: 16384,
+        ..wgpu::Limits::default()
+    };
+    assert!(!big.fits(&small) && Tuning::default().fits(&small));
     assert!(report.timings.iter().all(|t| t.1 > 0.0 && t.1.is_finite()));
     let fastest = report
         .timings

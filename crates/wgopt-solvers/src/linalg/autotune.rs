@@ -1,11 +1,11 @@
-//! The GEMM autotune: times a square GEMM with every tile-core candidate
-//! (`wgopt_scheduler::tuning::candidates`), keeps the fastest for the engine and writes it to
+//! The GEMM autotune: times a square GEMM with every tile-core candidate the device can run
+//! (`wgopt_scheduler::tuning::candidates_for`), keeps the fastest for the engine and writes it to
 //! the adapter's cache file, which engines opened later load.
 
 use super::matmul::{GemmOffsets, Matmul, MatmulSpec};
 use std::time::Instant;
 use wgopt_scheduler::arena::read_range;
-use wgopt_scheduler::tuning::{cache_file, candidates, TuneReport, Tuning};
+use wgopt_scheduler::tuning::{cache_file, candidates_for, TuneReport, Tuning};
 use wgopt_scheduler::{Engine, Result, StepRecorder};
 
 /// Best-of-`repeats` host wall time of one `m` (after a warm-up run).
@@ -42,7 +42,7 @@ pub fn autotune(engine: &Engine, size: u32, repeats: usize) -> Result<TuneReport
     let offsets = [GemmOffsets::default()];
     let previous = engine.tuning();
     let mut timings = Vec::new();
-    for candidate in candidates() {
+    for candidate in candidates_for(engine) {
         engine.set_tuning(candidate)?;
         let spec = MatmulSpec {
             m: n,

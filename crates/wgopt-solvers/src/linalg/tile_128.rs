@@ -13,7 +13,7 @@
 //! into four 4×4 quarters 64 rows/columns apart (so that the 16 invocations of a row of the
 //! workgroup read 16 consecutive `vec4`s of a shared tile: no bank conflicts on loads). K
 //! advances in slices of 16. The shared tiles are `vec4` arrays over the output dimension
-//! (m for A, n for B), padded to 33 `vec4`s per k-row, double-buffered: while an invocation
+//! (m for A, n for B), 32 `vec4`s per k-row, double-buffered (32 KiB in all): while an invocation
 //! multiplies slice s, its next slice's operands are already in registers (fetched before
 //! the products) and are stored into the other buffer after them, so each slice costs one
 //! barrier. Global loads follow the stored layout: each invocation reads runs of 4
@@ -28,9 +28,10 @@ use std::fmt::Write;
 pub const TILE: u32 = 128;
 /// k-slice depth.
 const SLICE: u32 = 16;
-/// `vec4`s per k-row of a shared tile: 32 for 128 entries, plus one of padding. `TILE`,
-/// `SLICE` and `STRIDE` are also constants of `tile_128_common.wgsl`, which must agree.
-const STRIDE: u32 = TILE / 4 + 1;
+/// `vec4`s per k-row of a shared tile: 32 for 128 entries, unpadded so that both operands,
+/// double-buffered, take exactly 32 KiB (the common workgroup-memory limit: Metal, lavapipe).
+/// `TILE`, `SLICE` and `STRIDE` are also constants of `tile_128_common.wgsl`, which must agree.
+const STRIDE: u32 = TILE / 4;
 
 /// Which product a generated kernel computes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +72,7 @@ fn header(s: &mut String, product: Product) {
          // {what}\n\
          // The 128×128 SIMT core (see the generator's docs; helpers in tile_128_common.wgsl):\n\
          // 16×16 invocations, 8×8 accumulators each in named vec4 registers, k-slices of {SLICE},\n\
-         // double-buffered padded shared tiles with register prefetch, layout-following global\n\
+         // double-buffered shared tiles with register prefetch, layout-following global\n\
          // loads, swizzled workgroups.\n\n"
     );
 }
