@@ -380,13 +380,14 @@ fn linalg(
     repeats: usize,
     fma_gflops: f64,
 ) -> Result<(TuneReport, Vec<crate::bench_linalg::LinalgRow>)> {
-    // WGOPT_TUNE_SIZE overrides the autotune's GEMM edge (a CPU adapter's default, 128, is one
-    // workgroup of the 128×128 core: too small to compare cores).
+    // WGOPT_TUNE_SIZE overrides the autotune's GEMM edge. 256 on a CPU adapter: at 128 the
+    // 128×128 core is a single workgroup and loses, while from 256 up it is the fastest there
+    // (docs/bench-lavapipe.md).
     let tune_size = std::env::var("WGOPT_TUNE_SIZE")
         .ok()
         .and_then(|v| v.parse::<u32>().ok())
         .unwrap_or(if quick || engine.adapter().is_software {
-            128
+            256
         } else {
             1024
         });
