@@ -55,7 +55,7 @@ fn loss_and_grads(m: &Mlp, xs: &[f32], ys: &[f32]) -> (f32, [Vec<f32>; 4]) {
 /// norm 1, NaN/Inf steps skipped, and 30 warm-up steps into a cosine decay.
 fn adamw_with_decay_groups(params: &ParamSet, lr: f64) -> Result<Adam> {
     let mut opt = Adam::new(
-        &params,
+        params,
         &[
             (
                 "decay".into(),
