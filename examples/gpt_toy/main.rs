@@ -18,7 +18,6 @@ mod distributed;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use toygpt::optimizers::{self, DEFAULT_OPTIMIZER};
@@ -223,19 +222,6 @@ fn train_config(args: &Args, entry: &str, vocab: usize) -> Result<(TrainConfig, 
     ))
 }
 
-/// The run's progress bar: `name`, a bar over `total` steps starting at `position`, a message.
-fn progress_bar(total: u64, name: &str, position: u64) -> ProgressBar {
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>13} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(name.to_string());
-    bar.set_position(position);
-    bar
-}
-
 /// One line of the run's CSV (the header is written by [`run`]); `val` on evaluation steps.
 fn csv_row(
     f: &mut impl Write,
@@ -284,7 +270,8 @@ fn run(
         f,
         "step,train_loss,val_loss,elapsed_s,forward_backward_s,curvature_s,transfer_s,optimizer_s,grad_norm,grad_norm_l1"
     )?;
-    let bar = progress_bar(total, &name, trainer.step_index());
+    let bar = toygpt::report::progress_bar(&name, total);
+    bar.set_position(trainer.step_index());
     let mut curve = Curve::new();
     let mut times = StepTimes::default();
     let mut elapsed = 0.0;

@@ -1,11 +1,25 @@
 //! What the GPT examples report: validation curves, and the plot of validation loss against
 //! steps and against wall time (gpt_toy and the burn GPT share it).
 
+use indicatif::{ProgressBar, ProgressStyle};
 use plotters::prelude::*;
 use std::path::Path;
 
 /// (step, seconds of the step loop so far, validation loss) at each evaluation.
 pub type Curve = Vec<(u64, f64, f32)>;
+
+/// A training run's progress bar (the GPT examples): `name`, a bar over `total` steps, a message
+/// the loop updates, the ETA.
+pub fn progress_bar(name: &str, total: u64) -> ProgressBar {
+    let bar = ProgressBar::new(total);
+    bar.set_style(
+        ProgressStyle::with_template("{prefix:>13} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
+            .expect("static template")
+            .progress_chars("=> "),
+    );
+    bar.set_prefix(name.to_string());
+    bar
+}
 
 /// The last validation loss of a curve (NaN when empty).
 pub fn final_loss(curve: &Curve) -> f32 {

@@ -17,7 +17,6 @@ mod train;
 
 use anyhow::{bail, Result};
 use clap::Parser;
-use indicatif::{ProgressBar, ProgressStyle};
 use model::GptShape;
 use std::io::Write;
 use std::path::PathBuf;
@@ -82,17 +81,6 @@ struct RunResult {
     copied_per_step: u64,
 }
 
-fn progress(name: &str, total: u64) -> ProgressBar {
-    let bar = ProgressBar::new(total);
-    bar.set_style(
-        ProgressStyle::with_template("{prefix:>13} [{bar:30}] {pos}/{len} {msg} ETA {eta}")
-            .expect("static template")
-            .progress_chars("=> "),
-    );
-    bar.set_prefix(name.to_string());
-    bar
-}
-
 fn run(
     args: &Args,
     shared: &SharedDevice,
@@ -107,7 +95,7 @@ fn run(
         csv,
         "step,train_loss,val_loss,elapsed_s,forward_backward_s,optimizer_s,curvature_s,other_s"
     )?;
-    let bar = progress(entry, args.steps);
+    let bar = toygpt::report::progress_bar(entry, args.steps);
     let eval = |r: &Runner| {
         r.evaluate(corpus, args.eval_batches)
             .map_err(|e| anyhow::anyhow!("{e}"))
