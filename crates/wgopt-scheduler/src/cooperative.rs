@@ -60,12 +60,29 @@ pub(crate) fn requested_and_supported(
     }
 }
 
-impl crate::Engine {
-    /// Whether f16 matrix products run on the tensor-core kernel (the engine asked for
-    /// cooperative matrices and the adapter qualified); otherwise they run on the SIMT cores.
-    pub fn cooperative_f16(&self) -> bool {
-        self.device()
+/// Whether an engine runs f16 products on tensor cores: it asked (options, else the
+/// environment), its device has the feature, and the adapter qualifies. A device another library
+/// created with the feature (burn's) does not turn the path on by itself, and one without an
+/// adapter to check never does.
+pub(crate) fn in_use(
+    device: &wgpu::Device,
+    adapter: Option<&wgpu::Adapter>,
+    options: &crate::engine::EngineOptions,
+) -> bool {
+    options
+        .cooperative_matrix
+        .unwrap_or_else(requested_from_env)
+        && device
             .features()
             .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)
+        && adapter.is_some_and(|a| support(a).is_ok())
+}
+
+impl crate::Engine {
+    /// Whether f16 matrix products run on the tensor-core kernel (asked for, and the device and
+    /// adapter qualify: `EngineOptions::cooperative_matrix`); otherwise
+    /// they run on the SIMT cores.
+    pub fn cooperative_f16(&self) -> bool {
+        self.inner.cooperative
     }
 }

@@ -128,6 +128,8 @@ pub(crate) struct Inner {
     pub tuning: Mutex<crate::tuning::Tuning>,
     /// Every kernel keeps wgpu's runtime checks ([`EngineOptions::checked_shaders`]).
     pub checked_shaders: bool,
+    /// f16 products run on tensor cores ([`crate::cooperative`]).
+    pub cooperative: bool,
 }
 
 /// A GPU device with wgopt's caches.
@@ -391,6 +393,8 @@ impl Engine {
         let checked_shaders = options
             .checked_shaders
             .unwrap_or_else(checked_shaders_from_env);
+        let cooperative =
+            crate::cooperative::in_use(&device, origin.as_ref().map(|o| &o.1), &options);
         Engine {
             inner: Arc::new(Inner {
                 origin,
@@ -403,6 +407,7 @@ impl Engine {
                 uncaptured,
                 tuning: Mutex::new(tuning),
                 checked_shaders,
+                cooperative,
             }),
         }
     }
