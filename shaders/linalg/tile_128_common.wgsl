@@ -93,17 +93,43 @@ fn store4(off: GemmOffsets, row: u32, col: u32, acc: vec4<f32>) {
     }
 }
 
-// store4 for the Gram: entries on or above the diagonal, each also written to its mirror.
-fn store4_mirrored(off: GemmOffsets, row: u32, col: u32, acc: vec4<f32>) {
+// store4 for the Gram: only the entries on or above the diagonal; mirror_quadrant writes their
+// mirrors.
+fn store4_upper(off: GemmOffsets, row: u32, col: u32, acc: vec4<f32>) {
     if (row >= params.m) {
         return;
     }
     for (var j = 0u; j < 4u; j += 1u) {
         let c = col + j;
         if (c < params.n && row <= c) {
-            let v = StoreOut(epilogue(off, row, c, acc[j]));
-            mat_d[off.d + row * params.n + c] = v;
-            mat_d[off.d + c * params.n + row] = v;
+            mat_d[off.d + row * params.n + c] = StoreOut(epilogue(off, row, c, acc[j]));
+        }
+    }
+}
+
+// Where entry (r, c) of a 64×64 quadrant, r and c local, lives in tile_a when it is staged
+// transposed for the Gram's mirror: vec4 (c * 16 + (r / 4 XOR c / 4)), lane r % 4. The XOR
+// spreads the 16 invocations of a row of the workgroup, which write one column c each, over
+// different banks; reads along r stay within 8 vec4s.
+fn mirror_slot(r: u32, c: u32) -> u32 {
+    return c * 16u + ((r / 4u) ^ ((c / 4u) & 15u));
+}
+
+// Writes the mirror D[col, row] = D[row, col] of every strictly-upper entry of the quadrant
+// whose top-left entry is (r0, c0), from its transpose staged in tile_a: consecutive
+// invocations take consecutive rows of the quadrant, which are consecutive addresses of D's
+// mirrored row, so the stores are coalesced (a direct mirror would write with stride n).
+fn mirror_quadrant(off: GemmOffsets, r0: u32, c0: u32, flat: u32) {
+    for (var e = 0u; e < 16u; e += 1u) {
+        let q = e * 256u + flat;
+        let r = q % 64u;
+        let c = q / 64u;
+        let row = r0 + r;
+        let col = c0 + c;
+        // row < col < n, and m == n for a Gram.
+        if (row < col && col < params.n) {
+            let v = tile_a[mirror_slot(r, c)][r % 4u];
+            mat_d[off.d + col * params.n + row] = StoreOut(epilogue(off, row, col, v));
         }
     }
 }

@@ -149,11 +149,12 @@ fn main(
     stores(s, product);
 }
 
-/// The 16 stores of the accumulators, each 4 entries of D (mirrored for the Gram).
+/// The 16 stores of the accumulators, each 4 entries of D; for the Gram only the upper
+/// triangle, then the mirrors quadrant by quadrant.
 fn stores(s: &mut String, product: Product) {
     let store = match product {
         Product::Gemm => "store4",
-        Product::Gram => "store4_mirrored",
+        Product::Gram => "store4_upper",
     };
     for r in 0..8u32 {
         for h in 0..2 {
@@ -166,7 +167,40 @@ fn stores(s: &mut String, product: Product) {
             );
         }
     }
+    if product == Product::Gram {
+        mirrors(s);
+    }
     s.push_str("}\n");
+}
+
+/// The Gram's mirrored stores through shared memory: per 64×64 quadrant, each invocation stages
+/// its 4×4 block transposed in tile_a (one vec4 per column: its 4 rows), then all write the
+/// quadrant's mirror coalesced (`mirror_quadrant`). The barrier before each staging keeps it
+/// from overwriting what the previous quadrant (or the last k-slice) still reads.
+fn mirrors(s: &mut String) {
+    s.push_str("    // Mirrors through shared memory (coalesced stores of the lower triangle).\n");
+    for hr in 0..2u32 {
+        for hc in 0..2u32 {
+            s.push_str("    workgroupBarrier();\n");
+            for j in 0..4u32 {
+                let lane = ["x", "y", "z", "w"][j as usize];
+                let rows: Vec<String> = (0..4)
+                    .map(|i| format!("{}.{lane}", acc(hr * 4 + i, hc)))
+                    .collect();
+                let _ = writeln!(
+                    s,
+                    "    tile_a[mirror_slot(lid.y * 4u, lid.x * 4u + {j}u)] = vec4<f32>({});",
+                    rows.join(", ")
+                );
+            }
+            let _ = writeln!(
+                s,
+                "    workgroupBarrier();\n    mirror_quadrant(off, row0 + {}u, col0 + {}u, flat);",
+                hr * 64,
+                hc * 64
+            );
+        }
+    }
 }
 
 /// The unrolled products of one slice: per k-row, two vec4s of A and two of B from the current
