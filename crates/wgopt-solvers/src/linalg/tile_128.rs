@@ -147,6 +147,9 @@ fn main(
 ",
     );
     stores(s, product);
+    // The end of `main` (a char, not a string: brace counters that skip strings stay balanced).
+    s.push('}');
+    s.push('\n');
 }
 
 /// The 16 stores of the accumulators, each 4 entries of D; for the Gram only the upper
@@ -170,7 +173,6 @@ fn stores(s: &mut String, product: Product) {
     if product == Product::Gram {
         mirrors(s);
     }
-    s.push_str("}\n");
 }
 
 /// The Gram's mirrored stores through shared memory: per 64×64 quadrant, each invocation stages
