@@ -259,3 +259,52 @@ fn frobenius_normalize_batched() {
         }
     }
 }
+
+/// A grid of 32×32 tiles of the 128 core (64×64 of the 64 core), as Newton–Schulz at 4096²
+/// launches: GEMM and Gram with a short k at every candidate.
+#[test]
+fn large_grids_match_the_reference() {
+    let engine = engine();
+    let mut r = ChaCha8Rng::seed_from_u64(9);
+    let (n, k) = (4096, 8);
+    let a = random(&mut r, n, k);
+    let (ab, ao) = pack(&engine, std::slice::from_ref(&a));
+    let d0 = Array2::<f64>::zeros((n, n));
+    let (db, dof) = pack(&engine, std::slice::from_ref(&d0));
+    let want = linalg::gemm(1.0, a.view(), false, a.view(), true, 0.0, None);
+    for tuning in candidates_for(&engine) {
+        engine.set_tuning(tuning).unwrap();
+        for gram in [false, true] {
+            let spec = MatmulSpec {
+                m: n as u32,
+                n: n as u32,
+                k: k as u32,
+                trans_a: false,
+                trans_b: true,
+                alpha: 1.0,
+                beta: 0.0,
+                a: &ab,
+                b: &ab,
+                c: None,
+                d: &db,
+                offsets: &[GemmOffsets {
+                    a: ao[0],
+                    b: ao[0],
+                    c: 0,
+                    d: dof[0],
+                }],
+            };
+            let product = if gram {
+                Matmul::gram(&engine, &spec)
+            } else {
+                Matmul::gemm(&engine, &spec)
+            }
+            .unwrap();
+            let mut rec = StepRecorder::new();
+            product.record(&mut rec);
+            rec.submit(&engine).unwrap();
+            let got = read_range(&engine, &db, dof[0] as u64 * 4, (n * n) as u64 * 4).unwrap();
+            assert_matrix_close(&format!("gram {gram} at {tuning:?}"), &got, &want, k);
+        }
+    }
+}
