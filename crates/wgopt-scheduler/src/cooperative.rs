@@ -9,7 +9,14 @@
 
 /// Whether `WGOPT_COOPERATIVE_MATRIX` asks for the tensor-core path (`1` turns it on).
 pub fn requested_from_env() -> bool {
-    std::env::var("WGOPT_COOPERATIVE_MATRIX").is_ok_and(|v| v != "0" && !v.is_empty())
+    crate::engine::env_flag("WGOPT_COOPERATIVE_MATRIX")
+}
+
+/// Whether the engine asks for tensor cores: its options, else the environment.
+fn asked(options: &crate::engine::EngineOptions) -> bool {
+    options
+        .cooperative_matrix
+        .unwrap_or_else(requested_from_env)
 }
 
 /// Why `adapter` cannot run `gemm_coop.wgsl`, or `Ok` when it can: it needs the experimental
@@ -45,10 +52,7 @@ pub(crate) fn requested_and_supported(
     adapter: &wgpu::Adapter,
     options: &crate::engine::EngineOptions,
 ) -> bool {
-    let asked = options
-        .cooperative_matrix
-        .unwrap_or_else(requested_from_env);
-    if !asked {
+    if !asked(options) {
         return false;
     }
     match support(adapter) {
@@ -69,9 +73,7 @@ pub(crate) fn in_use(
     adapter: Option<&wgpu::Adapter>,
     options: &crate::engine::EngineOptions,
 ) -> bool {
-    options
-        .cooperative_matrix
-        .unwrap_or_else(requested_from_env)
+    asked(options)
         && device
             .features()
             .contains(wgpu::Features::EXPERIMENTAL_COOPERATIVE_MATRIX)

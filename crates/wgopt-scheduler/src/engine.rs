@@ -50,7 +50,12 @@ pub struct EngineOptions {
 
 /// Whether `WGOPT_CHECKED_SHADERS` asks for wgpu's runtime checks in every shader.
 pub fn checked_shaders_from_env() -> bool {
-    std::env::var("WGOPT_CHECKED_SHADERS").is_ok_and(|v| v != "0" && !v.is_empty())
+    env_flag("WGOPT_CHECKED_SHADERS")
+}
+
+/// A boolean switch in the environment: set, non-empty and not `0`.
+pub(crate) fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| v != "0" && !v.is_empty())
 }
 
 /// Facts about the adapter behind an engine.
