@@ -217,8 +217,9 @@ fn hybrid_routes_and_matches_reference_with_global_clip() {
     for (i, s) in layout.slots.iter().enumerate() {
         assert_close(&s.name, &gpu[i], &host[i], 2e-5, 3e-4);
     }
-    // guard + adam update + muon momentum + 2 shapes × (normalize + 5×3) + muon apply
-    assert_eq!(opt.dispatches_per_step(), 2 + 1 + 1 + 2 * 16 + 1);
+    // guard + adam update + muon momentum + 2 shapes × (normalize's two passes + 5×3) + muon
+    // apply
+    assert_eq!(opt.dispatches_per_step(), 2 + 1 + 1 + 2 * 17 + 1);
 }
 
 #[test]

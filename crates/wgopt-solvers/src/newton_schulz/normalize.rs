@@ -1,6 +1,7 @@
-//! Batched `dst = src / (factor·‖src‖_F + 1e-7)`, one workgroup per matrix
-//! (`shaders/linalg/frobenius_normalize.wgsl`), optionally after ROOT's soft-threshold clamp:
-//! the clamp costs no pass of its own because the normalisation reads the matrix anyway.
+//! Batched `dst = src / (factor·‖src‖_F + 1e-7)` over a grid of workgroups, several per
+//! matrix (`shaders/linalg/frobenius_normalize.wgsl`): a pass of chunk sums of squares, then a
+//! pass that reduces them in a fixed order and scales; optionally after ROOT's soft-threshold
+//! clamp, which costs no pass of its own because the normalisation reads the matrix anyway.
 
 use crate::linalg::matmul::{check_fits, check_fits_as, require_kernel};
 use bytemuck::{Pod, Zeroable};
@@ -9,11 +10,19 @@ use wgopt_scheduler::kernel::{Kernel, Precision, WgslStruct};
 use wgopt_scheduler::recorder::{Dispatch, StepRecorder};
 use wgopt_scheduler::{wgsl, Engine, Error, Result};
 
-/// `linalg/frobenius_normalize.wgsl` f32 → f32: params, offsets, src, dst, clamp_thresholds.
+/// Threads per workgroup of frobenius_normalize.wgsl (`NORM_WG`), which is also the most
+/// chunks a matrix is cut into: the scale pass reduces one chunk sum per thread.
+const NORM_WG: u32 = 256;
+
+/// The fewest floats a chunk holds (16 per thread), so small matrices take one workgroup.
+const MIN_CHUNK: u32 = 16 * NORM_WG;
+
+/// `linalg/frobenius_normalize.wgsl` f32 → f32: params, offsets, src, dst, clamp_thresholds,
+/// partials.
 pub static FROBENIUS_NORMALIZE: Kernel = Kernel::new(
     wgsl!("linalg/frobenius_normalize.wgsl"),
     &[],
-    &[U, R, R, W, R],
+    &[U, R, R, W, R, W],
 )
 .twins(&[NormalizeParams::LAYOUT, NormalizeOffsets::LAYOUT])
 .storage(Precision::F32, Precision::F32);
@@ -22,7 +31,7 @@ pub static FROBENIUS_NORMALIZE: Kernel = Kernel::new(
 pub static FROBENIUS_NORMALIZE_TO_F16: Kernel = Kernel::new(
     wgsl!("linalg/frobenius_normalize.wgsl"),
     &[],
-    &[U, R, R, W, R],
+    &[U, R, R, W, R, W],
 )
 .twins(&[NormalizeParams::LAYOUT, NormalizeOffsets::LAYOUT])
 .storage(Precision::F32, Precision::F16);
@@ -34,7 +43,22 @@ pub struct NormalizeParams {
     pub len: u32,
     pub factor: f32,
     pub clamp_base: u32,
+    /// Floats per chunk (a multiple of `NORM_WG`) and chunks per matrix (≤ `NORM_WG`).
+    pub chunk: u32,
+    pub chunks: u32,
+    pub _pad0: u32,
     pub _pad1: u32,
+    pub _pad2: u32,
+}
+
+impl NormalizeParams {
+    /// Cuts `len` floats into at most `NORM_WG` chunks of at least `MIN_CHUNK`, each a
+    /// multiple of `NORM_WG`, none empty.
+    fn chunking(len: u32) -> (u32, u32) {
+        let chunks = len.div_ceil(MIN_CHUNK).clamp(1, NORM_WG);
+        let chunk = len.div_ceil(chunks).div_ceil(NORM_WG).max(1) * NORM_WG;
+        (chunk, len.div_ceil(chunk).max(1))
+    }
 }
 
 /// Source and destination offsets (floats) of one matrix to normalise.
@@ -53,10 +77,12 @@ pub struct Clamp<'a> {
     pub base: u32,
 }
 
-/// A recorded-once batched normalisation.
+/// A recorded-once batched normalisation: the chunk-sum pass, then the scale pass.
 #[derive(Debug)]
 pub struct Normalize {
-    dispatch: Dispatch,
+    passes: [Dispatch; 2],
+    /// The chunk sums between the passes (batch × chunks floats), owned here.
+    _partials: wgpu::Buffer,
 }
 
 impl Normalize {
@@ -113,10 +139,13 @@ impl Normalize {
                 offsets.len() as u64,
             )?;
         }
+        let (chunk, chunks) = NormalizeParams::chunking(len);
         let p = NormalizeParams {
             len,
             factor,
             clamp_base: clamp.map_or(0, |c| c.base),
+            chunk,
+            chunks,
             ..Default::default()
         };
         let params = engine.upload(
@@ -129,16 +158,49 @@ impl Normalize {
             bytemuck::cast_slice(offsets),
             wgpu::BufferUsages::STORAGE,
         );
+        let partials = engine.create_buffer(
+            "normalize partials",
+            offsets.len() as u64 * chunks as u64 * 4,
+            wgpu::BufferUsages::STORAGE,
+        );
         // Without a clamp the thresholds binding is never read; the offsets stand in.
         let thresholds = clamp.map_or(&offs, |c| c.thresholds);
-        let constants = [("CLAMP", clamp.is_some() as u8 as f64)];
-        let buffers = [&params, &offs, src, dst, thresholds];
+        let buffers = [&params, &offs, src, dst, thresholds, &partials];
+        let grid = [chunks, offsets.len() as u32, 1];
+        let pass = |scale: bool| {
+            let constants = [
+                ("CLAMP", clamp.is_some() as u8 as f64),
+                ("SCALE_PASS", scale as u8 as f64),
+            ];
+            engine.dispatch(kernel, &constants, &buffers, grid)
+        };
         Ok(Normalize {
-            dispatch: engine.dispatch(kernel, &constants, &buffers, [offsets.len() as u32, 1, 1]),
+            passes: [pass(false), pass(true)],
+            _partials: partials,
         })
     }
 
     pub fn record(&self, rec: &mut StepRecorder) {
-        rec.push(self.dispatch.clone());
+        for pass in &self.passes {
+            rec.push(pass.clone());
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every float falls in exactly one non-empty chunk, and the scale pass has one thread per
+    /// chunk sum.
+    #[test]
+    fn chunking_covers_every_float_once() {
+        for len in [0, 1, 255, 256, 4096, 4097, 437, 20485, 1_001_000, 9_000_000, 1 << 24] {
+            let (chunk, chunks) = NormalizeParams::chunking(len);
+            assert_eq!(chunk % NORM_WG, 0, "{len}");
+            assert!((1..=NORM_WG).contains(&chunks), "{len}: {chunks} chunks");
+            assert!(chunk as u64 * chunks as u64 >= len as u64, "{len}");
+            assert!(len == 0 || (chunks - 1) * chunk < len, "{len}: an empty chunk");
+        }
     }
 }

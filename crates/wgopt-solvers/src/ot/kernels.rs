@@ -13,13 +13,26 @@ pub static SINKHORN_COST: Wgsl = wgsl!("ot/sinkhorn_cost.wgsl");
 
 const PROBLEM: &[wgopt_scheduler::kernel::StructLayout] = &[OtProblemGpu::LAYOUT];
 
-/// `ot/sinkhorn_update.wgsl`, one half-iteration: problems, cost, logw, pot.
+/// Potential entries one workgroup of sinkhorn_update.wgsl updates (its `UPDATE_ROWS`).
+pub const UPDATE_ROWS: usize = 4;
+
+/// Workgroups of sinkhorn_update.wgsl for `outputs` entries: x up to the per-dimension limit
+/// (65535, the WebGPU default), the rest in y, z the problem.
+pub fn update_grid(outputs: usize, batch: u32) -> [u32; 3] {
+    let groups = outputs.div_ceil(UPDATE_ROWS) as u32;
+    let x = groups.clamp(1, 65535);
+    [x, groups.div_ceil(x), batch]
+}
+
+/// `ot/sinkhorn_update.wgsl`, one half-iteration: problems, cost, logw, pot. It writes all of
+/// its workgroup memory (every row's partial of every invocation) before the merge reads it.
 pub static SINKHORN_UPDATE: Kernel = Kernel::new(
     wgsl!("ot/sinkhorn_update.wgsl"),
     &[&SINKHORN_COMMON, &SINKHORN_COST],
     &[R, R, R, W],
 )
-.twins(PROBLEM);
+.twins(PROBLEM)
+.writes_shared_first();
 
 /// `ot/sinkhorn_columns.wgsl`, the check's column sums: problems, cost, logw, pot, columns.
 pub static SINKHORN_COLUMNS: Kernel = Kernel::new(
@@ -61,3 +74,20 @@ pub const KERNELS: &[&Kernel] = &[
     &SINKHORN_APPLY,
     &SINKHORN_PLAN,
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Rust twin of the shader's row count, so the grid covers every entry exactly once.
+    #[test]
+    fn update_rows_twin_matches_the_shader() {
+        let line = format!("const UPDATE_ROWS: u32 = {UPDATE_ROWS}u;");
+        assert!(SINKHORN_UPDATE.file.text.contains(&line), "{line}");
+        for outputs in [1, 3, 4, 5, 4096, 65535 * 4 + 1] {
+            let [x, y, _] = update_grid(outputs, 1);
+            let (x, y, need) = (x as usize, y as usize, outputs.div_ceil(UPDATE_ROWS));
+            assert!(x <= 65535 && x * y >= need && x * (y - 1) < need, "{outputs}");
+        }
+    }
+}

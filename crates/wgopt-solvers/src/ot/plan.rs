@@ -2,7 +2,8 @@
 //! sweep and of a check — and the transport plan on request (dense, or applied to vectors).
 
 use super::kernels::{
-    SINKHORN_APPLY, SINKHORN_COLUMNS, SINKHORN_PLAN, SINKHORN_SUMMARY, SINKHORN_UPDATE,
+    update_grid, SINKHORN_APPLY, SINKHORN_COLUMNS, SINKHORN_PLAN, SINKHORN_SUMMARY,
+    SINKHORN_UPDATE,
 };
 use wgopt_scheduler::arena::read_range;
 use wgopt_scheduler::recorder::Dispatch;
@@ -62,8 +63,18 @@ impl SinkhornPlan {
         };
         let update = [&problems_buf, &cost_buf, &logw_buf, &pot];
         let sweep = [
-            engine.dispatch(&SINKHORN_UPDATE, &[c, ("SIDE", 0.0)], &update, wg(max_m)),
-            engine.dispatch(&SINKHORN_UPDATE, &[c, ("SIDE", 1.0)], &update, wg(max_n)),
+            engine.dispatch(
+                &SINKHORN_UPDATE,
+                &[c, ("SIDE", 0.0)],
+                &update,
+                update_grid(max_m, batch),
+            ),
+            engine.dispatch(
+                &SINKHORN_UPDATE,
+                &[c, ("SIDE", 1.0)],
+                &update,
+                update_grid(max_n, batch),
+            ),
         ];
         let check = [
             engine.dispatch(

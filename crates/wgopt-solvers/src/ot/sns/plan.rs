@@ -12,7 +12,7 @@ use super::kernels::{
     SNS_THRESHOLD, SNS_TRIAL,
 };
 use super::SnsOptions;
-use crate::ot::kernels::{SINKHORN_COLUMNS, SINKHORN_SUMMARY, SINKHORN_UPDATE};
+use crate::ot::kernels::{update_grid, SINKHORN_COLUMNS, SINKHORN_SUMMARY, SINKHORN_UPDATE};
 use crate::ot::{bad_option, pack, OtProblem, OtProblemGpu, Packed};
 use crate::pcg::{Pcg, ScalarsPass};
 
@@ -315,8 +315,8 @@ impl Buffers {
         let c = ("COST", kind as f64);
         let update = [&self.problems, &self.cost, &self.logw, &self.pot];
         [
-            engine.dispatch(&SINKHORN_UPDATE, &[c, ("SIDE", 0.0)], &update, grid(m)),
-            engine.dispatch(&SINKHORN_UPDATE, &[c, ("SIDE", 1.0)], &update, grid(n)),
+            engine.dispatch(&SINKHORN_UPDATE, &[c, ("SIDE", 0.0)], &update, update_grid(m, 1)),
+            engine.dispatch(&SINKHORN_UPDATE, &[c, ("SIDE", 1.0)], &update, update_grid(n, 1)),
         ]
     }
 
