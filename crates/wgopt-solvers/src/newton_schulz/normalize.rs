@@ -18,14 +18,15 @@ const NORM_WG: u32 = 256;
 const MIN_CHUNK: u32 = 16 * NORM_WG;
 
 /// `linalg/frobenius_normalize.wgsl` f32 → f32: params, offsets, src, dst, clamp_thresholds,
-/// partials.
+/// partials. Every invocation writes its tree slot before the reduction reads any.
 pub static FROBENIUS_NORMALIZE: Kernel = Kernel::new(
     wgsl!("linalg/frobenius_normalize.wgsl"),
     &[],
     &[U, R, R, W, R, W],
 )
 .twins(&[NormalizeParams::LAYOUT, NormalizeOffsets::LAYOUT])
-.storage(Precision::F32, Precision::F32);
+.storage(Precision::F32, Precision::F32)
+.writes_shared_first();
 
 /// The same reading f32 and writing f16 (the first Newton–Schulz iterate in f16).
 pub static FROBENIUS_NORMALIZE_TO_F16: Kernel = Kernel::new(
@@ -34,7 +35,8 @@ pub static FROBENIUS_NORMALIZE_TO_F16: Kernel = Kernel::new(
     &[U, R, R, W, R, W],
 )
 .twins(&[NormalizeParams::LAYOUT, NormalizeOffsets::LAYOUT])
-.storage(Precision::F32, Precision::F16);
+.storage(Precision::F32, Precision::F16)
+.writes_shared_first();
 
 /// Uniform of frobenius_normalize.wgsl.
 #[repr(C)]
