@@ -87,7 +87,10 @@ mod tests {
         for outputs in [1, 3, 4, 5, 4096, 65535 * 4 + 1] {
             let [x, y, _] = update_grid(outputs, 1);
             let (x, y, need) = (x as usize, y as usize, outputs.div_ceil(UPDATE_ROWS));
-            assert!(x <= 65535 && x * y >= need && x * (y - 1) < need, "{outputs}");
+            assert!(
+                x <= 65535 && x * y >= need && x * (y - 1) < need,
+                "{outputs}"
+            );
         }
     }
 }

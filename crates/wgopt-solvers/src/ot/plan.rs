@@ -2,8 +2,7 @@
 //! sweep and of a check — and the transport plan on request (dense, or applied to vectors).
 
 use super::kernels::{
-    update_grid, SINKHORN_APPLY, SINKHORN_COLUMNS, SINKHORN_PLAN, SINKHORN_SUMMARY,
-    SINKHORN_UPDATE,
+    update_grid, SINKHORN_APPLY, SINKHORN_COLUMNS, SINKHORN_PLAN, SINKHORN_SUMMARY, SINKHORN_UPDATE,
 };
 use wgopt_scheduler::arena::read_range;
 use wgopt_scheduler::recorder::Dispatch;

@@ -315,8 +315,18 @@ impl Buffers {
         let c = ("COST", kind as f64);
         let update = [&self.problems, &self.cost, &self.logw, &self.pot];
         [
-            engine.dispatch(&SINKHORN_UPDATE, &[c, ("SIDE", 0.0)], &update, update_grid(m, 1)),
-            engine.dispatch(&SINKHORN_UPDATE, &[c, ("SIDE", 1.0)], &update, update_grid(n, 1)),
+            engine.dispatch(
+                &SINKHORN_UPDATE,
+                &[c, ("SIDE", 0.0)],
+                &update,
+                update_grid(m, 1),
+            ),
+            engine.dispatch(
+                &SINKHORN_UPDATE,
+                &[c, ("SIDE", 1.0)],
+                &update,
+                update_grid(n, 1),
+            ),
         ]
     }
 
