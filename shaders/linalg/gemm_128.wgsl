@@ -7,6 +7,11 @@
 // double-buffered shared tiles with register prefetch, layout-following global
 // loads, swizzled workgroups.
 
+// Output tile rows; vec4s per k-row of the shared A tile, and one buffer of it.
+const TILE_M: u32 = 128u;
+const A_VECS: u32 = 32u;
+const HALF_A: u32 = 512u;
+
 @compute @workgroup_size(16, 16)
 fn main(
     @builtin(workgroup_id) wid: vec3<u32>,
@@ -15,7 +20,7 @@ fn main(
 ) {
     let tile = swizzled(wid, grid);
     let off = offsets[wid.z];
-    let row0 = tile.x * TILE;
+    let row0 = tile.x * TILE_M;
     let col0 = tile.y * TILE;
     let flat = lid.y * 16u + lid.x;
     let slices = (params.k + SLICE - 1u) / SLICE;
@@ -41,7 +46,8 @@ fn main(
     stash_b(0u, flat + 256u, fetch_b(off.b, col0, 0u, flat + 256u));
     workgroupBarrier();
     for (var slice = 0u; slice < slices; slice += 1u) {
-        let current = (slice % 2u) * HALF;
+        let current_a = (slice % 2u) * HALF_A;
+        let current_b = (slice % 2u) * HALF_B;
         let more = slice + 1u < slices;
         var next_a0 = vec4<f32>();
         var next_a1 = vec4<f32>();
@@ -54,10 +60,10 @@ fn main(
             next_b0 = fetch_b(off.b, col0, k0, flat);
             next_b1 = fetch_b(off.b, col0, k0, flat + 256u);
         }
-        let a00 = tile_a[current + 0 + lid.y];
-        let a01 = tile_a[current + 16 + lid.y];
-        let b00 = tile_b[current + 0 + lid.x];
-        let b01 = tile_b[current + 16 + lid.x];
+        let a00 = tile_a[current_a + 0 + lid.y];
+        let a01 = tile_a[current_a + 16 + lid.y];
+        let b00 = tile_b[current_b + 0 + lid.x];
+        let b01 = tile_b[current_b + 16 + lid.x];
         acc00 += a00.x * b00;
         acc01 += a00.x * b01;
         acc10 += a00.y * b00;
@@ -74,10 +80,10 @@ fn main(
         acc61 += a01.z * b01;
         acc70 += a01.w * b00;
         acc71 += a01.w * b01;
-        let a10 = tile_a[current + 32 + lid.y];
-        let a11 = tile_a[current + 48 + lid.y];
-        let b10 = tile_b[current + 32 + lid.x];
-        let b11 = tile_b[current + 48 + lid.x];
+        let a10 = tile_a[current_a + 32 + lid.y];
+        let a11 = tile_a[current_a + 48 + lid.y];
+        let b10 = tile_b[current_b + 32 + lid.x];
+        let b11 = tile_b[current_b + 48 + lid.x];
         acc00 += a10.x * b10;
         acc01 += a10.x * b11;
         acc10 += a10.y * b10;
@@ -94,10 +100,10 @@ fn main(
         acc61 += a11.z * b11;
         acc70 += a11.w * b10;
         acc71 += a11.w * b11;
-        let a20 = tile_a[current + 64 + lid.y];
-        let a21 = tile_a[current + 80 + lid.y];
-        let b20 = tile_b[current + 64 + lid.x];
-        let b21 = tile_b[current + 80 + lid.x];
+        let a20 = tile_a[current_a + 64 + lid.y];
+        let a21 = tile_a[current_a + 80 + lid.y];
+        let b20 = tile_b[current_b + 64 + lid.x];
+        let b21 = tile_b[current_b + 80 + lid.x];
         acc00 += a20.x * b20;
         acc01 += a20.x * b21;
         acc10 += a20.y * b20;
@@ -114,10 +120,10 @@ fn main(
         acc61 += a21.z * b21;
         acc70 += a21.w * b20;
         acc71 += a21.w * b21;
-        let a30 = tile_a[current + 96 + lid.y];
-        let a31 = tile_a[current + 112 + lid.y];
-        let b30 = tile_b[current + 96 + lid.x];
-        let b31 = tile_b[current + 112 + lid.x];
+        let a30 = tile_a[current_a + 96 + lid.y];
+        let a31 = tile_a[current_a + 112 + lid.y];
+        let b30 = tile_b[current_b + 96 + lid.x];
+        let b31 = tile_b[current_b + 112 + lid.x];
         acc00 += a30.x * b30;
         acc01 += a30.x * b31;
         acc10 += a30.y * b30;
@@ -134,10 +140,10 @@ fn main(
         acc61 += a31.z * b31;
         acc70 += a31.w * b30;
         acc71 += a31.w * b31;
-        let a40 = tile_a[current + 128 + lid.y];
-        let a41 = tile_a[current + 144 + lid.y];
-        let b40 = tile_b[current + 128 + lid.x];
-        let b41 = tile_b[current + 144 + lid.x];
+        let a40 = tile_a[current_a + 128 + lid.y];
+        let a41 = tile_a[current_a + 144 + lid.y];
+        let b40 = tile_b[current_b + 128 + lid.x];
+        let b41 = tile_b[current_b + 144 + lid.x];
         acc00 += a40.x * b40;
         acc01 += a40.x * b41;
         acc10 += a40.y * b40;
@@ -154,10 +160,10 @@ fn main(
         acc61 += a41.z * b41;
         acc70 += a41.w * b40;
         acc71 += a41.w * b41;
-        let a50 = tile_a[current + 160 + lid.y];
-        let a51 = tile_a[current + 176 + lid.y];
-        let b50 = tile_b[current + 160 + lid.x];
-        let b51 = tile_b[current + 176 + lid.x];
+        let a50 = tile_a[current_a + 160 + lid.y];
+        let a51 = tile_a[current_a + 176 + lid.y];
+        let b50 = tile_b[current_b + 160 + lid.x];
+        let b51 = tile_b[current_b + 176 + lid.x];
         acc00 += a50.x * b50;
         acc01 += a50.x * b51;
         acc10 += a50.y * b50;
@@ -174,10 +180,10 @@ fn main(
         acc61 += a51.z * b51;
         acc70 += a51.w * b50;
         acc71 += a51.w * b51;
-        let a60 = tile_a[current + 192 + lid.y];
-        let a61 = tile_a[current + 208 + lid.y];
-        let b60 = tile_b[current + 192 + lid.x];
-        let b61 = tile_b[current + 208 + lid.x];
+        let a60 = tile_a[current_a + 192 + lid.y];
+        let a61 = tile_a[current_a + 208 + lid.y];
+        let b60 = tile_b[current_b + 192 + lid.x];
+        let b61 = tile_b[current_b + 208 + lid.x];
         acc00 += a60.x * b60;
         acc01 += a60.x * b61;
         acc10 += a60.y * b60;
@@ -194,10 +200,10 @@ fn main(
         acc61 += a61.z * b61;
         acc70 += a61.w * b60;
         acc71 += a61.w * b61;
-        let a70 = tile_a[current + 224 + lid.y];
-        let a71 = tile_a[current + 240 + lid.y];
-        let b70 = tile_b[current + 224 + lid.x];
-        let b71 = tile_b[current + 240 + lid.x];
+        let a70 = tile_a[current_a + 224 + lid.y];
+        let a71 = tile_a[current_a + 240 + lid.y];
+        let b70 = tile_b[current_b + 224 + lid.x];
+        let b71 = tile_b[current_b + 240 + lid.x];
         acc00 += a70.x * b70;
         acc01 += a70.x * b71;
         acc10 += a70.y * b70;
@@ -214,10 +220,10 @@ fn main(
         acc61 += a71.z * b71;
         acc70 += a71.w * b70;
         acc71 += a71.w * b71;
-        let a80 = tile_a[current + 256 + lid.y];
-        let a81 = tile_a[current + 272 + lid.y];
-        let b80 = tile_b[current + 256 + lid.x];
-        let b81 = tile_b[current + 272 + lid.x];
+        let a80 = tile_a[current_a + 256 + lid.y];
+        let a81 = tile_a[current_a + 272 + lid.y];
+        let b80 = tile_b[current_b + 256 + lid.x];
+        let b81 = tile_b[current_b + 272 + lid.x];
         acc00 += a80.x * b80;
         acc01 += a80.x * b81;
         acc10 += a80.y * b80;
@@ -234,10 +240,10 @@ fn main(
         acc61 += a81.z * b81;
         acc70 += a81.w * b80;
         acc71 += a81.w * b81;
-        let a90 = tile_a[current + 288 + lid.y];
-        let a91 = tile_a[current + 304 + lid.y];
-        let b90 = tile_b[current + 288 + lid.x];
-        let b91 = tile_b[current + 304 + lid.x];
+        let a90 = tile_a[current_a + 288 + lid.y];
+        let a91 = tile_a[current_a + 304 + lid.y];
+        let b90 = tile_b[current_b + 288 + lid.x];
+        let b91 = tile_b[current_b + 304 + lid.x];
         acc00 += a90.x * b90;
         acc01 += a90.x * b91;
         acc10 += a90.y * b90;
@@ -254,10 +260,10 @@ fn main(
         acc61 += a91.z * b91;
         acc70 += a91.w * b90;
         acc71 += a91.w * b91;
-        let a100 = tile_a[current + 320 + lid.y];
-        let a101 = tile_a[current + 336 + lid.y];
-        let b100 = tile_b[current + 320 + lid.x];
-        let b101 = tile_b[current + 336 + lid.x];
+        let a100 = tile_a[current_a + 320 + lid.y];
+        let a101 = tile_a[current_a + 336 + lid.y];
+        let b100 = tile_b[current_b + 320 + lid.x];
+        let b101 = tile_b[current_b + 336 + lid.x];
         acc00 += a100.x * b100;
         acc01 += a100.x * b101;
         acc10 += a100.y * b100;
@@ -274,10 +280,10 @@ fn main(
         acc61 += a101.z * b101;
         acc70 += a101.w * b100;
         acc71 += a101.w * b101;
-        let a110 = tile_a[current + 352 + lid.y];
-        let a111 = tile_a[current + 368 + lid.y];
-        let b110 = tile_b[current + 352 + lid.x];
-        let b111 = tile_b[current + 368 + lid.x];
+        let a110 = tile_a[current_a + 352 + lid.y];
+        let a111 = tile_a[current_a + 368 + lid.y];
+        let b110 = tile_b[current_b + 352 + lid.x];
+        let b111 = tile_b[current_b + 368 + lid.x];
         acc00 += a110.x * b110;
         acc01 += a110.x * b111;
         acc10 += a110.y * b110;
@@ -294,10 +300,10 @@ fn main(
         acc61 += a111.z * b111;
         acc70 += a111.w * b110;
         acc71 += a111.w * b111;
-        let a120 = tile_a[current + 384 + lid.y];
-        let a121 = tile_a[current + 400 + lid.y];
-        let b120 = tile_b[current + 384 + lid.x];
-        let b121 = tile_b[current + 400 + lid.x];
+        let a120 = tile_a[current_a + 384 + lid.y];
+        let a121 = tile_a[current_a + 400 + lid.y];
+        let b120 = tile_b[current_b + 384 + lid.x];
+        let b121 = tile_b[current_b + 400 + lid.x];
         acc00 += a120.x * b120;
         acc01 += a120.x * b121;
         acc10 += a120.y * b120;
@@ -314,10 +320,10 @@ fn main(
         acc61 += a121.z * b121;
         acc70 += a121.w * b120;
         acc71 += a121.w * b121;
-        let a130 = tile_a[current + 416 + lid.y];
-        let a131 = tile_a[current + 432 + lid.y];
-        let b130 = tile_b[current + 416 + lid.x];
-        let b131 = tile_b[current + 432 + lid.x];
+        let a130 = tile_a[current_a + 416 + lid.y];
+        let a131 = tile_a[current_a + 432 + lid.y];
+        let b130 = tile_b[current_b + 416 + lid.x];
+        let b131 = tile_b[current_b + 432 + lid.x];
         acc00 += a130.x * b130;
         acc01 += a130.x * b131;
         acc10 += a130.y * b130;
@@ -334,10 +340,10 @@ fn main(
         acc61 += a131.z * b131;
         acc70 += a131.w * b130;
         acc71 += a131.w * b131;
-        let a140 = tile_a[current + 448 + lid.y];
-        let a141 = tile_a[current + 464 + lid.y];
-        let b140 = tile_b[current + 448 + lid.x];
-        let b141 = tile_b[current + 464 + lid.x];
+        let a140 = tile_a[current_a + 448 + lid.y];
+        let a141 = tile_a[current_a + 464 + lid.y];
+        let b140 = tile_b[current_b + 448 + lid.x];
+        let b141 = tile_b[current_b + 464 + lid.x];
         acc00 += a140.x * b140;
         acc01 += a140.x * b141;
         acc10 += a140.y * b140;
@@ -354,10 +360,10 @@ fn main(
         acc61 += a141.z * b141;
         acc70 += a141.w * b140;
         acc71 += a141.w * b141;
-        let a150 = tile_a[current + 480 + lid.y];
-        let a151 = tile_a[current + 496 + lid.y];
-        let b150 = tile_b[current + 480 + lid.x];
-        let b151 = tile_b[current + 496 + lid.x];
+        let a150 = tile_a[current_a + 480 + lid.y];
+        let a151 = tile_a[current_a + 496 + lid.y];
+        let b150 = tile_b[current_b + 480 + lid.x];
+        let b151 = tile_b[current_b + 496 + lid.x];
         acc00 += a150.x * b150;
         acc01 += a150.x * b151;
         acc10 += a150.y * b150;
@@ -375,11 +381,10 @@ fn main(
         acc70 += a151.w * b150;
         acc71 += a151.w * b151;
         if (more) {
-            let other = HALF - current;
-            stash_a(other, flat, next_a0);
-            stash_a(other, flat + 256u, next_a1);
-            stash_b(other, flat, next_b0);
-            stash_b(other, flat + 256u, next_b1);
+            stash_a(HALF_A - current_a, flat, next_a0);
+            stash_a(HALF_A - current_a, flat + 256u, next_a1);
+            stash_b(HALF_B - current_b, flat, next_b0);
+            stash_b(HALF_B - current_b, flat + 256u, next_b1);
         }
         workgroupBarrier();
     }

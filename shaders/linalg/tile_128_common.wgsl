@@ -1,30 +1,34 @@
-// Helpers of the generated 128×128 core (gemm_128.wgsl, gram_128.wgsl; after
-// product_common.wgsl): its constants, shared tiles, the staging of operand runs and the
-// stores. The unrolled kernels themselves are written by wgopt_solvers::linalg::tile_128, whose
-// Rust constants are these.
+// Helpers of the generated 128-column cores (gemm_128.wgsl, gram_128.wgsl and the 64-row
+// gemm_64x128.wgsl, gram_64x128.wgsl; after product_common.wgsl): their constants, shared
+// tiles, the staging of operand runs and the stores. The unrolled kernels themselves are
+// written by wgopt_solvers::linalg::tile_128, whose Rust constants are these; each generated
+// kernel defines its own TILE_M (output rows), A_VECS (vec4s per k-row of its A tile) and
+// HALF_A (one buffer of it).
 
+// Output tile columns.
 const TILE: u32 = 128u;
 const SLICE: u32 = 16u;
-// vec4s per k-row of a shared tile: 32 for 128 entries. Unpadded: both operands,
+// vec4s per k-row of the shared B tile: 32 for 128 entries. Unpadded: both operands,
 // double-buffered, take exactly 32 KiB, the common workgroup-memory limit.
 const STRIDE: u32 = 32u;
-// One buffer of a shared tile: SLICE k-rows of STRIDE vec4s.
-const HALF: u32 = 512u;
+// One buffer of the B tile: SLICE k-rows of STRIDE vec4s.
+const HALF_B: u32 = 512u;
 const SWIZZLE: u32 = 8u;
 
-// tile_a[buffer + kk * STRIDE + q] holds op(A)[row0 + 4q .. +4, k0 + kk];
+// tile_a[buffer + kk * A_VECS + q] holds op(A)[row0 + 4q .. +4, k0 + kk];
 // tile_b[buffer + kk * STRIDE + q] holds op(B)[k0 + kk, col0 + 4q .. +4]. Two buffers each.
+// tile_a keeps 1024 vec4s for the 64-row core too: its Gram stages 64×64 mirrors there.
 var<workgroup> tile_a: array<vec4<f32>, 1024>;
 var<workgroup> tile_b: array<vec4<f32>, 1024>;
 
-// Run `idx` (0..512) of a slice is 4 consecutive stored elements: along k (row idx / 4,
-// quarter idx % 4 of the slice) where k is the stored contiguous dimension, else along m or n
-// (k-row idx / 32, vec4 idx % 32). fetch_* reads a run from storage into registers, stash_*
-// writes it into a shared buffer.
+// Run `idx` (0..16·A_VECS for A, 0..512 for B) of a slice is 4 consecutive stored elements:
+// along k (row idx / 4, quarter idx % 4 of the slice) where k is the stored contiguous
+// dimension, else along m or n (k-row idx / A_VECS or idx / 32, vec4 idx % A_VECS or idx % 32).
+// fetch_* reads a run from storage into registers, stash_* writes it into a shared buffer.
 fn fetch_a(off: u32, row0: u32, k0: u32, idx: u32) -> vec4<f32> {
     if (TRANS_A) {
-        let k = k0 + idx / 32u;
-        let r = row0 + (idx % 32u) * 4u;
+        let k = k0 + idx / A_VECS;
+        let r = row0 + (idx % A_VECS) * 4u;
         return vec4<f32>(load_a(off, r, k), load_a(off, r + 1u, k), load_a(off, r + 2u, k), load_a(off, r + 3u, k));
     }
     let r = row0 + idx / 4u;
@@ -34,15 +38,15 @@ fn fetch_a(off: u32, row0: u32, k0: u32, idx: u32) -> vec4<f32> {
 
 fn stash_a(buffer: u32, idx: u32, v: vec4<f32>) {
     if (TRANS_A) {
-        tile_a[buffer + (idx / 32u) * STRIDE + idx % 32u] = v;
+        tile_a[buffer + idx] = v;
         return;
     }
     let m = idx / 4u;
-    let at = buffer + (idx % 4u) * 4u * STRIDE + m / 4u;
+    let at = buffer + (idx % 4u) * 4u * A_VECS + m / 4u;
     tile_a[at][m % 4u] = v.x;
-    tile_a[at + STRIDE][m % 4u] = v.y;
-    tile_a[at + 2u * STRIDE][m % 4u] = v.z;
-    tile_a[at + 3u * STRIDE][m % 4u] = v.w;
+    tile_a[at + A_VECS][m % 4u] = v.y;
+    tile_a[at + 2u * A_VECS][m % 4u] = v.z;
+    tile_a[at + 3u * A_VECS][m % 4u] = v.w;
 }
 
 fn fetch_b(off: u32, col0: u32, k0: u32, idx: u32) -> vec4<f32> {

@@ -2,7 +2,8 @@
 //! (linalg/tile_core.wgsl) staging its operands through workgroup tiles with k-slices of 8, 16
 //! or 32 (`TILE_K`) or straight from storage (`SHARED_TILES = false`, no barriers: CPU adapters,
 //! where barriers are costly and the caches do the reuse), or the generated 128×128 core
-//! (linalg/gemm_128.wgsl: 8×8 accumulators per invocation, double-buffered, for GPUs) — is
+//! (linalg/gemm_128.wgsl: 8×8 accumulators per invocation, double-buffered, for GPUs) or its
+//! 64×128 sibling (linalg/gemm_64x128.wgsl: twice the workgroups on mid-size matrices) — is
 //! picked by timing each candidate on this adapter and cached on disk,
 //! so the autotune (`wgopt_solvers::linalg::autotune`, which times the GEMM) runs once per
 //! machine, not per process.
@@ -18,11 +19,15 @@ use std::path::PathBuf;
 
 /// The k-slice depths the 64×64 core supports (its workgroup tiles are sized for the largest).
 pub const TILE_K_CHOICES: [u32; 3] = [8, 16, 32];
-/// Output tile edges: the 64×64 core and the generated 128×128 core (k-slice 16, shared tiles).
+/// Output tile edges: the 64×64 core and the generated 128-column cores (k-slice 16, shared
+/// tiles).
 pub const TILE_CHOICES: [u32; 2] = [64, 128];
-/// Workgroup memory of the 128×128 core: two operands, double-buffered, 16 k-rows of 32 vec4s
-/// (32 KiB, Metal's and lavapipe's limit); adapters with less (WebGPU's default 16 KiB) never
-/// get the core.
+/// Output tile rows of the generated cores: 128 (square), or 64 (`gemm_tile_rows: Some(64)`).
+pub const TILE_ROW_CHOICES: [u32; 1] = [64];
+/// Workgroup memory of the generated cores: two operands, double-buffered, 16 k-rows of 32
+/// vec4s (32 KiB, Metal's and lavapipe's limit; the 64-row core keeps the same A tile because
+/// its Gram stages 64×64 mirrors there); adapters with less (WebGPU's default 16 KiB) never
+/// get them.
 pub const TILE_128_WORKGROUP_BYTES: u32 = 2 * 2 * 16 * 32 * 16;
 
 /// Tuned kernel parameters of one adapter.
@@ -37,6 +42,10 @@ pub struct Tuning {
     /// 128×128 core existed say nothing and keep the 64×64 core they measured.
     #[serde(default = "tile_default")]
     pub gemm_tile: u32,
+    /// Output tile rows when they differ from `gemm_tile`: `Some(64)` with `gemm_tile = 128`
+    /// is the generated 64×128 core; `None` a square tile (caches from before it say nothing).
+    #[serde(default)]
+    pub gemm_tile_rows: Option<u32>,
 }
 
 fn shared_default() -> bool {
@@ -53,6 +62,7 @@ impl Default for Tuning {
             gemm_tile_k: 16,
             gemm_shared_tiles: true,
             gemm_tile: 64,
+            gemm_tile_rows: None,
         }
     }
 }
@@ -74,6 +84,11 @@ pub fn candidates() -> Vec<Tuning> {
         gemm_tile: 128,
         ..Tuning::default()
     });
+    c.extend(TILE_ROW_CHOICES.iter().map(|&rows| Tuning {
+        gemm_tile: 128,
+        gemm_tile_rows: Some(rows),
+        ..Tuning::default()
+    }));
     c
 }
 
@@ -93,11 +108,15 @@ impl Tuning {
             || limits.max_compute_workgroup_storage_size >= TILE_128_WORKGROUP_BYTES
     }
 
-    /// A configuration some core implements: the 128×128 core has one (k-slice 16, shared).
+    /// A configuration some core implements: the generated cores have one each (k-slice 16,
+    /// shared tiles).
     pub fn is_valid(&self) -> bool {
-        match self.gemm_tile {
-            64 => TILE_K_CHOICES.contains(&self.gemm_tile_k),
-            128 => self.gemm_tile_k == 16 && self.gemm_shared_tiles,
+        match (self.gemm_tile, self.gemm_tile_rows) {
+            (64, None) => TILE_K_CHOICES.contains(&self.gemm_tile_k),
+            (128, None) => self.gemm_tile_k == 16 && self.gemm_shared_tiles,
+            (128, Some(rows)) => {
+                TILE_ROW_CHOICES.contains(&rows) && self.gemm_tile_k == 16 && self.gemm_shared_tiles
+            }
             _ => false,
         }
     }
@@ -145,13 +164,14 @@ impl Engine {
         if !tuning.is_valid() {
             return Err(crate::Error::InvalidHyperparameter(format!(
                 "no tile core implements {tuning:?}: gemm_tile is one of {TILE_CHOICES:?}; the 64 \
-                 core takes gemm_tile_k in {TILE_K_CHOICES:?}, the 128 core only 16 with shared \
-                 tiles"
+                 core takes gemm_tile_k in {TILE_K_CHOICES:?} and square tiles, the 128 cores \
+                 only 16 with shared tiles and gemm_tile_rows None or one of \
+                 {TILE_ROW_CHOICES:?}"
             )));
         }
         if !tuning.fits(&self.limits()) {
             return Err(crate::Error::OverLimit {
-                what: "the 128×128 tile core's workgroup memory".into(),
+                what: "the generated tile cores' workgroup memory".into(),
                 size: TILE_128_WORKGROUP_BYTES as u64,
                 limit: self.limits().max_compute_workgroup_storage_size as u64,
                 unit: "bytes",

@@ -1,4 +1,4 @@
-//! The GEMM autotune (which tile core, and the 64×64 core's k-slice depth): it times every candidate, picks
+//! The GEMM autotune (which tile core — 64×64, 128×128 or 64×128 — and the 64×64 core's k-slice depth): it times every candidate, picks
 //! the fastest, writes the adapter's cache file, and a new engine on the same adapter starts
 //! from it; a corrupt cache file falls back to the defaults. Its own test binary because it
 //! points WGOPT_CACHE_DIR at a scratch directory.
@@ -7,6 +7,14 @@ use wgopt_scheduler::tuning::{
     cache_file, candidates, candidates_for, Tuning, TILE_128_WORKGROUP_BYTES,
 };
 use wgopt_scheduler::Engine;
+
+/// WebGPU's default workgroup memory (16 KiB), too little for the generated cores.
+fn small_limits() -> wgpu::Limits {
+    wgpu::Limits {
+        max_compute_workgroup_storage_size: 16384,
+        ..wgpu::Limits::default()
+    }
+}
 
 #[test]
 fn autotune_picks_a_candidate_caches_it_and_the_next_engine_loads_it() {
@@ -26,12 +34,15 @@ fn autotune_picks_a_candidate_caches_it_and_the_next_engine_loads_it() {
         ..Tuning::default()
     };
     let fits = engine.limits().max_compute_workgroup_storage_size >= TILE_128_WORKGROUP_BYTES;
-    assert_eq!(candidates_for(&engine).contains(&big), fits);
-    assert!(candidates().contains(&big));
-    let small = wgpu::Limits {
-        max_compute_workgroup_storage_size: 16384,
-        ..wgpu::Limits::default()
+    let wide = Tuning {
+        gemm_tile_rows: Some(64),
+        ..big
     };
+    assert_eq!(candidates_for(&engine).contains(&big), fits);
+    assert_eq!(candidates_for(&engine).contains(&wide), fits);
+    assert!(candidates().contains(&big) && candidates().contains(&wide));
+    assert!(!wide.fits(&small_limits()));
+    let small = small_limits();
     assert!(!big.fits(&small) && Tuning::default().fits(&small));
     assert!(report.timings.iter().all(|t| t.1 > 0.0 && t.1.is_finite()));
     let fastest = report
@@ -58,7 +69,10 @@ fn autotune_picks_a_candidate_caches_it_and_the_next_engine_loads_it() {
     // A cache written before the 128×128 core existed keeps the 64×64 core it measured.
     std::fs::write(&file, "{\"gemm_tile_k\": 32, \"gemm_shared_tiles\": true}").unwrap();
     let old = Engine::new().unwrap().tuning();
-    assert_eq!((old.gemm_tile_k, old.gemm_tile), (32, 64));
+    assert_eq!(
+        (old.gemm_tile_k, old.gemm_tile, old.gemm_tile_rows),
+        (32, 64, None)
+    );
     // Configurations no core implements are refused.
     for bad in [
         Tuning {
@@ -77,6 +91,15 @@ fn autotune_picks_a_candidate_caches_it_and_the_next_engine_loads_it() {
         Tuning {
             gemm_tile: 128,
             gemm_shared_tiles: false,
+            ..Tuning::default()
+        },
+        Tuning {
+            gemm_tile_rows: Some(64),
+            ..Tuning::default()
+        },
+        Tuning {
+            gemm_tile: 128,
+            gemm_tile_rows: Some(32),
             ..Tuning::default()
         },
     ] {

@@ -5,7 +5,7 @@
 //! `product_common.wgsl` (bindings, loads, epilogue). Created once; recording allocates
 //! nothing on the GPU. Reference twins: `wgopt_reference::linalg::{gemm, gram}`.
 
-use super::tile_128::TILE as TILE_128;
+use super::tile_128::{Shape, TILE as TILE_128};
 use bytemuck::{Pod, Zeroable};
 use wgopt_scheduler::kernel::Access::{ReadOnly as R, ReadWrite as W, Uniform as U};
 use wgopt_scheduler::kernel::{Kernel, Precision, Wgsl, WgslStruct};
@@ -120,6 +120,47 @@ product_kernel!(
 );
 
 product_kernel!(
+    GEMM_64X128,
+    "linalg/gemm_64x128.wgsl",
+    CORE_128,
+    F32,
+    F32,
+    "`linalg/gemm_64x128.wgsl` (generated 64×128 core) over f32."
+);
+product_kernel!(
+    GEMM_64X128_F16,
+    "linalg/gemm_64x128.wgsl",
+    CORE_128,
+    F16,
+    F16,
+    "`linalg/gemm_64x128.wgsl` over f16 storage (f32 accumulation)."
+);
+product_kernel!(
+    GEMM_64X128_F16_TO_F32,
+    "linalg/gemm_64x128.wgsl",
+    CORE_128,
+    F16,
+    F32,
+    "`linalg/gemm_64x128.wgsl` reading f16, writing f32."
+);
+product_kernel!(
+    GRAM_64X128,
+    "linalg/gram_64x128.wgsl",
+    CORE_128,
+    F32,
+    F32,
+    "`linalg/gram_64x128.wgsl` (generated 64×128 core) over f32."
+);
+product_kernel!(
+    GRAM_64X128_F16,
+    "linalg/gram_64x128.wgsl",
+    CORE_128,
+    F16,
+    F16,
+    "`linalg/gram_64x128.wgsl` over f16 storage."
+);
+
+product_kernel!(
     GEMM_COOP_F16,
     "linalg/gemm_coop.wgsl",
     CORE_COOP,
@@ -148,12 +189,18 @@ pub const KERNELS: &[&Kernel] = &[
     &GEMM_128_F16_TO_F32,
     &GRAM_128,
     &GRAM_128_F16,
+    &GEMM_64X128,
+    &GEMM_64X128_F16,
+    &GEMM_64X128_F16_TO_F32,
+    &GRAM_64X128,
+    &GRAM_64X128_F16,
     &GEMM_COOP_F16,
     &GEMM_COOP_F16_TO_F32,
 ];
 
-/// Output tile edge of the 64×64 core (gemm.wgsl / gram.wgsl); the other core's is
-/// [`super::tile_128::TILE`]. [`Matmul`] takes the edge from the engine's tuning.
+/// Output tile edge of the 64×64 core (gemm.wgsl / gram.wgsl); the generated cores' are
+/// [`super::tile_128::Shape::rows`] × [`super::tile_128::TILE`]. [`Matmul`] takes the core
+/// from the engine's tuning.
 pub const GEMM_TILE: u32 = 64;
 
 /// Uniform of the matrix-product kernels. WGSL twin in linalg/tile_core.wgsl.
@@ -249,6 +296,9 @@ impl Storage {
             (F32, F32, Core::Tile128) => Ok(&GEMM_128),
             (F16, F16, Core::Tile128) => Ok(&GEMM_128_F16),
             (F16, F32, Core::Tile128) => Ok(&GEMM_128_F16_TO_F32),
+            (F32, F32, Core::Tile64x128) => Ok(&GEMM_64X128),
+            (F16, F16, Core::Tile64x128) => Ok(&GEMM_64X128_F16),
+            (F16, F32, Core::Tile64x128) => Ok(&GEMM_64X128_F16_TO_F32),
             (F16, F16, Core::Cooperative) => Ok(&GEMM_COOP_F16),
             (F16, F32, Core::Cooperative) => Ok(&GEMM_COOP_F16_TO_F32),
             _ => Err(Error::InvalidHyperparameter(format!(
@@ -266,6 +316,8 @@ impl Storage {
             (F16, F16, Core::Tile64) => Ok(&GRAM_F16),
             (F32, F32, Core::Tile128) => Ok(&GRAM_128),
             (F16, F16, Core::Tile128) => Ok(&GRAM_128_F16),
+            (F32, F32, Core::Tile64x128) => Ok(&GRAM_64X128),
+            (F16, F16, Core::Tile64x128) => Ok(&GRAM_64X128_F16),
             (F16, F16, Core::Cooperative) => Ok(&GEMM_COOP_F16),
             _ => Err(Error::InvalidHyperparameter(format!(
                 "no Gram kernel reads {:?} and writes {:?}",
@@ -282,6 +334,8 @@ pub enum Core {
     Tile64,
     /// The generated 128×128 SIMT core (gemm_128.wgsl).
     Tile128,
+    /// The generated 64×128 SIMT core (gemm_64x128.wgsl).
+    Tile64x128,
     /// Tensor cores through cooperative matrices (gemm_coop.wgsl; f16 storage only).
     Cooperative,
 }
@@ -292,19 +346,23 @@ impl Core {
     pub fn for_storage(engine: &Engine, storage: Storage) -> Core {
         if storage.input == Precision::F16 && engine.cooperative_f16() {
             Core::Cooperative
-        } else if engine.tuning().gemm_tile == TILE_128 {
-            Core::Tile128
         } else {
-            Core::Tile64
+            let tuning = engine.tuning();
+            match (tuning.gemm_tile, tuning.gemm_tile_rows) {
+                (TILE_128, Some(rows)) if rows == Shape::Wide.rows() => Core::Tile64x128,
+                (TILE_128, _) => Core::Tile128,
+                _ => Core::Tile64,
+            }
         }
     }
 
-    /// Output tile edge (one workgroup's square of D).
-    pub fn tile(self) -> u32 {
+    /// Output tile (rows, columns): one workgroup's block of D.
+    pub fn tile(self) -> (u32, u32) {
         match self {
-            Core::Tile64 => GEMM_TILE,
-            Core::Tile128 => TILE_128,
-            Core::Cooperative => COOP_TILE,
+            Core::Tile64 => (GEMM_TILE, GEMM_TILE),
+            Core::Tile128 => (Shape::Square.rows(), TILE_128),
+            Core::Tile64x128 => (Shape::Wide.rows(), TILE_128),
+            Core::Cooperative => (COOP_TILE, COOP_TILE),
         }
     }
 }
@@ -367,7 +425,8 @@ impl Matmul {
     fn build(engine: &Engine, kernel: &Kernel, core: Core, s: &MatmulSpec<'_>) -> Result<Matmul> {
         let batch = s.offsets.len() as u32;
         let limit = engine.limits().max_compute_workgroups_per_dimension;
-        let (tx, ty) = (s.n.div_ceil(core.tile()), s.m.div_ceil(core.tile()));
+        let (tile_rows, tile_cols) = core.tile();
+        let (tx, ty) = (s.n.div_ceil(tile_cols), s.m.div_ceil(tile_rows));
         if batch == 0 || s.m == 0 || s.n == 0 || s.k == 0 {
             return Err(Error::ShapeMismatch {
                 name: "matmul".into(),
