@@ -354,22 +354,13 @@ pub(crate) fn run(
     opts: &Options,
     kkt_solver: &mut dyn KktSolver,
 ) -> Result<Report, SolveError> {
-    let (d, m) = problem.dims();
     let (mut x, mut lambda) = problem.start();
-    if x.len() != d || lambda.len() != m || d == 0 {
-        return Err(SolveError::Dimension(format!(
-            "{}: dims ({d}, {m}) but x0 has {} and λ0 {} entries",
-            problem.name(),
-            x.len(),
-            lambda.len()
-        )));
-    }
-    if !(opts.beta > 0.0 && opts.beta < 0.5 && opts.nu > 1.0 && opts.kkt_tol > 0.0) {
-        return Err(SolveError::Invalid(
-            "need 0 < β < ½, ν > 1, kkt_tol > 0".into(),
-        ));
-    }
-    let (mut eta1, mut eta2, mut delta) = (opts.eta1, opts.eta2, opts.delta);
+    check_inputs(problem, opts, &x, &lambda)?;
+    let mut penalty = Penalty {
+        eta1: opts.eta1,
+        eta2: opts.eta2,
+        delta: opts.delta,
+    };
     let mut evals = 1;
     let mut log = Vec::new();
     let mut inner_total = 0;
@@ -393,90 +384,24 @@ pub(crate) fn run(
             });
         }
         let model = problem.model(&x, &lambda, &pt, it, opts)?;
-        let n = d + m;
-        let rhs: Vec<f64> = pt.grad_l.iter().chain(&pt.c).map(|v| -v).collect();
-        let bnorm = norm(&rhs);
-        let psi = 20.0 * model.fro_b.powi(2).max(1.0) / (model.xi_g.min(1.0) * opts.xi_b.min(1.0));
-        let upsilon = model.fro_g.max(model.fro_h).max(1.0);
-        let delta_trial = |e1: f64, e2: f64| {
-            (0.5 - opts.beta) * e2 / ((1.0 + e1 + e2) * upsilon * upsilon * psi * psi)
+        let dir = direction(kkt_solver, &model, &pt, opts, it, &mut penalty)?;
+        inner_total += dir.inner;
+        let trial = Trial {
+            x: &x,
+            lambda: &lambda,
+            pt: &pt,
+            kkt,
+            it,
         };
-        delta = delta.min(delta_trial(eta1, eta2)).max(1e-6);
-        let mut z = vec![0.0; n];
-        let mut inner = 0;
-        let mut capped = false;
-        let (gx, gl) = loop {
-            let target = opts.theta * delta * bnorm / (model.fro_k * psi);
-            let (steps, hit_cap) = kkt_solver.solve(
-                model.kkt.as_ref(),
-                &rhs,
-                &mut z,
-                target,
-                opts.inner_max.saturating_sub(inner),
-                it,
-            )?;
-            inner += steps;
-            capped |= hit_cap;
-            // ∇L_η.
-            let gx: Vec<f64> = (0..d)
-                .map(|i| pt.grad_l[i] + eta1 * model.gc[i] + eta2 * model.hgl[i])
-                .collect();
-            let gl: Vec<f64> = (0..m).map(|i| pt.c[i] + eta2 * model.ggl[i]).collect();
-            let slope = dot(&gx, &z[..d]) + dot(&gl, &z[d..]);
-            if eta1 > 1e8 || eta2 < 1e-8 || slope <= -0.5 * eta2 * bnorm * bnorm {
-                break (gx, gl);
-            }
-            eta1 *= opts.nu * opts.nu;
-            eta2 /= opts.nu;
-            delta = (delta / opts.nu.powi(4))
-                .min(delta_trial(eta1, eta2))
-                .max(1e-6);
-        };
-        inner_total += inner;
-        let slope = dot(&gx, &z[..d]) + dot(&gl, &z[d..]);
-        let m0 = merit(&pt, &lambda, eta1, eta2);
-        let mut alpha = 1.0;
-        let mut halvings = 0;
-        let (xn, ln, ptn) = loop {
-            let xn: Vec<f64> = x
-                .iter()
-                .zip(&z[..d])
-                .map(|(a, dz)| a + alpha * dz)
-                .collect();
-            let ln: Vec<f64> = lambda
-                .iter()
-                .zip(&z[d..])
-                .map(|(a, dz)| a + alpha * dz)
-                .collect();
-            evals += 1;
-            let trial = problem.point(&xn, &ln, it);
-            if let Ok(t) = trial {
-                // Armijo, relaxed by 10·ε·|L_η| as IPOPT does: near the solution the merit's
-                // decrease (∝ KKT²) falls below its rounding and the exact test rejects every
-                // step (seen on HS77 at KKT 8e-9). ε is the problem's accuracy: f64 rounding,
-                // or e.g. f32 sums for a GPU-resident problem.
-                let relax = 10.0 * problem.relative_accuracy() * m0.abs().max(1.0);
-                if merit(&t, &ln, eta1, eta2) <= m0 + opts.beta * alpha * slope + relax {
-                    break (xn, ln, t);
-                }
-            }
-            halvings += 1;
-            if halvings > opts.max_halvings {
-                return Err(SolveError::Invalid(format!(
-                    "{}: line search failed at iteration {it} (KKT {kkt:e}, slope {slope:e})",
-                    problem.name()
-                )));
-            }
-            alpha *= 0.5;
-        };
+        let (alpha, xn, ln, ptn) = line_search(problem, opts, &trial, &dir, &penalty, &mut evals)?;
         log.push(IterationLog {
             kkt,
-            inner_steps: inner,
-            eta1,
-            eta2,
-            delta,
+            inner_steps: dir.inner,
+            eta1: penalty.eta1,
+            eta2: penalty.eta2,
+            delta: penalty.delta,
             alpha,
-            inner_capped: capped,
+            inner_capped: dir.capped,
             modified_hessian: model.modified,
         });
         x = xn;
@@ -489,4 +414,157 @@ pub(crate) fn run(
         residual: kkt,
         tolerance: opts.kkt_tol,
     })
+}
+
+/// The starting point's sizes and the options' ranges.
+fn check_inputs(
+    problem: &dyn Evaluate,
+    opts: &Options,
+    x: &[f64],
+    lambda: &[f64],
+) -> Result<(), SolveError> {
+    let (d, m) = problem.dims();
+    if x.len() != d || lambda.len() != m || d == 0 {
+        return Err(SolveError::Dimension(format!(
+            "{}: dims ({d}, {m}) but x0 has {} and λ0 {} entries",
+            problem.name(),
+            x.len(),
+            lambda.len()
+        )));
+    }
+    if !(opts.beta > 0.0 && opts.beta < 0.5 && opts.nu > 1.0 && opts.kkt_tol > 0.0) {
+        return Err(SolveError::Invalid(
+            "need 0 < β < ½, ν > 1, kkt_tol > 0".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The penalty parameters η₁, η₂ and the inexactness δ, carried across iterations.
+struct Penalty {
+    eta1: f64,
+    eta2: f64,
+    delta: f64,
+}
+
+/// One Newton direction z = (dx, dλ) of the KKT system, with ∇L_η = (gx, gl) at the penalty
+/// it was accepted at, the inner steps it took, and whether the inner solver hit its cap.
+struct Direction {
+    z: Vec<f64>,
+    gx: Vec<f64>,
+    gl: Vec<f64>,
+    inner: usize,
+    capped: bool,
+}
+
+impl Direction {
+    /// ⟨∇L_η, z⟩.
+    fn slope(&self) -> f64 {
+        let d = self.gx.len();
+        dot(&self.gx, &self.z[..d]) + dot(&self.gl, &self.z[d..])
+    }
+}
+
+/// Solves the KKT system to the inexactness δ allows, raising the penalty (η₁ up, η₂ and δ
+/// down) until the direction descends the merit by at least η₂‖b‖²/2.
+fn direction(
+    kkt_solver: &mut dyn KktSolver,
+    model: &Model<'_>,
+    pt: &Point,
+    opts: &Options,
+    it: usize,
+    pen: &mut Penalty,
+) -> Result<Direction, SolveError> {
+    let (d, m) = (pt.grad_l.len(), pt.c.len());
+    let rhs: Vec<f64> = pt.grad_l.iter().chain(&pt.c).map(|v| -v).collect();
+    let bnorm = norm(&rhs);
+    let psi = 20.0 * model.fro_b.powi(2).max(1.0) / (model.xi_g.min(1.0) * opts.xi_b.min(1.0));
+    let upsilon = model.fro_g.max(model.fro_h).max(1.0);
+    let delta_trial = |e1: f64, e2: f64| {
+        (0.5 - opts.beta) * e2 / ((1.0 + e1 + e2) * upsilon * upsilon * psi * psi)
+    };
+    pen.delta = pen.delta.min(delta_trial(pen.eta1, pen.eta2)).max(1e-6);
+    let mut z = vec![0.0; d + m];
+    let (mut inner, mut capped) = (0, false);
+    loop {
+        let target = opts.theta * pen.delta * bnorm / (model.fro_k * psi);
+        let (steps, hit_cap) = kkt_solver.solve(
+            model.kkt.as_ref(),
+            &rhs,
+            &mut z,
+            target,
+            opts.inner_max.saturating_sub(inner),
+            it,
+        )?;
+        inner += steps;
+        capped |= hit_cap;
+        // ∇L_η.
+        let gx: Vec<f64> = (0..d)
+            .map(|i| pt.grad_l[i] + pen.eta1 * model.gc[i] + pen.eta2 * model.hgl[i])
+            .collect();
+        let gl: Vec<f64> = (0..m).map(|i| pt.c[i] + pen.eta2 * model.ggl[i]).collect();
+        let slope = dot(&gx, &z[..d]) + dot(&gl, &z[d..]);
+        if pen.eta1 > 1e8 || pen.eta2 < 1e-8 || slope <= -0.5 * pen.eta2 * bnorm * bnorm {
+            return Ok(Direction {
+                z,
+                gx,
+                gl,
+                inner,
+                capped,
+            });
+        }
+        pen.eta1 *= opts.nu * opts.nu;
+        pen.eta2 /= opts.nu;
+        pen.delta = (pen.delta / opts.nu.powi(4))
+            .min(delta_trial(pen.eta1, pen.eta2))
+            .max(1e-6);
+    }
+}
+
+/// Where a line search starts: the iterate, its evaluation, its KKT residual and iteration.
+struct Trial<'a> {
+    x: &'a [f64],
+    lambda: &'a [f64],
+    pt: &'a Point,
+    kkt: f64,
+    it: usize,
+}
+
+/// Armijo backtracking on the merit L_η along `dir`: (α, x, λ, point) of the accepted step.
+fn line_search(
+    problem: &dyn Evaluate,
+    opts: &Options,
+    at: &Trial<'_>,
+    dir: &Direction,
+    pen: &Penalty,
+    evals: &mut usize,
+) -> Result<(f64, Vec<f64>, Vec<f64>, Point), SolveError> {
+    let d = at.x.len();
+    let slope = dir.slope();
+    let m0 = merit(at.pt, at.lambda, pen.eta1, pen.eta2);
+    let mut alpha = 1.0;
+    for _ in 0..=opts.max_halvings {
+        let step = |v: &[f64], dz: &[f64]| -> Vec<f64> {
+            v.iter().zip(dz).map(|(a, dz)| a + alpha * dz).collect()
+        };
+        let (xn, ln) = (step(at.x, &dir.z[..d]), step(at.lambda, &dir.z[d..]));
+        *evals += 1;
+        if let Ok(t) = problem.point(&xn, &ln, at.it) {
+            // Armijo, relaxed by 10·ε·|L_η| as IPOPT does: near the solution the merit's
+            // decrease (∝ KKT²) falls below its rounding and the exact test rejects every
+            // step (seen on HS77 at KKT 8e-9). ε is the problem's accuracy: f64 rounding,
+            // or e.g. f32 sums for a GPU-resident problem.
+            let relax = 10.0 * problem.relative_accuracy() * m0.abs().max(1.0);
+            if merit(&t, &ln, pen.eta1, pen.eta2) <= m0 + opts.beta * alpha * slope + relax {
+                return Ok((alpha, xn, ln, t));
+            }
+        }
+        alpha *= 0.5;
+    }
+    Err(SolveError::Invalid(format!(
+        "{}: line search failed at iteration {} (KKT {:e}, slope {slope:e})",
+        problem.name(),
+        at.it,
+        at.kkt
+    )))
 }

@@ -158,13 +158,14 @@ fn main(
         }
     }
     first_slice(s, shape);
-    s.push_str(
-        "    for (var slice = 0u; slice < slices; slice += 1u) {
-        let current_a = (slice % 2u) * HALF_A;
-        let current_b = (slice % 2u) * HALF_B;
-        let more = slice + 1u < slices;
-",
-    );
+    for line in [
+        "    for (var slice = 0u; slice < slices; slice += 1u) {",
+        "        let current_a = (slice % 2u) * HALF_A;",
+        "        let current_b = (slice % 2u) * HALF_B;",
+        "        let more = slice + 1u < slices;",
+    ] {
+        let _ = writeln!(s, "{line}");
+    }
     prefetch(s, shape);
     slice_products(s, shape);
     stash_prefetched(s, shape);
