@@ -301,112 +301,49 @@ impl<P: OperatorProblem + ?Sized> Evaluate for Products<'_, P> {
     ) -> Result<Model<'_>, SolveError> {
         let p = self.0;
         let (d, m) = p.dims();
-        let checked = |what: &str, v: Vec<f64>, len: usize| -> Result<Vec<f64>, SolveError> {
-            if v.len() != len {
-                return Err(SolveError::Dimension(format!(
-                    "{}: the {what} has {} entries, want {len}",
-                    p.name(),
-                    v.len()
-                )));
-            }
-            finite(what, it, &v)?;
-            Ok(v)
+        let at = At {
+            p,
+            x,
+            lambda,
+            it,
+            d,
+            m,
         };
-        let hvp = |v: &[f64]| checked("Hessian product", p.lagrangian_hvp(x, lambda, v)?, d);
-        let gv = |v: &[f64]| checked("Jacobian product", p.jacobian_product(x, v)?, m);
-        let gtw = |w: &[f64]| {
-            checked(
-                "Jacobian-transpose product",
-                p.jacobian_transpose_product(x, w)?,
-                d,
-            )
-        };
-        // Hutchinson probes, shared by the three norms.
-        let probes = opts.probes.max(1);
-        let (mut h2, mut g2) = (0.0, 0.0);
-        let mut samples = Vec::with_capacity(probes);
-        for i in 0..probes {
-            let s = gaussian(opts.seed, it, i as u32, d);
-            let hs = hvp(&s)?;
-            h2 += dot(&hs, &hs);
-            g2 += if m > 0 { norm(&gv(&s)?).powi(2) } else { 0.0 };
-            samples.push((s, hs));
-        }
-        let fro_h = (h2 / probes as f64).sqrt();
-        let fro_g = (g2 / probes as f64).sqrt();
+        let norms = Norms::estimate(&at, opts)?;
         let xi_g = if m == 0 {
             1.0
         } else {
-            let mut ggt = |w: &[f64]| gv(&gtw(w)?);
-            let start = gaussian(opts.seed, it, probes as u32, m);
+            let mut ggt = |w: &[f64]| at.ggt(w);
+            let start = gaussian(opts.seed, it, norms.probes() as u32, m);
             lanczos_min(&mut ggt, &start, opts.lanczos_steps.min(m))?
         };
         check_licq(p.name(), m, xi_g, it, opts)?;
         let reduced = if m >= d {
             None
         } else {
-            // P v = v − Gᵀ(GGᵀ)⁻¹G v, the orthogonal projection onto null(G); GGᵀ has
-            // κ ≤ ‖G‖²/ξ_G, so CG to 1e-12 takes O(√κ) products.
-            let project = |v: &[f64]| -> Result<Vec<f64>, SolveError> {
-                if m == 0 {
-                    return Ok(v.to_vec());
-                }
-                let mut ggt = |w: &[f64]| gv(&gtw(w)?);
-                let y = conjugate_gradient(&mut ggt, &gv(v)?, 1e-12, 10 * m + 100)?;
-                let gty = gtw(&y)?;
-                Ok(v.iter().zip(&gty).map(|(a, b)| a - b).collect())
-            };
-            // P H P has eigenvalue 0 on range(Gᵀ), and Lanczos finds it from the rounding-level
-            // components that CG's inexact projections leave there; σ(I − P) moves those
-            // directions to σ ≥ ‖H‖₂ (up to the estimate's error) where they cannot be the
-            // smallest. Should σ fall below λ_min(ZᵀHZ), the result is σ, still above the
-            // modification threshold, so the decision stands.
-            let sigma = 2.0 * fro_h + 1.0;
-            let mut php = |v: &[f64]| -> Result<Vec<f64>, SolveError> {
-                let pv = project(v)?;
-                let out = project(&hvp(&pv)?)?;
-                Ok(out
-                    .iter()
-                    .zip(v.iter().zip(&pv))
-                    .map(|(o, (vi, pi))| o + sigma * (vi - pi))
-                    .collect())
-            };
-            let start = project(&samples[0].0)?;
-            if norm(&start) > 0.0 {
-                Some(lanczos_min(
-                    &mut php,
-                    &start,
-                    opts.lanczos_steps.min(d - m),
-                )?)
-            } else {
-                None
-            }
+            reduced_hessian_min(&at, opts, norms.fro_h, &norms.samples[0].0)?
         };
         let modified = matches!(reduced, Some(l) if l < opts.reduced_hessian_threshold);
-        let shift = if modified { opts.xi_b + fro_h } else { 0.0 };
-        let fro_b = if modified {
-            let b2: f64 = samples
-                .iter()
-                .map(|(s, hs)| {
-                    hs.iter()
-                        .zip(s)
-                        .map(|(a, b)| (a + shift * b).powi(2))
-                        .sum::<f64>()
-                })
-                .sum();
-            (b2 / probes as f64).sqrt()
+        let shift = if modified {
+            opts.xi_b + norms.fro_h
         } else {
-            fro_h
+            0.0
+        };
+        let fro_b = if modified {
+            norms.shifted(shift)
+        } else {
+            norms.fro_h
         };
         let hgl = if opts.code_merit_gradient {
-            checked(
+            at.checked(
                 "objective Hessian product",
                 p.objective_hvp(x, &pt.grad_l)?,
                 d,
             )?
         } else {
-            hvp(&pt.grad_l)?
+            at.hvp(&pt.grad_l)?
         };
+        let (fro_g, fro_h) = (norms.fro_g, norms.fro_h);
         Ok(Model {
             xi_g,
             modified,
@@ -414,9 +351,13 @@ impl<P: OperatorProblem + ?Sized> Evaluate for Products<'_, P> {
             fro_g,
             fro_h,
             fro_k: (fro_b * fro_b + 2.0 * fro_g * fro_g).sqrt(),
-            gc: if m > 0 { gtw(&pt.c)? } else { vec![0.0; d] },
+            gc: if m > 0 { at.gtw(&pt.c)? } else { vec![0.0; d] },
             hgl,
-            ggl: if m > 0 { gv(&pt.grad_l)? } else { Vec::new() },
+            ggl: if m > 0 {
+                at.gv(&pt.grad_l)?
+            } else {
+                Vec::new()
+            },
             kkt: Box::new(OperatorKkt {
                 problem: p,
                 x: x.to_vec(),
@@ -425,6 +366,155 @@ impl<P: OperatorProblem + ?Sized> Evaluate for Products<'_, P> {
                 d,
             }),
         })
+    }
+}
+
+/// The problem's products at one iterate (x, λ), each checked for length and finiteness.
+struct At<'a, P: ?Sized> {
+    p: &'a P,
+    x: &'a [f64],
+    lambda: &'a [f64],
+    it: usize,
+    d: usize,
+    m: usize,
+}
+
+impl<P: OperatorProblem + ?Sized> At<'_, P> {
+    fn checked(&self, what: &str, v: Vec<f64>, len: usize) -> Result<Vec<f64>, SolveError> {
+        if v.len() != len {
+            return Err(SolveError::Dimension(format!(
+                "{}: the {what} has {} entries, want {len}",
+                self.p.name(),
+                v.len()
+            )));
+        }
+        finite(what, self.it, &v)?;
+        Ok(v)
+    }
+
+    /// ∇²L v.
+    fn hvp(&self, v: &[f64]) -> Result<Vec<f64>, SolveError> {
+        let hv = self.p.lagrangian_hvp(self.x, self.lambda, v)?;
+        self.checked("Hessian product", hv, self.d)
+    }
+
+    /// G v.
+    fn gv(&self, v: &[f64]) -> Result<Vec<f64>, SolveError> {
+        self.checked(
+            "Jacobian product",
+            self.p.jacobian_product(self.x, v)?,
+            self.m,
+        )
+    }
+
+    /// Gᵀ w.
+    fn gtw(&self, w: &[f64]) -> Result<Vec<f64>, SolveError> {
+        let gtw = self.p.jacobian_transpose_product(self.x, w)?;
+        self.checked("Jacobian-transpose product", gtw, self.d)
+    }
+
+    /// G Gᵀ w.
+    fn ggt(&self, w: &[f64]) -> Result<Vec<f64>, SolveError> {
+        self.gv(&self.gtw(w)?)
+    }
+
+    /// P v = v − Gᵀ(GGᵀ)⁻¹G v, the orthogonal projection onto null(G); GGᵀ has
+    /// κ ≤ ‖G‖²/ξ_G, so CG to 1e-12 takes O(√κ) products.
+    fn project(&self, v: &[f64]) -> Result<Vec<f64>, SolveError> {
+        if self.m == 0 {
+            return Ok(v.to_vec());
+        }
+        let mut ggt = |w: &[f64]| self.ggt(w);
+        let y = conjugate_gradient(&mut ggt, &self.gv(v)?, 1e-12, 10 * self.m + 100)?;
+        let gty = self.gtw(&y)?;
+        Ok(v.iter().zip(&gty).map(|(a, b)| a - b).collect())
+    }
+}
+
+/// Hutchinson estimates of ‖H‖_F and ‖G‖_F from shared Gaussian probes, with the probes and
+/// their H products kept for ‖H + shift·I‖_F.
+struct Norms {
+    fro_h: f64,
+    fro_g: f64,
+    /// (s, H s) per probe.
+    samples: Vec<(Vec<f64>, Vec<f64>)>,
+}
+
+impl Norms {
+    fn estimate<P: OperatorProblem + ?Sized>(
+        at: &At<'_, P>,
+        opts: &Options,
+    ) -> Result<Norms, SolveError> {
+        let probes = opts.probes.max(1);
+        let (mut h2, mut g2) = (0.0, 0.0);
+        let mut samples = Vec::with_capacity(probes);
+        for i in 0..probes {
+            let s = gaussian(opts.seed, at.it, i as u32, at.d);
+            let hs = at.hvp(&s)?;
+            h2 += dot(&hs, &hs);
+            g2 += if at.m > 0 {
+                norm(&at.gv(&s)?).powi(2)
+            } else {
+                0.0
+            };
+            samples.push((s, hs));
+        }
+        Ok(Norms {
+            fro_h: (h2 / probes as f64).sqrt(),
+            fro_g: (g2 / probes as f64).sqrt(),
+            samples,
+        })
+    }
+
+    fn probes(&self) -> usize {
+        self.samples.len()
+    }
+
+    /// ‖H + shift·I‖_F from the same probes.
+    fn shifted(&self, shift: f64) -> f64 {
+        let b2: f64 = self
+            .samples
+            .iter()
+            .map(|(s, hs)| {
+                hs.iter()
+                    .zip(s)
+                    .map(|(a, b)| (a + shift * b).powi(2))
+                    .sum::<f64>()
+            })
+            .sum();
+        (b2 / self.probes() as f64).sqrt()
+    }
+}
+
+/// λ_min of the reduced Hessian ZᵀHZ by Lanczos on P H P, started from the projected first
+/// probe (`None` when that projection vanishes).
+fn reduced_hessian_min<P: OperatorProblem + ?Sized>(
+    at: &At<'_, P>,
+    opts: &Options,
+    fro_h: f64,
+    probe: &[f64],
+) -> Result<Option<f64>, SolveError> {
+    // P H P has eigenvalue 0 on range(Gᵀ), and Lanczos finds it from the rounding-level
+    // components that CG's inexact projections leave there; σ(I − P) moves those directions
+    // to σ ≥ ‖H‖₂ (up to the estimate's error) where they cannot be the smallest. Should σ
+    // fall below λ_min(ZᵀHZ), the result is σ, still above the modification threshold, so the
+    // decision stands.
+    let sigma = 2.0 * fro_h + 1.0;
+    let mut php = |v: &[f64]| -> Result<Vec<f64>, SolveError> {
+        let pv = at.project(v)?;
+        let out = at.project(&at.hvp(&pv)?)?;
+        Ok(out
+            .iter()
+            .zip(v.iter().zip(&pv))
+            .map(|(o, (vi, pi))| o + sigma * (vi - pi))
+            .collect())
+    };
+    let start = at.project(probe)?;
+    if norm(&start) > 0.0 {
+        let steps = opts.lanczos_steps.min(at.d - at.m);
+        Ok(Some(lanczos_min(&mut php, &start, steps)?))
+    } else {
+        Ok(None)
     }
 }
 
