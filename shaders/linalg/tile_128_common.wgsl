@@ -62,7 +62,7 @@ fn fetch_b(off: u32, col0: u32, k0: u32, idx: u32) -> vec4<f32> {
 
 fn stash_b(buffer: u32, idx: u32, v: vec4<f32>) {
     if (!TRANS_B) {
-        tile_b[buffer + (idx / 32u) * STRIDE + idx % 32u] = v;
+        tile_b[buffer + idx] = v;
         return;
     }
     let n = idx / 4u;

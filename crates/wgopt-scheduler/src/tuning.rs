@@ -113,9 +113,8 @@ impl Tuning {
     pub fn is_valid(&self) -> bool {
         match (self.gemm_tile, self.gemm_tile_rows) {
             (64, None) => TILE_K_CHOICES.contains(&self.gemm_tile_k),
-            (128, None) => self.gemm_tile_k == 16 && self.gemm_shared_tiles,
-            (128, Some(rows)) => {
-                TILE_ROW_CHOICES.contains(&rows) && self.gemm_tile_k == 16 && self.gemm_shared_tiles
+            (128, rows) if rows.is_none_or(|r| TILE_ROW_CHOICES.contains(&r)) => {
+                self.gemm_tile_k == 16 && self.gemm_shared_tiles
             }
             _ => false,
         }

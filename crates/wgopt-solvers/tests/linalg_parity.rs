@@ -1,5 +1,6 @@
 //! GPU vs reference for the linear-algebra kernels: gemm.wgsl and gram.wgsl (64×64 core,
-//! tile_core.wgsl) and gemm_128.wgsl and gram_128.wgsl (generated 128×128 core,
+//! tile_core.wgsl), gemm_128.wgsl and gram_128.wgsl (generated 128×128 core) and
+//! gemm_64x128.wgsl and gram_64x128.wgsl (generated 64×128 core; both on
 //! tile_128_common.wgsl), all on product_common.wgsl, on awkward shapes (1×1, 1×n,
 //! 17×33, tall, wide, non-multiples of both tiles, more than 8 tile rows so the 128 core's
 //! swizzle has a partial group, batch > 1 at uneven offsets), every transpose combination, with

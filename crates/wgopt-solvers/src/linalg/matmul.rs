@@ -1,7 +1,8 @@
 //! Batched GEMM and symmetric Gram with per-batch offsets, over f32 or f16 storage with f32
-//! accumulation, on one of two tile cores the engine's autotune chooses between: the 64×64
-//! core (`shaders/linalg/gemm.wgsl`, `gram.wgsl` on `tile_core.wgsl`) and the generated
-//! 128×128 core (`gemm_128.wgsl`, `gram_128.wgsl`, from [`super::tile_128`]). Both include
+//! accumulation, on the SIMT core the engine's autotune chooses — the 64×64 core
+//! (`shaders/linalg/gemm.wgsl`, `gram.wgsl` on `tile_core.wgsl`) or a generated 128×128 or
+//! 64×128 core (`gemm_128.wgsl`, `gemm_64x128.wgsl`, … from [`super::tile_128`]) — or, for
+//! f16 inputs where the engine enabled them, on tensor cores (`gemm_coop.wgsl`). All include
 //! `product_common.wgsl` (bindings, loads, epilogue). Created once; recording allocates
 //! nothing on the GPU. Reference twins: `wgopt_reference::linalg::{gemm, gram}`.
 
@@ -16,7 +17,7 @@ use wgopt_scheduler::{wgsl, Engine, Error, Result};
 pub static PRODUCT_COMMON: Wgsl = wgsl!("linalg/product_common.wgsl");
 /// The 64×64 tile core (k-slices and staging chosen by the autotune).
 pub static TILE_CORE: Wgsl = wgsl!("linalg/tile_core.wgsl");
-/// Helpers of the generated 128×128 core.
+/// Helpers of the generated 128×128 and 64×128 cores.
 pub static TILE_128_COMMON: Wgsl = wgsl!("linalg/tile_128_common.wgsl");
 
 const PRODUCT_BINDINGS: &[wgopt_scheduler::kernel::Access] = &[U, R, R, R, R, W];

@@ -1,5 +1,5 @@
 //! Dense linear algebra on the GPU: batched GEMM and Gram ([`matmul`]), the generator of their
-//! 128×128 tile core ([`tile_128`]) and the per-adapter autotune that picks a core
+//! 128×128 and 64×128 tile cores ([`tile_128`]) and the per-adapter autotune that picks a core
 //! ([`autotune`]).
 
 pub mod autotune;

@@ -79,12 +79,11 @@ pub struct Clamp<'a> {
     pub base: u32,
 }
 
-/// A recorded-once batched normalisation: the chunk-sum pass, then the scale pass.
+/// A recorded-once batched normalisation: the chunk-sum pass, then the scale pass. Its
+/// bind groups hold its buffers (params, offsets, the chunk sums between the passes).
 #[derive(Debug)]
 pub struct Normalize {
     passes: [Dispatch; 2],
-    /// The chunk sums between the passes (batch × chunks floats), owned here.
-    _partials: wgpu::Buffer,
 }
 
 impl Normalize {
@@ -178,7 +177,6 @@ impl Normalize {
         };
         Ok(Normalize {
             passes: [pass(false), pass(true)],
-            _partials: partials,
         })
     }
 

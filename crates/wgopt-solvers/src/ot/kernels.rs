@@ -16,12 +16,17 @@ const PROBLEM: &[wgopt_scheduler::kernel::StructLayout] = &[OtProblemGpu::LAYOUT
 /// Potential entries one workgroup of sinkhorn_update.wgsl updates (its `UPDATE_ROWS`).
 pub const UPDATE_ROWS: usize = 4;
 
-/// Workgroups of sinkhorn_update.wgsl for `outputs` entries: x up to the per-dimension limit
-/// (65535, the WebGPU default), the rest in y, z the problem.
-pub fn update_grid(outputs: usize, batch: u32) -> [u32; 3] {
-    let groups = outputs.div_ceil(UPDATE_ROWS) as u32;
+/// `groups` workgroups of the OT kernels that take one workgroup per entry (`x + y·nwg.x`):
+/// x up to the per-dimension limit (65535, the WebGPU default), the rest in y, z the problem.
+pub fn entry_grid(groups: usize, batch: u32) -> [u32; 3] {
+    let groups = groups as u32;
     let x = groups.clamp(1, 65535);
     [x, groups.div_ceil(x), batch]
+}
+
+/// Workgroups of sinkhorn_update.wgsl for `outputs` entries (`UPDATE_ROWS` per workgroup).
+pub fn update_grid(outputs: usize, batch: u32) -> [u32; 3] {
+    entry_grid(outputs.div_ceil(UPDATE_ROWS), batch)
 }
 
 /// `ot/sinkhorn_update.wgsl`, one half-iteration: problems, cost, logw, pot. It writes all of

@@ -2,7 +2,8 @@
 //! sweep and of a check — and the transport plan on request (dense, or applied to vectors).
 
 use super::kernels::{
-    update_grid, SINKHORN_APPLY, SINKHORN_COLUMNS, SINKHORN_PLAN, SINKHORN_SUMMARY, SINKHORN_UPDATE,
+    entry_grid, update_grid, SINKHORN_APPLY, SINKHORN_COLUMNS, SINKHORN_PLAN, SINKHORN_SUMMARY,
+    SINKHORN_UPDATE,
 };
 use wgopt_scheduler::arena::read_range;
 use wgopt_scheduler::recorder::Dispatch;
@@ -56,10 +57,6 @@ impl SinkhornPlan {
         );
         let c = ("COST", kind as f64);
         let batch = problems.len() as u32;
-        let wg = |outputs: usize| -> [u32; 3] {
-            let x = (outputs as u32).clamp(1, 65535);
-            [x, (outputs as u32).div_ceil(x), batch]
-        };
         let update = [&problems_buf, &cost_buf, &logw_buf, &pot];
         let sweep = [
             engine.dispatch(
@@ -80,7 +77,7 @@ impl SinkhornPlan {
                 &SINKHORN_COLUMNS,
                 &[c],
                 &[&problems_buf, &cost_buf, &logw_buf, &pot, &columns],
-                wg(max_m),
+                entry_grid(max_m, batch),
             ),
             engine.dispatch(
                 &SINKHORN_SUMMARY,

@@ -12,7 +12,9 @@ use super::kernels::{
     SNS_THRESHOLD, SNS_TRIAL,
 };
 use super::SnsOptions;
-use crate::ot::kernels::{update_grid, SINKHORN_COLUMNS, SINKHORN_SUMMARY, SINKHORN_UPDATE};
+use crate::ot::kernels::{
+    entry_grid, update_grid, SINKHORN_COLUMNS, SINKHORN_SUMMARY, SINKHORN_UPDATE,
+};
 use crate::ot::{bad_option, pack, OtProblem, OtProblemGpu, Packed};
 use crate::pcg::{Pcg, ScalarsPass};
 
@@ -122,12 +124,6 @@ fn pattern_size(engine: &Engine, n: usize, m: usize, opts: &SnsOptions) -> Resul
         });
     }
     Ok((cap, cap_total))
-}
-
-/// Workgroups for `outputs` rows or columns of one problem (2-D past 65535).
-fn grid(outputs: usize) -> [u32; 3] {
-    let x = (outputs as u32).clamp(1, 65535);
-    [x, (outputs as u32).div_ceil(x), 1]
 }
 
 impl SnsPlan {
@@ -346,13 +342,13 @@ impl Buffers {
                 &SNS_MARGINALS,
                 &[c, ("SLOT", slot), ("SIDE", 0.0)],
                 &bufs,
-                grid(m),
+                entry_grid(m, 1),
             ),
             engine.dispatch(
                 &SNS_MARGINALS,
                 &[c, ("SLOT", slot), ("SIDE", 1.0)],
                 &bufs,
-                grid(n),
+                entry_grid(n, 1),
             ),
             engine.dispatch(
                 &SNS_SUMMARY,
@@ -393,7 +389,7 @@ impl Buffers {
                 &SNS_PATTERN,
                 &[c, ("MODE", mode)],
                 &pattern_bufs,
-                grid(outputs),
+                entry_grid(outputs, 1),
             )
         };
         let threshold = [
@@ -415,7 +411,7 @@ impl Buffers {
             &cg.partial,
         ];
         vec![
-            engine.dispatch(&SNS_THRESHOLD, &[c], &threshold, grid(n)),
+            engine.dispatch(&SNS_THRESHOLD, &[c], &threshold, entry_grid(n, 1)),
             pattern_pass(0.0, n),
             pattern_pass(1.0, m),
             engine.dispatch(
@@ -487,7 +483,7 @@ impl Buffers {
                     &self.pot,
                     &self.columns,
                 ],
-                grid(m),
+                entry_grid(m, 1),
             ),
             engine.dispatch(
                 &SINKHORN_SUMMARY,
